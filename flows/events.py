@@ -1,0 +1,81 @@
+"""Plain data that crosses the edge of the functional core: events in, replies and commands out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from flows.text import Msg
+
+
+class EventKind(StrEnum):
+    """What a person did, independent of Telegram's object model."""
+
+    TEXT = "text"
+    COMMAND = "command"  # /start, /help … (``command`` holds the name without slash)
+    BUTTON = "button"  # inline keyboard press (``button`` holds the callback data)
+    LOCATION = "location"
+    PHOTO = "photo"
+    UNSUPPORTED = "unsupported"  # sticker, voice, document, video, …
+    EDITED = "edited"  # an edited earlier message
+
+
+@dataclass(frozen=True)
+class Location:
+    latitude: float
+    longitude: float
+
+
+@dataclass(frozen=True)
+class Photo:
+    file_id: str
+    file_unique_id: str
+    width: int = 0
+    height: int = 0
+    file_size: int | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    """One thing a person did in a chat."""
+
+    kind: EventKind
+    user_id: int
+    chat_id: int
+    text: str | None = None
+    command: str | None = None
+    command_args: str = ""
+    button: str | None = None
+    location: Location | None = None
+    photo: Photo | None = None
+    language_code: str | None = None
+    first_name: str | None = None
+    private_chat: bool = True
+    message_id: int | None = None  # the message a button belongs to, for edits
+    callback_query_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Button:
+    label: Msg
+    data: str  # callback data, at most 64 bytes
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One outgoing message (or an edit of the message the event's button belongs to)."""
+
+    text: Msg
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    photo_file_id: str | None = None  # send as photo with ``text`` as caption
+    edit: bool = False  # edit the message the pressed button belongs to instead of sending a new one
+    markup_only: bool = False  # the edit changes only the buttons
+    # Parts joined with a blank line, each translated on its own (e.g. an error then the question again).
+    extra: tuple[Msg, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A short toast shown for a button press (answerCallbackQuery)."""
+
+    text: Msg | None = None
