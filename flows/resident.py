@@ -1,0 +1,318 @@
+"""What a resident can do in the chat: the menu, language, help, and the intake flow with its draft."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+
+from flows import engine
+from flows.commands import Command, SetLanguage, ShowMyInitiatives, SubmitInitiative
+from flows.engine import FlowContext, FlowState
+from flows.events import Button, Event, EventKind, Notice, Reply
+from flows.intake import INTAKE, draft_from_answers
+from flows.lifecycle import status_label
+from flows.text import Msg, t, verbatim
+
+HOME, INTAKE_MODE = "home", "intake"
+# After this long away, a returning resident is asked whether to go on with their draft.
+RESUME_AFTER = timedelta(hours=12)
+LANGUAGES: dict[str, str] = {"nl": "Nederlands", "en": "English"}
+DEFAULT_LANGUAGE = "nl"
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """A resident's chat state: where they are, and their unfinished draft (kept while they are away)."""
+
+    mode: str = HOME
+    draft: FlowState | None = None
+    updated_at: datetime | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {"draft": self.draft.to_json() if self.draft else None}
+
+    @classmethod
+    def from_row(cls, mode: str, data: dict[str, object] | None, updated_at: datetime | None) -> Conversation:
+        raw = (data or {}).get("draft")
+        draft = FlowState.from_json(raw) if isinstance(raw, dict) else None
+        return cls(mode=mode if mode in (HOME, INTAKE_MODE) else HOME, draft=draft, updated_at=updated_at)
+
+
+@dataclass(frozen=True)
+class Context:
+    now: datetime
+    flow: FlowContext
+    first_steps_days: int  # working days until a broker makes contact, said after submitting
+    bot_username: str = ""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    conversation: Conversation
+    replies: tuple[Reply, ...] = ()
+    notice: Notice | None = None
+    commands: tuple[Command, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class InitiativeLine:
+    """One initiative in "My initiatives"."""
+
+    reference: str
+    title: str
+    status: str
+    changed_on: date
+
+
+def language_for(explicit: str | None, telegram_code: str | None) -> str:
+    """The resident's language: their own choice, else Telegram's, else Dutch."""
+    if explicit in LANGUAGES:
+        return explicit
+    base = (telegram_code or "").split("-")[0].lower()
+    return base if base in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def menu_buttons(conv: Conversation) -> tuple[tuple[Button, ...], ...]:
+    rows: list[tuple[Button, ...]] = []
+    if conv.draft is not None:
+        title = conv.draft.answers.get("title")
+        label = t("Continue “{title}”", title=str(title)) if title else t("Continue my idea")
+        rows.append((Button(label, "menu:continue"),))
+    rows.append((Button(t("New initiative"), "menu:new"),))
+    rows.append((Button(t("My initiatives"), "menu:mine"), Button(t("Help"), "menu:help")))
+    return tuple(rows)
+
+
+def _menu(conv: Conversation, text: Msg, *extra: Msg) -> Reply:
+    return Reply(text=text, buttons=menu_buttons(conv), extra=extra)
+
+
+def _home(conv: Conversation, *msgs: Msg) -> Outcome:
+    home = replace(conv, mode=HOME)
+    text = msgs[0] if msgs else t("What do you want to do?")
+    return Outcome(home, (_menu(home, text, *msgs[1:]),))
+
+
+def handle(conv: Conversation, event: Event, ctx: Context) -> Outcome:
+    """One event in a private chat with a resident."""
+    if not event.private_chat:
+        return Outcome(
+            conv, (Reply(t("I only work in a private chat. Send me a direct message to share your idea.")),)
+        )
+    if event.kind is EventKind.COMMAND:
+        return _command(conv, event, ctx)
+    if event.kind is EventKind.BUTTON and (event.button or "").startswith(("menu:", "lang:")):
+        return _menu_button(conv, event, ctx)
+    if conv.mode == INTAKE_MODE and conv.draft is not None:
+        away = conv.updated_at is not None and ctx.now - conv.updated_at > RESUME_AFTER
+        if away and event.kind is not EventKind.BUTTON:
+            return _offer_resume(conv, t("Welcome back!"))
+        return _intake(conv, conv.draft, event, ctx)
+    if event.kind is EventKind.BUTTON:
+        return Outcome(
+            conv,
+            (_menu(conv, t("That button no longer works. What do you want to do?")),),
+            notice=Notice(t("This button no longer works. See the newest message.")),
+        )
+    return _home(
+        conv, t("Hello! I help you to share an idea for your neighbourhood. What do you want to do?")
+    )
+
+
+def _command(conv: Conversation, event: Event, ctx: Context) -> Outcome:
+    name = event.command or ""
+    in_intake = conv.mode == INTAKE_MODE and conv.draft is not None
+    if name == "start":
+        if in_intake or conv.draft is not None:
+            return _offer_resume(conv, t("Welcome back!"))
+        return _home(
+            conv,
+            t(
+                "Hello! I am the initiative bot of the municipality. "
+                "Do you have an idea for your neighbourhood? I help you to share it. "
+                "Then an initiatiefmakelaar helps you further."
+            ),
+        )
+    if name in ("nieuw", "new"):
+        return _new(conv, ctx)
+    if name in ("mijn", "mine"):
+        return Outcome(conv, commands=(ShowMyInitiatives(),))
+    if name in ("help", "hulp"):
+        return _help(conv, ctx)
+    if name in ("stop", "stoppen"):
+        if in_intake:
+            return _pause(conv)
+        return _home(conv, t("There is nothing to stop. What do you want to do?"))
+    if name == "taal":
+        return Outcome(conv, (_language_question(),))
+    again = _current_question(conv, ctx)
+    return Outcome(conv, (Reply(t("I do not know that command. Send /help to see what I can do.")), *again))
+
+
+def _language_question() -> Reply:
+    buttons = tuple((Button(verbatim(label), f"lang:{code}"),) for code, label in LANGUAGES.items())
+    return Reply(t("Which language do you want?"), buttons=buttons)
+
+
+def _current_question(conv: Conversation, ctx: Context) -> tuple[Reply, ...]:
+    if conv.mode == INTAKE_MODE and conv.draft is not None:
+        return (engine.question(INTAKE, conv.draft, ctx.flow),)
+    return ()
+
+
+def _help(conv: Conversation, ctx: Context) -> Outcome:
+    text = t(
+        "I help you to share an idea for your neighbourhood with the municipality.\n"
+        "/nieuw – share a new idea\n"
+        "/mijn – see your initiatives\n"
+        "/taal – choose your language\n"
+        "/stop – stop for now (your answers are saved)\n"
+        "/help – this help"
+    )
+    if conv.mode == INTAKE_MODE and conv.draft is not None:
+        hint = t(
+            "You are sharing an idea now. Answer the question below. “Back” goes to the previous question."
+        )
+        return Outcome(conv, (Reply(text, extra=(hint,)), *_current_question(conv, ctx)))
+    return Outcome(conv, (_menu(conv, text),))
+
+
+def _menu_button(conv: Conversation, event: Event, ctx: Context) -> Outcome:
+    data = event.button or ""
+    if data.startswith("lang:"):
+        code = data.removeprefix("lang:")
+        if code not in LANGUAGES:
+            return Outcome(conv, notice=Notice(t("Not possible.")))
+        done = Reply(
+            t("OK, I will use English from now on.")
+            if code == "en"
+            else t("OK, I will use Dutch from now on.")
+        )
+        return Outcome(conv, (done, *_current_question(conv, ctx)), Notice(), (SetLanguage(code),))
+    action = data.removeprefix("menu:")
+    if action == "new":
+        return _new(conv, ctx, notice=Notice())
+    if action == "continue" and conv.draft is not None:
+        resumed = engine.resume(INTAKE, conv.draft, ctx.flow, before=(t("Let's continue where you were."),))
+        return Outcome(replace(conv, mode=INTAKE_MODE), resumed.replies, Notice())
+    if action == "restart":
+        started = engine.start(
+            INTAKE, ctx.flow, before=(t("OK, we start again. I deleted your earlier answers."),)
+        )
+        return Outcome(Conversation(INTAKE_MODE, started.state), started.replies, Notice())
+    if action == "mine":
+        return Outcome(conv, notice=Notice(), commands=(ShowMyInitiatives(),))
+    if action == "help":
+        out = _help(conv, ctx)
+        return replace(out, notice=Notice())
+    if action == "menu":
+        return replace(_home(conv), notice=Notice())
+    return Outcome(conv, notice=Notice(t("This button no longer works. See the newest message.")))
+
+
+def _new(conv: Conversation, ctx: Context, notice: Notice | None = None) -> Outcome:
+    if conv.draft is not None:
+        return replace(_offer_resume(conv, t("You have already started an idea.")), notice=notice)
+    started = engine.start(
+        INTAKE,
+        ctx.flow,
+        before=(t("Great that you have an idea! I will ask a few questions. It takes about 5 minutes."),),
+    )
+    return Outcome(Conversation(INTAKE_MODE, started.state), started.replies, notice)
+
+
+def _offer_resume(conv: Conversation, greeting: Msg) -> Outcome:
+    assert conv.draft is not None
+    title = conv.draft.answers.get("title")
+    question = (
+        t("You were working on your idea “{title}”. Do you want to continue?", title=str(title))
+        if title
+        else t("You were working on a new idea. Do you want to continue?")
+    )
+    buttons = (
+        (Button(t("Continue"), "menu:continue"),),
+        (Button(t("Start again (delete my answers)"), "menu:restart"),),
+        (Button(t("Main menu"), "menu:menu"),),
+    )
+    return Outcome(replace(conv, mode=HOME), (Reply(greeting, buttons=buttons, extra=(question,)),))
+
+
+def _pause(conv: Conversation) -> Outcome:
+    return _home(
+        replace(conv, mode=HOME),
+        t("You stopped. I saved your answers. You can continue later with “Continue”."),
+    )
+
+
+def _intake(conv: Conversation, state: FlowState, event: Event, ctx: Context) -> Outcome:
+    result = engine.advance(INTAKE, state, event, ctx.flow)
+    replies = result.replies
+    new = replace(conv, draft=result.state, mode=INTAKE_MODE)
+    if result.exit == "@stop":
+        out = _pause(new)
+        return replace(out, replies=(*replies, *out.replies), notice=result.notice or Notice())
+    if result.exit == "@summary":
+        moved = engine.goto(INTAKE, result.state, "summary", ctx.flow, editing=False)
+        return Outcome(replace(new, draft=moved.state), (*replies, *_with_photo(moved)), result.notice)
+    if result.exit == "@edit":
+        target = str(result.state.answers.get("change"))
+        moved = engine.goto(INTAKE, result.state, target, ctx.flow, editing=True)
+        return Outcome(replace(new, draft=moved.state), (*replies, *moved.replies), result.notice)
+    if result.exit == "@discard":
+        home = Conversation(HOME, None)
+        out = _home(home, t("You did not agree. I deleted your answers. You can start again at any time."))
+        return replace(out, replies=(*replies, *out.replies), notice=result.notice)
+    if result.exit == "@submit":
+        draft = draft_from_answers(result.state.answers, consent_at=_consent_time(result.state, ctx))
+        return Outcome(Conversation(HOME, None), replies, result.notice, (SubmitInitiative(draft),))
+    if result.state.step == "summary" and state.step != "summary":
+        return Outcome(
+            new, (*replies[:-1], *_with_photo(engine.StepResult(result.state, replies[-1:]))), result.notice
+        )
+    return Outcome(new, replies, result.notice)
+
+
+def _consent_time(state: FlowState, ctx: Context) -> datetime:
+    return ctx.now
+
+
+def _with_photo(result: engine.StepResult) -> tuple[Reply, ...]:
+    photo = result.state.answers.get("photo")
+    if not photo:
+        return result.replies
+    return (Reply(t("Your photo"), photo_file_id=str(photo)), *result.replies)
+
+
+def submitted(reference: str, ctx: Context) -> Outcome:
+    """What the resident hears right after submitting."""
+    text = t(
+        "Thank you! Your initiative has been submitted. Your reference is {reference}.",
+        reference=reference,
+    )
+    status = t("Status: {status}.", status=status_label("ingediend"))
+    next_ = t(
+        "What happens next: an initiatiefmakelaar of the municipality "
+        "will contact you within {days} working days.",
+        days=ctx.first_steps_days,
+    )
+    conv = Conversation(HOME, None)
+    return Outcome(conv, (_menu(conv, text, status, next_),))
+
+
+def my_initiatives(conv: Conversation, lines: Sequence[InitiativeLine]) -> Reply:
+    """The list shown under "My initiatives"."""
+    if not lines:
+        return _menu(conv, t("You have not submitted an initiative yet."))
+    parts: list[Msg] = [t("Your initiatives:")]
+    for line in lines:
+        parts.append(
+            t(
+                "{reference} · {title}\nStatus: {status} (since {date})",
+                reference=line.reference,
+                title=line.title,
+                status=status_label(line.status),
+                date=line.changed_on,
+            )
+        )
+    return _menu(conv, parts[0], *parts[1:])
