@@ -1,0 +1,202 @@
+"""SQLAlchemy models: the database schema of initiatiefbot, identical on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp; naive datetimes are refused on write.
+
+    PostgreSQL stores ``timestamptz``; SQLite stores naive UTC text, which gets its UTC tzinfo back on read.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r} cannot be stored; use a timezone-aware one")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            # SQLite compares timestamps as text, so every stored value must be naive UTC in one format.
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+# JSON documents; JSONB on PostgreSQL so they can be indexed and compared later.
+JSONDocument = JSON().with_variant(JSONB(), "postgresql")
+# A 64-bit key that still autoincrements on SQLite, where only INTEGER PRIMARY KEY is a rowid alias.
+BigIntegerKey = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    """Declarative base; its metadata names every constraint and index by NAMING_CONVENTION."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSONDocument,
+        list[str]: JSONDocument,
+    }
+
+
+class Person(Base):
+    """Someone who has written to the bot, with the language they want."""
+
+    __tablename__ = "people"
+
+    telegram_user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    first_name: Mapped[str | None] = mapped_column(String(255))
+    telegram_language: Mapped[str | None] = mapped_column(String(16))
+    # An explicit choice made with /taal; NULL means: follow telegram_language.
+    language: Mapped[str | None] = mapped_column(String(8))
+    # Set when Telegram says the user blocked the bot.
+    unreachable_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+
+
+class Conversation(Base):
+    """Where one chat is in a flow, with the answers given so far."""
+
+    __tablename__ = "conversations"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    flow: Mapped[str] = mapped_column(String(32))
+    step: Mapped[str] = mapped_column(String(48))
+    data: Mapped[dict[str, Any]]
+    history: Mapped[list[str]]
+    updated_at: Mapped[datetime]
+    version: Mapped[int] = mapped_column(Integer)
+
+
+class ReferenceCounter(Base):
+    """The last reference sequence number handed out per municipality and year."""
+
+    __tablename__ = "reference_counters"
+
+    municipality_code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_seq: Mapped[int] = mapped_column(Integer)
+
+
+class Initiative(Base):
+    """A residents' initiative, from submission to realisation."""
+
+    __tablename__ = "initiatives"
+    __table_args__ = (
+        UniqueConstraint("municipality_code", "year", "seq", name="uq_initiatives_municipality_year_seq"),
+        Index("ix_initiatives_status_changed", "status", "status_changed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    municipality_code: Mapped[str] = mapped_column(String(16))
+    reference: Mapped[str] = mapped_column(String(32), unique=True)
+    year: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(Integer)
+    resident_user_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    resident_chat_id: Mapped[int] = mapped_column(BigInteger)
+    title: Mapped[str] = mapped_column(String(80))
+    description: Mapped[str] = mapped_column(Text)
+    theme_code: Mapped[str] = mapped_column(String(32))
+    wijk_code: Mapped[str | None] = mapped_column(String(16))
+    own_contribution: Mapped[str | None] = mapped_column(Text)
+    needs: Mapped[list[str]]
+    amount_cents: Mapped[int | None] = mapped_column(BigInteger)
+    neighbours: Mapped[int | None] = mapped_column(Integer)
+    photo_file_id: Mapped[str | None] = mapped_column(String(255))
+    contact_name: Mapped[str] = mapped_column(String(60))
+    contact_phone: Mapped[str | None] = mapped_column(String(32))
+    contact_email: Mapped[str | None] = mapped_column(String(254))
+    consent_at: Mapped[datetime]
+    language: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(32))
+    status_changed_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class InitiativeEvent(Base):
+    """One entry on an initiative's timeline: a status change, a note, a hand-over to a department."""
+
+    __tablename__ = "initiative_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    initiative_id: Mapped[int] = mapped_column(ForeignKey("initiatives.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str | None] = mapped_column(String(32))
+    actor_user_id: Mapped[int | None] = mapped_column(BigInteger)
+    # "resident", "broker", "coordinator" or "system".
+    actor_role: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    department: Mapped[str | None] = mapped_column(String(64))
+
+
+class ProcessedUpdate(Base):
+    """A Telegram update_id that has been handled, so a redelivery is skipped."""
+
+    __tablename__ = "processed_updates"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    processed_at: Mapped[datetime]
+
+
+class OutboxMessage(Base):
+    """A Bot API call queued in the update's transaction and sent after commit."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_not_before", "status", "not_before", "id"),)
+
+    id: Mapped[int] = mapped_column(BigIntegerKey, primary_key=True, autoincrement=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    # sendMessage, sendPhoto, editMessageText, editMessageReplyMarkup or answerCallbackQuery.
+    method: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]]
+    # "pending", "sent" or "failed".
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    not_before: Mapped[datetime]
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
