@@ -1,0 +1,205 @@
+"""One transaction per update: claim it, load the chat, step the flow, run commands, queue replies, save."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.i18n import Translator
+from bot.telegram_io import ApiCall, render_notice, render_reply
+from flows import resident
+from flows.commands import Command, SetLanguage, ShowMyInitiatives, SubmitInitiative
+from flows.events import Event, EventKind, Reply
+from flows.intake import intake_context
+from flows.municipality import Municipality
+from flows.resident import Context, Conversation, InitiativeLine, Outcome
+from flows.text import t
+from storage import repository
+from storage.repository import NewInitiative, NewOutboxMessage, OutboxRow, OutboxStatus
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Handled:
+    """What one update led to: the queued messages to send after commit."""
+
+    outbox: tuple[OutboxRow, ...] = ()
+    duplicate: bool = False
+
+
+class Dispatcher:
+    """Runs the flows for incoming events, inside one database transaction each."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        municipality: Municipality,
+        translator: Translator,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._sessions = sessions
+        self._municipality = municipality
+        self._tr = translator
+        self._clock = clock
+        self._flow_ctx = intake_context(municipality)
+        norms = municipality.norms
+        self._first_steps_days = norms.get("ingediend", 2) + norms.get("toegewezen", 5)
+
+    async def handle(self, event: Event, update_id: int | None = None) -> Handled:
+        """Process one event; an ``update_id`` seen before is skipped (Telegram may deliver twice)."""
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            async with self._sessions() as session, session.begin():
+                now = self._clock()
+                if update_id is not None and not await repository.claim_update(session, update_id, now):
+                    outcome = "duplicate"
+                    return Handled(duplicate=True)
+                rows = await self._process(session, event, now)
+                return Handled(outbox=tuple(rows))
+        except Exception:
+            outcome = "error"
+            log.exception("update %s failed", update_id)
+            return await self._apologise(event, update_id)
+        finally:
+            log.info(
+                "update",
+                extra={
+                    "update_id": update_id,
+                    "kind": event.kind.value,
+                    "outcome": outcome,
+                    "ms": round((time.perf_counter() - started) * 1000, 1),
+                },
+            )
+
+    async def _process(self, session: AsyncSession, event: Event, now: datetime) -> list[OutboxRow]:
+        person = await repository.upsert_person(
+            session,
+            user_id=event.user_id,
+            chat_id=event.chat_id,
+            first_name=event.first_name,
+            telegram_language=event.language_code,
+            now=now,
+        )
+        row = await repository.load_conversation(session, event.chat_id)
+        conv = (
+            Conversation.from_row(row.flow, row.data, row.updated_at) if row is not None else Conversation()
+        )
+        ctx = Context(now=now, flow=self._flow_ctx, first_steps_days=self._first_steps_days)
+        out = resident.handle(conv, event, ctx)
+        language = resident.language_for(person.language, person.telegram_language)
+        for command in out.commands:
+            out, language = await self._run(session, command, out, event, ctx, language, now)
+        conv = out.conversation
+        await repository.save_conversation(
+            session,
+            chat_id=event.chat_id,
+            user_id=event.user_id,
+            flow=conv.mode,
+            step=conv.draft.step if conv.draft else "",
+            data=conv.to_json(),
+            history=list(conv.draft.history) if conv.draft else [],
+            now=now,
+        )
+        return await _enqueue(session, event.chat_id, self._calls(out, event, language), now)
+
+    async def _run(
+        self,
+        session: AsyncSession,
+        command: Command,
+        out: Outcome,
+        event: Event,
+        ctx: Context,
+        language: str,
+        now: datetime,
+    ) -> tuple[Outcome, str]:
+        if isinstance(command, SetLanguage):
+            await repository.set_language(session, event.user_id, command.language)
+            return out, command.language
+        if isinstance(command, ShowMyInitiatives):
+            items = await repository.initiatives_of_resident(session, event.user_id)
+            lines = [
+                InitiativeLine(i.reference, i.title, i.status, i.status_changed_at.date()) for i in items
+            ]
+            reply = resident.my_initiatives(out.conversation, lines)
+            return replace(out, replies=(*out.replies, reply)), language
+        if isinstance(command, SubmitInitiative):
+            d = command.draft
+            created = await repository.create_initiative(
+                session,
+                NewInitiative(
+                    municipality_code=self._municipality.code,
+                    prefix=self._municipality.reference_prefix,
+                    resident_user_id=event.user_id,
+                    resident_chat_id=event.chat_id,
+                    title=d.title,
+                    description=d.description,
+                    theme_code=d.theme_code,
+                    wijk_code=d.wijk_code,
+                    own_contribution=d.own_contribution,
+                    needs=d.needs,
+                    amount_cents=d.amount_cents,
+                    neighbours=d.neighbours,
+                    photo_file_id=d.photo_file_id,
+                    contact_name=d.contact_name,
+                    contact_phone=d.contact_phone,
+                    contact_email=d.contact_email,
+                    consent_at=d.consent_at,
+                    language=language,
+                ),
+                now,
+            )
+            done = resident.submitted(created.reference, ctx)
+            return replace(done, replies=(*out.replies, *done.replies), notice=out.notice), language
+        raise TypeError(f"unknown command {command!r}")
+
+    def _calls(self, out: Outcome, event: Event, language: str) -> list[ApiCall]:
+        calls: list[ApiCall] = []
+        if event.kind is EventKind.BUTTON and event.callback_query_id:
+            calls.append(
+                render_notice(out.notice, query_id=event.callback_query_id, tr=self._tr, language=language)
+            )
+        for reply in out.replies:
+            calls.extend(
+                render_reply(
+                    reply, chat_id=event.chat_id, message_id=event.message_id, tr=self._tr, language=language
+                )
+            )
+        return calls
+
+    async def _apologise(self, event: Event, update_id: int | None) -> Handled:
+        """After a programming error: apologise, keep earlier answers, and never loop on the update."""
+        sorry = Reply(
+            t("Sorry, something went wrong on our side. Your earlier answers are saved. Please try again.")
+        )
+        language = resident.language_for(None, event.language_code)
+        calls = render_reply(sorry, chat_id=event.chat_id, message_id=None, tr=self._tr, language=language)
+        try:
+            async with self._sessions() as session, session.begin():
+                now = self._clock()
+                if update_id is not None:
+                    await repository.claim_update(session, update_id, now)
+                return Handled(outbox=tuple(await _enqueue(session, event.chat_id, calls, now)))
+        except Exception:
+            log.exception("could not queue an apology for update %s", update_id)
+            raise
+
+
+async def _enqueue(
+    session: AsyncSession, chat_id: int, calls: list[ApiCall], now: datetime
+) -> list[OutboxRow]:
+    """Queue the calls and return them as outbox rows, ready to send after commit."""
+    messages = [NewOutboxMessage(chat_id, c.method, c.payload) for c in calls]
+    ids = await repository.enqueue_many(session, messages, now=now)
+    return [
+        OutboxRow(
+            row_id, chat_id, c.method, c.payload, OutboxStatus.PENDING.value, 0, now, now, None, None, None
+        )
+        for row_id, c in zip(ids, calls, strict=True)
+    ]

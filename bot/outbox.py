@@ -1,0 +1,140 @@
+"""Delivers queued messages after commit: in order per chat, with retries, never forever to a blocked user."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+
+from storage import repository
+from storage.repository import OutboxRow
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+# Bad requests that mean the wanted state is already there (or can no longer matter).
+HARMLESS = ("message is not modified", "message to edit not found", "query is too old", "query id is invalid")
+
+
+class Transport(Protocol):
+    """Where messages go: the Telegram Bot API, or the terminal in ``initiatiefbot shell``."""
+
+    async def deliver(self, method: str, payload: dict[str, Any]) -> int | None:
+        """Carry out one Bot API call; return the id of the message it created or edited, if any."""
+        ...
+
+
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(2 ** max(attempts, 0), 300))
+
+
+def _retry_seconds(error: RetryAfter) -> float:
+    value = error.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+class Outbox:
+    """Sends outbox rows through a transport and records what happened to each."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        transport: Transport,
+        clock: Callable[[], datetime],
+        *,
+        batch_size: int = 100,
+    ) -> None:
+        self._sessions = sessions
+        self._transport = transport
+        self._clock = clock
+        self._batch_size = batch_size
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+
+    async def send(self, rows: Sequence[OutboxRow]) -> None:
+        """Send rows that were just committed (in id order); failures stay in the table for the sweep."""
+        if not rows:
+            return
+        async with self._lock:
+            await self._send(rows)
+
+    async def flush(self) -> int:
+        """Send everything that is due now, e.g. left over from a crash or waiting for a retry."""
+        sent = 0
+        async with self._lock:
+            while True:
+                async with self._sessions() as session, session.begin():
+                    rows = await repository.pending(session, now=self._clock(), limit=self._batch_size)
+                if not rows:
+                    return sent
+                await self._send(rows)
+                sent += len(rows)
+                if len(rows) < self._batch_size:
+                    return sent
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self, interval: float = 5.0) -> None:
+        """Sweep for due messages every ``interval`` seconds until cancelled."""
+        while True:
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("outbox sweep failed")
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=interval)
+            except TimeoutError:
+                pass
+
+    async def _send(self, rows: Sequence[OutboxRow]) -> None:
+        sent: list[tuple[int, int | None]] = []
+        held: set[int] = set()  # chats whose earlier message must go first
+        blocked: set[int] = set()
+        failed: list[tuple[int, str]] = []
+        deferred: list[tuple[OutboxRow, datetime, str]] = []
+        for row in sorted(rows, key=lambda r: r.id):
+            if row.chat_id in held or row.chat_id in blocked:
+                continue
+            try:
+                message_id = await self._transport.deliver(row.method, dict(row.payload))
+            except RetryAfter as exc:
+                until = self._clock() + timedelta(seconds=_retry_seconds(exc))
+                deferred.append((row, until, f"flood wait {_retry_seconds(exc):.0f}s"))
+                held.add(row.chat_id)
+            except Forbidden as exc:
+                log.info("chat %s is unreachable: %s", row.chat_id, exc.message)
+                blocked.add(row.chat_id)
+                failed.append((row.id, f"forbidden: {exc.message}"))
+            except BadRequest as exc:
+                if any(h in exc.message.lower() for h in HARMLESS):
+                    sent.append((row.id, None))
+                else:
+                    log.error("outbox %s %s refused: %s", row.id, row.method, exc.message)
+                    failed.append((row.id, f"bad request: {exc.message}"))
+            except (NetworkError, TelegramError, OSError) as exc:  # timeouts and 5xx included
+                if row.attempts + 1 >= MAX_ATTEMPTS:
+                    failed.append((row.id, f"gave up: {exc}"))
+                else:
+                    deferred.append((row, self._clock() + backoff(row.attempts), f"network: {exc}"))
+                    held.add(row.chat_id)
+            else:
+                sent.append((row.id, message_id))
+        async with self._sessions() as session, session.begin():
+            now = self._clock()
+            if sent:
+                await repository.mark_sent(session, sent, now)
+            for row_id, error in failed:
+                await repository.mark_failed(session, row_id, error)
+            for chat_id in blocked:
+                await repository.mark_unreachable(session, chat_id, now)
+                await repository.fail_chat(session, chat_id, "forbidden: chat unreachable")
+            for row, until, error in deferred:
+                await repository.defer(session, row.id, until=until, error=error)
+                await repository.hold_chat(session, row.chat_id, after_id=row.id, until=until)

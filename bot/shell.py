@@ -1,0 +1,140 @@
+"""A terminal chat on the same dispatcher, database and outbox as the Telegram bot."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from bot.app import Runtime
+from bot.settings import Settings
+from flows.events import Event, EventKind, Location, Photo
+
+HELP = """\
+Type your answer and press Enter. Buttons have numbers: type the number to press one.
+Commands work as in Telegram (/start, /help, /stop, /taal …). Shell-only:
+  :location LAT LON   share a location       :photo     send a (pretend) photo
+  :sticker            send a sticker         :quit      leave (Ctrl-D works too)
+"""
+
+
+@dataclass
+class TerminalTransport:
+    """Prints what the bot would send; remembers buttons so a typed number can press one."""
+
+    out: TextIO = sys.stdout
+    buttons: list[tuple[int, str]] = field(default_factory=list)  # (message id, callback data) by number
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    async def deliver(self, method: str, payload: dict[str, Any]) -> int | None:
+        if method == "answerCallbackQuery":
+            if payload.get("text"):
+                self._print(f"  ⓘ {payload['text']}")
+            return None
+        if method in ("editMessageText", "editMessageReplyMarkup"):
+            message_id = int(payload["message_id"])
+            if method == "editMessageText":
+                self._print("✎ " + payload["text"].replace("\n", "\n  "))
+            self._show_buttons(message_id, payload.get("reply_markup"))
+            return message_id
+        message_id = next(self._ids)
+        if method == "sendPhoto":
+            self._print(f"🖼  [photo {payload['photo']}] {payload.get('caption') or ''}".rstrip())
+        else:
+            self._print("🤖 " + payload["text"].replace("\n", "\n   "))
+        self._show_buttons(message_id, payload.get("reply_markup"))
+        return message_id
+
+    def _show_buttons(self, message_id: int, markup: dict[str, Any] | None) -> None:
+        rows = (markup or {}).get("inline_keyboard") or []
+        if not rows:
+            return
+        self.buttons = []
+        for row in rows:
+            labels = []
+            for button in row:
+                self.buttons.append((message_id, button["callback_data"]))
+                labels.append(f"[{len(self.buttons)}] {button['text']}")
+            self._print("   " + "   ".join(labels))
+
+    def _print(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+
+def parse_input(line: str, *, user_id: int, language: str, transport: TerminalTransport) -> Event | None:
+    """What a typed line stands for: a button number, a command, a shell action, or text."""
+    text = line.strip()
+    base: dict[str, Any] = {
+        "user_id": user_id,
+        "chat_id": user_id,
+        "language_code": language,
+        "first_name": "Shell",
+    }
+    if not text:
+        return None
+    if text.isdigit() and 1 <= int(text) <= len(transport.buttons):
+        message_id, data = transport.buttons[int(text) - 1]
+        return Event(kind=EventKind.BUTTON, button=data, message_id=message_id, **base)
+    if text.startswith(":location"):
+        parts = text.split()
+        try:
+            lat, lon = float(parts[1]), float(parts[2])
+        except (IndexError, ValueError):
+            print("Use :location LAT LON, e.g. :location 52.147 6.188")
+            return None
+        return Event(kind=EventKind.LOCATION, location=Location(lat, lon), **base)
+    if text == ":photo":
+        photo = Photo("shell-photo-1", "shell-photo-unique-1", 1280, 960, 123_456)
+        return Event(kind=EventKind.PHOTO, photo=photo, **base)
+    if text == ":sticker":
+        return Event(kind=EventKind.UNSUPPORTED, **base)
+    if text.startswith("/"):
+        head, _, args = text.partition(" ")
+        return Event(kind=EventKind.COMMAND, command=head[1:].lower(), command_args=args, text=text, **base)
+    return Event(kind=EventKind.TEXT, text=text, **base)
+
+
+async def run_shell(
+    settings: Settings,
+    *,
+    user_id: int,
+    language: str,
+    read_line: Callable[[], Awaitable[str]] | None = None,
+    out: TextIO = sys.stdout,
+) -> None:
+    """Chat with the bot in the terminal until end of input or ``:quit``."""
+
+    async def stdin_line() -> str:
+        return await asyncio.to_thread(sys.stdin.readline)
+
+    read = read_line or stdin_line
+    runtime = await Runtime.open(settings)
+    transport = TerminalTransport(out=out)
+    outbox = runtime.outbox(transport)
+    try:
+        print(
+            f"initiatiefbot shell · {runtime.municipality.name} · {settings.database_url} · user {user_id}",
+            file=out,
+        )
+        print(HELP, file=out)
+        await outbox.flush()
+        start = Event(
+            kind=EventKind.COMMAND, command="start", user_id=user_id, chat_id=user_id, language_code=language
+        )
+        await outbox.send((await runtime.dispatcher.handle(start)).outbox)
+        while True:
+            print("> ", end="", file=out, flush=True)
+            line = await read()
+            if not line or line.strip() == ":quit":
+                print(file=out)
+                return
+            event = parse_input(line, user_id=user_id, language=language, transport=transport)
+            if event is None:
+                continue
+            handled = await runtime.dispatcher.handle(event)
+            await outbox.send(handled.outbox)
+    finally:
+        await runtime.close()
