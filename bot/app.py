@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from telegram import Bot, BotCommand, InlineKeyboardMarkup, Message, Update
 from telegram.ext import AIORateLimiter, Application, ContextTypes, TypeHandler
+from telegram.request import BaseRequest
 
 from bot.dispatcher import Dispatcher
 from bot.i18n import Translator
@@ -129,8 +130,18 @@ def file_url_for(base_url: str) -> str:
     return trimmed + "/file/bot"
 
 
-def build_application(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> Application:
-    """A PTB Application whose every update goes through our dispatcher and outbox."""
+def build_application(
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    request: BaseRequest | None = None,
+    rate_limiter: AIORateLimiter | None = None,
+) -> Application:
+    """A PTB Application whose every update goes through our dispatcher and outbox.
+
+    The database and outbox are opened in ``post_init``, which ``run_polling`` calls; code that drives
+    the application by hand calls ``await app.initialize()`` and then ``await app.post_init(app)``.
+    """
     if not settings.telegram_bot_token:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
     state: dict[str, Any] = {}
@@ -170,7 +181,8 @@ def build_application(settings: Settings, *, clock: Callable[[], datetime] = utc
     builder = (
         Application.builder()
         .token(settings.telegram_bot_token)
-        .rate_limiter(AIORateLimiter(max_retries=0))
+        # Flood waits are handled by the outbox (the chat waits, others go on), so no retries here.
+        .rate_limiter(rate_limiter or AIORateLimiter(max_retries=0))
         .post_init(post_init)
         .post_shutdown(post_shutdown)
     )
@@ -178,6 +190,8 @@ def build_application(settings: Settings, *, clock: Callable[[], datetime] = utc
         builder = builder.base_url(settings.telegram_api_base_url).base_file_url(
             file_url_for(settings.telegram_api_base_url)
         )
+    if request is not None:
+        builder = builder.request(request).get_updates_request(request)
     app = builder.build()
     app.add_handler(TypeHandler(Update, on_update))
     app.add_error_handler(on_error)

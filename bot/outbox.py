@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import warnings
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.warnings import PTBDeprecationWarning
 
 from storage import repository
 from storage.repository import OutboxRow
@@ -34,7 +37,9 @@ def backoff(attempts: int) -> timedelta:
 
 
 def _retry_seconds(error: RetryAfter) -> float:
-    value = error.retry_after
+    with warnings.catch_warnings():  # PTB 22 warns that this becomes a timedelta; both are handled
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = error.retry_after
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
@@ -53,8 +58,8 @@ class Outbox:
         self._transport = transport
         self._clock = clock
         self._batch_size = batch_size
-        self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
+        self._deferred = asyncio.Event()  # wakes the sweeper to plan a retry it did not know of
 
     async def send(self, rows: Sequence[OutboxRow]) -> None:
         """Send rows that were just committed (in id order); failures stay in the table for the sweep."""
@@ -77,21 +82,21 @@ class Outbox:
                 if len(rows) < self._batch_size:
                     return sent
 
-    def wake(self) -> None:
-        self._wake.set()
-
     async def run(self, interval: float = 5.0) -> None:
-        """Sweep for due messages every ``interval`` seconds until cancelled."""
+        """Sweep for due messages until cancelled: at the next retry time, at least every ``interval`` s."""
         while True:
+            delay = interval
+            self._deferred.clear()  # before the sweep, so a deferral during it is not missed
             try:
                 await self.flush()
+                async with self._sessions() as session, session.begin():
+                    due = await repository.next_due(session)
+                if due is not None:
+                    delay = min(interval, max((due - self._clock()).total_seconds(), 0.05))
             except Exception:
                 log.exception("outbox sweep failed")
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=interval)
-            except TimeoutError:
-                pass
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._deferred.wait(), timeout=delay)
 
     async def _send(self, rows: Sequence[OutboxRow]) -> None:
         sent: list[tuple[int, int | None]] = []
@@ -138,3 +143,5 @@ class Outbox:
             for row, until, error in deferred:
                 await repository.defer(session, row.id, until=until, error=error)
                 await repository.hold_chat(session, row.chat_id, after_id=row.id, until=until)
+        if deferred:
+            self._deferred.set()

@@ -297,7 +297,8 @@ def _on_text(flow: Flow, step: Step, state: FlowState, text: str, ctx: FlowConte
             return _reask(flow, state, ctx, value.reason)
         return _accept(flow, step, state, value, ctx)
     if step.kind is Kind.PHOTO:
-        return _reask(flow, state, ctx, t("Please send a photo, or choose “Skip”."))
+        skip = step.skip_label or t("Skip")
+        return _reask(flow, state, ctx, t("Please send a photo, or choose “{skip}”.", skip=skip))
     if step.kind in (Kind.CHOICE, Kind.MULTI):
         typed = text.strip().casefold()
         for opt in options_for(step, ctx):
@@ -355,7 +356,7 @@ def _on_button(flow: Flow, step: Step, state: FlowState, event: Event, ctx: Flow
             return StepResult(new, (replace(q, edit=True, markup_only=True),), notice=Notice())
     if step.kind is Kind.MULTI and value == DONE:
         if not state.selected:
-            return StepResult(state, notice=Notice(t("Choose at least one, then press “Done”.")))
+            return StepResult(state, notice=Notice(t("Choose at least one, then press “Done ✔”.")))
         codes = [o.code for o in options_for(step, ctx) if o.code in state.selected]
         labels = [o.label for o in options_for(step, ctx) if o.code in state.selected]
         return _accept(flow, step, state, codes, ctx, chosen=_join(labels), edit=True)

@@ -9,7 +9,7 @@ from typing import Any
 from flows.engine import Answers, Branch, Flow, FlowContext, Kind, Option, Step, check
 from flows.events import Location
 from flows.municipality import Municipality, wijk_for_location, wijk_for_postcode
-from flows.text import Money, Msg, localized, t, verbatim
+from flows.text import Money, Msg, localized, t, tn, verbatim
 from flows.validators import (
     ContactDetail,
     Invalid,
@@ -67,11 +67,11 @@ def _consent_prompt(answers: Answers, ctx: FlowContext) -> Msg:
         "• We use them only to help you with this initiative.\n"
         "• The initiatiefmakelaars and coordinators of the municipality of {municipality} can see them. "
         "We do not share them with anyone else.\n"
-        "• We delete them {months} months after your initiative has ended.\n"
+        "• We delete them {retention} after your initiative has ended.\n"
         "• Questions? Send an e-mail to {contact}.\n"
         "Do you agree?",
         municipality=ctx.prompt_params["municipality"],
-        months=ctx.prompt_params["retention_months"],
+        retention=tn("{n} month", "{n} months", int(ctx.prompt_params["retention_months"])),
         contact=ctx.prompt_params["privacy_contact"],
     )
 
@@ -123,14 +123,17 @@ STEPS = (
     Step(
         "needs",
         Kind.MULTI,
-        t("What do you need? Choose one or more, then press “Done”."),
+        t("What do you need? Choose one or more, then press “Done ✔”."),
         next=Branch(lambda a: MONEY in (a.get("needs") or ()), "amount", "neighbours", "money needed"),
         options=NEEDS,
     ),
     Step(
         "amount",
         Kind.TEXT,
-        t("About how much money do you need? Write an amount in euros, for example 1250."),
+        t(
+            "About how much money do you need? Write an amount in euros, for example {example}.",
+            example="1250",
+        ),
         next="neighbours",
         field="amount_cents",
         validate=validate_amount,
@@ -161,7 +164,7 @@ STEPS = (
         "contact",
         Kind.TEXT,
         t(
-            "Your initiatiefmakelaar will contact you here in Telegram. "
+            "Your initiatiefmakelaar will contact you here on Telegram. "
             "Do you also want to give a phone number or e-mail address?"
         ),
         next="consent",

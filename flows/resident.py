@@ -12,7 +12,7 @@ from flows.engine import FlowContext, FlowState
 from flows.events import Button, Event, EventKind, Notice, Reply
 from flows.intake import INTAKE, draft_from_answers
 from flows.lifecycle import status_label
-from flows.text import Msg, t, verbatim
+from flows.text import Msg, t, tn, verbatim
 
 HOME, INTAKE_MODE = "home", "intake"
 # After this long away, a returning resident is asked whether to go on with their draft.
@@ -115,9 +115,7 @@ def handle(conv: Conversation, event: Event, ctx: Context) -> Outcome:
             (_menu(conv, t("That button no longer works. What do you want to do?")),),
             notice=Notice(t("This button no longer works. See the newest message.")),
         )
-    return _home(
-        conv, t("Hello! I help you to share an idea for your neighbourhood. What do you want to do?")
-    )
+    return _home(conv, t("Hello! I help you share an idea for your neighbourhood. What do you want to do?"))
 
 
 def _command(conv: Conversation, event: Event, ctx: Context) -> Outcome:
@@ -130,9 +128,10 @@ def _command(conv: Conversation, event: Event, ctx: Context) -> Outcome:
             conv,
             t(
                 "Hello! I am the initiative bot of the municipality. "
-                "Do you have an idea for your neighbourhood? I help you to share it. "
-                "Then an initiatiefmakelaar helps you further."
+                "Do you have an idea for your neighbourhood? I help you share it. "
+                "Then an initiatiefmakelaar will help you with the next steps."
             ),
+            t("What do you want to do?"),
         )
     if name in ("nieuw", "new"):
         return _new(conv, ctx)
@@ -163,12 +162,12 @@ def _current_question(conv: Conversation, ctx: Context) -> tuple[Reply, ...]:
 
 def _help(conv: Conversation, ctx: Context) -> Outcome:
     text = t(
-        "I help you to share an idea for your neighbourhood with the municipality.\n"
+        "I help you share an idea for your neighbourhood with the municipality.\n"
         "/nieuw – share a new idea\n"
         "/mijn – see your initiatives\n"
         "/taal – choose your language\n"
         "/stop – stop for now (your answers are saved)\n"
-        "/help – this help"
+        "/help – show this help"
     )
     if conv.mode == INTAKE_MODE and conv.draft is not None:
         hint = t(
@@ -241,7 +240,7 @@ def _offer_resume(conv: Conversation, greeting: Msg) -> Outcome:
 def _pause(conv: Conversation) -> Outcome:
     return _home(
         replace(conv, mode=HOME),
-        t("You stopped. I saved your answers. You can continue later with “Continue”."),
+        t("You stopped. I saved your answers. You can continue later from this menu."),
     )
 
 
@@ -291,10 +290,12 @@ def submitted(reference: str, ctx: Context) -> Outcome:
         reference=reference,
     )
     status = t("Status: {status}.", status=status_label("ingediend"))
-    next_ = t(
+    next_ = tn(
         "What happens next: an initiatiefmakelaar of the municipality "
-        "will contact you within {days} working days.",
-        days=ctx.first_steps_days,
+        "will contact you within {n} working day.",
+        "What happens next: an initiatiefmakelaar of the municipality "
+        "will contact you within {n} working days.",
+        ctx.first_steps_days,
     )
     conv = Conversation(HOME, None)
     return Outcome(conv, (_menu(conv, text, status, next_),))

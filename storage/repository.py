@@ -641,3 +641,12 @@ async def fail_chat(session: AsyncSession, chat_id: int, error: str) -> None:
         .where(outbox.c.chat_id == chat_id, outbox.c.status == OutboxStatus.PENDING.value)
         .values(status=OutboxStatus.FAILED.value, last_error=error)
     )
+
+
+async def next_due(session: AsyncSession) -> datetime | None:
+    """When the earliest pending message becomes due, or None when nothing waits."""
+    conn = await session.connection()
+    result = await conn.execute(
+        select(func.min(outbox.c.not_before)).where(outbox.c.status == OutboxStatus.PENDING.value)
+    )
+    return result.scalar_one_or_none()

@@ -25,6 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from storage.db import create_engine
 from storage.migrate import upgrade
 
+# As bot.__main__ does: PTB's coming timedelta durations (the outbox handles both kinds).
+os.environ.setdefault("PTB_TIMEDELTA", "1")
+
 DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
 

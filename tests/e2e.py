@@ -1,0 +1,94 @@
+"""Helpers for end-to-end tests: the real PTB Application polling the fake Bot API."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+
+from telegram.ext import Application
+
+from bot.app import ALLOWED_UPDATES, build_application, utcnow
+from bot.settings import Settings, resolve_config_path
+from storage.db import create_engine
+from storage.migrate import upgrade
+from tests.fake_bot_api import FakeBotApi, FakeUser, SentMessage
+
+
+def settings_for(fake: FakeBotApi, database_url: str, config: str = "zutphen") -> Settings:
+    return Settings(
+        telegram_bot_token=fake.token,
+        telegram_api_base_url=fake.base_url,
+        database_url=database_url,
+        config_path=resolve_config_path(config),
+    )
+
+
+@contextlib.asynccontextmanager
+async def running_bot(
+    fake: FakeBotApi, database_url: str, *, clock: Callable[[], datetime] = utcnow, config: str = "zutphen"
+) -> AsyncIterator[Application]:
+    """Start the bot as ``initiatiefbot run`` does (polling), and stop it afterwards.
+
+    PostgreSQL is migrated first, as the Procfile's release step does in production.
+    """
+    await migrate(database_url)
+    app = build_application(settings_for(fake, database_url, config), clock=clock)
+    await app.initialize()
+    assert app.post_init is not None
+    await app.post_init(app)
+    assert app.updater is not None
+    await app.updater.start_polling(poll_interval=0.0, timeout=1, allowed_updates=ALLOWED_UPDATES)
+    await app.start()
+    try:
+        yield app
+    finally:
+        await app.updater.stop()
+        await app.stop()
+        assert app.post_shutdown is not None
+        await app.post_shutdown(app)
+        await app.shutdown()
+
+
+async def migrate(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+def containing(text: str) -> Callable[[SentMessage], bool]:
+    return lambda message: message.text is not None and text in message.text
+
+
+async def say(user: FakeUser, text: str, expect: str) -> SentMessage:
+    """Send text and wait for the bot's next message that contains ``expect``."""
+    await user.send_text(text)
+    return await user.wait_for_message(containing(expect))
+
+
+async def press(user: FakeUser, label: str, expect: str) -> SentMessage:
+    """Press a button by its label and wait for the bot's next message that contains ``expect``."""
+    await user.press_button(label)
+    return await user.wait_for_message(containing(expect))
+
+
+async def intake_until_summary(user: FakeUser) -> None:
+    """An English-speaking resident answers every question up to the summary."""
+    await say(user, "/start", "What do you want to do?")
+    await press(user, "New initiative", "What is the title")
+    await say(user, "Bankjes in het park", "What do you want?")
+    await say(user, "Drie bankjes bij de speeltuin, zodat ouderen kunnen rusten.", "Which theme")
+    await press(user, "Greenery", "In which neighbourhood")
+    await press(user, "Waterkwartier", "What can you do yourself?")
+    await say(user, "Wij verven de bankjes.", "What do you need?")
+    await user.press_button("▫️ Money or a grant")
+    await user.press_button("Done ✔")
+    await user.wait_for_message(containing("how much money"))
+    await say(user, "1250", "How many neighbours")
+    await press(user, "I don't know yet", "photo")
+    await press(user, "No photo", "What name")
+    await say(user, "Anna", "phone number or e-mail")
+    await press(user, "Telegram is fine", "Do you agree?")
+    await press(user, "I agree", "Please check your initiative")
