@@ -93,15 +93,17 @@ async def _db(settings: Settings, command: str) -> int:
 
 
 def _flows(*, mermaid: bool) -> int:
+    from flows import resident
     from flows.engine import mermaid as draw
     from flows.intake import INTAKE
 
-    for flow in (INTAKE,):
-        if mermaid:
-            print(f"%% flow: {flow.name}")
-            print(draw(flow))
-        else:
-            print(f"{flow.name}: " + " → ".join(step.name for step in flow.steps))
+    if mermaid:
+        print("%% conversation: resident")
+        print(resident.mermaid())
+        print(f"%% flow: {INTAKE.name}")
+        print(draw(INTAKE))
+    else:
+        print(f"{INTAKE.name}: " + " → ".join(step.name for step in INTAKE.steps))
     return 0
 
 

@@ -442,11 +442,18 @@ def resolve(next_: Next, answers: Answers) -> str:
 def mermaid(flow: Flow) -> str:
     """Draw a flow as a Mermaid state diagram."""
     lines = ["stateDiagram-v2", f"    [*] --> {flow.first.name}"]
+    names = {s.name for s in flow.steps}
     for step in flow.steps:
         for target, label in flow.targets(step):
-            name = target[1:] if target.startswith(EXIT_PREFIX) else target
+            if target.startswith(EXIT_PREFIX):
+                # Leaving the flow; a step whose options name steps jumps to the chosen one.
+                jumps = [o.code for o in step.options if o.code in names]
+                lines.extend(f"    {step.name} --> {code} : {target[1:]}" for code in jumps)
+                if not jumps:
+                    lines.append(f"    {step.name} --> [*] : {label or target[1:]}")
+                continue
             suffix = f" : {label}" if label else ""
-            lines.append(f"    {step.name} --> {name}{suffix}")
+            lines.append(f"    {step.name} --> {target}{suffix}")
         if step.optional:
             lines.append(f"    note right of {step.name} : optional")
     return "\n".join(lines) + "\n"

@@ -317,3 +317,19 @@ def my_initiatives(conv: Conversation, lines: Sequence[InitiativeLine]) -> Reply
             )
         )
     return _menu(conv, parts[0], *parts[1:])
+
+
+def mermaid() -> str:
+    """The resident's conversation around the intake flow, as a Mermaid state diagram."""
+    return (
+        "stateDiagram-v2\n"
+        "    [*] --> home : /start\n"
+        "    home --> intake : New initiative\n"
+        "    intake --> home : Stop or /stop (draft kept)\n"
+        "    intake --> resume : /start, or back after 12 hours\n"
+        "    resume --> intake : Continue\n"
+        "    resume --> intake : Start again (draft deleted)\n"
+        "    home --> intake : Continue my idea\n"
+        "    intake --> home : submitted, or consent refused (draft deleted)\n"
+        "    home --> home : My initiatives, Help, /taal\n"
+    )
