@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -253,3 +254,38 @@ async def test_coming_back_days_later_offers_to_continue(fake: FakeBotApi, datab
         now[0] += timedelta(days=4)
         await say(mila, "hallo", "Do you want to continue?")
         await press(mila, "Continue", "What do you want?")
+
+
+async def test_a_sticker_at_every_question_gets_a_kind_reply_and_loses_nothing(
+    fake: FakeBotApi, database_url: str
+) -> None:
+    olga = fake.user(1014, "Olga", language_code="en")
+    steps = [
+        ("What is the title", lambda: olga.send_text("Bankjes in het park")),
+        ("What do you want?", lambda: olga.send_text("Drie bankjes bij de speeltuin, zodat ouderen rusten.")),
+        ("Which theme", lambda: olga.press_button("Greenery")),
+        ("In which neighbourhood", lambda: olga.send_text("7231")),
+        ("What can you do yourself?", lambda: olga.press_button("Skip")),
+        ("What do you need?", lambda: olga.press_button("▫️ A place")),
+        ("What do you need?", lambda: olga.press_button("Done ✔")),
+        ("How many neighbours", lambda: olga.send_text("12")),
+        ("photo", lambda: olga.send_photo()),
+        ("What name", lambda: olga.send_text("Olga")),
+        ("phone number or e-mail", lambda: olga.send_text("olga@example.nl")),
+        ("Do you agree?", lambda: olga.press_button("I agree")),
+        ("Please check your initiative", lambda: olga.press_button("Submit")),
+    ]
+    async with running_bot(fake, database_url):
+        await say(olga, "/nieuw", "What is the title")
+        for question, answer in steps:
+            await olga.send_sticker()
+            again = await olga.wait_for_message(containing("cannot use that here"))
+            assert question in (again.text or ""), again.text
+            await answer()
+        done = await olga.wait_for_message(containing("Your reference is"))
+        assert done.text
+    stored = await rows(database_url, "select title, wijk_code, needs, contact_email from initiatives")
+    assert len(stored) == 1
+    title, wijk, needs, email = stored[0]
+    assert (title, wijk, email) == ("Bankjes in het park", "WK030105", "olga@example.nl")
+    assert (json.loads(needs) if isinstance(needs, str) else needs) == ["plek"]

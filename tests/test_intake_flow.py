@@ -324,7 +324,7 @@ def test_needs_require_at_least_one_choice() -> None:
 def test_a_button_of_an_earlier_question_is_refused() -> None:
     chat = Chat()
     answer_until(chat, "theme")
-    old = [data for _, data in chat.buttons()][0]
+    old = next(data for _, data in chat.buttons())
     chat.press("Greenery")
     chat.data(old)
     assert chat.step == "wijk"
@@ -332,7 +332,8 @@ def test_a_button_of_an_earlier_question_is_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    "forged", ["", "x", "intake:theme:nope", "intake:nosuchstep:1", "menu:rm -rf", "lang:xx", ":::", "intake::"]
+    "forged",
+    ["", "x", "intake:theme:nope", "intake:nosuchstep:1", "menu:rm -rf", "lang:xx", ":::", "intake::"],
 )
 def test_forged_callback_data_changes_nothing(forged: str) -> None:
     chat = Chat()
