@@ -253,7 +253,8 @@ def _intake(conv: Conversation, state: FlowState, event: Event, ctx: Context) ->
         return replace(out, replies=(*replies, *out.replies), notice=result.notice or Notice())
     if result.exit == "@summary":
         moved = engine.goto(INTAKE, result.state, "summary", ctx.flow, editing=False)
-        return Outcome(replace(new, draft=moved.state), (*replies, *_with_photo(moved)), result.notice)
+        shown = _with_photo(moved.state, moved.replies)
+        return Outcome(replace(new, draft=moved.state), (*replies, *shown), result.notice)
     if result.exit == "@edit":
         target = str(result.state.answers.get("change"))
         moved = engine.goto(INTAKE, result.state, target, ctx.flow, editing=True)
@@ -263,24 +264,20 @@ def _intake(conv: Conversation, state: FlowState, event: Event, ctx: Context) ->
         out = _home(home, t("You did not agree. I deleted your answers. You can start again at any time."))
         return replace(out, replies=(*replies, *out.replies), notice=result.notice)
     if result.exit == "@submit":
-        draft = draft_from_answers(result.state.answers, consent_at=_consent_time(result.state, ctx))
+        # Consent was given in this sitting and confirmed by submitting, so it dates from now.
+        draft = draft_from_answers(result.state.answers, consent_at=ctx.now)
         return Outcome(Conversation(HOME, None), replies, result.notice, (SubmitInitiative(draft),))
     if result.state.step == "summary" and state.step != "summary":
-        return Outcome(
-            new, (*replies[:-1], *_with_photo(engine.StepResult(result.state, replies[-1:]))), result.notice
-        )
+        replies = (*replies[:-1], *_with_photo(result.state, replies[-1:]))
     return Outcome(new, replies, result.notice)
 
 
-def _consent_time(state: FlowState, ctx: Context) -> datetime:
-    return ctx.now
-
-
-def _with_photo(result: engine.StepResult) -> tuple[Reply, ...]:
-    photo = result.state.answers.get("photo")
+def _with_photo(state: FlowState, summary: tuple[Reply, ...]) -> tuple[Reply, ...]:
+    """The resident's photo goes just above the summary, so they check it too."""
+    photo = state.answers.get("photo")
     if not photo:
-        return result.replies
-    return (Reply(t("Your photo"), photo_file_id=str(photo)), *result.replies)
+        return summary
+    return (Reply(t("Your photo"), photo_file_id=str(photo)), *summary)
 
 
 def submitted(reference: str, ctx: Context) -> Outcome:
