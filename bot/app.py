@@ -151,7 +151,7 @@ def build_application(
         outbox = runtime.outbox(TelegramTransport(app.bot))
         state.update(runtime=runtime, outbox=outbox)
         await set_commands(app.bot, runtime.translator)
-        await outbox.flush()  # messages queued before a crash or restart
+        await outbox.flush(take_leased=True)  # messages queued before a crash or restart
         state["sweeper"] = asyncio.get_running_loop().create_task(outbox.run(), name="outbox-sweeper")
 
     async def post_shutdown(app: Application) -> None:

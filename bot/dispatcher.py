@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.i18n import Translator
+from bot.outbox import SEND_LEASE
 from bot.telegram_io import ApiCall, render_notice, render_reply
 from flows import resident
 from flows.commands import Command, SetLanguage, ShowMyInitiatives, SubmitInitiative
@@ -195,7 +196,8 @@ async def _enqueue(
 ) -> list[OutboxRow]:
     """Queue the calls and return them as outbox rows, ready to send after commit."""
     messages = [NewOutboxMessage(chat_id, c.method, c.payload) for c in calls]
-    ids = await repository.enqueue_many(session, messages, now=now)
+    # This process sends them right after commit; the sweep only takes them if that did not happen.
+    ids = await repository.enqueue_many(session, messages, now=now, not_before=now + SEND_LEASE)
     return [
         OutboxRow(
             row_id, chat_id, c.method, c.payload, OutboxStatus.PENDING.value, 0, now, now, None, None, None

@@ -20,6 +20,9 @@ from storage.repository import OutboxRow
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
+# How long the sweep leaves freshly queued messages to the process that queued them (it sends them
+# right after commit); only if that process died or failed does the sweep take them over.
+SEND_LEASE = timedelta(seconds=10)
 # Bad requests that mean the wanted state is already there (or can no longer matter).
 HARMLESS = ("message is not modified", "message to edit not found", "query is too old", "query id is invalid")
 
@@ -60,6 +63,7 @@ class Outbox:
         self._batch_size = batch_size
         self._lock = asyncio.Lock()
         self._deferred = asyncio.Event()  # wakes the sweeper to plan a retry it did not know of
+        self._held: dict[int, datetime] = {}  # chat -> until when its deferred message blocks the rest
 
     async def send(self, rows: Sequence[OutboxRow]) -> None:
         """Send rows that were just committed (in id order); failures stay in the table for the sweep."""
@@ -68,13 +72,18 @@ class Outbox:
         async with self._lock:
             await self._send(rows)
 
-    async def flush(self) -> int:
-        """Send everything that is due now, e.g. left over from a crash or waiting for a retry."""
+    async def flush(self, *, take_leased: bool = False) -> int:
+        """Send everything that is due now, e.g. waiting for a retry or left over from a crash.
+
+        ``take_leased`` also takes messages still leased to their sender: right after start-up, when
+        that sender was this process before it stopped, so they go out before anything new.
+        """
         sent = 0
         async with self._lock:
             while True:
+                due = self._clock() + (SEND_LEASE if take_leased else timedelta(0))
                 async with self._sessions() as session, session.begin():
-                    rows = await repository.pending(session, now=self._clock(), limit=self._batch_size)
+                    rows = await repository.pending(session, now=due, limit=self._batch_size)
                 if not rows:
                     return sent
                 await self._send(rows)
@@ -104,8 +113,15 @@ class Outbox:
         blocked: set[int] = set()
         failed: list[tuple[int, str]] = []
         deferred: list[tuple[OutboxRow, datetime, str]] = []
+        postponed: dict[int, tuple[int, datetime]] = {}  # chat -> (first row id, until)
+        now = self._clock()
+        self._held = {chat: until for chat, until in self._held.items() if until > now}
         for row in sorted(rows, key=lambda r: r.id):
             if row.chat_id in held or row.chat_id in blocked:
+                continue
+            if row.chat_id in self._held:
+                # An earlier message to this chat waits for a retry: this one may not overtake it.
+                postponed.setdefault(row.chat_id, (row.id, self._held[row.chat_id]))
                 continue
             try:
                 message_id = await self._transport.deliver(row.method, dict(row.payload))
@@ -143,5 +159,8 @@ class Outbox:
             for row, until, error in deferred:
                 await repository.defer(session, row.id, until=until, error=error)
                 await repository.hold_chat(session, row.chat_id, after_id=row.id, until=until)
-        if deferred:
+                self._held[row.chat_id] = until
+            for chat_id, (first_id, until) in postponed.items():
+                await repository.hold_chat(session, chat_id, after_id=first_id - 1, until=until)
+        if deferred or postponed:
             self._deferred.set()

@@ -120,7 +120,7 @@ async def run_shell(
             file=out,
         )
         print(HELP, file=out)
-        await outbox.flush()
+        await outbox.flush(take_leased=True)
         start = Event(
             kind=EventKind.COMMAND, command="start", user_id=user_id, chat_id=user_id, language_code=language
         )

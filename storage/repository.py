@@ -497,14 +497,16 @@ _SQLITE_ROWS_PER_INSERT = 500
 _ENQUEUE = outbox.insert().returning(outbox.c.id, sort_by_parameter_order=True)
 
 
-def _outbox_values(chat_id: int, method: str, payload: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+def _outbox_values(
+    chat_id: int, method: str, payload: Mapping[str, Any], now: datetime, not_before: datetime | None = None
+) -> dict[str, Any]:
     return {
         "chat_id": chat_id,
         "method": method,
         "payload": dict(payload),
         "status": OutboxStatus.PENDING.value,
         "attempts": 0,
-        "not_before": now,
+        "not_before": not_before or now,
         "created_at": now,
         "sent_at": None,
         "last_error": None,
@@ -513,25 +515,44 @@ def _outbox_values(chat_id: int, method: str, payload: Mapping[str, Any], now: d
 
 
 async def enqueue(
-    session: AsyncSession, *, chat_id: int, method: str, payload: Mapping[str, Any], now: datetime
+    session: AsyncSession,
+    *,
+    chat_id: int,
+    method: str,
+    payload: Mapping[str, Any],
+    now: datetime,
+    not_before: datetime | None = None,
 ) -> int:
-    """Queue one Bot API call, due now, and return its outbox id."""
+    """Queue one Bot API call and return its id; the sweep may take it from ``not_before`` (default now)."""
     conn = await session.connection()
-    result = await conn.execute(_ENQUEUE, _outbox_values(chat_id, method, payload, now))
+    result = await conn.execute(_ENQUEUE, _outbox_values(chat_id, method, payload, now, not_before))
     return int(result.scalar_one())
 
 
 async def enqueue_many(
-    session: AsyncSession, messages: Sequence[NewOutboxMessage], *, now: datetime
+    session: AsyncSession,
+    messages: Sequence[NewOutboxMessage],
+    *,
+    now: datetime,
+    not_before: datetime | None = None,
 ) -> list[int]:
     """Queue several Bot API calls in one round trip; the ids come back in the order given."""
     if not messages:
         return []
     if len(messages) == 1:
         (one,) = messages
-        return [await enqueue(session, chat_id=one.chat_id, method=one.method, payload=one.payload, now=now)]
+        return [
+            await enqueue(
+                session,
+                chat_id=one.chat_id,
+                method=one.method,
+                payload=one.payload,
+                now=now,
+                not_before=not_before,
+            )
+        ]
     conn, dialect = await _connection(session)
-    rows = [_outbox_values(m.chat_id, m.method, m.payload, now) for m in messages]
+    rows = [_outbox_values(m.chat_id, m.method, m.payload, now, not_before) for m in messages]
     if dialect == "sqlite":
         # SQLAlchemy would send one INSERT per row here. SQLite numbers the rows of one multi-row INSERT
         # in VALUES order (max rowid + 1 each), but RETURNING may list them in any order: so sort.
