@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -21,9 +21,12 @@ from flows.municipality import Municipality
 from flows.resident import Context, Conversation, InitiativeLine, Outcome
 from flows.text import t
 from storage import repository
-from storage.repository import NewInitiative, NewOutboxMessage, OutboxRow, OutboxStatus
+from storage.repository import NewInitiative, NewOutboxMessage, OutboxRow, OutboxStatus, PersonRow
 
 log = logging.getLogger(__name__)
+
+# people.last_seen_at is refreshed at most this often, to save a write on most updates.
+LAST_SEEN_PRECISION = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -79,15 +82,16 @@ class Dispatcher:
             )
 
     async def _process(self, session: AsyncSession, event: Event, now: datetime) -> list[OutboxRow]:
-        person = await repository.upsert_person(
-            session,
-            user_id=event.user_id,
-            chat_id=event.chat_id,
-            first_name=event.first_name,
-            telegram_language=event.language_code,
-            now=now,
-        )
-        row = await repository.load_conversation(session, event.chat_id)
+        row, person = await repository.load_chat(session, event.chat_id, event.user_id)
+        if person is None or _outdated(person, event, now):
+            person = await repository.upsert_person(
+                session,
+                user_id=event.user_id,
+                chat_id=event.chat_id,
+                first_name=event.first_name,
+                telegram_language=event.language_code,
+                now=now,
+            )
         conv = (
             Conversation.from_row(row.flow, row.data, row.updated_at) if row is not None else Conversation()
         )
@@ -189,6 +193,17 @@ class Dispatcher:
         except Exception:
             log.exception("could not queue an apology for update %s", update_id)
             raise
+
+
+def _outdated(person: PersonRow, event: Event, now: datetime) -> bool:
+    """Whether the stored person differs from what this update says (or was last seen a while ago)."""
+    return (
+        person.first_name != event.first_name
+        or person.chat_id != event.chat_id
+        or (event.language_code is not None and person.telegram_language != event.language_code)
+        or person.unreachable_at is not None
+        or now - person.last_seen_at > LAST_SEEN_PRECISION
+    )
 
 
 async def _enqueue(

@@ -32,6 +32,10 @@ def create_engine(url: str | URL, **kw: Any) -> AsyncEngine:
             # trip per transaction, and a dead connection invalidates the whole pool on first use.
             pool_recycle=1800,
         )
+    if backend == "sqlite":
+        # Every session ends in commit or rollback, so the pool's extra rollback when a connection
+        # is returned would only cost another round trip to the aiosqlite thread.
+        options.update(pool_reset_on_return=None)
     options.update(kw)
     engine = create_async_engine(url, **options)
     if backend == "sqlite":

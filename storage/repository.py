@@ -318,6 +318,28 @@ async def load_conversation(session: AsyncSession, chat_id: int) -> Conversation
     return ConversationRow(chat, user, flow, step, data, tuple(history), updated_at, version)
 
 
+# One round trip for the hot path: the chat's conversation (row-locked) with the person who writes.
+_LOAD_CHAT = (
+    select(*_CONVERSATION_COLUMNS, *_PERSON_COLUMNS)
+    .select_from(conversations.outerjoin(people, people.c.telegram_user_id == bindparam("user_id")))
+    .where(conversations.c.chat_id == bindparam("chat_id"))
+    .with_for_update(of=conversations)
+)
+
+
+async def load_chat(
+    session: AsyncSession, chat_id: int, user_id: int
+) -> tuple[ConversationRow | None, PersonRow | None]:
+    """Load and row-lock a chat's conversation together with the person; (None, None) for a new chat."""
+    conn = await session.connection()
+    row = (await conn.execute(_LOAD_CHAT, {"chat_id": chat_id, "user_id": user_id})).first()
+    if row is None:
+        return None, None
+    (chat, user, flow, step, data, history, updated_at, version, *person) = row
+    conversation = ConversationRow(chat, user, flow, step, data, tuple(history), updated_at, version)
+    return conversation, (PersonRow(*person) if person[0] is not None else None)
+
+
 @cache
 def _save_conversation_stmt(dialect: str) -> Any:
     stmt = _insert(dialect, conversations)
