@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -134,7 +134,6 @@ class Dispatcher:
             reply = resident.my_initiatives(out.conversation, lines)
             return replace(out, replies=(*out.replies, reply)), language
         if isinstance(command, SubmitInitiative):
-            d = command.draft
             created = await repository.create_initiative(
                 session,
                 NewInitiative(
@@ -142,20 +141,9 @@ class Dispatcher:
                     prefix=self._municipality.reference_prefix,
                     resident_user_id=event.user_id,
                     resident_chat_id=event.chat_id,
-                    title=d.title,
-                    description=d.description,
-                    theme_code=d.theme_code,
-                    wijk_code=d.wijk_code,
-                    own_contribution=d.own_contribution,
-                    needs=d.needs,
-                    amount_cents=d.amount_cents,
-                    neighbours=d.neighbours,
-                    photo_file_id=d.photo_file_id,
-                    contact_name=d.contact_name,
-                    contact_phone=d.contact_phone,
-                    contact_email=d.contact_email,
-                    consent_at=d.consent_at,
                     language=language,
+                    # The draft's fields are named as the initiative's.
+                    **{f.name: getattr(command.draft, f.name) for f in fields(command.draft)},
                 ),
                 now,
             )
