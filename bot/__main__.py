@@ -93,7 +93,7 @@ async def _db(settings: Settings, command: str) -> int:
 
 
 def _flows(*, mermaid: bool) -> int:
-    from flows import resident
+    from flows import lifecycle, resident
     from flows.engine import mermaid as draw
     from flows.intake import INTAKE
 
@@ -102,6 +102,8 @@ def _flows(*, mermaid: bool) -> int:
         print(resident.mermaid())
         print(f"%% flow: {INTAKE.name}")
         print(draw(INTAKE))
+        print("%% lifecycle of an initiative")
+        print(lifecycle.mermaid())
     else:
         print(f"{INTAKE.name}: " + " → ".join(step.name for step in INTAKE.steps))
     return 0
