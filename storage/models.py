@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
+    CheckConstraint,
     DateTime,
     Dialect,
     ForeignKey,
@@ -18,6 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     text,
+    true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -119,6 +122,48 @@ class ReferenceCounter(Base):
     last_seq: Mapped[int] = mapped_column(Integer)
 
 
+# The roles a staff member can have; kept in a CHECK constraint so a typo never becomes a role.
+STAFF_ROLES_CHECK = "role IN ('broker', 'coordinator')"
+
+
+class Staff(Base):
+    """A broker or coordinator of the municipality; removed staff keep their row for the timeline."""
+
+    __tablename__ = "staff"
+    __table_args__ = (CheckConstraint(STAFF_ROLES_CHECK, name="role"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    telegram_user_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    name: Mapped[str] = mapped_column(String(80))
+    # "broker" or "coordinator".
+    role: Mapped[str] = mapped_column(String(16))
+    # Wijk codes and theme codes this person works on; an empty list means all of them.
+    wijken: Mapped[list[str]]
+    themes: Mapped[list[str]]
+    # The last day of an absence (holiday, sick leave); NULL when present.
+    absent_until: Mapped[date | None]
+    created_at: Mapped[datetime]
+    removed_at: Mapped[datetime | None]
+
+
+class StaffInvite(Base):
+    """A one-time code, sent as a Telegram deep link, that makes whoever redeems it a staff member."""
+
+    __tablename__ = "staff_invites"
+    __table_args__ = (CheckConstraint(STAFF_ROLES_CHECK, name="role"),)
+
+    # Random and url-safe: Telegram deep-link payloads allow A-Z a-z 0-9 _ - and at most 64 characters.
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(80))
+    wijken: Mapped[list[str]]
+    themes: Mapped[list[str]]
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    used_by_user_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
 class Initiative(Base):
     """A residents' initiative, from submission to realisation."""
 
@@ -126,6 +171,7 @@ class Initiative(Base):
     __table_args__ = (
         UniqueConstraint("municipality_code", "year", "seq", name="uq_initiatives_municipality_year_seq"),
         Index("ix_initiatives_status_changed", "status", "status_changed_at"),
+        Index("ix_initiatives_broker_status", "broker_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -153,10 +199,16 @@ class Initiative(Base):
     status_changed_at: Mapped[datetime]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # The broker who has the case, since when, and when a broker last did something with it.
+    broker_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    assigned_at: Mapped[datetime | None]
+    last_broker_action_at: Mapped[datetime | None]
+    # The department the case waits on while its status is bij_gemeente.
+    department: Mapped[str | None] = mapped_column(String(64))
 
 
 class InitiativeEvent(Base):
-    """One entry on an initiative's timeline: a status change, a note, a hand-over to a department."""
+    """One entry on an initiative's timeline: a status change, an assignment, a note, a message."""
 
     __tablename__ = "initiative_events"
 
@@ -170,6 +222,11 @@ class InitiativeEvent(Base):
     actor_role: Mapped[str] = mapped_column(String(16))
     note: Mapped[str | None] = mapped_column(Text)
     department: Mapped[str | None] = mapped_column(String(64))
+    # The staff member who acted, and the one a case was assigned or handed over to.
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    to_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    # False for internal entries (notes between staff) that the resident never sees.
+    visible_to_resident: Mapped[bool] = mapped_column(Boolean, server_default=true())
 
 
 class ProcessedUpdate(Base):

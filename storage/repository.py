@@ -7,15 +7,16 @@ Telegram update) are single Core statements executed on the session's connection
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+import secrets
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, bindparam, delete, func, select, update
+from sqlalchemy import Table, bindparam, case, delete, exists, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -27,6 +28,8 @@ from storage.models import (
     Person,
     ProcessedUpdate,
     ReferenceCounter,
+    Staff,
+    StaffInvite,
 )
 
 people: Table = Person.__table__  # type: ignore[assignment]
@@ -36,8 +39,12 @@ initiatives: Table = Initiative.__table__  # type: ignore[assignment]
 initiative_events: Table = InitiativeEvent.__table__  # type: ignore[assignment]
 processed_updates: Table = ProcessedUpdate.__table__  # type: ignore[assignment]
 outbox: Table = OutboxMessage.__table__  # type: ignore[assignment]
+staff: Table = Staff.__table__  # type: ignore[assignment]
+staff_invites: Table = StaffInvite.__table__  # type: ignore[assignment]
 
 SUBMITTED_STATUS = "ingediend"
+# The status in which a case waits on a department of the municipality (initiatives.department).
+AT_MUNICIPALITY_STATUS = "bij_gemeente"
 # Reference numbers follow the Dutch calendar year, also for a submission at 00:30 on 1 January.
 REFERENCE_TIMEZONE = ZoneInfo("Europe/Amsterdam")
 
@@ -693,3 +700,650 @@ async def next_due(session: AsyncSession) -> datetime | None:
         select(func.min(outbox.c.not_before)).where(outbox.c.status == OutboxStatus.PENDING.value)
     )
     return result.scalar_one_or_none()
+
+
+# --- staff -------------------------------------------------------------------------------------
+
+
+class StaffRole(StrEnum):
+    """What a staff member does; the database refuses any other value."""
+
+    BROKER = "broker"
+    COORDINATOR = "coordinator"
+
+
+@dataclass(frozen=True, slots=True)
+class StaffRow:
+    """A row of ``staff``; empty ``wijken`` or ``themes`` mean all of them."""
+
+    id: int
+    telegram_user_id: int
+    name: str
+    role: str
+    wijken: tuple[str, ...]
+    themes: tuple[str, ...]
+    absent_until: date | None
+    created_at: datetime
+    removed_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        """False once the person has been removed as staff."""
+        return self.removed_at is None
+
+
+_STAFF_COLUMNS = _columns(staff, StaffRow)
+
+
+def _staff_row(row: Sequence[Any]) -> StaffRow:
+    (staff_id, user_id, name, role, wijken, themes, absent_until, created_at, removed_at) = row
+    return StaffRow(
+        staff_id, user_id, name, role, tuple(wijken), tuple(themes), absent_until, created_at, removed_at
+    )
+
+
+def _codes(values: Collection[str]) -> list[str]:
+    """Wijk or theme codes as stored: a JSON list in the given order, without repeats."""
+    if isinstance(values, str):
+        raise TypeError(f"expected a collection of codes, not the string {values!r}")
+    return list(dict.fromkeys(str(value) for value in values))
+
+
+@cache
+def _add_staff_stmt(dialect: str) -> Any:
+    stmt = _insert(dialect, staff)
+    excluded = stmt.excluded
+    return stmt.on_conflict_do_update(
+        index_elements=["telegram_user_id"],
+        set_={
+            "name": excluded.name,
+            "role": excluded.role,
+            "wijken": excluded.wijken,
+            "themes": excluded.themes,
+            # Someone added again after removal starts present; an active person keeps a planned absence.
+            "absent_until": case((staff.c.removed_at.is_(None), staff.c.absent_until)),
+            "removed_at": None,
+        },
+    ).returning(*_STAFF_COLUMNS)
+
+
+async def add_staff(
+    session: AsyncSession,
+    *,
+    telegram_user_id: int,
+    name: str,
+    role: str,
+    wijken: Collection[str],
+    themes: Collection[str],
+    now: datetime,
+) -> StaffRow:
+    """Make someone a staff member; a removed or existing one is reactivated with these details.
+
+    A reactivated row keeps its id and ``created_at``, so the timeline keeps pointing at the same person.
+    """
+    conn, dialect = await _connection(session)
+    result = await conn.execute(
+        _add_staff_stmt(dialect),
+        {
+            "telegram_user_id": telegram_user_id,
+            "name": name,
+            "role": StaffRole(role).value,
+            "wijken": _codes(wijken),
+            "themes": _codes(themes),
+            "absent_until": None,
+            "created_at": now,
+            "removed_at": None,
+        },
+    )
+    return _staff_row(result.one())
+
+
+_LOAD_ACTIVE_STAFF = select(*_STAFF_COLUMNS).where(
+    staff.c.telegram_user_id == bindparam("user_id"), staff.c.removed_at.is_(None)
+)
+
+
+async def load_staff(session: AsyncSession, telegram_user_id: int) -> StaffRow | None:
+    """Return the active staff member with this Telegram user id, or None (also for removed staff)."""
+    conn = await session.connection()
+    row = (await conn.execute(_LOAD_ACTIVE_STAFF, {"user_id": telegram_user_id})).first()
+    return None if row is None else _staff_row(row)
+
+
+async def staff_by_id(session: AsyncSession, staff_id: int) -> StaffRow | None:
+    """Return the staff member with this id, removed or not (see ``StaffRow.active``)."""
+    conn = await session.connection()
+    row = (await conn.execute(select(*_STAFF_COLUMNS).where(staff.c.id == staff_id))).first()
+    return None if row is None else _staff_row(row)
+
+
+async def list_staff(session: AsyncSession, *, role: str | None = None) -> list[StaffRow]:
+    """List the active staff, ordered by role and name; only one role when ``role`` is given."""
+    stmt = select(*_STAFF_COLUMNS).where(staff.c.removed_at.is_(None))
+    if role is not None:
+        stmt = stmt.where(staff.c.role == StaffRole(role).value)
+    conn = await session.connection()
+    result = await conn.execute(stmt.order_by(staff.c.role, staff.c.name, staff.c.id))
+    return [_staff_row(row) for row in result]
+
+
+async def remove_staff(
+    session: AsyncSession,
+    *,
+    staff_id: int | None = None,
+    telegram_user_id: int | None = None,
+    now: datetime,
+) -> bool:
+    """Remove an active staff member, found by id or by Telegram user id; False if there was none.
+
+    The row stays (soft delete), so their cases and timeline entries keep their name; their open cases
+    keep them as broker until someone reassigns them.
+    """
+    if (staff_id is None) == (telegram_user_id is None):
+        raise TypeError("give exactly one of staff_id and telegram_user_id")
+    key = staff.c.id == staff_id if staff_id is not None else staff.c.telegram_user_id == telegram_user_id
+    conn = await session.connection()
+    result = await conn.execute(
+        update(staff).where(key, staff.c.removed_at.is_(None)).values(removed_at=now).returning(staff.c.id)
+    )
+    return result.first() is not None
+
+
+async def set_absent(session: AsyncSession, staff_id: int, until: date | None) -> None:
+    """Record the last day of someone's absence; None means they are present again."""
+    conn = await session.connection()
+    await conn.execute(update(staff).where(staff.c.id == staff_id).values(absent_until=until))
+
+
+# --- staff invites -----------------------------------------------------------------------------
+
+INVITE_VALIDITY = timedelta(days=7)
+# secrets.token_urlsafe(24) gives 32 characters from A-Z a-z 0-9 _ -, as a deep-link payload allows.
+_INVITE_BYTES = 24
+
+
+@dataclass(frozen=True, slots=True)
+class InviteRow:
+    """A row of ``staff_invites``: who the code makes staff member, and whether it was used."""
+
+    code: str
+    role: str
+    name: str
+    wijken: tuple[str, ...]
+    themes: tuple[str, ...]
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None
+    used_by_user_id: int | None
+
+
+_INVITE_COLUMNS = _columns(staff_invites, InviteRow)
+
+
+def _invite_row(row: Sequence[Any]) -> InviteRow:
+    (code, role, name, wijken, themes, created_at, expires_at, used_at, used_by) = row
+    return InviteRow(code, role, name, tuple(wijken), tuple(themes), created_at, expires_at, used_at, used_by)
+
+
+async def create_invite(
+    session: AsyncSession,
+    *,
+    role: str,
+    name: str,
+    wijken: Collection[str],
+    themes: Collection[str],
+    now: datetime,
+    valid: timedelta = INVITE_VALIDITY,
+) -> InviteRow:
+    """Store a new one-time invite with a random code that can be redeemed until ``now + valid``."""
+    if valid <= timedelta(0):
+        raise ValueError(f"an invite must be valid for some time, not {valid}")
+    conn = await session.connection()
+    result = await conn.execute(
+        staff_invites.insert().returning(*_INVITE_COLUMNS),
+        {
+            "code": secrets.token_urlsafe(_INVITE_BYTES),
+            "role": StaffRole(role).value,
+            "name": name,
+            "wijken": _codes(wijken),
+            "themes": _codes(themes),
+            "created_at": now,
+            "expires_at": now + valid,
+            "used_at": None,
+            "used_by_user_id": None,
+        },
+    )
+    return _invite_row(result.one())
+
+
+async def load_invite(session: AsyncSession, code: str) -> InviteRow | None:
+    """Return the invite with this code, used or expired or not, so the bot can say which."""
+    conn = await session.connection()
+    row = (await conn.execute(select(*_INVITE_COLUMNS).where(staff_invites.c.code == code))).first()
+    return None if row is None else _invite_row(row)
+
+
+# The WHERE clause makes redeeming atomic: on PostgreSQL a second transaction waits for the first's row
+# lock, then re-checks used_at and updates nothing; SQLite's BEGIN IMMEDIATE runs them one after another.
+_REDEEM_INVITE = (
+    update(staff_invites)
+    .where(
+        staff_invites.c.code == bindparam("invite_code"),
+        staff_invites.c.used_at.is_(None),
+        staff_invites.c.expires_at > bindparam("now"),
+    )
+    .values(
+        used_at=bindparam("used_now", type_=staff_invites.c.used_at.type),
+        used_by_user_id=bindparam("user_id", type_=staff_invites.c.used_by_user_id.type),
+    )
+    .returning(staff_invites.c.role, staff_invites.c.name, staff_invites.c.wijken, staff_invites.c.themes)
+)
+
+
+async def redeem_invite(
+    session: AsyncSession, code: str, *, telegram_user_id: int, now: datetime
+) -> StaffRow | None:
+    """Use an invite: the person becomes staff as the invite says; None if unknown, used or expired."""
+    conn = await session.connection()
+    result = await conn.execute(
+        _REDEEM_INVITE, {"invite_code": code, "now": now, "used_now": now, "user_id": telegram_user_id}
+    )
+    row = result.first()
+    if row is None:
+        return None
+    role, name, wijken, themes = row
+    return await add_staff(
+        session,
+        telegram_user_id=telegram_user_id,
+        name=name,
+        role=role,
+        wijken=wijken,
+        themes=themes,
+        now=now,
+    )
+
+
+# --- routing -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerLoadRow:
+    """An active broker with how busy they are: open cases and when they last got one."""
+
+    staff_id: int
+    name: str
+    wijken: tuple[str, ...]
+    themes: tuple[str, ...]
+    open_cases: int
+    last_assigned_at: datetime | None
+    absent_until: date | None
+
+
+# One row per active broker. The open cases are counted in the aggregate rather than in the join, so
+# last_assigned_at covers all of a broker's cases: a broker with only finished cases still got one lately.
+_BROKER_LOADS = (
+    select(
+        staff.c.id,
+        staff.c.name,
+        staff.c.wijken,
+        staff.c.themes,
+        func.count(
+            case((initiatives.c.status.in_(bindparam("open_statuses", expanding=True)), initiatives.c.id))
+        ),
+        func.max(initiatives.c.assigned_at),
+        staff.c.absent_until,
+    )
+    .select_from(staff.outerjoin(initiatives, initiatives.c.broker_id == staff.c.id))
+    .where(staff.c.role == StaffRole.BROKER.value, staff.c.removed_at.is_(None))
+    # Grouping by the primary key is enough: the other staff columns depend on it.
+    .group_by(staff.c.id)
+    .order_by(staff.c.name, staff.c.id)
+)
+
+
+def _statuses(statuses: Collection[str]) -> list[str]:
+    if isinstance(statuses, str):
+        raise TypeError(f"expected a collection of statuses, not the string {statuses!r}")
+    return [str(status) for status in statuses]
+
+
+async def broker_loads(session: AsyncSession, *, open_statuses: Collection[str]) -> list[BrokerLoadRow]:
+    """Every active broker with their number of cases in ``open_statuses`` and their last assignment."""
+    conn = await session.connection()
+    result = await conn.execute(_BROKER_LOADS, {"open_statuses": _statuses(open_statuses)})
+    return [
+        BrokerLoadRow(
+            staff_id, name, tuple(wijken), tuple(themes), int(count), last_assigned_at, absent_until
+        )
+        for (staff_id, name, wijken, themes, count, last_assigned_at, absent_until) in result
+    ]
+
+
+async def all_coordinators(session: AsyncSession) -> list[StaffRow]:
+    """The active coordinators, ordered by name."""
+    return await list_staff(session, role=StaffRole.COORDINATOR)
+
+
+async def coordinators_for_wijk(session: AsyncSession, wijk_code: str | None) -> list[StaffRow]:
+    """The coordinators who cover ``wijk_code`` (it is in their wijken, or their wijken are empty).
+
+    All coordinators when the wijk is None or nobody covers it, so an alert always reaches someone.
+    """
+    coordinators = await all_coordinators(session)
+    if wijk_code is None:
+        return coordinators
+    covering = [c for c in coordinators if not c.wijken or wijk_code in c.wijken]
+    return covering or coordinators
+
+
+# --- cases: assignment, status and the timeline ------------------------------------------------
+
+
+class TimelineKind(StrEnum):
+    """Kinds of ``initiative_events`` rows."""
+
+    STATUS = "status"
+    ASSIGNED = "assigned"
+    HANDOVER = "handover"
+    # Internal: between staff, never shown to the resident.
+    NOTE = "note"
+    MESSAGE_TO_RESIDENT = "message_to_resident"
+    MESSAGE_FROM_RESIDENT = "message_from_resident"
+
+
+_INTERNAL_KINDS = frozenset({TimelineKind.NOTE.value})
+
+
+@dataclass(frozen=True, slots=True)
+class CaseRow(InitiativeRow):
+    """An initiative as staff handle it: the row of ``initiatives`` with its broker and department."""
+
+    broker_id: int | None
+    assigned_at: datetime | None
+    last_broker_action_at: datetime | None
+    department: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    """One entry on an initiative's timeline, with the names of the staff involved."""
+
+    id: int
+    initiative_id: int
+    at: datetime
+    kind: str
+    status: str | None
+    actor_role: str
+    actor_user_id: int | None
+    staff_id: int | None
+    staff_name: str | None
+    to_staff_id: int | None
+    to_staff_name: str | None
+    note: str | None
+    department: str | None
+    visible_to_resident: bool
+
+
+_CASE_COLUMNS = _columns(initiatives, CaseRow)
+
+
+def _case_row(row: Sequence[Any]) -> CaseRow:
+    values = list(row)
+    values[_NEEDS_INDEX] = tuple(values[_NEEDS_INDEX] or ())
+    return CaseRow(*values)
+
+
+_LOAD_CASE = select(*_CASE_COLUMNS).where(initiatives.c.reference == bindparam("reference"))
+_LOAD_CASE_LOCKED = _LOAD_CASE.with_for_update()
+_LOAD_CASE_BY_ID = select(*_CASE_COLUMNS).where(initiatives.c.id == bindparam("initiative_id"))
+_LOAD_CASE_BY_ID_LOCKED = _LOAD_CASE_BY_ID.with_for_update()
+
+
+async def load_case(session: AsyncSession, reference: str, *, lock: bool = False) -> CaseRow | None:
+    """Return the initiative with this reference as a case; ``lock`` row-locks it on PostgreSQL."""
+    conn = await session.connection()
+    stmt = _LOAD_CASE_LOCKED if lock else _LOAD_CASE
+    row = (await conn.execute(stmt, {"reference": reference})).first()
+    return None if row is None else _case_row(row)
+
+
+async def load_case_by_id(session: AsyncSession, id: int, *, lock: bool = False) -> CaseRow | None:
+    """Return the initiative with this id as a case; ``lock`` row-locks it on PostgreSQL."""
+    conn = await session.connection()
+    stmt = _LOAD_CASE_BY_ID_LOCKED if lock else _LOAD_CASE_BY_ID
+    row = (await conn.execute(stmt, {"initiative_id": id})).first()
+    return None if row is None else _case_row(row)
+
+
+def _staff_role_of(staff_id: int) -> Any:
+    """The role of a staff member as a scalar subquery, so an event needs no extra round trip."""
+    return select(staff.c.role).where(staff.c.id == staff_id).scalar_subquery()
+
+
+def _staff_user_of(staff_id: int) -> Any:
+    return select(staff.c.telegram_user_id).where(staff.c.id == staff_id).scalar_subquery()
+
+
+async def _update_initiative(conn: AsyncConnection, initiative_id: int, values: Mapping[str, Any]) -> None:
+    result = await conn.execute(
+        update(initiatives)
+        .where(initiatives.c.id == initiative_id)
+        .values(**values)
+        .returning(initiatives.c.id)
+    )
+    if result.first() is None:
+        raise LookupError(f"there is no initiative with id {initiative_id}")
+
+
+async def assign(
+    session: AsyncSession,
+    initiative_id: int,
+    *,
+    broker_id: int,
+    by_staff_id: int | None,
+    note: str | None,
+    kind: str = TimelineKind.ASSIGNED,
+    now: datetime,
+    visible_to_resident: bool = True,
+) -> None:
+    """Give the case to ``broker_id`` and record it on the timeline; the status is left to the caller.
+
+    ``by_staff_id`` None means the system (routing) assigned it; otherwise the event carries that staff
+    member's role and Telegram id. ``kind`` is "assigned" or "handover".
+    """
+    conn = await session.connection()
+    await _update_initiative(
+        conn, initiative_id, {"broker_id": broker_id, "assigned_at": now, "updated_at": now}
+    )
+    if by_staff_id is None:
+        actor_role: Any = "system"
+        actor_user_id: Any = None
+    else:
+        actor_role = func.coalesce(_staff_role_of(by_staff_id), "system")
+        actor_user_id = _staff_user_of(by_staff_id)
+    await conn.execute(
+        initiative_events.insert().values(
+            initiative_id=initiative_id,
+            at=now,
+            kind=str(kind),
+            status=None,
+            actor_user_id=actor_user_id,
+            actor_role=actor_role,
+            note=note,
+            department=None,
+            staff_id=by_staff_id,
+            to_staff_id=broker_id,
+            visible_to_resident=visible_to_resident,
+        )
+    )
+
+
+async def change_status(
+    session: AsyncSession,
+    initiative_id: int,
+    *,
+    status: str,
+    now: datetime,
+    actor_role: str,
+    actor_user_id: int | None,
+    staff_id: int | None,
+    note: str | None,
+    department: str | None,
+) -> None:
+    """Move the case to ``status`` and record it on the timeline; whether that is allowed is the caller's.
+
+    ``department`` is kept only for bij_gemeente and cleared otherwise. A change made by a broker
+    (``staff_id`` of a broker) counts as their last action on the case.
+    """
+    status = str(status)
+    department = department if status == AT_MUNICIPALITY_STATUS else None
+    values: dict[str, Any] = {
+        "status": status,
+        "status_changed_at": now,
+        "updated_at": now,
+        "department": department,
+    }
+    if staff_id is not None:
+        by_broker = exists().where(staff.c.id == staff_id, staff.c.role == StaffRole.BROKER.value)
+        values["last_broker_action_at"] = case(
+            (by_broker, literal(now, initiatives.c.last_broker_action_at.type)),
+            else_=initiatives.c.last_broker_action_at,
+        )
+    conn = await session.connection()
+    await _update_initiative(conn, initiative_id, values)
+    await conn.execute(
+        initiative_events.insert(),
+        {
+            "initiative_id": initiative_id,
+            "at": now,
+            "kind": TimelineKind.STATUS.value,
+            "status": status,
+            "actor_user_id": actor_user_id,
+            "actor_role": str(actor_role),
+            "note": note,
+            "department": department,
+            "staff_id": staff_id,
+            "to_staff_id": None,
+            "visible_to_resident": True,
+        },
+    )
+
+
+_ADD_EVENT = initiative_events.insert().returning(initiative_events.c.id)
+
+
+async def add_event(
+    session: AsyncSession,
+    initiative_id: int,
+    *,
+    kind: str,
+    now: datetime,
+    actor_role: str,
+    actor_user_id: int | None = None,
+    staff_id: int | None = None,
+    note: str | None = None,
+    visible_to_resident: bool | None = None,
+    touch_broker_action: bool = False,
+) -> int:
+    """Add an entry (a note, a message) to the timeline and return its id.
+
+    ``visible_to_resident`` None means: hidden for internal kinds ("note"), visible for the others.
+    ``touch_broker_action`` records ``now`` as the broker's last action on the case.
+    """
+    kind = str(kind)
+    if visible_to_resident is None:
+        visible_to_resident = kind not in _INTERNAL_KINDS
+    conn = await session.connection()
+    if touch_broker_action:
+        await _update_initiative(conn, initiative_id, {"last_broker_action_at": now, "updated_at": now})
+    result = await conn.execute(
+        _ADD_EVENT,
+        {
+            "initiative_id": initiative_id,
+            "at": now,
+            "kind": kind,
+            "status": None,
+            "actor_user_id": actor_user_id,
+            "actor_role": str(actor_role),
+            "note": note,
+            "department": None,
+            "staff_id": staff_id,
+            "to_staff_id": None,
+            "visible_to_resident": visible_to_resident,
+        },
+    )
+    return int(result.scalar_one())
+
+
+_ACTOR = staff.alias("actor")
+_TARGET = staff.alias("target")
+_TIMELINE = (
+    select(
+        initiative_events.c.id,
+        initiative_events.c.initiative_id,
+        initiative_events.c.at,
+        initiative_events.c.kind,
+        initiative_events.c.status,
+        initiative_events.c.actor_role,
+        initiative_events.c.actor_user_id,
+        initiative_events.c.staff_id,
+        _ACTOR.c.name,
+        initiative_events.c.to_staff_id,
+        _TARGET.c.name,
+        initiative_events.c.note,
+        initiative_events.c.department,
+        initiative_events.c.visible_to_resident,
+    )
+    .select_from(
+        initiative_events.outerjoin(_ACTOR, _ACTOR.c.id == initiative_events.c.staff_id).outerjoin(
+            _TARGET, _TARGET.c.id == initiative_events.c.to_staff_id
+        )
+    )
+    .where(initiative_events.c.initiative_id == bindparam("initiative_id"))
+    .order_by(initiative_events.c.at, initiative_events.c.id)
+)
+_RESIDENT_TIMELINE = _TIMELINE.where(initiative_events.c.visible_to_resident)
+
+
+async def timeline(session: AsyncSession, initiative_id: int, *, resident_view: bool) -> list[TimelineEntry]:
+    """An initiative's timeline, oldest first; ``resident_view`` leaves out internal entries."""
+    conn = await session.connection()
+    stmt = _RESIDENT_TIMELINE if resident_view else _TIMELINE
+    result = await conn.execute(stmt, {"initiative_id": initiative_id})
+    return [TimelineEntry(*row) for row in result]
+
+
+_CASES_OF_BROKER = (
+    select(*_CASE_COLUMNS)
+    .where(
+        initiatives.c.broker_id == bindparam("staff_id"),
+        initiatives.c.status.in_(bindparam("open_statuses", expanding=True)),
+    )
+    .order_by(initiatives.c.status_changed_at, initiatives.c.id)
+)
+_UNASSIGNED_CASES = (
+    select(*_CASE_COLUMNS)
+    .where(
+        initiatives.c.broker_id.is_(None),
+        initiatives.c.status.in_(bindparam("open_statuses", expanding=True)),
+    )
+    .order_by(initiatives.c.created_at, initiatives.c.id)
+)
+
+
+async def cases_of_broker(
+    session: AsyncSession, staff_id: int, *, open_statuses: Collection[str]
+) -> list[CaseRow]:
+    """The broker's cases in ``open_statuses``, longest in their status first."""
+    conn = await session.connection()
+    result = await conn.execute(
+        _CASES_OF_BROKER, {"staff_id": staff_id, "open_statuses": _statuses(open_statuses)}
+    )
+    return [_case_row(row) for row in result]
+
+
+async def unassigned_cases(session: AsyncSession, *, open_statuses: Collection[str]) -> list[CaseRow]:
+    """Cases in ``open_statuses`` without a broker, oldest first."""
+    conn = await session.connection()
+    result = await conn.execute(_UNASSIGNED_CASES, {"open_statuses": _statuses(open_statuses)})
+    return [_case_row(row) for row in result]
