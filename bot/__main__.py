@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from bot import staff_cli
 from bot.settings import ConfigError, Settings
 
 
@@ -25,6 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="apply all migrations")
     db_sub.add_parser("current", help="print the current and the newest migration")
+    staff_cli.add_parser(sub)
     flows = sub.add_parser("flows", help="describe the conversation flows")
     flows.add_argument("--mermaid", action="store_true", help="print every flow as a Mermaid state diagram")
     return parser
@@ -37,7 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         logging.basicConfig(
-            level=settings.log_level_number if args.command != "shell" else logging.WARNING,
+            # The interactive commands keep the terminal for their own output.
+            level=settings.log_level_number if args.command in ("run", "db") else logging.WARNING,
             format="%(asctime)s %(levelname)s %(name)s %(message)s",
         )
         if args.command == "run":
@@ -49,6 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "db":
             return asyncio.run(_db(settings, args.db_command))
+        if args.command == "staff":
+            return asyncio.run(staff_cli.run(settings, args))
         if args.command == "flows":
             return _flows(mermaid=args.mermaid)
     except ConfigError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -10,15 +11,17 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.casework import Casework
 from bot.i18n import Translator
 from bot.outbox import SEND_LEASE
 from bot.telegram_io import ApiCall, render_notice, render_reply
-from flows import resident
+from flows import broker, resident
+from flows.cases import referenced_case
 from flows.commands import Command, SetLanguage, ShowMyInitiatives, SubmitInitiative
 from flows.events import Event, EventKind, Reply
 from flows.intake import intake_context
 from flows.municipality import Municipality
-from flows.resident import Context, Conversation, InitiativeLine, Outcome
+from flows.resident import DEFAULT_LANGUAGE, Context, Conversation, InitiativeLine, Outcome
 from flows.text import t
 from storage import repository
 from storage.repository import NewInitiative, NewOutboxMessage, OutboxRow, OutboxStatus, PersonRow
@@ -52,6 +55,7 @@ class Dispatcher:
         self._tr = translator
         self._clock = clock
         self._flow_ctx = intake_context(municipality)
+        self._casework = Casework(municipality)
         norms = municipality.norms
         self._first_steps_days = norms.get("ingediend", 2) + norms.get("toegewezen", 5)
 
@@ -96,10 +100,24 @@ class Dispatcher:
             Conversation.from_row(row.flow, row.data, row.updated_at) if row is not None else Conversation()
         )
         ctx = Context(now=now, flow=self._flow_ctx, first_steps_days=self._first_steps_days)
-        out = resident.handle(conv, event, ctx)
+        staff = None
+        if broker.may_concern_staff(event, conv.pending):
+            staff = await self._casework.staff(session, event.user_id)
+        reference = referenced_case(event, conv.pending)
+        case = await self._casework.case(session, reference) if reference else None
+        out = broker.handle(conv, event, staff, case, self._casework.context(now)) if staff else None
+        if out is None:
+            if staff is None and broker.may_concern_staff(event, None):
+                log.warning("staff action refused: user=%s is not staff", _pseudonym(event.user_id))
+            out = resident.handle(conv, event, ctx, case)
         language = resident.language_for(person.language, person.telegram_language)
         for command in out.commands:
-            out, language = await self._run(session, command, out, event, ctx, language, now)
+            if isinstance(command, SetLanguage | ShowMyInitiatives | SubmitInitiative):
+                out, language = await self._run(session, command, out, event, ctx, language, now)
+            else:
+                out = await self._casework.run(
+                    session, command, out, event=event, staff=staff, case=case, now=now
+                )
         conv = out.conversation
         await repository.save_conversation(
             session,
@@ -111,7 +129,31 @@ class Dispatcher:
             history=list(conv.draft.history) if conv.draft else [],
             now=now,
         )
-        return await _enqueue(session, event.chat_id, self._calls(out, event, language), now)
+        calls = [(event.chat_id, call) for call in self._calls(out, event, language)]
+        calls.extend(await self._notifications(session, out))
+        return await _enqueue(session, calls, now)
+
+    async def _notifications(self, session: AsyncSession, out: Outcome) -> list[tuple[int, ApiCall]]:
+        """Messages for other people, each in their own language."""
+        languages: dict[int, str] = {}
+        calls: list[tuple[int, ApiCall]] = []
+        for note in out.notifications:
+            if note.user_id not in languages:
+                person = await repository.load_person(session, note.user_id)
+                languages[note.user_id] = (
+                    resident.language_for(person.language, person.telegram_language)
+                    if person
+                    else DEFAULT_LANGUAGE
+                )
+            rendered = render_reply(
+                note.reply,
+                chat_id=note.chat_id,
+                message_id=None,
+                tr=self._tr,
+                language=languages[note.user_id],
+            )
+            calls.extend((note.chat_id, call) for call in rendered)
+        return calls
 
     async def _run(
         self,
@@ -148,7 +190,10 @@ class Dispatcher:
                 now,
             )
             done = resident.submitted(created.reference, ctx)
-            return replace(done, replies=(*out.replies, *done.replies), notice=out.notice), language
+            routed = await self._casework.route_new(session, created, now)
+            return replace(
+                done, replies=(*out.replies, *done.replies), notice=out.notice, notifications=tuple(routed)
+            ), language
         raise TypeError(f"unknown command {command!r}")
 
     def _calls(self, out: Outcome, event: Event, language: str) -> list[ApiCall]:
@@ -177,7 +222,9 @@ class Dispatcher:
                 now = self._clock()
                 if update_id is not None:
                     await repository.claim_update(session, update_id, now)
-                return Handled(outbox=tuple(await _enqueue(session, event.chat_id, calls, now)))
+                return Handled(
+                    outbox=tuple(await _enqueue(session, [(event.chat_id, c) for c in calls], now))
+                )
         except Exception:
             log.exception("could not queue an apology for update %s", update_id)
             raise
@@ -194,16 +241,19 @@ def _outdated(person: PersonRow, event: Event, now: datetime) -> bool:
     )
 
 
-async def _enqueue(
-    session: AsyncSession, chat_id: int, calls: list[ApiCall], now: datetime
-) -> list[OutboxRow]:
+def _pseudonym(user_id: int) -> str:
+    """A short stable hash of a Telegram id, so logs can follow one person without naming them."""
+    return hashlib.blake2b(str(user_id).encode(), digest_size=6).hexdigest()
+
+
+async def _enqueue(session: AsyncSession, calls: list[tuple[int, ApiCall]], now: datetime) -> list[OutboxRow]:
     """Queue the calls and return them as outbox rows, ready to send after commit."""
-    messages = [NewOutboxMessage(chat_id, c.method, c.payload) for c in calls]
+    messages = [NewOutboxMessage(chat_id, c.method, c.payload) for chat_id, c in calls]
     # This process sends them right after commit; the sweep only takes them if that did not happen.
     ids = await repository.enqueue_many(session, messages, now=now, not_before=now + SEND_LEASE)
     return [
         OutboxRow(
             row_id, chat_id, c.method, c.payload, OutboxStatus.PENDING.value, 0, now, now, None, None, None
         )
-        for row_id, c in zip(ids, calls, strict=True)
+        for row_id, (chat_id, c) in zip(ids, calls, strict=True)
     ]

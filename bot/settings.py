@@ -706,13 +706,15 @@ class Settings:
 
     telegram_bot_token: str | None = None
     telegram_api_base_url: str | None = None  # passed to PTB's base_url, e.g. a local Bot API server
+    telegram_bot_username: str | None = None  # for invitation links; asked with getMe when not set
     database_url: str = DEFAULT_DATABASE_URL
     config_path: Path = field(default_factory=lambda: BUNDLED_CONFIG_DIR / f"{DEFAULT_CONFIG}.toml")
     log_level: str = "INFO"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
-        """Read TELEGRAM_BOT_TOKEN, TELEGRAM_API_BASE_URL, DATABASE_URL, INITIATIEFBOT_CONFIG, LOG_LEVEL."""
+        """Read TELEGRAM_BOT_TOKEN, TELEGRAM_API_BASE_URL, TELEGRAM_BOT_USERNAME, DATABASE_URL,
+        INITIATIEFBOT_CONFIG and LOG_LEVEL."""
         log_level = (_optional(environ, "LOG_LEVEL") or "INFO").upper()
         if log_level not in LOG_LEVELS:
             raise ConfigError(
@@ -724,6 +726,7 @@ class Settings:
         return cls(
             telegram_bot_token=_optional(environ, "TELEGRAM_BOT_TOKEN"),
             telegram_api_base_url=_optional(environ, "TELEGRAM_API_BASE_URL"),
+            telegram_bot_username=_optional(environ, "TELEGRAM_BOT_USERNAME"),
             database_url=_optional(environ, "DATABASE_URL") or DEFAULT_DATABASE_URL,
             config_path=resolve_config_path(environ.get("INITIATIEFBOT_CONFIG", DEFAULT_CONFIG)),
             log_level=log_level,

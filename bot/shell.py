@@ -25,11 +25,24 @@ Commands work as in Telegram (/start, /help, /stop, /taal …). Shell-only:
 class TerminalTransport:
     """Prints what the bot would send; remembers buttons so a typed number can press one."""
 
+    me: int = 1  # the Telegram user the shell acts as; messages for others are shown, not pressable
     out: TextIO = sys.stdout
     buttons: list[tuple[int, str]] = field(default_factory=list)  # (message id, callback data) by number
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     async def deliver(self, method: str, payload: dict[str, Any]) -> int | None:
+        chat_id = payload.get("chat_id")
+        if chat_id is not None and chat_id != self.me:
+            # Someone else's chat (a broker, a coordinator, the resident): show what they get.
+            text = payload.get("text") or payload.get("caption") or f"[photo {payload.get('photo')}]"
+            rows = (payload.get("reply_markup") or {}).get("inline_keyboard") or []
+            labels = "   ".join(f"[{b['text']}]" for row in rows for b in row)
+            self._print(
+                f"   ↪ to {chat_id}: "
+                + text.replace("\n", "\n     ")
+                + (f"\n     {labels}" if labels else "")
+            )
+            return next(self._ids)
         if method == "answerCallbackQuery":
             if payload.get("text"):
                 self._print(f"  ⓘ {payload['text']}")
@@ -112,7 +125,7 @@ async def run_shell(
 
     read = read_line or stdin_line
     runtime = await Runtime.open(settings)
-    transport = TerminalTransport(out=out)
+    transport = TerminalTransport(me=user_id, out=out)
     outbox = runtime.outbox(transport)
     try:
         print(

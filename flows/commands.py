@@ -22,4 +22,86 @@ class SetLanguage:
     language: str
 
 
-Command = SubmitInitiative | ShowMyInitiatives | SetLanguage
+@dataclass(frozen=True)
+class RedeemInvite:
+    """Bind the sender to a staff role with a one-time invite code (from a deep link)."""
+
+    code: str
+
+
+@dataclass(frozen=True)
+class ListCases:
+    """A broker's open cases, most urgent first."""
+
+
+@dataclass(frozen=True)
+class ShowBrokers:
+    """Brokers to choose from: ``purpose`` "as" (coordinator assigns) or "ho" (broker hands over)."""
+
+    reference: str
+    purpose: str
+
+
+@dataclass(frozen=True)
+class ShowTimeline:
+    reference: str
+    for_resident: bool
+
+
+@dataclass(frozen=True)
+class ChangeStatus:
+    """An allowed status change (already checked against the locked case)."""
+
+    reference: str
+    target: str
+    note: str | None
+    department: str | None
+    by_resident: bool = False
+
+
+@dataclass(frozen=True)
+class MessageResident:
+    reference: str
+    text: str
+
+
+@dataclass(frozen=True)
+class MessageBroker:
+    reference: str
+    text: str
+
+
+@dataclass(frozen=True)
+class AddNote:
+    reference: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Handover:
+    reference: str
+    to_staff_id: int
+    note: str | None
+
+
+@dataclass(frozen=True)
+class Assign:
+    reference: str
+    to_staff_id: int
+
+
+Command = (
+    SubmitInitiative
+    | ShowMyInitiatives
+    | SetLanguage
+    | RedeemInvite
+    | ListCases
+    | ShowBrokers
+    | ShowTimeline
+    | ChangeStatus
+    | MessageResident
+    | MessageBroker
+    | AddNote
+    | Handover
+    | Assign
+)

@@ -6,13 +6,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
-from flows import engine
-from flows.commands import Command, SetLanguage, ShowMyInitiatives, SubmitInitiative
+from flows import engine, lifecycle
+from flows.cases import RESIDENT_PREFIX, CaseView, Notification, Pending, case_button, parse_case_button
+from flows.commands import (
+    ChangeStatus,
+    Command,
+    MessageBroker,
+    RedeemInvite,
+    SetLanguage,
+    ShowMyInitiatives,
+    ShowTimeline,
+    SubmitInitiative,
+)
 from flows.engine import FlowContext, FlowState
 from flows.events import Button, Event, EventKind, Notice, Reply
 from flows.intake import INTAKE, draft_from_answers
-from flows.lifecycle import status_label
+from flows.lifecycle import Actor, Refused, Role, Status, status_label
 from flows.text import Msg, t, tn, verbatim
+from flows.validators import clean_text
 
 HOME, INTAKE_MODE = "home", "intake"
 # After this long away, a returning resident is asked whether to go on with their draft.
@@ -28,15 +39,21 @@ class Conversation:
     mode: str = HOME
     draft: FlowState | None = None
     updated_at: datetime | None = None
+    pending: Pending | None = None  # free text the bot waits for (a message, a note, a reason)
 
     def to_json(self) -> dict[str, object]:
-        return {"draft": self.draft.to_json() if self.draft else None}
+        return {
+            "draft": self.draft.to_json() if self.draft else None,
+            "pending": self.pending.to_json() if self.pending else None,
+        }
 
     @classmethod
     def from_row(cls, mode: str, data: dict[str, object] | None, updated_at: datetime | None) -> Conversation:
         raw = (data or {}).get("draft")
         draft = FlowState.from_json(raw) if isinstance(raw, dict) else None
-        return cls(mode=mode if mode in (HOME, INTAKE_MODE) else HOME, draft=draft, updated_at=updated_at)
+        pending = Pending.from_json((data or {}).get("pending"))
+        mode = mode if mode in (HOME, INTAKE_MODE) else HOME
+        return cls(mode=mode, draft=draft, updated_at=updated_at, pending=pending)
 
 
 @dataclass(frozen=True)
@@ -53,6 +70,7 @@ class Outcome:
     replies: tuple[Reply, ...] = ()
     notice: Notice | None = None
     commands: tuple[Command, ...] = field(default_factory=tuple)
+    notifications: tuple[Notification, ...] = field(default_factory=tuple)
 
 
 @dataclass(frozen=True)
@@ -94,14 +112,26 @@ def _home(conv: Conversation, *msgs: Msg) -> Outcome:
     return Outcome(home, (_menu(home, text, *msgs[1:]),))
 
 
-def handle(conv: Conversation, event: Event, ctx: Context) -> Outcome:
-    """One event in a private chat with a resident."""
+def handle(conv: Conversation, event: Event, ctx: Context, case: CaseView | None = None) -> Outcome:
+    """One event in a private chat with a resident; ``case`` is the initiative a button or reply is about."""
     if not event.private_chat:
         return Outcome(
             conv, (Reply(t("I only work in a private chat. Send me a direct message to share your idea.")),)
         )
     if event.kind is EventKind.COMMAND:
-        return _command(conv, event, ctx)
+        return _command(replace(conv, pending=None), event, ctx)
+    if event.kind is EventKind.BUTTON and (parsed := parse_case_button(event.button or "")):
+        if parsed[0] == RESIDENT_PREFIX:
+            return _case_button(replace(conv, pending=None), parsed[2], event, case)
+        return Outcome(
+            conv,
+            (Reply(t("This button is only for staff of the municipality.")),),
+            Notice(t("Not possible.")),
+        )
+    if event.kind is EventKind.TEXT and conv.pending is not None and conv.pending.action in _RESIDENT_INPUTS:
+        return _case_text(replace(conv, pending=None), conv.pending, event, case)
+    if conv.pending is not None:
+        conv = replace(conv, pending=None)  # anything else than the awaited text cancels it
     if event.kind is EventKind.BUTTON and (event.button or "").startswith(("menu:", "lang:")):
         return _menu_button(conv, event, ctx)
     if conv.mode == INTAKE_MODE and conv.draft is not None:
@@ -121,6 +151,9 @@ def handle(conv: Conversation, event: Event, ctx: Context) -> Outcome:
 def _command(conv: Conversation, event: Event, ctx: Context) -> Outcome:
     name = event.command or ""
     in_intake = conv.mode == INTAKE_MODE and conv.draft is not None
+    if name == "start" and event.command_args:
+        # A deep link https://t.me/<bot>?start=<code> from a staff invitation.
+        return Outcome(conv, commands=(RedeemInvite(event.command_args.split()[0]),))
     if name == "start":
         if in_intake or conv.draft is not None:
             return _offer_resume(conv, t("Welcome back!"))
@@ -313,7 +346,16 @@ def my_initiatives(conv: Conversation, lines: Sequence[InitiativeLine]) -> Reply
                 date=line.changed_on,
             )
         )
-    return _menu(conv, parts[0], *parts[1:])
+    views = tuple(
+        (
+            Button(
+                t("View {reference}", reference=line.reference),
+                case_button(RESIDENT_PREFIX, line.reference, "tl"),
+            ),
+        )
+        for line in lines[:20]
+    )
+    return Reply(parts[0], buttons=(*views, *menu_buttons(conv)), extra=tuple(parts[1:]))
 
 
 def mermaid() -> str:
@@ -330,3 +372,129 @@ def mermaid() -> str:
         "    intake --> home : submitted, or consent refused (draft deleted)\n"
         "    home --> home : My initiatives, Help, /taal\n"
     )
+
+
+_RESIDENT_INPUTS = frozenset({"message_broker", "withdraw"})
+
+
+def case_buttons(reference: str, status: str) -> tuple[tuple[Button, ...], ...]:
+    rows: list[tuple[Button, ...]] = [
+        (Button(t("Message to my initiatiefmakelaar"), case_button(RESIDENT_PREFIX, reference, "msg")),),
+        (Button(t("Timeline"), case_button(RESIDENT_PREFIX, reference, "tl")),),
+    ]
+    if not lifecycle.is_final(status):
+        rows.append((Button(t("Stop my initiative"), case_button(RESIDENT_PREFIX, reference, "stop")),))
+    return tuple(rows)
+
+
+def _case_button(conv: Conversation, action: str, event: Event, case: CaseView | None) -> Outcome:
+    if case is None or case.resident_user_id != event.user_id:
+        return Outcome(conv, (Reply(t("I cannot find that initiative.")),), Notice(t("Not possible.")))
+    if action == "tl":
+        return Outcome(conv, notice=Notice(), commands=(ShowTimeline(case.reference, for_resident=True),))
+    if action == "msg":
+        cancel = (Button(t("Cancel"), case_button(RESIDENT_PREFIX, case.reference, "cancel")),)
+        ask = t("Write your message to your initiatiefmakelaar about {reference}.", reference=case.reference)
+        return Outcome(
+            replace(conv, pending=Pending("message_broker", case.reference)),
+            (Reply(ask, buttons=(cancel,)),),
+            Notice(),
+        )
+    if action == "stop":
+        if lifecycle.is_final(case.status):
+            return Outcome(
+                conv, (Reply(t("This initiative has already ended.")),), Notice(t("Not possible."))
+            )
+        cancel = (Button(t("No, go on"), case_button(RESIDENT_PREFIX, case.reference, "cancel")),)
+        ask = t(
+            "Do you want to stop “{title}”? Write in a few words why. We tell your initiatiefmakelaar.",
+            title=case.title,
+        )
+        return Outcome(
+            replace(conv, pending=Pending("withdraw", case.reference)),
+            (Reply(ask, buttons=(cancel,)),),
+            Notice(),
+        )
+    if action == "cancel":
+        return Outcome(conv, (_menu(conv, t("OK. Nothing was sent.")),), Notice())
+    return Outcome(conv, (Reply(t("That button does not work here.")),), Notice(t("Not possible.")))
+
+
+def _case_text(conv: Conversation, pending: Pending, event: Event, case: CaseView | None) -> Outcome:
+    if case is None or case.resident_user_id != event.user_id or case.reference != pending.reference:
+        return Outcome(conv, (_menu(conv, t("I cannot find that initiative.")),))
+    text = clean_text(event.text or "", keep_newlines=True)
+    if not text or len(text) > 2000:
+        again = t("Please write between 1 and {max} characters.", max=2000)
+        return Outcome(replace(conv, pending=pending), (Reply(again),))
+    if pending.action == "message_broker":
+        return Outcome(conv, commands=(MessageBroker(case.reference, text),))
+    actor = Actor(Role.RESIDENT, is_initiator=True)
+    verdict = lifecycle.check_transition(case.status, Status.GESTOPT, actor, note=text)
+    if isinstance(verdict, Refused):
+        return Outcome(conv, (_menu(conv, verdict.reason),))
+    return Outcome(
+        conv,
+        commands=(ChangeStatus(case.reference, Status.GESTOPT.value, verdict.note, None, by_resident=True),),
+    )
+
+
+def status_notice(
+    case: CaseView, target: str, note: str | None, department: str | None, broker: str | None
+) -> Reply:
+    """What a resident hears when their initiative changes status, in plain words."""
+    name = broker or t("your initiatiefmakelaar")
+    title = case.title
+    texts: dict[str, Msg] = {
+        Status.TOEGEWEZEN: t(
+            "Good news: {broker} is your initiatiefmakelaar for “{title}”. {broker} will contact you.",
+            broker=name,
+            title=title,
+        ),
+        Status.IN_GESPREK: t(
+            "You are now in conversation with {broker} about “{title}”.", broker=name, title=title
+        ),
+        Status.PLAN_IN_UITWERKING: t(
+            "You and {broker} are working out the plan for “{title}”.", broker=name, title=title
+        ),
+        Status.BIJ_GEMEENTE: t(
+            "Your initiative “{title}” is now with the municipality, at the department {department}.",
+            title=title,
+            department=department or "",
+        ),
+        Status.GOEDGEKEURD: t("Good news! Your initiative “{title}” has been approved.", title=title),
+        Status.AFGEWEZEN: t(
+            "Sorry, your initiative “{title}” was not approved. {broker} can look with you for another way.",
+            title=title,
+            broker=name,
+        ),
+        Status.IN_UITVOERING: t("Your initiative “{title}” is being carried out now.", title=title),
+        Status.GEREALISEERD: t(
+            "Your initiative “{title}” is done! Thank you for all your work.", title=title
+        ),
+        Status.GESTOPT: t("Your initiative “{title}” has been stopped.", title=title),
+    }
+    text = texts.get(
+        target,
+        t("Your initiative “{title}” has a new status: {status}.", title=title, status=status_label(target)),
+    )
+    extra: list[Msg] = []
+    if note and target == Status.BIJ_GEMEENTE:
+        extra.append(t("{broker} asked: {note}", broker=name, note=note))
+    elif note and target in (Status.AFGEWEZEN, Status.GESTOPT):
+        extra.append(t("The reason: {note}", note=note))
+    elif note:
+        extra.append(t("{broker} writes: {note}", broker=name, note=note))
+    extra.append(t("Reference: {reference}", reference=case.reference))
+    return Reply(text, extra=tuple(extra), buttons=case_buttons(case.reference, target))
+
+
+def message_from_broker(case: CaseView, broker: str, text: str) -> Reply:
+    head = t(
+        "Message from your initiatiefmakelaar {broker} about “{title}” ({reference}):",
+        broker=broker,
+        title=case.title,
+        reference=case.reference,
+    )
+    reply = (Button(t("Reply"), case_button(RESIDENT_PREFIX, case.reference, "msg")),)
+    return Reply(head, extra=(verbatim(text),), buttons=(reply,))

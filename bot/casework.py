@@ -1,0 +1,484 @@
+"""Carries out case commands inside the update's transaction: routing, assignment, status, relayed messages.
+
+The decisions (may this person do this, what does everybody hear) are pure functions in ``flows``;
+this module loads what they need, writes the result and collects the notifications.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from flows import broker, lifecycle, resident
+from flows.cases import (
+    STAFF_PREFIX,
+    BrokerOption,
+    CaseView,
+    Notification,
+    StaffRole,
+    StaffView,
+    TimelineItem,
+    case_button,
+)
+from flows.commands import (
+    AddNote,
+    Assign,
+    ChangeStatus,
+    Command,
+    Handover,
+    ListCases,
+    MessageBroker,
+    MessageResident,
+    RedeemInvite,
+    ShowBrokers,
+    ShowTimeline,
+)
+from flows.events import Button, Event, Reply
+from flows.lifecycle import Role, Status
+from flows.municipality import Municipality
+from flows.resident import Outcome
+from flows.routing import BrokerLoad, route
+from flows.text import t, verbatim
+from storage import repository
+from storage.repository import CaseRow, InitiativeRow, StaffRow
+
+log = logging.getLogger(__name__)
+
+OPEN = tuple(s.value for s in lifecycle.OPEN_STATUSES)
+
+
+def staff_view(row: StaffRow) -> StaffView:
+    return StaffView(
+        id=row.id,
+        telegram_user_id=row.telegram_user_id,
+        name=row.name,
+        role=StaffRole(row.role),
+        wijken=row.wijken,
+        themes=row.themes,
+        absent_until=row.absent_until,
+    )
+
+
+class Casework:
+    """Case commands for one municipality."""
+
+    def __init__(self, municipality: Municipality) -> None:
+        self._m = municipality
+
+    def context(self, now: datetime) -> broker.StaffContext:
+        return broker.StaffContext(self._m, now)
+
+    async def staff(self, session: AsyncSession, user_id: int) -> StaffView | None:
+        row = await repository.load_staff(session, user_id)
+        return staff_view(row) if row is not None else None
+
+    async def case(self, session: AsyncSession, reference: str, *, lock: bool = True) -> CaseView | None:
+        """The case as the flows see it, row-locked for the rest of the transaction."""
+        row = await repository.load_case(session, reference, lock=lock)
+        return await self._view(session, row) if row is not None else None
+
+    async def _view(self, session: AsyncSession, row: CaseRow) -> CaseView:
+        broker_row = await repository.staff_by_id(session, row.broker_id) if row.broker_id else None
+        person = await repository.load_person(session, row.resident_user_id)
+        return CaseView(
+            id=row.id,
+            reference=row.reference,
+            title=row.title,
+            description=row.description,
+            theme_code=row.theme_code,
+            wijk_code=row.wijk_code,
+            own_contribution=row.own_contribution,
+            needs=tuple(row.needs),
+            amount_cents=row.amount_cents,
+            neighbours=row.neighbours,
+            photo_file_id=row.photo_file_id,
+            contact_name=row.contact_name,
+            contact_phone=row.contact_phone,
+            contact_email=row.contact_email,
+            status=row.status,
+            status_changed_at=row.status_changed_at,
+            created_at=row.created_at,
+            resident_user_id=row.resident_user_id,
+            resident_chat_id=row.resident_chat_id,
+            broker_id=row.broker_id,
+            broker_name=broker_row.name if broker_row else None,
+            broker_telegram_id=broker_row.telegram_user_id if broker_row else None,
+            department=row.department,
+            resident_unreachable=person is not None and person.unreachable_at is not None,
+        )
+
+    async def route_new(
+        self, session: AsyncSession, created: InitiativeRow, now: datetime
+    ) -> list[Notification]:
+        """Give a new initiative to the right broker, or tell the coordinators nobody could take it."""
+        loads = await repository.broker_loads(session, open_statuses=OPEN)
+        brokers = [
+            BrokerLoad(
+                b.staff_id,
+                b.name,
+                frozenset(b.wijken),
+                frozenset(b.themes),
+                b.open_cases,
+                b.last_assigned_at,
+                b.absent_until,
+            )
+            for b in loads
+        ]
+        routing = route(
+            wijk_code=created.wijk_code, theme_code=created.theme_code, brokers=brokers, today=now.date()
+        )
+        if routing.broker is None:
+            case = await self.case(session, created.reference)
+            assert case is not None
+            coordinators = await repository.coordinators_for_wijk(session, created.wijk_code)
+            alert = broker.unassigned_alert(case, self.context(now), routing.reason)
+            if not coordinators:
+                log.warning("initiative %s has no broker and there is no coordinator", created.reference)
+            return [Notification(c.telegram_user_id, c.telegram_user_id, alert) for c in coordinators]
+        chosen = await repository.staff_by_id(session, routing.broker.staff_id)
+        assert chosen is not None
+        return await self._assign(session, created.reference, chosen, by=None, now=now)
+
+    async def _assign(
+        self, session: AsyncSession, reference: str, to: StaffRow, *, by: StaffView | None, now: datetime
+    ) -> list[Notification]:
+        before = await self.case(session, reference)
+        assert before is not None
+        await repository.assign(
+            session, before.id, broker_id=to.id, by_staff_id=by.id if by else None, note=None, now=now
+        )
+        if before.status == Status.INGEDIEND:
+            role = Role.COORDINATOR.value if by else Role.SYSTEM.value
+            await repository.change_status(
+                session,
+                before.id,
+                status=Status.TOEGEWEZEN.value,
+                now=now,
+                actor_role=role,
+                actor_user_id=by.telegram_user_id if by else None,
+                staff_id=by.id if by else None,
+                note=None,
+                department=None,
+            )
+        after = await self.case(session, reference)
+        assert after is not None
+        heading = (
+            t("{coordinator} assigned this initiative to you.", coordinator=by.name)
+            if by
+            else t("A new initiative for you.")
+        )
+        notes = [
+            Notification(to.telegram_user_id, to.telegram_user_id, r)
+            for r in broker.case_card(after, self.context(now), heading=heading)
+        ]
+        if before.status == Status.INGEDIEND:
+            notice = resident.status_notice(after, Status.TOEGEWEZEN.value, None, None, to.name)
+        else:
+            notice = Reply(
+                t(
+                    "Your initiative “{title}” has a new initiatiefmakelaar: {broker}.",
+                    title=after.title,
+                    broker=to.name,
+                )
+            )
+        notes.append(Notification(after.resident_user_id, after.resident_chat_id, notice))
+        if before.broker_telegram_id and before.broker_telegram_id != to.telegram_user_id:
+            moved = Reply(t("{reference} now goes to {broker}.", reference=after.reference, broker=to.name))
+            notes.append(Notification(before.broker_telegram_id, before.broker_telegram_id, moved))
+        return notes
+
+    async def run(
+        self,
+        session: AsyncSession,
+        command: Command,
+        out: Outcome,
+        *,
+        event: Event,
+        staff: StaffView | None,
+        case: CaseView | None,
+        now: datetime,
+    ) -> Outcome:
+        """Carry out one case command; returns the outcome with replies and notifications added."""
+        ctx = self.context(now)
+        if isinstance(command, RedeemInvite):
+            return _add(out, await self._redeem(session, command.code, event, now))
+        if isinstance(command, ListCases):
+            if staff is None:
+                return _add(out, Reply(t("This command is only for staff of the municipality.")))
+            if staff.is_coordinator:
+                rows = await repository.unassigned_cases(session, open_statuses=OPEN)
+                title = t("Initiatives without an initiatiefmakelaar:")
+            else:
+                rows = await repository.cases_of_broker(session, staff.id, open_statuses=OPEN)
+                title = t("Your open initiatives, most urgent first:")
+            views = [await self._view(session, row) for row in rows]
+            if staff.is_coordinator and not views:
+                return _add(out, Reply(t("Every open initiative has an initiatiefmakelaar.")))
+            return _add(out, broker.case_list(views, ctx, title=title))
+        if case is None:  # the flows only emit the commands below for a loaded case
+            return _add(out, Reply(t("I cannot find that initiative.")))
+        if isinstance(command, ShowBrokers):
+            loads = await repository.broker_loads(session, open_statuses=OPEN)
+            options = [BrokerOption(b.staff_id, b.name, b.open_cases, b.absent_until) for b in loads]
+            if command.purpose == "ho" and staff is not None:
+                options = [o for o in options if o.staff_id != staff.id]
+            return _add(out, broker.broker_menu(case, options, purpose=command.purpose, today=now))
+        if isinstance(command, ShowTimeline):
+            entries = await repository.timeline(session, case.id, resident_view=command.for_resident)
+            items = [
+                TimelineItem(
+                    e.at,
+                    e.kind,
+                    e.status,
+                    e.staff_name or e.to_staff_name if e.kind != "status" else e.staff_name,
+                    e.actor_role,
+                    e.note,
+                    _department(self._m, e.department),
+                )
+                for e in entries
+            ]
+            reply = broker.timeline_text(case, items, for_resident=command.for_resident)
+            if command.for_resident:
+                reply = replace(reply, buttons=resident.case_buttons(case.reference, case.status))
+            return _add(out, reply)
+        if isinstance(command, ChangeStatus):
+            return await self._change_status(
+                session, command, out, event=event, staff=staff, case=case, now=now
+            )
+        if isinstance(command, MessageResident) and staff is not None:
+            await repository.add_event(
+                session,
+                case.id,
+                kind="message_to_resident",
+                now=now,
+                actor_role=staff.role.value,
+                actor_user_id=staff.telegram_user_id,
+                staff_id=staff.id,
+                note=command.text,
+                touch_broker_action=True,
+            )
+            message = resident.message_from_broker(case, staff.name, command.text)
+            sent = Reply(
+                t(
+                    "Sent to {name}. The message is on the timeline of {reference}.",
+                    name=case.contact_name,
+                    reference=case.reference,
+                )
+            )
+            if case.resident_unreachable:
+                sent = Reply(
+                    t(
+                        "Saved on the timeline, but {name} blocked the bot: the message does not arrive.",
+                        name=case.contact_name,
+                    )
+                )
+            return _add(
+                out, sent, notify=[Notification(case.resident_user_id, case.resident_chat_id, message)]
+            )
+        if isinstance(command, MessageBroker):
+            await repository.add_event(
+                session,
+                case.id,
+                kind="message_from_resident",
+                now=now,
+                actor_role="resident",
+                actor_user_id=event.user_id,
+                note=command.text,
+            )
+            head = t(
+                "Message from {name} about {reference} · {title}:",
+                name=case.contact_name,
+                reference=case.reference,
+                title=case.title,
+            )
+            buttons = (
+                (
+                    Button(t("Reply"), case_button(STAFF_PREFIX, case.reference, "msg")),
+                    Button(t("Open"), case_button(STAFF_PREFIX, case.reference, "open")),
+                ),
+            )
+            relayed = Reply(head, extra=(verbatim(command.text),), buttons=buttons)
+            if case.broker_telegram_id:
+                targets = [case.broker_telegram_id]
+                done = Reply(t("Sent to your initiatiefmakelaar {broker}.", broker=case.broker_name or ""))
+            else:
+                targets = [
+                    c.telegram_user_id
+                    for c in await repository.coordinators_for_wijk(session, case.wijk_code)
+                ]
+                done = Reply(
+                    t("There is no initiatiefmakelaar yet, so your message went to the coordinator.")
+                )
+            return _add(out, done, notify=[Notification(u, u, relayed) for u in targets])
+        if isinstance(command, AddNote) and staff is not None:
+            await repository.add_event(
+                session,
+                case.id,
+                kind="note",
+                now=now,
+                actor_role=staff.role.value,
+                actor_user_id=staff.telegram_user_id,
+                staff_id=staff.id,
+                note=command.text,
+                visible_to_resident=False,
+                touch_broker_action=True,
+            )
+            return out
+        if isinstance(command, Handover | Assign) and staff is not None:
+            target = await repository.staff_by_id(session, command.to_staff_id)
+            if target is None or not target.active or target.role != StaffRole.BROKER:
+                return _add(out, Reply(t("That initiatiefmakelaar cannot take initiatives (any more).")))
+            if isinstance(command, Handover):
+                return await self._handover(session, command, out, staff=staff, case=case, to=target, now=now)
+            notes = await self._assign(session, case.reference, target, by=staff, now=now)
+            done = Reply(
+                t("{reference} is assigned to {broker}.", reference=case.reference, broker=target.name)
+            )
+            return _add(out, done, notify=notes)
+        raise TypeError(f"cannot carry out {command!r}")
+
+    async def _change_status(
+        self,
+        session: AsyncSession,
+        command: ChangeStatus,
+        out: Outcome,
+        *,
+        event: Event,
+        staff: StaffView | None,
+        case: CaseView,
+        now: datetime,
+    ) -> Outcome:
+        # Checked again here, on the locked row: the flow saw the same row, so this only guards mistakes.
+        actor = (
+            broker.actor_for(staff, case)
+            if staff is not None and not command.by_resident
+            else lifecycle.Actor(Role.RESIDENT, is_initiator=event.user_id == case.resident_user_id)
+        )
+        verdict = lifecycle.check_transition(
+            case.status, command.target, actor, note=command.note, department=command.department
+        )
+        if isinstance(verdict, lifecycle.Refused):
+            return _add(out, Reply(verdict.reason))
+        await repository.change_status(
+            session,
+            case.id,
+            status=command.target,
+            now=now,
+            actor_role=actor.role.value,
+            actor_user_id=event.user_id,
+            staff_id=staff.id if staff and not command.by_resident else None,
+            note=command.note,
+            department=command.department,
+        )
+        after = await self.case(session, case.reference)
+        assert after is not None
+        department = _department(self._m, command.department)
+        notes: list[Notification] = []
+        if command.by_resident:
+            done = Reply(
+                t("Your initiative “{title}” is stopped. Thank you for letting us know.", title=case.title)
+            )
+            if case.broker_telegram_id:
+                told = Reply(
+                    t(
+                        "{name} stopped {reference} · {title}. The reason: {note}",
+                        name=case.contact_name,
+                        reference=case.reference,
+                        title=case.title,
+                        note=command.note or "",
+                    )
+                )
+                notes.append(Notification(case.broker_telegram_id, case.broker_telegram_id, told))
+            return _add(out, done, notify=notes)
+        notice = resident.status_notice(after, command.target, command.note, department, case.broker_name)
+        notes.append(Notification(case.resident_user_id, case.resident_chat_id, notice))
+        if staff is not None and staff.id != case.broker_id and case.broker_telegram_id:
+            told = Reply(
+                t(
+                    "{coordinator} changed the status of {reference} to {status}.",
+                    coordinator=staff.name,
+                    reference=case.reference,
+                    status=lifecycle.staff_label(command.target),
+                )
+            )
+            notes.append(Notification(case.broker_telegram_id, case.broker_telegram_id, told))
+        heading = t("Status changed. The initiator has been told.")
+        if case.resident_unreachable:
+            heading = t("Status changed, but the initiator blocked the bot: they will not hear it.")
+        return _add(out, *broker.case_card(after, self.context(now), heading=heading), notify=notes)
+
+    async def _handover(
+        self,
+        session: AsyncSession,
+        command: Handover,
+        out: Outcome,
+        *,
+        staff: StaffView,
+        case: CaseView,
+        to: StaffRow,
+        now: datetime,
+    ) -> Outcome:
+        await repository.assign(
+            session,
+            case.id,
+            broker_id=to.id,
+            by_staff_id=staff.id,
+            note=command.note,
+            kind="handover",
+            now=now,
+            visible_to_resident=False,
+        )
+        after = await self.case(session, case.reference)
+        assert after is not None
+        heading = t("{name} handed this initiative over to you.", name=staff.name)
+        cards = broker.case_card(after, self.context(now), heading=heading)
+        if command.note:
+            cards = (*cards, Reply(t("Note from {name}: {note}", name=staff.name, note=command.note)))
+        notes = [Notification(to.telegram_user_id, to.telegram_user_id, r) for r in cards]
+        told = Reply(
+            t(
+                "Your initiative “{title}” has a new initiatiefmakelaar: {broker}.",
+                title=case.title,
+                broker=to.name,
+            )
+        )
+        notes.append(Notification(case.resident_user_id, case.resident_chat_id, told))
+        done = Reply(t("{reference} is now with {broker}.", reference=case.reference, broker=to.name))
+        return _add(out, done, notify=notes)
+
+    async def _redeem(self, session: AsyncSession, code: str, event: Event, now: datetime) -> Reply:
+        if not (16 <= len(code) <= 64) or not all(c.isalnum() or c in "-_" for c in code):
+            return Reply(t("Hello! Send /start to begin."))
+        row = await repository.redeem_invite(session, code, telegram_user_id=event.user_id, now=now)
+        if row is None:
+            log.warning("invite refused for user %s", event.user_id)
+            return Reply(t("This invitation does not work (any more). Ask the coordinator for a new one."))
+        wijken = ", ".join(w.name for code_ in row.wijken if (w := self._m.wijk(code_))) or "—"
+        if row.role == StaffRole.COORDINATOR:
+            text = t(
+                "Welcome, {name}! You are now a coordinator. "
+                "Use /zaken to see initiatives without an initiatiefmakelaar.",
+                name=row.name,
+            )
+        else:
+            text = t(
+                "Welcome, {name}! You are now an initiatiefmakelaar for: {wijken}. "
+                "Use /zaken to see your initiatives.",
+                name=row.name,
+                wijken=wijken,
+            )
+        return Reply(text)
+
+
+def _department(m: Municipality, code: str | None) -> str | None:
+    if code is None:
+        return None
+    department = m.department(code)
+    return department.name if department else code
+
+
+def _add(out: Outcome, *replies: Reply, notify: list[Notification] | None = None) -> Outcome:
+    return replace(out, replies=(*out.replies, *replies), notifications=(*out.notifications, *(notify or ())))

@@ -1,0 +1,480 @@
+"""What staff do in the chat: case cards, status changes, messages to residents, notes, handing over.
+
+Every button is checked against the case as it is in the database now (loaded and locked by the
+dispatcher): does it exist, may this person act on it, is this step allowed now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from flows import lifecycle
+from flows.cases import (
+    STAFF_PREFIX,
+    BrokerOption,
+    CaseView,
+    Pending,
+    StaffView,
+    TimelineItem,
+    case_button,
+    parse_case_button,
+)
+from flows.commands import (
+    AddNote,
+    Assign,
+    ChangeStatus,
+    Handover,
+    ListCases,
+    MessageResident,
+    ShowBrokers,
+    ShowTimeline,
+)
+from flows.events import Button, Event, EventKind, Notice, Reply
+from flows.intake import NEEDS
+from flows.lifecycle import Actor, Refused, Role, Status, staff_label
+from flows.municipality import Municipality
+from flows.resident import Conversation, Outcome
+from flows.stalls import working_days_between
+from flows.text import Money, Msg, localized, t, tn, verbatim
+from flows.validators import clean_text
+
+STAFF_COMMANDS = frozenset({"zaken", "zaak", "toewijzen"})
+TEXT_MAX = 2000
+
+
+@dataclass(frozen=True)
+class StaffContext:
+    municipality: Municipality
+    now: datetime
+
+
+def actor_for(staff: StaffView, case: CaseView) -> Actor:
+    role = Role.COORDINATOR if staff.is_coordinator else Role.BROKER
+    return Actor(role, is_assigned_broker=case.broker_id == staff.id)
+
+
+def may_act(staff: StaffView, case: CaseView) -> bool:
+    return staff.is_coordinator or case.broker_id == staff.id
+
+
+def _btn(label: Msg, case: CaseView, action: str, argument: str = "") -> Button:
+    return Button(label, case_button(STAFF_PREFIX, case.reference, action, argument))
+
+
+def card_buttons(case: CaseView) -> tuple[tuple[Button, ...], ...]:
+    if lifecycle.is_final(case.status):
+        return ((_btn(t("Timeline"), case, "tl"),),)
+    return (
+        (_btn(t("Change status"), case, "st"), _btn(t("Message to initiator"), case, "msg")),
+        (_btn(t("Note"), case, "note"), _btn(t("Hand over"), case, "ho")),
+        (_btn(t("Timeline"), case, "tl"),),
+    )
+
+
+def _wijk_name(m: Municipality, code: str | None) -> Msg:
+    wijk = m.wijk(code) if code else None
+    return verbatim(wijk.name) if wijk else t("unknown")
+
+
+def _theme(m: Municipality, code: str) -> Msg:
+    theme = m.theme(code)
+    return localized(nl=theme.label_nl, en=theme.label_en) if theme else verbatim(code)
+
+
+def department_name(m: Municipality, code: str | None) -> str:
+    department = m.department(code) if code else None
+    return department.name if department else (code or "")
+
+
+def days_in_status(case: CaseView, ctx: StaffContext) -> int:
+    return working_days_between(case.status_changed_at, ctx.now, ctx.municipality.closing_days)
+
+
+def case_card(case: CaseView, ctx: StaffContext, *, heading: Msg | None = None) -> tuple[Reply, ...]:
+    """Everything a broker needs to pick a case up, with the actions as buttons."""
+    m = ctx.municipality
+    lines: list[Msg] = []
+    if heading is not None:
+        lines.append(heading)
+    lines.append(t("{reference} · {title}", reference=case.reference, title=case.title))
+    lines.append(
+        t(
+            "Wijk: {wijk} · Theme: {theme}",
+            wijk=_wijk_name(m, case.wijk_code),
+            theme=_theme(m, case.theme_code),
+        )
+    )
+    status = t("Status: {status}", status=staff_label(case.status))
+    if case.status == Status.BIJ_GEMEENTE and case.department:
+        status = t(
+            "Status: {status} ({department})",
+            status=staff_label(case.status),
+            department=department_name(m, case.department),
+        )
+    days = days_in_status(case, ctx)
+    norm = m.norm(case.status)
+    lines.append(status)
+    if norm:
+        lines.append(t("{days} of {norm} working days in this status", days=days, norm=norm))
+    lines.append(t("Initiatiefmakelaar: {name}", name=case.broker_name or t("nobody yet")))
+    lines.append(t("What do they want?\n{text}", text=case.description))
+    if case.own_contribution:
+        lines.append(t("What can they do themselves?\n{text}", text=case.own_contribution))
+    labels = {o.code: o.label for o in NEEDS}
+    needs = [labels.get(code, verbatim(code)) for code in case.needs]
+    joined = Msg(", ".join(f"{{n{i}}}" for i in range(len(needs))), {f"n{i}": n for i, n in enumerate(needs)})
+    lines.append(t("What do they need? {needs}", needs=joined))
+    if case.amount_cents:
+        lines.append(t("Amount: about {amount}", amount=Money(case.amount_cents)))
+    if case.neighbours:
+        lines.append(t("Neighbours taking part: {count}", count=case.neighbours))
+    contact = [case.contact_name, *(c for c in (case.contact_phone, case.contact_email) if c)]
+    lines.append(t("Contact: {contact} (and in this chat via the bot)", contact=" · ".join(contact)))
+    if case.resident_unreachable:
+        lines.append(t("⚠ The initiator blocked the bot: messages do not arrive."))
+    text = Msg("\n".join(f"{{l{i}}}" for i in range(len(lines))), {f"l{i}": x for i, x in enumerate(lines)})
+    card = Reply(text, buttons=card_buttons(case))
+    if case.photo_file_id:
+        return (
+            Reply(t("Photo of {reference}", reference=case.reference), photo_file_id=case.photo_file_id),
+            card,
+        )
+    return (card,)
+
+
+def case_list(cases: Sequence[CaseView], ctx: StaffContext, *, title: Msg) -> Reply:
+    """Open cases, most urgent first: longest in their status compared with that status's norm."""
+    if not cases:
+        return Reply(t("You have no open initiatives."))
+
+    def urgency(case: CaseView) -> tuple[float, datetime]:
+        norm = ctx.municipality.norm(case.status) or 0
+        days = days_in_status(case, ctx)
+        return (-(days / norm) if norm else 0.0, case.status_changed_at)
+
+    ordered = sorted(cases, key=urgency)
+    lines: list[Msg] = [title]
+    buttons: list[tuple[Button, ...]] = []
+    for case in ordered[:30]:
+        norm = ctx.municipality.norm(case.status)
+        days = days_in_status(case, ctx)
+        when = (
+            t("{days}/{norm} working days", days=days, norm=norm)
+            if norm
+            else tn("{n} working day", "{n} working days", days)
+        )
+        overdue = "⚠ " if norm and days >= norm else ""
+        lines.append(
+            t(
+                "{mark}{reference} · {title}\n{status} · {when}",
+                mark=overdue,
+                reference=case.reference,
+                title=case.title,
+                status=staff_label(case.status),
+                when=when,
+            )
+        )
+        buttons.append((Button(t("Open {reference}", reference=case.reference), f"c:{case.reference}:open"),))
+    return Reply(lines[0], buttons=tuple(buttons), extra=tuple(lines[1:]))
+
+
+def timeline_text(case: CaseView, items: Sequence[TimelineItem], *, for_resident: bool) -> Reply:
+    """Every step of a case with its date and who took it."""
+    lines: list[Msg] = [t("Timeline of {reference} · {title}", reference=case.reference, title=case.title)]
+    for item in items:
+        who = verbatim(item.staff_name) if item.staff_name else _role_name(item.actor_role, for_resident)
+        what = _event_text(item, for_resident)
+        lines.append(t("{date} · {who}\n{what}", date=item.at, who=who, what=what))
+    text = Msg("\n\n".join(f"{{l{i}}}" for i in range(len(lines))), {f"l{i}": x for i, x in enumerate(lines)})
+    return Reply(text)
+
+
+def _role_name(role: str, for_resident: bool) -> Msg:
+    if role == "resident":
+        return t("you") if for_resident else t("the initiator")
+    if role == "system":
+        return t("the bot")
+    return t("the municipality")
+
+
+def _event_text(item: TimelineItem, for_resident: bool) -> Msg:
+    label = lifecycle.status_label if for_resident else staff_label
+    note = item.note or ""
+    if item.kind == "status" and item.status:
+        if item.department:
+            return t(
+                "{status} (department: {department}) {note}",
+                status=label(item.status),
+                department=item.department,
+                note=note,
+            )
+        return t("{status} {note}", status=label(item.status), note=note)
+    if item.kind == "assigned":
+        return t("Initiatiefmakelaar assigned. {note}", note=note)
+    if item.kind == "handover":
+        return t("Handed over to another initiatiefmakelaar. {note}", note=note)
+    if item.kind == "note":
+        return t("Internal note: {note}", note=note)
+    if item.kind == "message_to_resident":
+        return t("Message to the initiator: {note}", note=note)
+    if item.kind == "message_from_resident":
+        return t("Message from the initiator: {note}", note=note)
+    return verbatim(note)
+
+
+def may_concern_staff(event: Event, pending: Pending | None) -> bool:
+    """Whether an event could be a staff matter, so only then the sender's staff role is looked up."""
+    if event.kind is EventKind.COMMAND:
+        return event.command in STAFF_COMMANDS
+    if event.kind is EventKind.BUTTON:
+        return (event.button or "").startswith(f"{STAFF_PREFIX}:")
+    return event.kind is EventKind.TEXT and pending is not None and pending.action in _STAFF_INPUTS
+
+
+def handle(
+    conv: Conversation, event: Event, staff: StaffView, case: CaseView | None, ctx: StaffContext
+) -> Outcome | None:
+    """A staff member's event, or None when it is not a staff matter (then the resident flow takes it)."""
+    if event.kind is EventKind.COMMAND and event.command in STAFF_COMMANDS:
+        return _command(conv, event, staff, case, ctx)
+    if event.kind is EventKind.BUTTON:
+        parsed = parse_case_button(event.button or "")
+        if parsed is None or parsed[0] != STAFF_PREFIX:
+            return None
+        return _button(replace(conv, pending=None), parsed[2], parsed[3], staff, case, ctx)
+    if event.kind is EventKind.TEXT and conv.pending is not None and conv.pending.action in _STAFF_INPUTS:
+        return _text(conv, conv.pending, event.text or "", staff, case, ctx)
+    return None
+
+
+def _command(
+    conv: Conversation, event: Event, staff: StaffView, case: CaseView | None, ctx: StaffContext
+) -> Outcome:
+    conv = replace(conv, pending=None)
+    if event.command == "zaken":
+        return Outcome(conv, commands=(ListCases(),))
+    reference = event.command_args.strip().upper()
+    if not reference:
+        example = "INI-2026-0042"
+        return Outcome(
+            conv,
+            (
+                Reply(
+                    t(
+                        "Add the reference, for example: /{command} {example}",
+                        command=event.command or "",
+                        example=example,
+                    )
+                ),
+            ),
+        )
+    if case is None:
+        return Outcome(conv, (Reply(t("I cannot find the initiative {reference}.", reference=reference)),))
+    if event.command == "toewijzen":
+        if not staff.is_coordinator:
+            return Outcome(conv, (Reply(t("Only a coordinator can assign initiatives.")),))
+        return Outcome(conv, commands=(ShowBrokers(case.reference, "as"),))
+    if not may_act(staff, case):
+        return Outcome(conv, (Reply(t("This initiative is not assigned to you.")),))
+    return Outcome(conv, case_card(case, ctx))
+
+
+def _button(
+    conv: Conversation, action: str, argument: str, staff: StaffView, case: CaseView | None, ctx: StaffContext
+) -> Outcome:
+    if case is None:
+        return Outcome(
+            conv, (Reply(t("This initiative does not exist (any more).")),), Notice(t("Not possible."))
+        )
+    if not may_act(staff, case):
+        return Outcome(
+            conv, (Reply(t("This initiative is not assigned to you.")),), Notice(t("Not possible."))
+        )
+    ok = Notice()
+    if action == "open":
+        return Outcome(conv, case_card(case, ctx), ok)
+    if action == "tl":
+        return Outcome(conv, notice=ok, commands=(ShowTimeline(case.reference, for_resident=False),))
+    if action == "cancel":
+        return Outcome(conv, (Reply(t("Cancelled. Nothing was sent.")),), ok)
+    if lifecycle.is_final(case.status):
+        return Outcome(conv, (Reply(t("This initiative is closed.")),), Notice(t("Not possible.")))
+    actor = actor_for(staff, case)
+    if action == "st" and not argument:
+        options = lifecycle.next_statuses(case.status, actor)
+        rows = tuple((_btn(staff_label(s), case, "st", s.value),) for s in options)
+        question = t("{reference}: what is the new status?", reference=case.reference)
+        return Outcome(conv, (Reply(question, buttons=(*rows, (_btn(t("Cancel"), case, "cancel"),))),), ok)
+    if action == "st":
+        return _choose_status(conv, case, argument, actor, ctx)
+    if action == "dep":
+        if ctx.municipality.department(argument) is None:
+            return Outcome(conv, (Reply(t("That department does not exist.")),), Notice(t("Not possible.")))
+        pending = Pending("question", case.reference, status=Status.BIJ_GEMEENTE.value, department=argument)
+        ask = t(
+            "What is the question for {department}? The initiator will see it too.",
+            department=department_name(ctx.municipality, argument),
+        )
+        return _ask(conv, pending, ask, case)
+    if action == "nonote":
+        return _change(conv, case, argument, None, None, actor, ctx)
+    if action == "msg":
+        return _ask(conv, Pending("message", case.reference), t("Write your message to the initiator."), case)
+    if action == "note":
+        return _ask(conv, Pending("note", case.reference), t("Write your note. Only staff can see it."), case)
+    if action == "ho" and not argument:
+        return Outcome(conv, notice=ok, commands=(ShowBrokers(case.reference, "ho"),))
+    if action == "ho":
+        to = _staff_id(argument)
+        if to is None or to == case.broker_id:
+            return Outcome(
+                conv, (Reply(t("Choose another initiatiefmakelaar.")),), Notice(t("Not possible."))
+            )
+        ask = t("Write a short note for your colleague, or choose “No note”.")
+        skip = _btn(t("No note"), case, "honote", str(to))
+        return _ask(conv, Pending("handover", case.reference, to_staff_id=to), ask, case, extra=(skip,))
+    if action == "honote":
+        to = _staff_id(argument)
+        if to is None or to == case.broker_id:
+            return Outcome(
+                conv, (Reply(t("Choose another initiatiefmakelaar.")),), Notice(t("Not possible."))
+            )
+        return Outcome(conv, notice=ok, commands=(Handover(case.reference, to, None),))
+    if action == "as" and staff.is_coordinator:
+        if not argument:
+            return Outcome(conv, notice=ok, commands=(ShowBrokers(case.reference, "as"),))
+        to = _staff_id(argument)
+        if to is None:
+            return Outcome(conv, (Reply(t("Choose an initiatiefmakelaar.")),), Notice(t("Not possible.")))
+        return Outcome(conv, notice=ok, commands=(Assign(case.reference, to),))
+    return Outcome(conv, (Reply(t("That button does not work here.")),), Notice(t("Not possible.")))
+
+
+def _staff_id(argument: str) -> int | None:
+    return int(argument) if argument.isdigit() and len(argument) < 10 else None
+
+
+def _ask(
+    conv: Conversation, pending: Pending, question: Msg, case: CaseView, *, extra: tuple[Button, ...] = ()
+) -> Outcome:
+    buttons = ((*extra, _btn(t("Cancel"), case, "cancel")),)
+    return Outcome(replace(conv, pending=pending), (Reply(question, buttons=buttons),), Notice())
+
+
+def _choose_status(
+    conv: Conversation, case: CaseView, target: str, actor: Actor, ctx: StaffContext
+) -> Outcome:
+    options = lifecycle.next_statuses(case.status, actor)
+    if target not in options:
+        refused = lifecycle.check_transition(case.status, target, actor)
+        reason = refused.reason if isinstance(refused, Refused) else t("That is not possible now.")
+        return Outcome(conv, (Reply(reason),), Notice(t("Not possible.")))
+    if lifecycle.needs_department(target):
+        rows = tuple((_btn(verbatim(d.name), case, "dep", d.code),) for d in ctx.municipality.departments)
+        ask = t("Which department is it waiting for?")
+        return Outcome(conv, (Reply(ask, buttons=(*rows, (_btn(t("Cancel"), case, "cancel"),))),), Notice())
+    if lifecycle.needs_reason(target):
+        ask = t("Why {status}? Write a short reason. The initiator will see it.", status=staff_label(target))
+        return _ask(conv, Pending("reason", case.reference, status=target), ask, case)
+    ask = t(
+        "New status: {status}. Do you want to add a note for the initiator? Write it, or choose “No note”.",
+        status=staff_label(target),
+    )
+    skip = _btn(t("No note"), case, "nonote", target)
+    return _ask(conv, Pending("status_note", case.reference, status=target), ask, case, extra=(skip,))
+
+
+_STAFF_INPUTS = frozenset({"question", "reason", "status_note", "message", "note", "handover"})
+
+
+def _text(
+    conv: Conversation, pending: Pending, raw: str, staff: StaffView, case: CaseView | None, ctx: StaffContext
+) -> Outcome:
+    conv = replace(conv, pending=None)
+    if case is None or case.reference != pending.reference:
+        return Outcome(conv, (Reply(t("This initiative does not exist (any more).")),))
+    if not may_act(staff, case):
+        return Outcome(conv, (Reply(t("This initiative is not assigned to you.")),))
+    text = clean_text(raw, keep_newlines=True)
+    if not text or len(text) > TEXT_MAX:
+        again = t("Please write between 1 and {max} characters.", max=TEXT_MAX)
+        return Outcome(
+            replace(conv, pending=pending), (Reply(again, buttons=((_btn(t("Cancel"), case, "cancel"),),)),)
+        )
+    actor = actor_for(staff, case)
+    if pending.action in ("question", "reason", "status_note") and pending.status:
+        return _change(conv, case, pending.status, text, pending.department, actor, ctx)
+    if pending.action == "message":
+        return Outcome(conv, commands=(MessageResident(case.reference, text),))
+    if pending.action == "note":
+        return Outcome(
+            conv,
+            (Reply(t("Note saved on {reference}.", reference=case.reference)),),
+            commands=(AddNote(case.reference, text),),
+        )
+    if pending.action == "handover" and pending.to_staff_id is not None:
+        return Outcome(conv, commands=(Handover(case.reference, pending.to_staff_id, text),))
+    return Outcome(conv, (Reply(t("Cancelled. Nothing was sent.")),))
+
+
+def _change(
+    conv: Conversation,
+    case: CaseView,
+    target: str,
+    note: str | None,
+    department: str | None,
+    actor: Actor,
+    ctx: StaffContext,
+) -> Outcome:
+    codes = [d.code for d in ctx.municipality.departments]
+    verdict = lifecycle.check_transition(
+        case.status, target, actor, note=note, department=department, departments=codes
+    )
+    if isinstance(verdict, Refused):
+        return Outcome(conv, (Reply(verdict.reason),), Notice(t("Not possible.")))
+    command = ChangeStatus(case.reference, verdict.target.value, verdict.note, verdict.department)
+    return Outcome(conv, notice=Notice(), commands=(command,))
+
+
+def broker_menu(case: CaseView, options: Sequence[BrokerOption], *, purpose: str, today: datetime) -> Reply:
+    """Brokers to assign a case to (coordinator) or to hand it over to (broker), with their load."""
+    rows: list[tuple[Button, ...]] = []
+    for option in options:
+        if option.staff_id == case.broker_id:
+            continue
+        absent = option.absent_until is not None and option.absent_until >= today.date()
+        label = (
+            t(
+                "{name} ({open} open, absent until {date})",
+                name=option.name,
+                open=option.open_cases,
+                date=option.absent_until,
+            )
+            if absent and option.absent_until
+            else t("{name} ({open} open)", name=option.name, open=option.open_cases)
+        )
+        rows.append((_btn(label, case, purpose, str(option.staff_id)),))
+    if not rows:
+        return Reply(t("There is no other initiatiefmakelaar to choose."))
+    question = (
+        t("Who becomes the initiatiefmakelaar of {reference}?", reference=case.reference)
+        if purpose == "as"
+        else t("To whom do you hand over {reference}?", reference=case.reference)
+    )
+    return Reply(question, buttons=(*rows, (_btn(t("Cancel"), case, "cancel"),)))
+
+
+def unassigned_alert(case: CaseView, ctx: StaffContext, reason: Msg) -> Reply:
+    """For coordinators: a new initiative that no broker could take."""
+    wijk = _wijk_name(ctx.municipality, case.wijk_code)
+    text = t(
+        "New initiative without an initiatiefmakelaar: {reference} · {title} (wijk: {wijk}).",
+        reference=case.reference,
+        title=case.title,
+        wijk=wijk,
+    )
+    return Reply(
+        text, extra=(reason,), buttons=((_btn(t("Assign"), case, "as"), _btn(t("Open"), case, "open")),)
+    )

@@ -1,0 +1,145 @@
+"""Plain views of initiatives and staff as the flows see them, and the callback data that points at a case."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+
+from flows.events import Event, EventKind, Reply
+
+# Callback data: "c:<reference>:<action>[:<argument>]" for staff, "r:<reference>:<action>" for residents.
+STAFF_PREFIX, RESIDENT_PREFIX = "c", "r"
+
+
+class StaffRole(StrEnum):
+    BROKER = "broker"
+    COORDINATOR = "coordinator"
+
+
+@dataclass(frozen=True)
+class StaffView:
+    id: int
+    telegram_user_id: int
+    name: str
+    role: StaffRole
+    wijken: tuple[str, ...] = ()
+    themes: tuple[str, ...] = ()
+    absent_until: date | None = None
+
+    @property
+    def is_coordinator(self) -> bool:
+        return self.role is StaffRole.COORDINATOR
+
+
+@dataclass(frozen=True)
+class CaseView:
+    """One initiative with what staff and the resident need to see of it."""
+
+    id: int
+    reference: str
+    title: str
+    description: str
+    theme_code: str
+    wijk_code: str | None
+    own_contribution: str | None
+    needs: tuple[str, ...]
+    amount_cents: int | None
+    neighbours: int | None
+    photo_file_id: str | None
+    contact_name: str
+    contact_phone: str | None
+    contact_email: str | None
+    status: str
+    status_changed_at: datetime
+    created_at: datetime
+    resident_user_id: int
+    resident_chat_id: int
+    broker_id: int | None = None
+    broker_name: str | None = None
+    broker_telegram_id: int | None = None
+    department: str | None = None
+    resident_unreachable: bool = False
+
+
+@dataclass(frozen=True)
+class TimelineItem:
+    at: datetime
+    kind: str  # status, assigned, handover, note, message_to_resident, message_from_resident
+    status: str | None = None
+    staff_name: str | None = None
+    actor_role: str = "system"
+    note: str | None = None
+    department: str | None = None
+
+
+@dataclass(frozen=True)
+class BrokerOption:
+    """A broker to choose when assigning or handing over."""
+
+    staff_id: int
+    name: str
+    open_cases: int
+    absent_until: date | None = None
+
+
+@dataclass(frozen=True)
+class Pending:
+    """Free text the bot waits for: a note, a message, a reason — for one case."""
+
+    action: str
+    reference: str
+    status: str | None = None
+    department: str | None = None
+    to_staff_id: int | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+    @classmethod
+    def from_json(cls, data: object) -> Pending | None:
+        if not isinstance(data, dict) or "action" not in data or "reference" not in data:
+            return None
+        return cls(
+            action=str(data["action"]),
+            reference=str(data["reference"]),
+            status=data.get("status"),
+            department=data.get("department"),
+            to_staff_id=data.get("to_staff_id"),
+        )
+
+
+@dataclass(frozen=True)
+class Notification:
+    """A message for someone else than the person who acted (rendered in their language)."""
+
+    user_id: int
+    chat_id: int
+    reply: Reply
+
+
+def case_button(prefix: str, reference: str, action: str, argument: str = "") -> str:
+    data = f"{prefix}:{reference}:{action}" + (f":{argument}" if argument else "")
+    if len(data.encode()) > 64:
+        raise ValueError(f"callback data too long: {data!r}")
+    return data
+
+
+def parse_case_button(data: str) -> tuple[str, str, str, str] | None:
+    """(prefix, reference, action, argument) of case callback data, or None for anything else."""
+    parts = data.split(":", 3)
+    if len(parts) < 3 or parts[0] not in (STAFF_PREFIX, RESIDENT_PREFIX) or not parts[1] or not parts[2]:
+        return None
+    return parts[0], parts[1], parts[2], parts[3] if len(parts) == 4 else ""
+
+
+def referenced_case(event: Event, pending: Pending | None) -> str | None:
+    """The reference an event is about, so the dispatcher can load (and lock) that case first."""
+    if event.kind is EventKind.BUTTON:
+        parsed = parse_case_button(event.button or "")
+        return parsed[1].upper() if parsed else None
+    if event.kind is EventKind.COMMAND and event.command in ("zaak", "toewijzen"):
+        return event.command_args.split()[0].upper() if event.command_args.split() else None
+    if event.kind is EventKind.TEXT and pending is not None:
+        return pending.reference
+    return None
