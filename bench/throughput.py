@@ -32,7 +32,7 @@ if str(REPO_ROOT) not in sys.path:
 
 import aiosqlite  # noqa: E402
 from sqlalchemy import Engine, event, func, select  # noqa: E402
-from telegram import Update  # noqa: E402
+from telegram import Message, Update  # noqa: E402
 from telegram.ext import (  # noqa: E402
     AIORateLimiter,
     Application,
@@ -357,14 +357,15 @@ async def run_full(opts: Options, *, profiler: cProfile.Profile | None = None) -
         chats = ChatLog()
         stub = StubBotApi(chats)
         app = build_application(_settings(url), request=stub, rate_limiter=no_throttling())
-        await app.initialize()
-        await app.post_init(app)  # type: ignore[misc]
+        assert app.post_init is not None and app.post_shutdown is not None
         traffic = Traffic(opts.residents, chats)
+        await app.initialize()
         try:
+            await app.post_init(app)  # opens the database and starts the outbox, as run_polling would
             gc.collect()
             seconds, latencies, build = await drive(app, traffic, opts, profiler=profiler)
         finally:
-            await app.post_shutdown(app)  # type: ignore[misc]
+            await app.post_shutdown(app)
             await app.shutdown()
         run = Run("full stack", opts.updates, seconds, latencies, build, dict(stub.calls), traffic.submitted)
         run.checks = await _check_database(url, run, opts)
@@ -380,9 +381,9 @@ async def run_bare(opts: Options) -> Run:
 
     async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
-        assert query is not None and query.message is not None
+        assert query is not None and isinstance(query.message, Message)
         await query.answer()
-        await query.message.reply_text("Dank je, ontvangen.")  # type: ignore[union-attr]
+        await query.message.reply_text("Dank je, ontvangen.")
 
     chats = ChatLog()
     stub = StubBotApi(chats)
