@@ -41,6 +41,7 @@ from flows.lifecycle import Role, Status
 from flows.municipality import Municipality
 from flows.resident import Outcome
 from flows.routing import BrokerLoad, route
+from flows.stalls import AMSTERDAM
 from flows.text import t, verbatim
 from storage import repository
 from storage.repository import CaseRow, InitiativeRow, StaffRow
@@ -82,6 +83,8 @@ class Casework:
 
     async def _view(self, session: AsyncSession, row: CaseRow) -> CaseView:
         broker_row = await repository.staff_by_id(session, row.broker_id) if row.broker_id else None
+        if broker_row is not None and not broker_row.active:
+            broker_row = None  # removed staff get no more messages; the coordinators take over
         person = await repository.load_person(session, row.resident_user_id)
         return CaseView(
             id=row.id,
@@ -128,7 +131,10 @@ class Casework:
             for b in loads
         ]
         routing = route(
-            wijk_code=created.wijk_code, theme_code=created.theme_code, brokers=brokers, today=now.date()
+            wijk_code=created.wijk_code,
+            theme_code=created.theme_code,
+            brokers=brokers,
+            today=now.astimezone(AMSTERDAM).date(),
         )
         if routing.broker is None:
             case = await self.case(session, created.reference)
@@ -311,6 +317,8 @@ class Casework:
                 ]
                 done = Reply(
                     t("There is no initiatiefmakelaar yet, so your message went to the coordinator.")
+                    if targets
+                    else t("Your message is saved with your initiative. An initiatiefmakelaar will read it.")
                 )
             return _add(out, done, notify=[Notification(u, u, relayed) for u in targets])
         if isinstance(command, AddNote) and staff is not None:
@@ -381,17 +389,23 @@ class Casework:
             done = Reply(
                 t("Your initiative “{title}” is stopped. Thank you for letting us know.", title=case.title)
             )
-            if case.broker_telegram_id:
-                told = Reply(
-                    t(
-                        "{name} stopped {reference} · {title}. The reason: {note}",
-                        name=case.contact_name,
-                        reference=case.reference,
-                        title=case.title,
-                        note=command.note or "",
-                    )
+            told = Reply(
+                t(
+                    "{name} stopped {reference} · {title}. The reason: {note}",
+                    name=case.contact_name,
+                    reference=case.reference,
+                    title=case.title,
+                    note=command.note or "",
                 )
-                notes.append(Notification(case.broker_telegram_id, case.broker_telegram_id, told))
+            )
+            if case.broker_telegram_id:
+                targets = [case.broker_telegram_id]
+            else:
+                targets = [
+                    c.telegram_user_id
+                    for c in await repository.coordinators_for_wijk(session, case.wijk_code)
+                ]
+            notes.extend(Notification(u, u, told) for u in targets)
             return _add(out, done, notify=notes)
         notice = resident.status_notice(after, command.target, command.note, department, case.broker_name)
         notes.append(Notification(case.resident_user_id, case.resident_chat_id, notice))
@@ -450,8 +464,6 @@ class Casework:
         return _add(out, done, notify=notes)
 
     async def _redeem(self, session: AsyncSession, code: str, event: Event, now: datetime) -> Reply:
-        if not (16 <= len(code) <= 64) or not all(c.isalnum() or c in "-_" for c in code):
-            return Reply(t("Hello! Send /start to begin."))
         row = await repository.redeem_invite(session, code, telegram_user_id=event.user_id, now=now)
         if row is None:
             log.warning("invite refused for user %s", event.user_id)

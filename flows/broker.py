@@ -12,6 +12,7 @@ from datetime import datetime
 
 from flows import lifecycle
 from flows.cases import (
+    STAFF_COMMANDS,
     STAFF_PREFIX,
     BrokerOption,
     CaseView,
@@ -36,11 +37,10 @@ from flows.intake import NEEDS
 from flows.lifecycle import Actor, Refused, Role, Status, staff_label
 from flows.municipality import Municipality
 from flows.resident import Conversation, Outcome
-from flows.stalls import working_days_between
+from flows.stalls import AMSTERDAM, working_days_between
 from flows.text import Money, Msg, localized, t, tn, verbatim
 from flows.validators import clean_text
 
-STAFF_COMMANDS = frozenset({"zaken", "zaak", "toewijzen"})
 TEXT_MAX = 2000
 
 
@@ -218,8 +218,12 @@ def _event_text(item: TimelineItem, for_resident: bool) -> Msg:
     if item.kind == "note":
         return t("Internal note: {note}", note=note)
     if item.kind == "message_to_resident":
+        if for_resident:
+            return t("Message to you: {note}", note=note)
         return t("Message to the initiator: {note}", note=note)
     if item.kind == "message_from_resident":
+        if for_resident:
+            return t("Your message: {note}", note=note)
         return t("Message from the initiator: {note}", note=note)
     return verbatim(note)
 
@@ -237,6 +241,8 @@ def handle(
     conv: Conversation, event: Event, staff: StaffView, case: CaseView | None, ctx: StaffContext
 ) -> Outcome | None:
     """A staff member's event, or None when it is not a staff matter (then the resident flow takes it)."""
+    if not event.private_chat:
+        return None  # a case card holds the initiator's contact details: never in a group
     if event.kind is EventKind.COMMAND and event.command in STAFF_COMMANDS:
         return _command(conv, event, staff, case, ctx)
     if event.kind is EventKind.BUTTON:
@@ -275,6 +281,8 @@ def _command(
     if event.command == "toewijzen":
         if not staff.is_coordinator:
             return Outcome(conv, (Reply(t("Only a coordinator can assign initiatives.")),))
+        if lifecycle.is_final(case.status):
+            return Outcome(conv, (Reply(t("This initiative is closed.")),))
         return Outcome(conv, commands=(ShowBrokers(case.reference, "as"),))
     if not may_act(staff, case):
         return Outcome(conv, (Reply(t("This initiative is not assigned to you.")),))
@@ -310,6 +318,8 @@ def _button(
     if action == "st":
         return _choose_status(conv, case, argument, actor, ctx)
     if action == "dep":
+        if (not_now := _not_offered(conv, case, Status.BIJ_GEMEENTE.value, actor)) is not None:
+            return not_now
         if ctx.municipality.department(argument) is None:
             return Outcome(conv, (Reply(t("That department does not exist.")),), Notice(t("Not possible.")))
         pending = Pending("question", case.reference, status=Status.BIJ_GEMEENTE.value, department=argument)
@@ -346,8 +356,10 @@ def _button(
         if not argument:
             return Outcome(conv, notice=ok, commands=(ShowBrokers(case.reference, "as"),))
         to = _staff_id(argument)
-        if to is None:
-            return Outcome(conv, (Reply(t("Choose an initiatiefmakelaar.")),), Notice(t("Not possible.")))
+        if to is None or to == case.broker_id:
+            return Outcome(
+                conv, (Reply(t("Choose another initiatiefmakelaar.")),), Notice(t("Not possible."))
+            )
         return Outcome(conv, notice=ok, commands=(Assign(case.reference, to),))
     return Outcome(conv, (Reply(t("That button does not work here.")),), Notice(t("Not possible.")))
 
@@ -363,14 +375,20 @@ def _ask(
     return Outcome(replace(conv, pending=pending), (Reply(question, buttons=buttons),), Notice())
 
 
+def _not_offered(conv: Conversation, case: CaseView, target: str, actor: Actor) -> Outcome | None:
+    """A refusal when ``target`` is not in this actor's status menu for the case now, else None."""
+    if target in lifecycle.next_statuses(case.status, actor):
+        return None
+    refused = lifecycle.check_transition(case.status, target, actor)
+    reason = refused.reason if isinstance(refused, Refused) else t("That is not possible now.")
+    return Outcome(conv, (Reply(reason),), Notice(t("Not possible.")))
+
+
 def _choose_status(
     conv: Conversation, case: CaseView, target: str, actor: Actor, ctx: StaffContext
 ) -> Outcome:
-    options = lifecycle.next_statuses(case.status, actor)
-    if target not in options:
-        refused = lifecycle.check_transition(case.status, target, actor)
-        reason = refused.reason if isinstance(refused, Refused) else t("That is not possible now.")
-        return Outcome(conv, (Reply(reason),), Notice(t("Not possible.")))
+    if (not_now := _not_offered(conv, case, target, actor)) is not None:
+        return not_now
     if lifecycle.needs_department(target):
         rows = tuple((_btn(verbatim(d.name), case, "dep", d.code),) for d in ctx.municipality.departments)
         ask = t("Which department is it waiting for?")
@@ -444,7 +462,7 @@ def broker_menu(case: CaseView, options: Sequence[BrokerOption], *, purpose: str
     for option in options:
         if option.staff_id == case.broker_id:
             continue
-        absent = option.absent_until is not None and option.absent_until >= today.date()
+        absent = option.absent_until is not None and option.absent_until >= today.astimezone(AMSTERDAM).date()
         label = (
             t(
                 "{name} ({open} open, absent until {date})",

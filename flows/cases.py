@@ -10,6 +10,7 @@ from flows.events import Event, EventKind, Reply
 
 # Callback data: "c:<reference>:<action>[:<argument>]" for staff, "r:<reference>:<action>" for residents.
 STAFF_PREFIX, RESIDENT_PREFIX = "c", "r"
+STAFF_COMMANDS = frozenset({"zaken", "zaak", "toewijzen"})
 
 
 class StaffRole(StrEnum):

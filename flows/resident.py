@@ -7,7 +7,15 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 from flows import engine, lifecycle
-from flows.cases import RESIDENT_PREFIX, CaseView, Notification, Pending, case_button, parse_case_button
+from flows.cases import (
+    RESIDENT_PREFIX,
+    STAFF_COMMANDS,
+    CaseView,
+    Notification,
+    Pending,
+    case_button,
+    parse_case_button,
+)
 from flows.commands import (
     ChangeStatus,
     Command,
@@ -83,6 +91,11 @@ class InitiativeLine:
     changed_on: date
 
 
+def looks_like_invite(payload: str) -> bool:
+    """Whether a /start payload has the form of an invitation code (Telegram allows A–Z a–z 0–9 _ -)."""
+    return 16 <= len(payload) <= 64 and all(c.isascii() and (c.isalnum() or c in "-_") for c in payload)
+
+
 def language_for(explicit: str | None, telegram_code: str | None) -> str:
     """The resident's language: their own choice, else Telegram's, else Dutch."""
     if explicit in LANGUAGES:
@@ -151,9 +164,10 @@ def handle(conv: Conversation, event: Event, ctx: Context, case: CaseView | None
 def _command(conv: Conversation, event: Event, ctx: Context) -> Outcome:
     name = event.command or ""
     in_intake = conv.mode == INTAKE_MODE and conv.draft is not None
-    if name == "start" and event.command_args:
+    payload = event.command_args.split()[0] if event.command_args.split() else ""
+    if name == "start" and looks_like_invite(payload):
         # A deep link https://t.me/<bot>?start=<code> from a staff invitation.
-        return Outcome(conv, commands=(RedeemInvite(event.command_args.split()[0]),))
+        return Outcome(conv, commands=(RedeemInvite(payload),))
     if name == "start":
         if in_intake or conv.draft is not None:
             return _offer_resume(conv, t("Welcome back!"))
@@ -179,6 +193,8 @@ def _command(conv: Conversation, event: Event, ctx: Context) -> Outcome:
     if name == "taal":
         return Outcome(conv, (_language_question(),))
     again = _current_question(conv, ctx)
+    if name in STAFF_COMMANDS:
+        return Outcome(conv, (Reply(t("This command is only for staff of the municipality.")), *again))
     return Outcome(conv, (Reply(t("I do not know that command. Send /help to see what I can do.")), *again))
 
 
