@@ -1,15 +1,26 @@
-"""Norms in Dutch working days: Monday to Friday, minus public holidays and the closing days."""
+"""Norms in Dutch working days (Monday to Friday, minus public holidays and the closing days) and the
+escalation ladder that turns a case past its norm into a reminder, an escalation and an urgent one."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from datetime import date, datetime, timedelta
+import math
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from enum import IntEnum, StrEnum
+from fractions import Fraction
 from functools import cache
+from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
 import holidays
 
+from flows.lifecycle import Status, is_final
+from flows.municipality import STATUS_CODES, STATUSES_WITHOUT_NORM, Municipality
+
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+# A clock runs out at the start of the office day, so alerts reach people while they are at work.
+DUE_TIME = time(9, 0)
 
 
 @cache
@@ -31,3 +42,182 @@ def working_days_between(start: datetime, end: datetime, closing_days: Collectio
         count += is_working_day(day, closing_days)
         day += timedelta(days=1)
     return count
+
+
+def _require_aware(moment: datetime, name: str) -> None:
+    # astimezone() would read a naive datetime as the server's local time: silently wrong in UTC containers.
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware, got {moment!r}")
+
+
+def due_at(started: datetime, working_days: int, closing_days: Collection[date] = ()) -> datetime:
+    """09:00 Amsterdam time on the ``working_days``-th working day after ``started``'s Amsterdam date,
+    so that ``working_days_between(started, due_at(started, n)) == n``."""
+    if working_days < 1:
+        raise ValueError(f"working_days must be at least 1, got {working_days}")
+    _require_aware(started, "started")
+    closed = closing_days if isinstance(closing_days, (set, frozenset)) else frozenset(closing_days)
+    day = started.astimezone(AMSTERDAM).date()
+    remaining = working_days
+    while remaining:
+        day += timedelta(days=1)
+        remaining -= is_working_day(day, closed)
+    return datetime.combine(day, DUE_TIME, tzinfo=AMSTERDAM)
+
+
+class Track(StrEnum):
+    """Which clock an alert belongs to: time in the current status, or time since the broker last acted."""
+
+    STATUS = "status"
+    SILENCE = "silence"
+
+
+class Level(IntEnum):
+    """A step on the ladder: a reminder to the broker, an escalation to the wijk's coordinators, urgent."""
+
+    REMINDER = 1
+    ESCALATION = 2
+    URGENT = 3
+
+
+# Multiples of the norm at which each level is due.
+LADDER: Mapping[Level, Fraction] = MappingProxyType(
+    {Level.REMINDER: Fraction(1), Level.ESCALATION: Fraction(3, 2), Level.URGENT: Fraction(3)}
+)
+
+AlertKey = tuple[str, datetime, int]
+"""(track, started_at, level): the unique key that makes each alert happen once."""
+
+
+def norm_for(m: Municipality, status: str, department: str | None) -> int | None:
+    """Working days an initiative may stay in ``status``; for bij_gemeente the department's own norm wins.
+    None for statuses without a norm and for unknown ones."""
+    if status in STATUSES_WITHOUT_NORM or status not in STATUS_CODES:
+        return None
+    if status == Status.BIJ_GEMEENTE and department is not None:
+        dept = m.department(department)
+        if dept is not None and dept.norm_days is not None:
+            return dept.norm_days
+    return m.norm(status)
+
+
+def threshold(norm: int, level: Level) -> int:
+    """Working days after the clock started at which ``level`` is due: the norm times the level's multiple,
+    rounded up."""
+    if norm < 1:
+        raise ValueError(f"a norm is at least 1 working day, got {norm}")
+    return math.ceil(LADDER[level] * norm)
+
+
+@dataclass(frozen=True)
+class StallFacts:
+    """What the stall rules need to know about one initiative; all moments timezone-aware."""
+
+    status: str
+    status_changed_at: datetime
+    department: str | None = None
+    broker_id: int | None = None
+    assigned_at: datetime | None = None
+    last_broker_action_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class StallClock:
+    """A running clock: ``norm`` working days from ``started_at``."""
+
+    track: Track
+    started_at: datetime
+    norm: int
+
+
+@dataclass(frozen=True)
+class DueAlert:
+    """A ladder step that is due. A ``skipped`` step was overtaken by a higher one: record it, don't send."""
+
+    track: Track
+    started_at: datetime
+    level: Level
+    due_at: datetime
+    skipped: bool = False
+
+    @property
+    def key(self) -> AlertKey:
+        return (self.track.value, self.started_at, int(self.level))
+
+
+def _silence_started(facts: StallFacts) -> datetime:
+    moments = [t for t in (facts.last_broker_action_at, facts.assigned_at) if t is not None]
+    # Without either moment (old data), the status change is the latest thing known to have happened.
+    return max(moments) if moments else facts.status_changed_at
+
+
+def clocks(facts: StallFacts, m: Municipality) -> tuple[StallClock, ...]:
+    """The status clock when the status has a norm; the silence clock while a broker is expected to act."""
+    out: list[StallClock] = []
+    norm = norm_for(m, facts.status, facts.department)
+    if norm is not None:
+        out.append(StallClock(Track.STATUS, facts.status_changed_at, norm))
+    if facts.broker_id is not None and not is_final(facts.status) and facts.status != Status.AFGEWEZEN:
+        out.append(StallClock(Track.SILENCE, _silence_started(facts), m.no_sign_of_life_days))
+    return tuple(out)
+
+
+def _ladder(clock: StallClock, closing_days: Collection[date]) -> list[tuple[Level, datetime]]:
+    return [(level, due_at(clock.started_at, threshold(clock.norm, level), closing_days)) for level in Level]
+
+
+def _key(clock: StallClock, level: Level) -> AlertKey:
+    return (clock.track.value, clock.started_at, int(level))
+
+
+def due_alerts(
+    facts: StallFacts, m: Municipality, now: datetime, sent: Collection[AlertKey]
+) -> list[DueAlert]:
+    """The ladder steps due at ``now`` and not in ``sent``, earliest first. Of one clock only the highest
+    due step is sent; lower unsent ones come back with ``skipped=True``, so they never fire later."""
+    _require_aware(now, "now")
+    closed = frozenset(m.closing_days)
+    alerts: list[DueAlert] = []
+    for clock in clocks(facts, m):
+        due = [(level, at) for level, at in _ladder(clock, closed) if at <= now]
+        if not due:
+            continue
+        top = max(level for level, _ in due)
+        alerts.extend(
+            DueAlert(clock.track, clock.started_at, level, at, skipped=level < top)
+            for level, at in due
+            if _key(clock, level) not in sent
+        )
+    return sorted(alerts, key=lambda a: (a.due_at, list(Track).index(a.track), a.level))
+
+
+def next_due(facts: StallFacts, m: Municipality, sent: Collection[AlertKey]) -> datetime | None:
+    """The earliest moment a step not in ``sent`` is due (possibly past), or None when nothing is left."""
+    closed = frozenset(m.closing_days)
+    pending = [
+        at
+        for clock in clocks(facts, m)
+        for level, at in _ladder(clock, closed)
+        if _key(clock, level) not in sent
+    ]
+    return min(pending, default=None)
+
+
+def _status_clock(facts: StallFacts, m: Municipality) -> StallClock | None:
+    return next((c for c in clocks(facts, m) if c.track is Track.STATUS), None)
+
+
+def days_over(facts: StallFacts, m: Municipality, now: datetime) -> int | None:
+    """Working days spent in the status beyond its norm (0 while within it), or None without a norm."""
+    clock = _status_clock(facts, m)
+    if clock is None:
+        return None
+    return max(0, working_days_between(clock.started_at, now, m.closing_days) - clock.norm)
+
+
+def is_stalled(facts: StallFacts, m: Municipality, now: datetime) -> bool:
+    """True once the status clock has reached its norm."""
+    clock = _status_clock(facts, m)
+    if clock is None:
+        return False
+    return due_at(clock.started_at, clock.norm, m.closing_days) <= now
