@@ -7,12 +7,12 @@ this module loads what they need, writes the result and collects the notificatio
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from flows import broker, lifecycle, resident
+from flows import broker, coordinator, lifecycle, resident
 from flows.cases import (
     STAFF_PREFIX,
     BrokerOption,
@@ -28,11 +28,13 @@ from flows.commands import (
     Assign,
     ChangeStatus,
     Command,
+    CoordinatorReport,
     Handover,
     ListCases,
     MessageBroker,
     MessageResident,
     RedeemInvite,
+    RemindBroker,
     ShowBrokers,
     ShowTimeline,
 )
@@ -43,7 +45,7 @@ from flows.resident import Outcome
 from flows.routing import BrokerLoad, route
 from flows.stalls import AMSTERDAM
 from flows.text import t, verbatim
-from storage import repository
+from storage import reports, repository
 from storage.repository import CaseRow, InitiativeRow, StaffRow
 
 log = logging.getLogger(__name__)
@@ -224,6 +226,8 @@ class Casework:
             if staff.is_coordinator and not views:
                 return _add(out, Reply(t("Every open initiative has an initiatiefmakelaar.")))
             return _add(out, broker.case_list(views, ctx, title=title))
+        if isinstance(command, CoordinatorReport) and staff is not None and staff.is_coordinator:
+            return _add(out, await self._report(session, command.kind, now))
         if case is None:  # the flows only emit the commands below for a loaded case
             return _add(out, Reply(t("I cannot find that initiative.")))
         if isinstance(command, ShowBrokers):
@@ -335,6 +339,12 @@ class Casework:
                 touch_broker_action=True,
             )
             return out
+        if isinstance(command, RemindBroker) and staff is not None and case.broker_telegram_id:
+            heading = coordinator.reminder_from_coordinator(staff.name, case.reference)
+            cards = broker.case_card(case, ctx, heading=heading)
+            notes = [Notification(case.broker_telegram_id, case.broker_telegram_id, r) for r in cards]
+            done = Reply(t("Reminder sent to {broker}.", broker=case.broker_name or ""))
+            return _add(out, done, notify=notes)
         if isinstance(command, Handover | Assign) and staff is not None:
             target = await repository.staff_by_id(session, command.to_staff_id)
             if target is None or not target.active or target.role != StaffRole.BROKER:
@@ -463,6 +473,19 @@ class Casework:
         done = Reply(t("{reference} is now with {broker}.", reference=case.reference, broker=to.name))
         return _add(out, done, notify=notes)
 
+    async def _report(self, session: AsyncSession, kind: str, now: datetime) -> Reply:
+        if kind == "makelaars":
+            loads = await repository.broker_loads(session, open_statuses=OPEN)
+            options = [BrokerOption(b.staff_id, b.name, b.open_cases, b.absent_until) for b in loads]
+            return coordinator.brokers(options, {b.staff_id: b.wijken for b in loads}, self._m, now)
+        statuses = None if kind == "overzicht" else OPEN
+        lines = [_line(row) for row in await reports.overview_rows(session, statuses=statuses)]
+        if kind == "overzicht":
+            return coordinator.overview(lines, self._m, now)
+        if kind == "vastgelopen":
+            return coordinator.stalled(lines, self._m, now)
+        return coordinator.unassigned(lines, self._m, now)
+
     async def _redeem(self, session: AsyncSession, code: str, event: Event, now: datetime) -> Reply:
         row = await repository.redeem_invite(session, code, telegram_user_id=event.user_id, now=now)
         if row is None:
@@ -483,6 +506,10 @@ class Casework:
                 wijken=wijken,
             )
         return Reply(text)
+
+
+def _line(row: reports.OverviewRow) -> coordinator.CaseLine:
+    return coordinator.CaseLine(**{f.name: getattr(row, f.name) for f in fields(coordinator.CaseLine)})
 
 
 def _department(m: Municipality, code: str | None) -> str | None:

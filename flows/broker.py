@@ -12,6 +12,7 @@ from datetime import datetime
 
 from flows import lifecycle
 from flows.cases import (
+    COORDINATOR_COMMANDS,
     STAFF_COMMANDS,
     STAFF_PREFIX,
     BrokerOption,
@@ -26,9 +27,11 @@ from flows.commands import (
     AddNote,
     Assign,
     ChangeStatus,
+    CoordinatorReport,
     Handover,
     ListCases,
     MessageResident,
+    RemindBroker,
     ShowBrokers,
     ShowTimeline,
 )
@@ -261,6 +264,10 @@ def _command(
     conv = replace(conv, pending=None)
     if event.command == "zaken":
         return Outcome(conv, commands=(ListCases(),))
+    if event.command in COORDINATOR_COMMANDS:
+        if not staff.is_coordinator:
+            return Outcome(conv, (Reply(t("This command is only for coordinators.")),))
+        return Outcome(conv, commands=(CoordinatorReport(event.command or ""),))
     reference = event.command_args.strip().upper()
     if not reference:
         example = "INI-2026-0042"
@@ -352,6 +359,14 @@ def _button(
                 conv, (Reply(t("Choose another initiatiefmakelaar.")),), Notice(t("Not possible."))
             )
         return Outcome(conv, notice=ok, commands=(Handover(case.reference, to, None),))
+    if action == "remind" and staff.is_coordinator:
+        if case.broker_id is None:
+            return Outcome(
+                conv,
+                (Reply(t("This initiative has no initiatiefmakelaar yet.")),),
+                Notice(t("Not possible.")),
+            )
+        return Outcome(conv, notice=ok, commands=(RemindBroker(case.reference),))
     if action == "as" and staff.is_coordinator:
         if not argument:
             return Outcome(conv, notice=ok, commands=(ShowBrokers(case.reference, "as"),))

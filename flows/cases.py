@@ -10,7 +10,8 @@ from flows.events import Event, EventKind, Reply
 
 # Callback data: "c:<reference>:<action>[:<argument>]" for staff, "r:<reference>:<action>" for residents.
 STAFF_PREFIX, RESIDENT_PREFIX = "c", "r"
-STAFF_COMMANDS = frozenset({"zaken", "zaak", "toewijzen"})
+COORDINATOR_COMMANDS = frozenset({"overzicht", "vastgelopen", "onverdeeld", "makelaars"})
+STAFF_COMMANDS = frozenset({"zaken", "zaak", "toewijzen"}) | COORDINATOR_COMMANDS
 
 
 class StaffRole(StrEnum):

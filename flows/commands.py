@@ -85,6 +85,18 @@ class Handover:
 
 
 @dataclass(frozen=True)
+class CoordinatorReport:
+    """One of the coordinators' pictures: "overzicht", "vastgelopen", "onverdeeld" or "makelaars"."""
+
+    kind: str
+
+
+@dataclass(frozen=True)
+class RemindBroker:
+    reference: str
+
+
+@dataclass(frozen=True)
 class Assign:
     reference: str
     to_staff_id: int
@@ -104,4 +116,6 @@ Command = (
     | AddNote
     | Handover
     | Assign
+    | CoordinatorReport
+    | RemindBroker
 )

@@ -1,0 +1,205 @@
+"""What coordinators see: the picture per wijk, stalled and unassigned initiatives, and the brokers' load."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from flows import stalls
+from flows.cases import STAFF_PREFIX, BrokerOption, case_button
+from flows.events import Button, Reply
+from flows.lifecycle import Status, is_final, staff_label
+from flows.municipality import Municipality
+from flows.stalls import AMSTERDAM, StallFacts, working_days_between
+from flows.text import Msg, t, tn, verbatim
+
+LIST_LIMIT = 15
+
+
+@dataclass(frozen=True)
+class CaseLine:
+    """One initiative as the coordinators' pictures need it."""
+
+    reference: str
+    title: str
+    wijk_code: str | None
+    status: str
+    status_changed_at: datetime
+    department: str | None
+    broker_id: int | None
+    broker_name: str | None
+    broker_absent_until: date | None
+    assigned_at: datetime | None
+    last_broker_action_at: datetime | None
+    created_at: datetime
+    first_contact_at: datetime | None
+
+    @property
+    def facts(self) -> StallFacts:
+        return StallFacts(
+            status=self.status,
+            status_changed_at=self.status_changed_at,
+            department=self.department,
+            broker_id=self.broker_id,
+            assigned_at=self.assigned_at,
+            last_broker_action_at=self.last_broker_action_at,
+        )
+
+
+def _join(lines: Sequence[Msg], separator: str = "\n") -> Msg:
+    return Msg(
+        separator.join(f"{{l{i}}}" for i in range(len(lines))), {f"l{i}": x for i, x in enumerate(lines)}
+    )
+
+
+def _wijk(m: Municipality, code: str | None) -> str:
+    wijk = m.wijk(code) if code else None
+    return wijk.name if wijk else "?"
+
+
+def overview(lines: Sequence[CaseLine], m: Municipality, now: datetime) -> Reply:
+    """Per wijk: initiatives per status, how many are stalled, and the median days to first contact."""
+    if not lines:
+        return Reply(t("There are no initiatives yet."))
+    by_wijk: dict[str | None, list[CaseLine]] = defaultdict(list)
+    for line in lines:
+        by_wijk[line.wijk_code].append(line)
+    order = [w.code for w in m.wijken if w.code in by_wijk] + ([None] if None in by_wijk else [])
+    parts: list[Msg] = [t("Overview per wijk")]
+    for code in order:
+        group = by_wijk[code]
+        counts = Counter(line.status for line in group)
+        statuses = [
+            t("{status}: {count}", status=staff_label(s), count=counts[s]) for s in Status if counts.get(s)
+        ]
+        stalled = sum(1 for line in group if stalls.is_stalled(line.facts, m, now))
+        contact = [
+            working_days_between(line.created_at, line.first_contact_at, m.closing_days)
+            for line in group
+            if line.first_contact_at is not None
+        ]
+        median = (
+            t("{days} working days", days=round(statistics.median(contact)))
+            if contact
+            else t("no first contact yet")
+        )
+        name = verbatim(_wijk(m, code)) if code else t("Wijk unknown")
+        parts.append(
+            t(
+                "{wijk} ({total})\n{statuses}\nStalled: {stalled} · Median to first contact: {median}",
+                wijk=name,
+                total=len(group),
+                statuses=_join(statuses, " · "),
+                stalled=stalled,
+                median=median,
+            )
+        )
+    return Reply(parts[0], extra=tuple(parts[1:]))
+
+
+def _buttons(line: CaseLine, *, remind: bool) -> tuple[Button, ...]:
+    row = [Button(t("Open"), case_button(STAFF_PREFIX, line.reference, "open"))]
+    if remind and line.broker_id is not None:
+        row.append(Button(t("Remind broker"), case_button(STAFF_PREFIX, line.reference, "remind")))
+    row.append(Button(t("Assign"), case_button(STAFF_PREFIX, line.reference, "as")))
+    return tuple(row)
+
+
+def stalled(lines: Sequence[CaseLine], m: Municipality, now: datetime) -> Reply:
+    """Every stalled initiative, worst first, with its broker and the working days over the norm."""
+    found = [
+        (stalls.days_over(line.facts, m, now) or 0, line)
+        for line in lines
+        if stalls.is_stalled(line.facts, m, now)
+    ]
+    if not found:
+        return Reply(t("No initiative is stalled. 🎉"))
+    found.sort(key=lambda pair: (-pair[0], pair[1].status_changed_at))
+    parts: list[Msg] = [
+        tn("{n} stalled initiative, worst first:", "{n} stalled initiatives, worst first:", len(found))
+    ]
+    rows: list[tuple[Button, ...]] = []
+    for over, line in found[:LIST_LIMIT]:
+        parts.append(
+            t(
+                "{reference} · {title}\n{status} · {broker} · {over} working days over the norm",
+                reference=line.reference,
+                title=line.title,
+                status=staff_label(line.status),
+                broker=line.broker_name or t("no initiatiefmakelaar"),
+                over=over,
+            )
+        )
+        rows.append(_buttons(line, remind=True))
+    if len(found) > LIST_LIMIT:
+        parts.append(t("… and {count} more.", count=len(found) - LIST_LIMIT))
+    return Reply(parts[0], extra=tuple(parts[1:]), buttons=tuple(rows))
+
+
+def unassigned(lines: Sequence[CaseLine], m: Municipality, now: datetime) -> Reply:
+    """Open initiatives without a broker, oldest first."""
+    found = sorted(
+        (line for line in lines if line.broker_id is None and not is_final(line.status)),
+        key=lambda line: line.created_at,
+    )
+    if not found:
+        return Reply(t("Every open initiative has an initiatiefmakelaar."))
+    parts: list[Msg] = [
+        tn(
+            "{n} initiative without an initiatiefmakelaar:",
+            "{n} initiatives without an initiatiefmakelaar:",
+            len(found),
+        )
+    ]
+    rows: list[tuple[Button, ...]] = []
+    for line in found[:LIST_LIMIT]:
+        waiting = working_days_between(line.created_at, now, m.closing_days)
+        parts.append(
+            t(
+                "{reference} · {title}\nWijk: {wijk} · waiting {days} working days",
+                reference=line.reference,
+                title=line.title,
+                wijk=_wijk(m, line.wijk_code),
+                days=waiting,
+            )
+        )
+        rows.append(_buttons(line, remind=False))
+    if len(found) > LIST_LIMIT:
+        parts.append(t("… and {count} more.", count=len(found) - LIST_LIMIT))
+    return Reply(parts[0], extra=tuple(parts[1:]), buttons=tuple(rows))
+
+
+def brokers(
+    options: Sequence[BrokerOption], wijken: dict[int, tuple[str, ...]], m: Municipality, now: datetime
+) -> Reply:
+    """Open initiatives per broker, and who is absent."""
+    if not options:
+        return Reply(t("There are no initiatiefmakelaars yet. Invite one with: initiatiefbot staff invite"))
+    today = now.astimezone(AMSTERDAM).date()
+    parts: list[Msg] = [t("Initiatiefmakelaars and their open initiatives:")]
+    for option in sorted(options, key=lambda o: (-o.open_cases, o.name)):
+        names = ", ".join(_wijk(m, code) for code in wijken.get(option.staff_id, ())) or "—"
+        if option.absent_until is not None and option.absent_until >= today:
+            parts.append(
+                t(
+                    "{name}: {open} open · {wijken} · absent until {date}",
+                    name=option.name,
+                    open=option.open_cases,
+                    wijken=names,
+                    date=option.absent_until,
+                )
+            )
+        else:
+            parts.append(
+                t("{name}: {open} open · {wijken}", name=option.name, open=option.open_cases, wijken=names)
+            )
+    return Reply(parts[0], extra=tuple(parts[1:]))
+
+
+def reminder_from_coordinator(coordinator: str, reference: str) -> Msg:
+    return t(
+        "{coordinator} asks you to look at {reference} soon.", coordinator=coordinator, reference=reference
+    )
