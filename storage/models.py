@@ -172,6 +172,8 @@ class Initiative(Base):
         UniqueConstraint("municipality_code", "year", "seq", name="uq_initiatives_municipality_year_seq"),
         Index("ix_initiatives_status_changed", "status", "status_changed_at"),
         Index("ix_initiatives_broker_status", "broker_id", "status"),
+        # The watchdog's query: only initiatives whose next alert is due, in order, never the whole table.
+        Index("ix_initiatives_next_alert_at", "next_alert_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -205,6 +207,9 @@ class Initiative(Base):
     last_broker_action_at: Mapped[datetime | None]
     # The department the case waits on while its status is bij_gemeente.
     department: Mapped[str | None] = mapped_column(String(64))
+    # When the watchdog should look at the case again: the next step of its escalation ladder, or the
+    # moment of a write that may have moved a clock ("recheck me"). NULL: no clock is running.
+    next_alert_at: Mapped[datetime | None]
 
 
 class InitiativeEvent(Base):
@@ -227,6 +232,27 @@ class InitiativeEvent(Base):
     to_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     # False for internal entries (notes between staff) that the resident never sees.
     visible_to_resident: Mapped[bool] = mapped_column(Boolean, server_default=true())
+
+
+class StallAlert(Base):
+    """One step of the escalation ladder that happened; the unique key makes each step happen once."""
+
+    __tablename__ = "stall_alerts"
+    __table_args__ = (
+        UniqueConstraint("initiative_id", "track", "clock_started_at", "level", name="uq_stall_alerts_step"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntegerKey, primary_key=True, autoincrement=True)
+    initiative_id: Mapped[int] = mapped_column(ForeignKey("initiatives.id", ondelete="CASCADE"))
+    # "status" (time in the status) or "silence" (time since the broker last acted).
+    track: Mapped[str] = mapped_column(String(16))
+    # The moment the clock started: the status change, or the broker's last action.
+    clock_started_at: Mapped[datetime]
+    # 1 reminder, 2 escalation, 3 urgent escalation.
+    level: Mapped[int] = mapped_column(Integer)
+    # True for a step overtaken by a higher one in the same sweep: recorded, never sent.
+    skipped: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime]
 
 
 class ProcessedUpdate(Base):

@@ -16,7 +16,7 @@ from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, bindparam, case, delete, exists, func, literal, select, update
+from sqlalchemy import Table, bindparam, case, delete, exists, func, literal, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -30,6 +30,7 @@ from storage.models import (
     ReferenceCounter,
     Staff,
     StaffInvite,
+    StallAlert,
 )
 
 people: Table = Person.__table__  # type: ignore[assignment]
@@ -41,6 +42,7 @@ processed_updates: Table = ProcessedUpdate.__table__  # type: ignore[assignment]
 outbox: Table = OutboxMessage.__table__  # type: ignore[assignment]
 staff: Table = Staff.__table__  # type: ignore[assignment]
 staff_invites: Table = StaffInvite.__table__  # type: ignore[assignment]
+stall_alerts: Table = StallAlert.__table__  # type: ignore[assignment]
 
 SUBMITTED_STATUS = "ingediend"
 # The status in which a case waits on a department of the municipality (initiatives.department).
@@ -290,6 +292,18 @@ async def load_person(session: AsyncSession, user_id: int) -> PersonRow | None:
     return None if row is None else PersonRow(*row)
 
 
+async def load_people(session: AsyncSession, user_ids: Collection[int]) -> dict[int, PersonRow]:
+    """The people with these Telegram user ids who ever wrote to the bot, by user id."""
+    if not user_ids:
+        return {}
+    conn = await session.connection()
+    result = await conn.execute(
+        select(*_PERSON_COLUMNS).where(people.c.telegram_user_id.in_(bindparam("ids", expanding=True))),
+        {"ids": sorted(set(user_ids))},
+    )
+    return {row[0]: PersonRow(*row) for row in result}
+
+
 async def set_language(session: AsyncSession, user_id: int, language: str | None) -> None:
     """Store the language chosen with /taal; None goes back to following Telegram."""
     conn = await session.connection()
@@ -455,6 +469,8 @@ async def create_initiative(
         status_changed_at=now,
         created_at=now,
         updated_at=now,
+        # "Recheck me": the watchdog works out when the first step of the ladder is due.
+        next_alert_at=now,
     )
     row = (await conn.execute(initiatives.insert().returning(*_INITIATIVE_COLUMNS), values)).one()
     created = _initiative_row(row)
@@ -1029,11 +1045,15 @@ async def coordinators_for_wijk(session: AsyncSession, wijk_code: str | None) ->
 
     All coordinators when the wijk is None or nobody covers it, so an alert always reaches someone.
     """
-    coordinators = await all_coordinators(session)
+    return covering_coordinators(await all_coordinators(session), wijk_code)
+
+
+def covering_coordinators(coordinators: Sequence[StaffRow], wijk_code: str | None) -> list[StaffRow]:
+    """Those of ``coordinators`` who cover ``wijk_code``; all when the wijk is None or nobody does."""
     if wijk_code is None:
-        return coordinators
+        return list(coordinators)
     covering = [c for c in coordinators if not c.wijken or wijk_code in c.wijken]
-    return covering or coordinators
+    return covering or list(coordinators)
 
 
 # --- cases: assignment, status and the timeline ------------------------------------------------
@@ -1153,7 +1173,9 @@ async def assign(
     """
     conn = await session.connection()
     await _update_initiative(
-        conn, initiative_id, {"broker_id": broker_id, "assigned_at": now, "updated_at": now}
+        conn,
+        initiative_id,
+        {"broker_id": broker_id, "assigned_at": now, "updated_at": now, "next_alert_at": now},
     )
     if by_staff_id is None:
         actor_role: Any = "system"
@@ -1202,6 +1224,7 @@ async def change_status(
         "status_changed_at": now,
         "updated_at": now,
         "department": department,
+        "next_alert_at": now,
     }
     if staff_id is not None:
         by_broker = exists().where(staff.c.id == staff_id, staff.c.role == StaffRole.BROKER.value)
@@ -1255,7 +1278,9 @@ async def add_event(
         visible_to_resident = kind not in _INTERNAL_KINDS
     conn = await session.connection()
     if touch_broker_action:
-        await _update_initiative(conn, initiative_id, {"last_broker_action_at": now, "updated_at": now})
+        await _update_initiative(
+            conn, initiative_id, {"last_broker_action_at": now, "updated_at": now, "next_alert_at": now}
+        )
     result = await conn.execute(
         _ADD_EVENT,
         {
@@ -1347,3 +1372,176 @@ async def unassigned_cases(session: AsyncSession, *, open_statuses: Collection[s
     conn = await session.connection()
     result = await conn.execute(_UNASSIGNED_CASES, {"open_statuses": _statuses(open_statuses)})
     return [_case_row(row) for row in result]
+
+
+# --- stall alerts: the watchdog's queue and the escalation steps that happened ------------------
+
+# (track, clock started at, level): the same shape as flows.stalls.AlertKey.
+AlertKey = tuple[str, datetime, int]
+
+
+@dataclass(frozen=True, slots=True)
+class DueCaseRow(CaseRow):
+    """A case whose ``next_alert_at`` has come: the watchdog should look at it."""
+
+    next_alert_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewStallAlert:
+    """A step of the escalation ladder to record."""
+
+    initiative_id: int
+    track: str
+    started_at: datetime
+    level: int
+    skipped: bool
+
+
+_DUE_CASE_COLUMNS = _columns(initiatives, DueCaseRow)
+# Served by ix_initiatives_next_alert_at (next_alert_at, id): a range scan over the due rows only, in
+# order, so a batch reads no more than its own rows; the row comparison pages on from the last batch.
+_DUE_CASES = (
+    select(*_DUE_CASE_COLUMNS)
+    .where(initiatives.c.next_alert_at <= bindparam("now"))
+    .order_by(initiatives.c.next_alert_at, initiatives.c.id)
+    .limit(bindparam("limit"))
+)
+_DUE_CASES_AFTER = _DUE_CASES.where(
+    tuple_(initiatives.c.next_alert_at, initiatives.c.id)
+    > tuple_(
+        bindparam("after_at", type_=initiatives.c.next_alert_at.type),
+        bindparam("after_id", type_=initiatives.c.id.type),
+    )
+)
+# SKIP LOCKED: several watchdogs on PostgreSQL take different cases, and a case a user is changing right
+# now waits for the next sweep. SQLite leaves the clause out (BEGIN IMMEDIATE serialises writers).
+_DUE_CASES_LOCKED = _DUE_CASES.with_for_update(skip_locked=True)
+_DUE_CASES_AFTER_LOCKED = _DUE_CASES_AFTER.with_for_update(skip_locked=True)
+
+
+def _due_case_row(row: Sequence[Any]) -> DueCaseRow:
+    values = list(row)
+    values[_NEEDS_INDEX] = tuple(values[_NEEDS_INDEX] or ())
+    return DueCaseRow(*values)
+
+
+def due_cases_statement(*, after: bool = False, lock: bool = True) -> Any:
+    """The statement behind :func:`due_cases`, for EXPLAIN in tests and the benchmark."""
+    if after:
+        return _DUE_CASES_AFTER_LOCKED if lock else _DUE_CASES_AFTER
+    return _DUE_CASES_LOCKED if lock else _DUE_CASES
+
+
+async def due_cases(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    limit: int,
+    after: tuple[datetime, int] | None = None,
+    lock: bool = True,
+) -> list[DueCaseRow]:
+    """Up to ``limit`` cases with ``next_alert_at <= now``, earliest first, row-locked (SKIP LOCKED).
+
+    ``after`` is the (next_alert_at, id) of the last case of the previous batch, to page on.
+    """
+    conn = await session.connection()
+    params: dict[str, Any] = {"now": now, "limit": limit}
+    if after is not None:
+        params.update(after_at=after[0], after_id=after[1])
+    result = await conn.execute(due_cases_statement(after=after is not None, lock=lock), params)
+    return [_due_case_row(row) for row in result]
+
+
+_SENT_ALERTS = select(
+    stall_alerts.c.initiative_id, stall_alerts.c.track, stall_alerts.c.clock_started_at, stall_alerts.c.level
+).where(stall_alerts.c.initiative_id.in_(bindparam("ids", expanding=True)))
+
+
+async def sent_alerts(session: AsyncSession, initiative_ids: Collection[int]) -> dict[int, set[AlertKey]]:
+    """The recorded ladder steps (sent or skipped) of these initiatives; every id given is a key."""
+    out: dict[int, set[AlertKey]] = {initiative_id: set() for initiative_id in initiative_ids}
+    if not out:
+        return out
+    conn = await session.connection()
+    result = await conn.execute(_SENT_ALERTS, {"ids": sorted(out)})
+    for initiative_id, track, started_at, level in result:
+        out[initiative_id].add((track, started_at, int(level)))
+    return out
+
+
+@cache
+def _record_alert_stmt(dialect: str) -> Any:
+    stmt = _insert(dialect, stall_alerts)
+    return stmt.on_conflict_do_nothing(
+        index_elements=["initiative_id", "track", "clock_started_at", "level"]
+    ).returning(
+        stall_alerts.c.initiative_id,
+        stall_alerts.c.track,
+        stall_alerts.c.clock_started_at,
+        stall_alerts.c.level,
+    )
+
+
+def _alert_values(alert: NewStallAlert, now: datetime) -> dict[str, Any]:
+    return {
+        "initiative_id": alert.initiative_id,
+        "track": str(alert.track),
+        "clock_started_at": alert.started_at,
+        "level": int(alert.level),
+        "skipped": alert.skipped,
+        "created_at": now,
+    }
+
+
+async def record_alert(
+    session: AsyncSession,
+    *,
+    initiative_id: int,
+    track: str,
+    started_at: datetime,
+    level: int,
+    skipped: bool,
+    now: datetime,
+) -> bool:
+    """Record one ladder step; True only for the transaction that inserted it (the one that sends it).
+
+    On PostgreSQL a second transaction inserting the same step waits for the first and then gets False.
+    """
+    recorded = await record_alerts(
+        session, [NewStallAlert(initiative_id, track, started_at, level, skipped)], now=now
+    )
+    return bool(recorded)
+
+
+async def record_alerts(
+    session: AsyncSession, alerts: Sequence[NewStallAlert], *, now: datetime
+) -> set[tuple[int, AlertKey]]:
+    """Record several ladder steps in one round trip; returns (initiative id, key) of those inserted here."""
+    if not alerts:
+        return set()
+    conn, dialect = await _connection(session)
+    result = await conn.execute(_record_alert_stmt(dialect), [_alert_values(a, now) for a in alerts])
+    return {
+        (initiative_id, (track, started_at, int(level))) for initiative_id, track, started_at, level in result
+    }
+
+
+_SET_NEXT_ALERT = (
+    update(initiatives)
+    .where(initiatives.c.id == bindparam("initiative_id"))
+    .values(next_alert_at=bindparam("at", type_=initiatives.c.next_alert_at.type))
+)
+
+
+async def set_next_alert(session: AsyncSession, initiative_id: int, at: datetime | None) -> None:
+    """When the watchdog should look at the case again; None when no clock runs (a final status)."""
+    await set_next_alerts(session, [(initiative_id, at)])
+
+
+async def set_next_alerts(session: AsyncSession, moments: Sequence[tuple[int, datetime | None]]) -> None:
+    """:func:`set_next_alert` for several cases in one round trip."""
+    if not moments:
+        return
+    conn = await session.connection()
+    await conn.execute(_SET_NEXT_ALERT, [{"initiative_id": i, "at": at} for i, at in moments])

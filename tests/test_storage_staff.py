@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 from collections.abc import AsyncIterator, Collection
 from datetime import UTC, date, datetime, timedelta
@@ -668,12 +669,49 @@ async def downgrade(engine: AsyncEngine, revision: str) -> None:
         await conn.run_sync(_run)
 
 
+async def create_initiative_at_0001(session: AsyncSession, new: repo.NewInitiative) -> repo.InitiativeRow:
+    """An initiative and its first event as the code of revision 0001 wrote them: only 0001's columns."""
+    reference, seq = await repo.next_reference(
+        session, municipality_code=new.municipality_code, prefix=new.prefix, year=NOW.year
+    )
+    fields = {name: getattr(new, name) for name in new.__dataclass_fields__ if name != "prefix"}
+    row = repo.InitiativeRow(
+        id=0,
+        **{**fields, "needs": tuple(new.needs)},
+        reference=reference,
+        year=NOW.year,
+        seq=seq,
+        status="ingediend",
+        status_changed_at=NOW,
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    values = {name: getattr(row, name) for name in row.__dataclass_fields__ if name != "id"}
+    result = await session.execute(
+        repo.initiatives.insert().returning(repo.initiatives.c.id), {**values, "needs": list(new.needs)}
+    )
+    initiative_id = result.scalar_one()
+    await session.execute(
+        repo.initiative_events.insert(),
+        {
+            "initiative_id": initiative_id,
+            "at": NOW,
+            "kind": "status",
+            "status": "ingediend",
+            "actor_user_id": new.resident_user_id,
+            "actor_role": "resident",
+            "note": None,
+            "department": None,
+        },
+    )
+    return dataclasses.replace(row, id=initiative_id)
+
+
 async def test_upgrading_from_0001_keeps_initiatives_and_their_timeline(empty_engine: AsyncEngine) -> None:
     await upgrade(empty_engine, "0001")
     sessions = session_factory(empty_engine)
     async with sessions() as session, session.begin():
-        # create_initiative writes only columns that 0001 has.
-        created = await repo.create_initiative(session, new_initiative(), NOW)
+        created = await create_initiative_at_0001(session, new_initiative())
 
     await upgrade(empty_engine)
 
