@@ -23,6 +23,7 @@ from flows.municipality import (
     DEFAULT_NORMS,
     DEFAULT_REFERENCE_PREFIX,
     DEFAULT_RETENTION_MONTHS,
+    DEFAULT_WATCHDOG_INTERVAL_MINUTES,
     STATUS_CODES,
     STATUSES_WITHOUT_NORM,
     Department,
@@ -36,6 +37,8 @@ BUNDLED_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 DEFAULT_CONFIG = "zutphen"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///initiatiefbot.db"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# The watchdog sweeps at least once a day, or its alerts would come a day late.
+MAX_WATCHDOG_INTERVAL_MINUTES = 24 * 60
 
 # Generous bounding box of the Netherlands (WGS84), to catch swapped or mistyped coordinates.
 NL_LAT_RANGE = (50.7, 53.6)
@@ -293,6 +296,7 @@ _TABLE_KEYS: dict[str, tuple[str, ...]] = {
         "location",
         "calendar",
         "reminders",
+        "stalls",
     ),
     "municipality": ("code", "name", "reference_prefix"),
     "wijken": ("code", "name", "centre", "polygon"),
@@ -303,6 +307,7 @@ _TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "location": ("max_distance_km",),
     "calendar": ("closing_days",),
     "reminders": ("no_sign_of_life_days",),
+    "stalls": ("resident_notice", "watchdog_interval_minutes"),
 }
 _ARRAY_TABLES = frozenset({"wijken", "themes", "departments"})
 
@@ -407,6 +412,12 @@ class _Checker:
             self.fail(keypath, f"{what} must be a positive whole number, got {got}")
         return value
 
+    def boolean(self, value: Any, keypath: KeyPath) -> bool:
+        if not isinstance(value, bool):
+            shown = repr(value) if isinstance(value, str | int | float) else _type_name(value)
+            self.fail(keypath, f"expected true or false, got {shown}")
+        return value
+
     def number(self, value: Any, keypath: KeyPath) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             self.fail(keypath, f"expected a number, got {_type_name(value)}")
@@ -485,6 +496,19 @@ class _Checker:
                 ("reminders", "no_sign_of_life_days"),
                 "no_sign_of_life_days",
             )
+        stalls = self.table(root.get("stalls", {}), ("stalls",), "stalls")
+        resident_notice = True
+        if "resident_notice" in stalls:
+            resident_notice = self.boolean(stalls["resident_notice"], ("stalls", "resident_notice"))
+        interval = DEFAULT_WATCHDOG_INTERVAL_MINUTES
+        if "watchdog_interval_minutes" in stalls:
+            keypath = ("stalls", "watchdog_interval_minutes")
+            interval = self.positive_int(stalls["watchdog_interval_minutes"], keypath, keypath[1])
+            if interval > MAX_WATCHDOG_INTERVAL_MINUTES:
+                self.fail(
+                    keypath,
+                    f"at most {MAX_WATCHDOG_INTERVAL_MINUTES} minutes (once a day), got {interval}",
+                )
         calendar = self.table(root.get("calendar", {}), ("calendar",), "calendar")
         return Municipality(
             code=code,
@@ -498,6 +522,8 @@ class _Checker:
             postcodes=self.postcodes(root.get("postcodes", {}), {w.code for w in wijken}),
             norms=self.norms(root.get("norms", {})),
             no_sign_of_life_days=no_sign,
+            stall_resident_notice=resident_notice,
+            watchdog_interval_minutes=interval,
             closing_days=self.closing_days(calendar.get("closing_days", [])),
             max_location_distance_km=max_km,
             privacy_contact=contact,

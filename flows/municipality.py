@@ -29,6 +29,7 @@ DEFAULT_NORMS: Mapping[str, int] = MappingProxyType(
     }
 )
 DEFAULT_NO_SIGN_OF_LIFE_DAYS = 15
+DEFAULT_WATCHDOG_INTERVAL_MINUTES = 5
 DEFAULT_MAX_LOCATION_DISTANCE_KM = 8.0
 DEFAULT_RETENTION_MONTHS = 24
 DEFAULT_REFERENCE_PREFIX = "INI"
@@ -102,6 +103,10 @@ class Municipality:
     # status -> working days
     norms: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_NORMS), hash=False)
     no_sign_of_life_days: int = DEFAULT_NO_SIGN_OF_LIFE_DAYS
+    # At the escalation of a case past its norm, tell the resident in one sentence that it takes longer.
+    stall_resident_notice: bool = True
+    # How often the watchdog looks for cases past their norm.
+    watchdog_interval_minutes: int = DEFAULT_WATCHDOG_INTERVAL_MINUTES
     closing_days: tuple[date, ...] = ()
     max_location_distance_km: float = DEFAULT_MAX_LOCATION_DISTANCE_KM
     privacy_contact: str = ""

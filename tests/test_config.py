@@ -127,6 +127,8 @@ def test_bundled_config_loads_with_all_themes_departments_and_default_norms(name
     assert m.privacy_contact == f"privacy@{name}.nl"
     assert m.closing_days == ()
     assert m.reference_prefix == "INI"
+    assert m.stall_resident_notice is True
+    assert m.watchdog_interval_minutes == 5
     assert all(w.code.startswith(m.wijk_code_prefix) for w in m.wijken)
     assert set(m.postcodes.values()) <= {w.code for w in m.wijken}
 
@@ -171,6 +173,14 @@ def test_optional_tables_may_be_left_out(tmp_path: Path) -> None:
     m = load_municipality(write(tmp_path, text))
     assert dict(m.norms) == dict(DEFAULT_NORMS)
     assert m.postcodes == {} and m.closing_days == () and m.retention_months == 24
+    assert m.stall_resident_notice is True and m.watchdog_interval_minutes == 5
+
+
+def test_stalls_table_switches_the_resident_notice_off_and_sets_the_interval(tmp_path: Path) -> None:
+    text = BASE + "\n[stalls]\nresident_notice = false\nwatchdog_interval_minutes = 15\n"
+    m = load_municipality(write(tmp_path, text))
+    assert m.stall_resident_notice is False
+    assert m.watchdog_interval_minutes == 15
 
 
 # --- errors: file and syntax --------------------------------------------------------------------------------
@@ -278,6 +288,24 @@ def test_no_wijken_at_all_is_an_error(tmp_path: Path) -> None:
         ("max_distance_km = 8", "max_distance_km = nan  # <-", "location.max_distance_km", "finite"),
         ("retention_months = 24", "retention_months = 1.5  # <-", "privacy.retention_months", "got 1.5"),
         ('contact = "privacy@zutphen.nl"', 'contact = "privacy"  # <-', "privacy.contact", "e-mail"),
+        (
+            "retention_months = 24",
+            'retention_months = 24\n\n[stalls]\nresident_notice = "yes"  # <-',
+            "stalls.resident_notice",
+            "expected true or false, got 'yes'",
+        ),
+        (
+            "retention_months = 24",
+            "retention_months = 24\n\n[stalls]\nwatchdog_interval_minutes = 0  # <-",
+            "stalls.watchdog_interval_minutes",
+            "must be a positive whole number, got 0",
+        ),
+        (
+            "retention_months = 24",
+            "retention_months = 24\n\n[stalls]\nwatchdog_interval_minutes = 2000  # <-",
+            "stalls.watchdog_interval_minutes",
+            "at most 1440 minutes",
+        ),
     ],
 )
 def test_wrong_type_is_reported_with_field_and_line(
