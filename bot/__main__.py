@@ -1,4 +1,4 @@
-"""Command line: ``initiatiefbot run | shell | db upgrade | flows --mermaid``."""
+"""Command line: ``initiatiefbot run | shell | db upgrade | staff | watchdog --once | flows --mermaid``."""
 
 from __future__ import annotations
 
@@ -8,9 +8,14 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from bot import staff_cli
 from bot.settings import ConfigError, Settings
+
+# ``--as-of`` without a timezone is a Dutch wall-clock time.
+LOCAL_TIMEZONE = ZoneInfo("Europe/Amsterdam")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,6 +32,30 @@ def _parser() -> argparse.ArgumentParser:
     db_sub.add_parser("upgrade", help="apply all migrations")
     db_sub.add_parser("current", help="print the current and the newest migration")
     staff_cli.add_parser(sub)
+    watchdog = sub.add_parser(
+        "watchdog",
+        help="send the reminders and escalations for stalled initiatives that are due",
+        description="The watchdog also runs inside `initiatiefbot run`; this runs one sweep by hand.",
+    )
+    watchdog.add_argument("--once", action="store_true", help="run one sweep and stop")
+    watchdog.add_argument(
+        "--as-of",
+        type=_moment,
+        metavar="ISO",
+        help="sweep as if it were this moment, e.g. 2026-12-01T09:00 (no timezone: Europe/Amsterdam)",
+    )
+    watchdog.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="only print what would be sent; records and sends nothing, needs no Telegram token",
+    )
+    watchdog.add_argument(
+        "--batch",
+        type=_positive,
+        default=500,
+        metavar="N",
+        help="initiatives per database transaction (default 500)",
+    )
     flows = sub.add_parser("flows", help="describe the conversation flows")
     flows.add_argument("--mermaid", action="store_true", help="print every flow as a Mermaid state diagram")
     return parser
@@ -54,6 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_db(settings, args.db_command))
         if args.command == "staff":
             return asyncio.run(staff_cli.run(settings, args))
+        if args.command == "watchdog":
+            return _watchdog(
+                settings, once=args.once, as_of=args.as_of, dry_run=args.dry_run, batch=args.batch
+            )
         if args.command == "flows":
             return _flows(mermaid=args.mermaid)
     except ConfigError as exc:
@@ -94,6 +127,77 @@ async def _db(settings: Settings, command: str) -> int:
             print(f"current: {await current_revision(engine)}  newest: {head_revision()}")
     finally:
         await engine.dispose()
+    return 0
+
+
+def _moment(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not an ISO date and time, like 2026-12-01T09:00 or 2026-12-01T09:00+01:00"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=LOCAL_TIMEZONE)
+    return moment
+
+
+def _positive(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive whole number")
+    return int(value)
+
+
+def _watchdog(settings: Settings, *, once: bool, as_of: datetime | None, dry_run: bool, batch: int) -> int:
+    if not once:
+        print(
+            "The watchdog runs inside `initiatiefbot run`, every few minutes.\n"
+            "For one sweep by hand: initiatiefbot watchdog --once [--as-of 2026-12-01T09:00] [--dry-run]",
+            file=sys.stderr,
+        )
+        return 2
+    if not dry_run and not settings.telegram_bot_token:
+        print(
+            "TELEGRAM_BOT_TOKEN is not set, so I cannot send the alerts.\n"
+            "To see what would be sent: initiatiefbot watchdog --once --dry-run",
+            file=sys.stderr,
+        )
+        return 2
+    settings.municipality  # noqa: B018 - fail fast on a broken config, before connecting anywhere
+    return asyncio.run(_sweep_once(settings, as_of=as_of, dry_run=dry_run, batch=batch))
+
+
+async def _sweep_once(settings: Settings, *, as_of: datetime | None, dry_run: bool, batch: int) -> int:
+    from telegram.ext import AIORateLimiter, ExtBot
+
+    from bot.app import DatabaseNotReady, Runtime, TelegramTransport, file_url_for
+
+    try:
+        runtime = await Runtime.open(settings)
+    except DatabaseNotReady as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    try:
+        if dry_run:
+            report = await runtime.watchdog(None).sweep(as_of=as_of, dry_run=True, batch=batch)
+        else:
+            assert settings.telegram_bot_token is not None
+            urls = {}
+            if settings.telegram_api_base_url:
+                urls = {
+                    "base_url": settings.telegram_api_base_url,
+                    "base_file_url": file_url_for(settings.telegram_api_base_url),
+                }
+            # As in `run`: Telegram's rate limits respected, flood waits left to the outbox.
+            bot: ExtBot[None] = ExtBot(
+                settings.telegram_bot_token, rate_limiter=AIORateLimiter(max_retries=0), **urls
+            )
+            async with bot:
+                outbox = runtime.outbox(TelegramTransport(bot))
+                report = await runtime.watchdog(outbox).sweep(as_of=as_of, batch=batch)
+    finally:
+        await runtime.close()
+    print(report.table())
     return 0
 
 

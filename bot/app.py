@@ -20,6 +20,7 @@ from bot.i18n import Translator
 from bot.outbox import Outbox, Transport
 from bot.settings import Settings, load_municipality
 from bot.telegram_io import to_event
+from bot.watchdog import Watchdog
 from flows.municipality import Municipality
 from flows.resident import LANGUAGES
 from flows.text import Msg, t
@@ -75,6 +76,10 @@ class Runtime:
 
     def outbox(self, transport: Transport) -> Outbox:
         return Outbox(self.sessions, transport, self.clock)
+
+    def watchdog(self, outbox: Outbox | None) -> Watchdog:
+        """The stall watchdog; it sends through ``outbox`` (None: it only queues, or only reports)."""
+        return Watchdog(self.sessions, self.municipality, self.translator, self.clock, outbox=outbox)
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -152,14 +157,18 @@ def build_application(
         state.update(runtime=runtime, outbox=outbox)
         await set_commands(app.bot, runtime.translator)
         await outbox.flush(take_leased=True)  # messages queued before a crash or restart
-        state["sweeper"] = asyncio.get_running_loop().create_task(outbox.run(), name="outbox-sweeper")
+        loop = asyncio.get_running_loop()
+        state["sweeper"] = loop.create_task(outbox.run(), name="outbox-sweeper")
+        interval = runtime.municipality.watchdog_interval_minutes * 60
+        state["watchdog"] = loop.create_task(runtime.watchdog(outbox).run(interval), name="stall-watchdog")
 
     async def post_shutdown(app: Application) -> None:
-        sweeper = state.pop("sweeper", None)
-        if sweeper is not None:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+        for name in ("watchdog", "sweeper"):
+            task = state.pop(name, None)
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         runtime = state.pop("runtime", None)
         if runtime is not None:
             await runtime.close()

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.casework import Casework
 from bot.i18n import Translator
-from bot.outbox import SEND_LEASE
+from bot.notifications import enqueue_calls, notification_calls
 from bot.telegram_io import ApiCall, render_notice, render_reply
 from flows import broker, resident
 from flows.cases import referenced_case
@@ -21,10 +21,10 @@ from flows.commands import Command, SetLanguage, ShowMyInitiatives, SubmitInitia
 from flows.events import Event, EventKind, Reply
 from flows.intake import intake_context
 from flows.municipality import Municipality
-from flows.resident import DEFAULT_LANGUAGE, Context, Conversation, InitiativeLine, Outcome
+from flows.resident import Context, Conversation, InitiativeLine, Outcome
 from flows.text import t
 from storage import repository
-from storage.repository import NewInitiative, NewOutboxMessage, OutboxRow, OutboxStatus, PersonRow
+from storage.repository import NewInitiative, OutboxRow, PersonRow
 
 log = logging.getLogger(__name__)
 
@@ -130,30 +130,9 @@ class Dispatcher:
             now=now,
         )
         calls = [(event.chat_id, call) for call in self._calls(out, event, language)]
-        calls.extend(await self._notifications(session, out))
-        return await _enqueue(session, calls, now)
-
-    async def _notifications(self, session: AsyncSession, out: Outcome) -> list[tuple[int, ApiCall]]:
-        """Messages for other people, each in their own language."""
-        languages: dict[int, str] = {}
-        calls: list[tuple[int, ApiCall]] = []
-        for note in out.notifications:
-            if note.user_id not in languages:
-                person = await repository.load_person(session, note.user_id)
-                languages[note.user_id] = (
-                    resident.language_for(person.language, person.telegram_language)
-                    if person
-                    else DEFAULT_LANGUAGE
-                )
-            rendered = render_reply(
-                note.reply,
-                chat_id=note.chat_id,
-                message_id=None,
-                tr=self._tr,
-                language=languages[note.user_id],
-            )
-            calls.extend((note.chat_id, call) for call in rendered)
-        return calls
+        # Messages for other people, each in their own language.
+        calls.extend(await notification_calls(session, out.notifications, self._tr))
+        return await enqueue_calls(session, calls, now)
 
     async def _run(
         self,
@@ -223,7 +202,7 @@ class Dispatcher:
                 if update_id is not None:
                     await repository.claim_update(session, update_id, now)
                 return Handled(
-                    outbox=tuple(await _enqueue(session, [(event.chat_id, c) for c in calls], now))
+                    outbox=tuple(await enqueue_calls(session, [(event.chat_id, c) for c in calls], now))
                 )
         except Exception:
             log.exception("could not queue an apology for update %s", update_id)
@@ -244,16 +223,3 @@ def _outdated(person: PersonRow, event: Event, now: datetime) -> bool:
 def _pseudonym(user_id: int) -> str:
     """A short stable hash of a Telegram id, so logs can follow one person without naming them."""
     return hashlib.blake2b(str(user_id).encode(), digest_size=6).hexdigest()
-
-
-async def _enqueue(session: AsyncSession, calls: list[tuple[int, ApiCall]], now: datetime) -> list[OutboxRow]:
-    """Queue the calls and return them as outbox rows, ready to send after commit."""
-    messages = [NewOutboxMessage(chat_id, c.method, c.payload) for chat_id, c in calls]
-    # This process sends them right after commit; the sweep only takes them if that did not happen.
-    ids = await repository.enqueue_many(session, messages, now=now, not_before=now + SEND_LEASE)
-    return [
-        OutboxRow(
-            row_id, chat_id, c.method, c.payload, OutboxStatus.PENDING.value, 0, now, now, None, None, None
-        )
-        for row_id, (chat_id, c) in zip(ids, calls, strict=True)
-    ]

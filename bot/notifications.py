@@ -1,0 +1,62 @@
+"""Messages for other people than the one who acted: rendered in each recipient's language, then queued.
+
+The dispatcher (after an update) and the watchdog (after a sweep) both send through here, so a broker
+reads a reminder in the same language as a relayed message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.i18n import Translator
+from bot.outbox import SEND_LEASE
+from bot.telegram_io import ApiCall, render_reply
+from flows.cases import Notification
+from flows.resident import DEFAULT_LANGUAGE, language_for
+from storage import repository
+from storage.repository import NewOutboxMessage, OutboxRow, OutboxStatus, PersonRow
+
+
+def language_of(person: PersonRow | None) -> str:
+    """The language to write to someone in: their choice, else Telegram's, else Dutch."""
+    if person is None:
+        return DEFAULT_LANGUAGE
+    return language_for(person.language, person.telegram_language)
+
+
+def render_notifications(
+    notifications: Sequence[Notification], *, tr: Translator, people: Mapping[int, PersonRow]
+) -> list[tuple[int, ApiCall]]:
+    """The Bot API calls for ``notifications``, each in its recipient's language (``people`` by user id)."""
+    calls: list[tuple[int, ApiCall]] = []
+    for note in notifications:
+        language = language_of(people.get(note.user_id))
+        rendered = render_reply(note.reply, chat_id=note.chat_id, message_id=None, tr=tr, language=language)
+        calls.extend((note.chat_id, call) for call in rendered)
+    return calls
+
+
+async def notification_calls(
+    session: AsyncSession, notifications: Sequence[Notification], tr: Translator
+) -> list[tuple[int, ApiCall]]:
+    """Load the recipients' languages and render ``notifications``."""
+    people = await repository.load_people(session, {note.user_id for note in notifications})
+    return render_notifications(notifications, tr=tr, people=people)
+
+
+async def enqueue_calls(
+    session: AsyncSession, calls: Sequence[tuple[int, ApiCall]], now: datetime
+) -> list[OutboxRow]:
+    """Queue the calls and return them as outbox rows, ready to send after commit."""
+    messages = [NewOutboxMessage(chat_id, c.method, c.payload) for chat_id, c in calls]
+    # This process sends them right after commit; the sweep only takes them if that did not happen.
+    ids = await repository.enqueue_many(session, messages, now=now, not_before=now + SEND_LEASE)
+    return [
+        OutboxRow(
+            row_id, chat_id, c.method, c.payload, OutboxStatus.PENDING.value, 0, now, now, None, None, None
+        )
+        for row_id, (chat_id, c) in zip(ids, calls, strict=True)
+    ]

@@ -1,0 +1,248 @@
+"""The periodic stall sweep: cases past their norm get a reminder, an escalation and an urgent escalation.
+
+Only due cases are loaded (``initiatives.next_alert_at <= now``, an index range scan), a batch per
+transaction. Every ladder step is recorded under a unique key before its messages are queued, and only
+the transaction that inserted the key queues them: so each step happens once, also with several
+watchdogs on one PostgreSQL database. The messages go out through the outbox after commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.casework import staff_view
+from bot.i18n import Translator
+from bot.notifications import enqueue_calls, render_notifications
+from bot.outbox import Outbox
+from flows.alerts import Audience, Recipient, plan_alert
+from flows.broker import StaffContext
+from flows.cases import CaseView, Notification, StaffRole, StaffView
+from flows.municipality import Municipality
+from flows.stalls import AMSTERDAM, Level, StallFacts, due_alerts, next_due
+from storage import repository
+from storage.repository import DueCaseRow, NewStallAlert, OutboxRow, PersonRow
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BATCH = 500
+LEVEL_NAMES = {Level.REMINDER: "reminder", Level.ESCALATION: "escalation", Level.URGENT: "urgent"}
+
+
+@dataclass(frozen=True)
+class SweepLine:
+    """One ladder step a sweep handled: sent (or, in a dry run, would be sent) or skipped."""
+
+    reference: str
+    track: str
+    level: int
+    skipped: bool
+    recipients: tuple[Recipient, ...] = ()
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    """What one sweep did; in a dry run, what it would have done."""
+
+    as_of: datetime
+    dry_run: bool
+    cases: int = 0  # due cases looked at
+    lines: tuple[SweepLine, ...] = ()
+    queued: int = 0  # outbox messages queued
+
+    @property
+    def sent(self) -> tuple[SweepLine, ...]:
+        return tuple(line for line in self.lines if not line.skipped)
+
+    def table(self) -> str:
+        """A plain-text table for operators: one line per ladder step, then a summary."""
+        rows = [("reference", "track", "level", "recipients")]
+        for line in self.lines:
+            level = f"{line.level} {LEVEL_NAMES.get(Level(line.level), '')}".strip()
+            who = "skipped: a higher step is due" if line.skipped else _recipients(line.recipients)
+            rows.append((line.reference, line.track, level, who))
+        widths = [max(len(row[i]) for row in rows) for i in range(3)]
+        text = [
+            "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)) + "  " + row[3]
+            for row in rows
+        ]
+        moment = self.as_of.astimezone(AMSTERDAM).strftime("%Y-%m-%d %H:%M")
+        summary = f"{len(self.sent)} alerts for {self.cases} due initiatives as of {moment} Europe/Amsterdam"
+        if self.dry_run:
+            summary += "; dry run: nothing recorded or sent"
+        else:
+            summary += f"; {self.queued} messages queued"
+        return "\n".join([*text, summary]) if self.lines else summary
+
+
+def _recipients(recipients: Sequence[Recipient]) -> str:
+    who = ", ".join(
+        r.audience.value if r.audience is Audience.RESIDENT else f"{r.audience.value} {r.name}"
+        for r in recipients
+    )
+    if not _reaches_staff(recipients):
+        who = f"{who}; no staff member to tell" if who else "no staff member to tell"
+    return who
+
+
+def _reaches_staff(recipients: Sequence[Recipient]) -> bool:
+    return any(r.audience is not Audience.RESIDENT for r in recipients)
+
+
+@dataclass
+class _Batch:
+    lines: list[SweepLine] = field(default_factory=list)
+    outbox: list[OutboxRow] = field(default_factory=list)
+
+
+class Watchdog:
+    """Sweeps for due ladder steps and sends them; ``outbox`` sends after commit (None: leave it queued)."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        municipality: Municipality,
+        translator: Translator,
+        clock: Callable[[], datetime],
+        *,
+        outbox: Outbox | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._m = municipality
+        self._tr = translator
+        self._clock = clock
+        self._outbox = outbox
+
+    async def sweep(
+        self, *, as_of: datetime | None = None, dry_run: bool = False, batch: int = DEFAULT_BATCH
+    ) -> SweepReport:
+        """One sweep as if it were ``as_of`` (default: now). ``dry_run`` records, queues and sends nothing."""
+        as_of = as_of if as_of is not None else self._clock()
+        if as_of.tzinfo is None or as_of.utcoffset() is None:
+            raise ValueError(f"as_of must be timezone-aware, got {as_of!r}")
+        lines: list[SweepLine] = []
+        cases = queued = 0
+        after: tuple[datetime, int] | None = None
+        while True:
+            async with self._sessions() as session, session.begin():
+                rows = await repository.due_cases(
+                    session, now=as_of, limit=batch, after=after, lock=not dry_run
+                )
+                done = await self._batch(session, rows, as_of, dry_run=dry_run) if rows else _Batch()
+            cases += len(rows)
+            lines.extend(done.lines)
+            queued += len(done.outbox)
+            if done.outbox and self._outbox is not None:
+                await self._outbox.send(done.outbox)
+            if len(rows) < batch:
+                break
+            last = rows[-1]
+            assert last.next_alert_at is not None
+            after = (last.next_alert_at, last.id)
+        return SweepReport(as_of, dry_run, cases, tuple(lines), queued)
+
+    async def run(self, interval: float) -> None:
+        """Sweep every ``interval`` seconds until cancelled; a failed sweep is logged and tried again."""
+        while True:
+            try:
+                report = await self.sweep()
+                if report.lines:
+                    log.info("watchdog: %d alerts for %d due cases", len(report.sent), report.cases)
+            except Exception:
+                log.exception("watchdog sweep failed")
+            await asyncio.sleep(interval)
+
+    async def _batch(
+        self, session: AsyncSession, rows: Sequence[DueCaseRow], as_of: datetime, *, dry_run: bool
+    ) -> _Batch:
+        sent = await repository.sent_alerts(session, [row.id for row in rows])
+        facts = {row.id: _facts(row) for row in rows}
+        due = {row.id: due_alerts(facts[row.id], self._m, as_of, sent[row.id]) for row in rows}
+        if dry_run:
+            mine = {(row.id, alert.key) for row in rows for alert in due[row.id]}
+        else:
+            now = self._clock()
+            new = [
+                NewStallAlert(row.id, alert.track.value, alert.started_at, int(alert.level), alert.skipped)
+                for row in rows
+                for alert in due[row.id]
+            ]
+            # Only the alerts this transaction inserted are its to send; another watchdog sends the rest.
+            mine = await repository.record_alerts(session, new, now=now)
+            await repository.set_next_alerts(
+                session,
+                [
+                    (row.id, next_due(facts[row.id], self._m, sent[row.id] | {a.key for a in due[row.id]}))
+                    for row in rows
+                ],
+            )
+        ours = [(row, alert) for row in rows for alert in due[row.id] if (row.id, alert.key) in mine]
+        if not ours:
+            return _Batch()
+        staff = await repository.list_staff(session)
+        people = await repository.load_people(
+            session,
+            {row.resident_user_id for row, _ in ours} | {s.telegram_user_id for s in staff},
+        )
+        views = {s.id: staff_view(s) for s in staff}
+        brokers = {s.id: views[s.id] for s in staff if s.role == StaffRole.BROKER}
+        coordinators = [s for s in staff if s.role == StaffRole.COORDINATOR]
+        covering: dict[str | None, list[StaffView]] = {}
+        ctx = StaffContext(self._m, as_of)
+        done = _Batch()
+        notifications: list[Notification] = []
+        for row, alert in ours:
+            if row.wijk_code not in covering:
+                chosen = repository.covering_coordinators(coordinators, row.wijk_code)
+                covering[row.wijk_code] = [views[c.id] for c in chosen]
+            broker = brokers.get(row.broker_id) if row.broker_id is not None else None
+            plan = plan_alert(
+                _case_view(row, broker, people.get(row.resident_user_id)),
+                alert,
+                facts=facts[row.id],
+                broker=broker,
+                coordinators=covering[row.wijk_code],
+                ctx=ctx,
+                messages=not dry_run,
+            )
+            done.lines.append(
+                SweepLine(row.reference, alert.track.value, int(alert.level), alert.skipped, plan.recipients)
+            )
+            notifications.extend(plan.notifications)
+            if not alert.skipped and not _reaches_staff(plan.recipients):
+                log.warning(
+                    "stall alert for %s reaches no staff member: there is no coordinator", row.reference
+                )
+        if not dry_run and notifications:
+            calls = render_notifications(notifications, tr=self._tr, people=people)
+            done.outbox = await enqueue_calls(session, calls, self._clock())
+        return done
+
+
+def _facts(row: DueCaseRow) -> StallFacts:
+    return StallFacts(
+        status=row.status,
+        status_changed_at=row.status_changed_at,
+        department=row.department,
+        broker_id=row.broker_id,
+        assigned_at=row.assigned_at,
+        last_broker_action_at=row.last_broker_action_at,
+    )
+
+
+_VIEW_FIELDS = tuple(f.name for f in fields(CaseView) if f.name in DueCaseRow.__dataclass_fields__)
+
+
+def _case_view(row: DueCaseRow, broker: StaffView | None, resident: PersonRow | None) -> CaseView:
+    """The case as the flows see it, as ``Casework`` builds it, from rows loaded for the whole batch."""
+    return CaseView(
+        **{name: getattr(row, name) for name in _VIEW_FIELDS},
+        broker_name=broker.name if broker else None,
+        broker_telegram_id=broker.telegram_user_id if broker else None,
+        resident_unreachable=resident is not None and resident.unreachable_at is not None,
+    )
