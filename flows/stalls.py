@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import IntEnum, StrEnum
 from fractions import Fraction
-from functools import cache
+from functools import cache, lru_cache
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
@@ -56,8 +56,14 @@ def due_at(started: datetime, working_days: int, closing_days: Collection[date] 
     if working_days < 1:
         raise ValueError(f"working_days must be at least 1, got {working_days}")
     _require_aware(started, "started")
-    closed = closing_days if isinstance(closing_days, (set, frozenset)) else frozenset(closing_days)
-    day = started.astimezone(AMSTERDAM).date()
+    closed = closing_days if isinstance(closing_days, frozenset) else frozenset(closing_days)
+    return _due_on(started.astimezone(AMSTERDAM).date(), working_days, closed)
+
+
+@lru_cache(maxsize=65_536)
+def _due_on(start: date, working_days: int, closed: frozenset[date]) -> datetime:
+    # Cached: a sweep asks the same few (day, norm) pairs for many initiatives.
+    day = start
     remaining = working_days
     while remaining:
         day += timedelta(days=1)
