@@ -6,7 +6,7 @@ import statistics
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from flows import stalls
 from flows.cases import STAFF_PREFIX, BrokerOption, case_button
@@ -203,3 +203,85 @@ def reminder_from_coordinator(coordinator: str, reference: str) -> Msg:
     return t(
         "{coordinator} asks you to look at {reference} soon.", coordinator=coordinator, reference=reference
     )
+
+
+def absent_broker(name: str, until: date, cases: Sequence[tuple[str, str]]) -> Reply:
+    """For coordinators: a broker is away; their open initiatives, each with a one-tap reassign."""
+    head = tn(
+        "{name} is absent until {date} and has {n} open initiative:",
+        "{name} is absent until {date} and has {n} open initiatives:",
+        len(cases),
+        name=name,
+        date=until,
+    )
+    if not cases:
+        return Reply(t("{name} is absent until {date} and has no open initiatives.", name=name, date=until))
+    lines = [
+        t("{reference} · {title}", reference=reference, title=title)
+        for reference, title in cases[:LIST_LIMIT]
+    ]
+    rows = tuple(
+        (Button(t("Reassign {reference}", reference=reference), case_button(STAFF_PREFIX, reference, "as")),)
+        for reference, _ in cases[:LIST_LIMIT]
+    )
+    return Reply(head, extra=(_join(lines),), buttons=rows)
+
+
+def week_start(now: datetime) -> date:
+    """The Monday of the Amsterdam week that ``now`` falls in."""
+    today = now.astimezone(AMSTERDAM).date()
+    return today - timedelta(days=today.weekday())
+
+
+def digest_due(now: datetime, m: Municipality) -> bool:
+    """Whether this week's digest moment (e.g. Monday 09:00 Amsterdam time) has come."""
+    local = now.astimezone(AMSTERDAM)
+    moment = datetime.combine(week_start(now) + timedelta(days=m.digest_weekday), m.digest_time, AMSTERDAM)
+    return local >= moment
+
+
+def weekly_digest(lines: Sequence[CaseLine], m: Municipality, now: datetime) -> Reply:
+    """Monday's digest: last week's new, realised and stopped initiatives, and what is stuck now, per wijk."""
+    end = datetime.combine(week_start(now), datetime.min.time(), AMSTERDAM)
+    start = end - timedelta(days=7)
+
+    def last_week(moment: datetime) -> bool:
+        return start <= moment < end
+
+    by_wijk: dict[str | None, list[CaseLine]] = defaultdict(list)
+    for line in lines:
+        by_wijk[line.wijk_code].append(line)
+    order = [w.code for w in m.wijken if w.code in by_wijk] + ([None] if None in by_wijk else [])
+    parts: list[Msg] = [
+        t("Weekly overview, {start} to {end}", start=start.date(), end=(end - timedelta(days=1)).date())
+    ]
+    for code in order:
+        group = by_wijk[code]
+        new = sum(1 for line in group if last_week(line.created_at))
+        done = sum(
+            1 for line in group if line.status == Status.GEREALISEERD and last_week(line.status_changed_at)
+        )
+        stopped = sum(
+            1 for line in group if line.status == Status.GESTOPT and last_week(line.status_changed_at)
+        )
+        stuck = sum(1 for line in group if stalls.is_stalled(line.facts, m, now))
+        waiting = sum(1 for line in group if line.broker_id is None and not is_final(line.status))
+        if not (new or done or stopped or stuck or waiting):
+            continue
+        name = verbatim(_wijk(m, code)) if code else t("Wijk unknown")
+        parts.append(
+            t(
+                "{wijk}: {new} new · {done} realised · {stopped} stopped · {stuck} stalled now · "
+                "{waiting} without an initiatiefmakelaar",
+                wijk=name,
+                new=new,
+                done=done,
+                stopped=stopped,
+                stuck=stuck,
+                waiting=waiting,
+            )
+        )
+    if len(parts) == 1:
+        parts.append(t("Nothing new, nothing stalled. 🎉"))
+    parts.append(t("Details: /vastgelopen, /onverdeeld, /overzicht, /makelaars"))
+    return Reply(parts[0], extra=tuple(parts[1:]))
