@@ -177,6 +177,7 @@ async def _sweep_once(settings: Settings, *, as_of: datetime | None, dry_run: bo
     except DatabaseNotReady as exc:
         print(exc, file=sys.stderr)
         return 2
+    digests = 0
     try:
         if dry_run:
             report = await runtime.watchdog(None).sweep(as_of=as_of, dry_run=True, batch=batch)
@@ -194,9 +195,13 @@ async def _sweep_once(settings: Settings, *, as_of: datetime | None, dry_run: bo
             )
             async with bot:
                 outbox = runtime.outbox(TelegramTransport(bot))
-                report = await runtime.watchdog(outbox).sweep(as_of=as_of, batch=batch)
+                watchdog = runtime.watchdog(outbox)
+                report = await watchdog.sweep(as_of=as_of, batch=batch)
+                digests = await watchdog.digests(as_of=as_of)
     finally:
         await runtime.close()
+    if digests:
+        print(f"Weekly digest sent to {digests} coordinator(s).")
     print(report.table())
     return 0
 

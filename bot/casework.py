@@ -7,7 +7,7 @@ this module loads what they need, writes the result and collects the notificatio
 from __future__ import annotations
 
 import logging
-from dataclasses import fields, replace
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -479,7 +479,9 @@ class Casework:
             options = [BrokerOption(b.staff_id, b.name, b.open_cases, b.absent_until) for b in loads]
             return coordinator.brokers(options, {b.staff_id: b.wijken for b in loads}, self._m, now)
         statuses = None if kind == "overzicht" else OPEN
-        lines = [_line(row) for row in await reports.overview_rows(session, statuses=statuses)]
+        lines = [
+            coordinator.CaseLine.of(row) for row in await reports.overview_rows(session, statuses=statuses)
+        ]
         if kind == "overzicht":
             return coordinator.overview(lines, self._m, now)
         if kind == "vastgelopen":
@@ -506,10 +508,6 @@ class Casework:
                 wijken=wijken,
             )
         return Reply(text)
-
-
-def _line(row: reports.OverviewRow) -> coordinator.CaseLine:
-    return coordinator.CaseLine(**{f.name: getattr(row, f.name) for f in fields(coordinator.CaseLine)})
 
 
 def _department(m: Municipality, code: str | None) -> str | None:

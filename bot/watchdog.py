@@ -12,20 +12,22 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import datetime
+from datetime import datetime, time, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.casework import staff_view
 from bot.i18n import Translator
-from bot.notifications import enqueue_calls, render_notifications
+from bot.notifications import enqueue_calls, notification_calls, render_notifications
 from bot.outbox import Outbox
+from flows import coordinator
 from flows.alerts import Audience, Recipient, plan_alert
 from flows.broker import StaffContext
 from flows.cases import CaseView, Notification, StaffRole, StaffView
+from flows.lifecycle import OPEN_STATUSES
 from flows.municipality import Municipality
 from flows.stalls import AMSTERDAM, Level, StallFacts, due_alerts, next_due
-from storage import repository
+from storage import reports, repository
 from storage.repository import DueCaseRow, NewStallAlert, OutboxRow, PersonRow
 
 log = logging.getLogger(__name__)
@@ -153,9 +155,48 @@ class Watchdog:
                 report = await self.sweep()
                 if report.lines:
                     log.info("watchdog: %d alerts for %d due cases", len(report.sent), report.cases)
+                sent = await self.digests()
+                if sent:
+                    log.info("watchdog: weekly digest sent to %d coordinators", sent)
             except Exception:
                 log.exception("watchdog sweep failed")
             await asyncio.sleep(interval)
+
+    async def digests(self, *, as_of: datetime | None = None) -> int:
+        """Once the week's digest moment has come, send each coordinator the weekly digest, once."""
+        now = as_of if as_of is not None else self._clock()
+        if not coordinator.digest_due(now, self._m):
+            return 0
+        week = coordinator.week_start(now)
+        since = datetime.combine(week - timedelta(days=7), time(), AMSTERDAM)
+        async with self._sessions() as session, session.begin():
+            claimed = [
+                c
+                for c in await repository.all_coordinators(session)
+                if await repository.claim_digest(session, staff_id=c.id, week_start=week, now=now)
+            ]
+            if not claimed:
+                return 0
+            rows = await reports.overview_rows(session, statuses=OPEN_STATUSES, or_changed_since=since)
+            lines = [coordinator.CaseLine.of(row) for row in rows]
+            notes = [
+                Notification(
+                    person.telegram_user_id,
+                    person.telegram_user_id,
+                    coordinator.weekly_digest(
+                        [line for line in lines if not person.wijken or line.wijk_code in person.wijken],
+                        self._m,
+                        now,
+                    ),
+                )
+                for person in claimed
+            ]
+            queued = await enqueue_calls(
+                session, await notification_calls(session, notes, self._tr), self._clock()
+            )
+        if self._outbox is not None:
+            await self._outbox.send(queued)
+        return len(claimed)
 
     async def _batch(
         self, session: AsyncSession, rows: Sequence[DueCaseRow], as_of: datetime, *, dry_run: bool

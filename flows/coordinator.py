@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 
 from flows import stalls
@@ -36,6 +36,11 @@ class CaseLine:
     last_broker_action_at: datetime | None
     created_at: datetime
     first_contact_at: datetime | None
+
+    @classmethod
+    def of(cls, row: object) -> CaseLine:
+        """From any row with the same field names (storage.reports.OverviewRow)."""
+        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
 
     @property
     def facts(self) -> StallFacts:

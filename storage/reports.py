@@ -64,9 +64,21 @@ _OVERVIEW = (
 
 
 async def overview_rows(
-    session: AsyncSession, *, statuses: Collection[str] | None = None
+    session: AsyncSession,
+    *,
+    statuses: Collection[str] | None = None,
+    or_changed_since: datetime | None = None,
 ) -> list[OverviewRow]:
-    """Every initiative (or those in ``statuses``) with its broker and first contact."""
-    stmt = _OVERVIEW if statuses is None else _OVERVIEW.where(initiatives.c.status.in_(list(statuses)))
+    """Every initiative, or those in ``statuses`` plus any created or changed since a moment."""
+    stmt = _OVERVIEW
+    if statuses is not None:
+        wanted = initiatives.c.status.in_(list(statuses))
+        if or_changed_since is not None:
+            wanted = or_(
+                wanted,
+                initiatives.c.status_changed_at >= or_changed_since,
+                initiatives.c.created_at >= or_changed_since,
+            )
+        stmt = stmt.where(wanted)
     conn = await session.connection()
     return [OverviewRow(*row) for row in await conn.execute(stmt)]

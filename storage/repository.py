@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from storage.models import (
     Conversation,
+    CoordinatorDigest,
     Initiative,
     InitiativeEvent,
     OutboxMessage,
@@ -42,6 +43,7 @@ processed_updates: Table = ProcessedUpdate.__table__  # type: ignore[assignment]
 outbox: Table = OutboxMessage.__table__  # type: ignore[assignment]
 staff: Table = Staff.__table__  # type: ignore[assignment]
 staff_invites: Table = StaffInvite.__table__  # type: ignore[assignment]
+coordinator_digests: Table = CoordinatorDigest.__table__  # type: ignore[assignment]
 stall_alerts: Table = StallAlert.__table__  # type: ignore[assignment]
 
 SUBMITTED_STATUS = "ingediend"
@@ -1545,3 +1547,18 @@ async def set_next_alerts(session: AsyncSession, moments: Sequence[tuple[int, da
         return
     conn = await session.connection()
     await conn.execute(_SET_NEXT_ALERT, [{"initiative_id": i, "at": at} for i, at in moments])
+
+
+# --- coordinators' weekly digest ---------------------------------------------------------------
+
+
+async def claim_digest(session: AsyncSession, *, staff_id: int, week_start: date, now: datetime) -> bool:
+    """Record that this coordinator gets this week's digest; False when someone already sent it."""
+    conn, dialect = await _connection(session)
+    stmt = (
+        _insert(dialect, coordinator_digests)
+        .values(staff_id=staff_id, week_start=week_start, sent_at=now)
+        .on_conflict_do_nothing(index_elements=["staff_id", "week_start"])
+        .returning(coordinator_digests.c.staff_id)
+    )
+    return (await conn.execute(stmt)).first() is not None

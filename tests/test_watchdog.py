@@ -24,7 +24,7 @@ from bot.watchdog import SweepReport, Watchdog
 from flows import stalls
 from flows.municipality import Municipality
 from flows.resident import LANGUAGES
-from flows.stalls import Level
+from flows.stalls import AMSTERDAM, Level
 from storage import repository as repo
 from storage.db import create_engine, session_factory
 from storage.explain import explain_due_cases
@@ -556,3 +556,21 @@ async def wait_until_blocked(engine: AsyncEngine) -> None:
             await conn.rollback()
             await asyncio.sleep(0.01)
     raise AssertionError("the second transaction never waited for the first")
+
+
+# --- the coordinators' weekly digest -------------------------------------------------------------
+
+
+async def test_each_coordinator_gets_the_weekly_digest_once_on_monday_morning(world: World) -> None:
+    monday = datetime(2026, 3, 9, 9, 30, tzinfo=AMSTERDAM)  # the Monday after T0's week
+    await world.case(broker=world.anna, at=monday - timedelta(days=4))  # new last week, in Waterkwartier
+    await world.case(wijk=NOORDVEEN, at=monday - timedelta(days=3))  # new last week, nobody took it
+    watchdog = world.watchdog()
+    assert await watchdog.digests(as_of=monday - timedelta(hours=1)) == 0  # 08:30: not yet
+    assert await watchdog.digests(as_of=monday) == 2
+    assert await watchdog.digests(as_of=monday + timedelta(hours=2)) == 0  # once a week
+    digests = {chat: text for chat, text in await world.messages() if text.startswith("Weekly overview")}
+    assert set(digests) == {CARLA, DIRK}
+    assert "Waterkwartier: 1 new" in digests[CARLA] and "Noordveen" not in digests[CARLA]
+    assert "Noordveen: 1 new" in digests[DIRK] and "1 without an initiatiefmakelaar" in digests[DIRK]
+    assert await watchdog.digests(as_of=monday + timedelta(days=7)) == 2  # and again the next week
