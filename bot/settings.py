@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 
 from flows.municipality import (
     DEFAULT_DEPARTMENTS,
+    DEFAULT_DIGEST_TIME,
     DEFAULT_MAX_LOCATION_DISTANCE_KM,
     DEFAULT_NO_SIGN_OF_LIFE_DAYS,
     DEFAULT_NORMS,
@@ -36,6 +37,7 @@ from flows.municipality import (
 BUNDLED_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 DEFAULT_CONFIG = "zutphen"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///initiatiefbot.db"
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # The watchdog sweeps at least once a day, or its alerts would come a day late.
 MAX_WATCHDOG_INTERVAL_MINUTES = 24 * 60
@@ -307,7 +309,7 @@ _TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "location": ("max_distance_km",),
     "calendar": ("closing_days",),
     "reminders": ("no_sign_of_life_days",),
-    "stalls": ("resident_notice", "watchdog_interval_minutes"),
+    "stalls": ("resident_notice", "watchdog_interval_minutes", "digest_day", "digest_time"),
 }
 _ARRAY_TABLES = frozenset({"wijken", "themes", "departments"})
 
@@ -509,6 +511,20 @@ class _Checker:
                     keypath,
                     f"at most {MAX_WATCHDOG_INTERVAL_MINUTES} minutes (once a day), got {interval}",
                 )
+        digest_day, digest_time = 0, DEFAULT_DIGEST_TIME
+        if "digest_day" in stalls:
+            keypath = ("stalls", "digest_day")
+            day = stalls["digest_day"]
+            if not isinstance(day, str) or day.lower() not in WEEKDAYS:
+                self.fail(keypath, f"a day of the week ({', '.join(WEEKDAYS)}), got {day!r}")
+            digest_day = WEEKDAYS.index(day.lower())
+        if "digest_time" in stalls:
+            keypath = ("stalls", "digest_time")
+            raw = stalls["digest_time"]
+            try:
+                digest_time = raw if isinstance(raw, time) else time.fromisoformat(str(raw))
+            except ValueError:
+                self.fail(keypath, f'a time like "09:00", got {raw!r}')
         calendar = self.table(root.get("calendar", {}), ("calendar",), "calendar")
         return Municipality(
             code=code,
@@ -524,6 +540,8 @@ class _Checker:
             no_sign_of_life_days=no_sign,
             stall_resident_notice=resident_notice,
             watchdog_interval_minutes=interval,
+            digest_weekday=digest_day,
+            digest_time=digest_time,
             closing_days=self.closing_days(calendar.get("closing_days", [])),
             max_location_distance_km=max_km,
             privacy_contact=contact,

@@ -6,7 +6,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, time
 from types import MappingProxyType
 
 from flows.lifecycle import Status
@@ -30,6 +30,7 @@ DEFAULT_NORMS: Mapping[str, int] = MappingProxyType(
 )
 DEFAULT_NO_SIGN_OF_LIFE_DAYS = 15
 DEFAULT_WATCHDOG_INTERVAL_MINUTES = 5
+DEFAULT_DIGEST_TIME = time(9, 0)
 DEFAULT_MAX_LOCATION_DISTANCE_KM = 8.0
 DEFAULT_RETENTION_MONTHS = 24
 DEFAULT_REFERENCE_PREFIX = "INI"
@@ -107,6 +108,8 @@ class Municipality:
     stall_resident_notice: bool = True
     # How often the watchdog looks for cases past their norm.
     watchdog_interval_minutes: int = DEFAULT_WATCHDOG_INTERVAL_MINUTES
+    digest_weekday: int = 0  # the coordinators' weekly digest: Monday …
+    digest_time: time = DEFAULT_DIGEST_TIME  # … at 09:00 Amsterdam time
     closing_days: tuple[date, ...] = ()
     max_location_distance_km: float = DEFAULT_MAX_LOCATION_DISTANCE_KM
     privacy_contact: str = ""
