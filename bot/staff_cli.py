@@ -7,14 +7,21 @@ import sys
 from datetime import UTC, date, datetime
 from typing import TextIO
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot
 
 from bot.app import file_url_for
+from bot.i18n import Translator
+from bot.notifications import notification_calls
 from bot.settings import Settings
+from flows import coordinator
+from flows.cases import Notification
 from flows.municipality import Municipality
+from flows.resident import LANGUAGES
 from storage import repository
 from storage.db import create_engine, is_sqlite, session_factory
 from storage.migrate import is_up_to_date, upgrade
+from storage.repository import NewOutboxMessage, StaffRow
 
 ROLES = ("broker", "coordinator")
 
@@ -169,9 +176,31 @@ async def run(settings: Settings, args: argparse.Namespace, out: TextIO = sys.st
             until = None if args.back else args.until
             await repository.set_absent(session, staff.id, until)
             print(f"{staff.name} is {'back' if until is None else f'absent until {until}'}.", file=out)
+            if until is not None and staff.role == "broker":
+                told = await _tell_coordinators(session, staff, until, now)
+                print(f"Told {told} coordinator(s) about {staff.name}'s open initiatives.", file=out)
             return 0
     finally:
         await engine.dispose()
+
+
+async def _tell_coordinators(session: AsyncSession, broker: StaffRow, until: date, now: datetime) -> int:
+    """List an absent broker's open initiatives to their coordinators, each with a one-tap reassign.
+
+    The messages go into the outbox; the running bot's outbox sweep sends them within seconds.
+    """
+    cases = await repository.cases_of_broker(session, broker.id, open_statuses=_open())
+    coordinators: dict[int, StaffRow] = {}
+    for wijk in broker.wijken or (None,):
+        for person in await repository.coordinators_for_wijk(session, wijk):
+            coordinators[person.id] = person
+    reply = coordinator.absent_broker(broker.name, until, [(c.reference, c.title) for c in cases])
+    notes = [Notification(p.telegram_user_id, p.telegram_user_id, reply) for p in coordinators.values()]
+    calls = await notification_calls(session, notes, Translator(tuple(LANGUAGES)))
+    await repository.enqueue_many(
+        session, [NewOutboxMessage(chat, c.method, c.payload) for chat, c in calls], now=now
+    )
+    return len(coordinators)
 
 
 def _open() -> tuple[str, ...]:
