@@ -259,17 +259,7 @@ class Casework:
                 session, command, out, event=event, staff=staff, case=case, now=now
             )
         if isinstance(command, MessageResident) and staff is not None:
-            await repository.add_event(
-                session,
-                case.id,
-                kind="message_to_resident",
-                now=now,
-                actor_role=staff.role.value,
-                actor_user_id=staff.telegram_user_id,
-                staff_id=staff.id,
-                note=command.text,
-                touch_broker_action=True,
-            )
+            await _staff_event(session, case, staff, "message_to_resident", command.text, now)
             message = resident.message_from_broker(case, staff.name, command.text)
             sent = Reply(
                 t(
@@ -326,18 +316,7 @@ class Casework:
                 )
             return _add(out, done, notify=[Notification(u, u, relayed) for u in targets])
         if isinstance(command, AddNote) and staff is not None:
-            await repository.add_event(
-                session,
-                case.id,
-                kind="note",
-                now=now,
-                actor_role=staff.role.value,
-                actor_user_id=staff.telegram_user_id,
-                staff_id=staff.id,
-                note=command.text,
-                visible_to_resident=False,
-                touch_broker_action=True,
-            )
+            await _staff_event(session, case, staff, "note", command.text, now, visible_to_resident=False)
             return out
         if isinstance(command, RemindBroker) and staff is not None and case.broker_telegram_id:
             heading = coordinator.reminder_from_coordinator(staff.name, case.reference)
@@ -508,6 +487,31 @@ class Casework:
                 wijken=wijken,
             )
         return Reply(text)
+
+
+async def _staff_event(
+    session: AsyncSession,
+    case: CaseView,
+    staff: StaffView,
+    kind: str,
+    text: str,
+    now: datetime,
+    *,
+    visible_to_resident: bool = True,
+) -> None:
+    """A broker's or coordinator's action on the timeline; it also restarts the no-sign-of-life clock."""
+    await repository.add_event(
+        session,
+        case.id,
+        kind=kind,
+        now=now,
+        actor_role=staff.role.value,
+        actor_user_id=staff.telegram_user_id,
+        staff_id=staff.id,
+        note=text,
+        visible_to_resident=visible_to_resident,
+        touch_broker_action=True,
+    )
 
 
 def _department(m: Municipality, code: str | None) -> str | None:

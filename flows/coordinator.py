@@ -65,17 +65,25 @@ def _wijk(m: Municipality, code: str | None) -> str:
     return wijk.name if wijk else "?"
 
 
+def _by_wijk(lines: Sequence[CaseLine], m: Municipality) -> list[tuple[str | None, list[CaseLine]]]:
+    """Lines grouped per wijk, in the configuration's order, the unknown wijk last."""
+    groups: dict[str | None, list[CaseLine]] = defaultdict(list)
+    for line in lines:
+        groups[line.wijk_code].append(line)
+    order = [w.code for w in m.wijken if w.code in groups] + ([None] if None in groups else [])
+    return [(code, groups[code]) for code in order]
+
+
+def _wijk_label(m: Municipality, code: str | None) -> Msg:
+    return verbatim(_wijk(m, code)) if code else t("Wijk unknown")
+
+
 def overview(lines: Sequence[CaseLine], m: Municipality, now: datetime) -> Reply:
     """Per wijk: initiatives per status, how many are stalled, and the median days to first contact."""
     if not lines:
         return Reply(t("There are no initiatives yet."))
-    by_wijk: dict[str | None, list[CaseLine]] = defaultdict(list)
-    for line in lines:
-        by_wijk[line.wijk_code].append(line)
-    order = [w.code for w in m.wijken if w.code in by_wijk] + ([None] if None in by_wijk else [])
     parts: list[Msg] = [t("Overview per wijk")]
-    for code in order:
-        group = by_wijk[code]
+    for code, group in _by_wijk(lines, m):
         counts = Counter(line.status for line in group)
         statuses = [
             t("{status}: {count}", status=staff_label(s), count=counts[s]) for s in Status if counts.get(s)
@@ -91,7 +99,7 @@ def overview(lines: Sequence[CaseLine], m: Municipality, now: datetime) -> Reply
             if contact
             else t("no first contact yet")
         )
-        name = verbatim(_wijk(m, code)) if code else t("Wijk unknown")
+        name = _wijk_label(m, code)
         parts.append(
             t(
                 "{wijk} ({total})\n{statuses}\nStalled: {stalled} · Median to first contact: {median}",
@@ -253,15 +261,10 @@ def weekly_digest(lines: Sequence[CaseLine], m: Municipality, now: datetime) -> 
     def last_week(moment: datetime) -> bool:
         return start <= moment < end
 
-    by_wijk: dict[str | None, list[CaseLine]] = defaultdict(list)
-    for line in lines:
-        by_wijk[line.wijk_code].append(line)
-    order = [w.code for w in m.wijken if w.code in by_wijk] + ([None] if None in by_wijk else [])
     parts: list[Msg] = [
         t("Weekly overview, {start} to {end}", start=start.date(), end=(end - timedelta(days=1)).date())
     ]
-    for code in order:
-        group = by_wijk[code]
+    for code, group in _by_wijk(lines, m):
         new = sum(1 for line in group if last_week(line.created_at))
         done = sum(
             1 for line in group if line.status == Status.GEREALISEERD and last_week(line.status_changed_at)
@@ -273,7 +276,7 @@ def weekly_digest(lines: Sequence[CaseLine], m: Municipality, now: datetime) -> 
         waiting = sum(1 for line in group if line.broker_id is None and not is_final(line.status))
         if not (new or done or stopped or stuck or waiting):
             continue
-        name = verbatim(_wijk(m, code)) if code else t("Wijk unknown")
+        name = _wijk_label(m, code)
         parts.append(
             t(
                 "{wijk}: {new} new · {done} realised · {stopped} stopped · {stuck} stalled now · "
