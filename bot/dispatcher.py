@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.casework import Casework
+from bot.flood import FloodGuard
 from bot.i18n import Translator
 from bot.notifications import enqueue_calls, notification_calls
 from bot.telegram_io import ApiCall, render_notice, render_reply
@@ -19,6 +20,7 @@ from flows import broker, resident
 from flows.cases import referenced_case
 from flows.commands import Command, SetLanguage, ShowMyInitiatives, SubmitInitiative
 from flows.events import Event, EventKind, Reply
+from flows.flood import Verdict, slow_down
 from flows.intake import intake_context
 from flows.municipality import Municipality
 from flows.resident import Context, Conversation, InitiativeLine, Outcome
@@ -30,6 +32,15 @@ log = logging.getLogger(__name__)
 
 # people.last_seen_at is refreshed at most this often, to save a write on most updates.
 LAST_SEEN_PRECISION = timedelta(hours=1)
+
+
+@dataclass
+class _Trace:
+    """What the per-update log line says about an update, filled in while it is handled."""
+
+    outcome: str = "ok"
+    flow: str | None = None
+    step: str | None = None
 
 
 @dataclass(frozen=True)
@@ -49,11 +60,13 @@ class Dispatcher:
         municipality: Municipality,
         translator: Translator,
         clock: Callable[[], datetime],
+        flood: FloodGuard | None = None,
     ) -> None:
         self._sessions = sessions
         self._municipality = municipality
         self._tr = translator
         self._clock = clock
+        self._flood = flood if flood is not None else FloodGuard()  # an empty guard is falsy (__len__)
         self._flow_ctx = intake_context(municipality)
         self._casework = Casework(municipality)
         norms = municipality.norms
@@ -62,30 +75,63 @@ class Dispatcher:
     async def handle(self, event: Event, update_id: int | None = None) -> Handled:
         """Process one event; an ``update_id`` seen before is skipped (Telegram may deliver twice)."""
         started = time.perf_counter()
-        outcome = "ok"
+        trace = _Trace()
         try:
             async with self._sessions() as session, session.begin():
                 now = self._clock()
                 if update_id is not None and not await repository.claim_update(session, update_id, now):
-                    outcome = "duplicate"
+                    trace.outcome = "duplicate"
                     return Handled(duplicate=True)
-                rows = await self._process(session, event, now)
+                verdict = self._flood.check(event.user_id, now)
+                # Staff are never limited; asked only when over the limit, so residents' normal
+                # traffic costs no extra query.
+                flooding = verdict is not Verdict.ALLOW
+                if flooding and await repository.load_staff(session, event.user_id) is None:
+                    trace.outcome = "flood_notice" if verdict is Verdict.NOTIFY else "flood_dropped"
+                    # Claimed above, so not redelivered; the flow and the draft are not touched.
+                    if verdict is Verdict.DROP:
+                        return Handled()
+                    return Handled(outbox=tuple(await self._slow_down(session, event, now)))
+                rows = await self._process(session, event, now, trace)
                 return Handled(outbox=tuple(rows))
         except Exception:
-            outcome = "error"
-            log.exception("update %s failed", update_id)
+            trace.outcome = "error"
+            # Only the id: never the event or the Update, which hold what the person typed.
+            log.exception("update failed", extra={"event": "update_error", "update_id": update_id})
             return await self._apologise(event, update_id)
         finally:
+            ms = round((time.perf_counter() - started) * 1000, 1)
             # Never the text, the name or contact details: only what helps to trace a problem.
             log.info(
-                "update=%s kind=%s outcome=%s ms=%.1f",
+                "update=%s kind=%s flow=%s step=%s outcome=%s ms=%.1f",
                 update_id,
                 event.kind.value,
-                outcome,
-                (time.perf_counter() - started) * 1000,
+                trace.flow,
+                trace.step,
+                trace.outcome,
+                ms,
+                extra={
+                    "event": "update",
+                    "update_id": update_id,
+                    "user": _pseudonym(event.user_id),
+                    "kind": event.kind.value,
+                    "flow": trace.flow,
+                    "step": trace.step,
+                    "outcome": trace.outcome,
+                    "ms": ms,
+                },
             )
 
-    async def _process(self, session: AsyncSession, event: Event, now: datetime) -> list[OutboxRow]:
+    async def _slow_down(self, session: AsyncSession, event: Event, now: datetime) -> list[OutboxRow]:
+        language = resident.language_for(None, event.language_code)
+        calls = render_reply(
+            slow_down(), chat_id=event.chat_id, message_id=None, tr=self._tr, language=language
+        )
+        return await enqueue_calls(session, [(event.chat_id, c) for c in calls], now)
+
+    async def _process(
+        self, session: AsyncSession, event: Event, now: datetime, trace: _Trace
+    ) -> list[OutboxRow]:
         row, person = await repository.load_chat(session, event.chat_id, event.user_id)
         if person is None or _outdated(person, event, now):
             person = await repository.upsert_person(
@@ -119,6 +165,7 @@ class Dispatcher:
                     session, command, out, event=event, staff=staff, case=case, now=now
                 )
         conv = out.conversation
+        trace.flow, trace.step = conv.mode, conv.draft.step if conv.draft else None
         await repository.save_conversation(
             session,
             chat_id=event.chat_id,
