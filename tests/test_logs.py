@@ -1,0 +1,169 @@
+"""Logs are JSON lines, one per update, and never hold what a person typed, their name or contact details."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.dispatcher import Dispatcher
+from bot.i18n import Translator
+from bot.logs import JsonFormatter, setup_logging
+from bot.settings import load_municipality, resolve_config_path
+from flows.events import Event, EventKind
+from storage import repository
+from storage.db import session_factory
+
+T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+UPDATE_KEYS = {"event", "update_id", "user", "flow", "step", "outcome", "ms"}
+
+TITLE = "Bankjes in het Noorderpark"
+IDEA = "Drie bankjes bij de speeltuin, zodat ouderen kunnen rusten."
+OWN = "Wij verven de bankjes en houden ze schoon."
+AMOUNT = "€ 1.250,75"
+EMAIL = "anna.devries@example.nl"
+NEIGHBOURS = "ongeveer 17 buren"
+NAME = "Anna de Vries-Jansen"
+PHONE = "06-12345678"
+TELEGRAM_NAME = "Annabel"
+SECRETS = [TITLE, IDEA, OWN, AMOUNT, EMAIL, NEIGHBOURS, NAME, PHONE, "+31612345678", TELEGRAM_NAME]
+
+
+@pytest.fixture
+def captured() -> Iterator[io.StringIO]:
+    """Everything logged at INFO and above, as ``initiatiefbot run`` would write it."""
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    buffer = io.StringIO()
+    setup_logging(logging.INFO, buffer)
+    try:
+        yield buffer
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+
+
+class Resident:
+    """Drives the dispatcher as one English-speaking resident, pressing buttons by their label."""
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.dispatcher = dispatcher
+        self.update_id = 0
+        self.markups: list[dict[str, Any]] = []
+        self.sent: list[str] = []
+
+    async def _send(self, kind: EventKind, **kw: Any) -> None:
+        self.update_id += 1
+        event = Event(kind=kind, user_id=42, chat_id=42, language_code="en", first_name=TELEGRAM_NAME, **kw)
+        handled = await self.dispatcher.handle(event, self.update_id)
+        for row in handled.outbox:
+            if "reply_markup" in row.payload:
+                self.markups.append(row.payload["reply_markup"])
+            self.sent.append(str(row.payload.get("text", "")))
+
+    async def text(self, text: str) -> None:
+        await self._send(EventKind.TEXT, text=text)
+
+    async def command(self, name: str) -> None:
+        await self._send(EventKind.COMMAND, command=name, text=f"/{name}")
+
+    async def press(self, label: str) -> None:
+        for markup in reversed(self.markups):
+            for row in markup.get("inline_keyboard", []):
+                for button in row:
+                    if label.lower() in button["text"].lower():
+                        await self._send(
+                            EventKind.BUTTON,
+                            button=button["callback_data"],
+                            message_id=1,
+                            callback_query_id="q",
+                        )
+                        return
+        raise AssertionError(f"no button {label!r}")
+
+
+def lines(buffer: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in buffer.getvalue().splitlines()]
+
+
+async def test_one_json_line_per_update_and_nothing_personal_in_the_logs(
+    engine: AsyncEngine, captured: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    municipality = load_municipality(resolve_config_path("zutphen"))
+    dispatcher = Dispatcher(session_factory(engine), municipality, Translator(("nl", "en")), lambda: T0)
+    anna = Resident(dispatcher)
+    await anna.command("nieuw")
+    await anna.text(TITLE)
+    await anna.text(IDEA)
+    await anna.press("Greenery")
+    await anna.press("Waterkwartier")
+    await anna.text(OWN)
+    await anna.press("Money")
+    await anna.press("Done")
+    await anna.text(AMOUNT)
+    await anna.text(EMAIL)  # not a number: explained, asked again
+    await anna.text(NEIGHBOURS)
+    await anna.press("No photo")
+    await anna.text(NAME)
+
+    # A programming error while the phone number is handled, with the text in the exception's message.
+    save = repository.save_conversation
+
+    async def broken(*args: Any, **kw: Any) -> None:
+        raise RuntimeError(f"could not save {PHONE} for {NAME} ({EMAIL})")
+
+    monkeypatch.setattr(repository, "save_conversation", broken)
+    await anna.text(PHONE)
+    monkeypatch.setattr(repository, "save_conversation", save)
+    await anna.text(PHONE)
+    await anna.press("I agree")
+    assert any(TITLE in text for text in anna.sent), anna.sent[-3:]
+
+    logged = lines(captured)
+    updates = [entry for entry in logged if entry.get("event") == "update"]
+    assert [entry["update_id"] for entry in updates] == list(range(1, anna.update_id + 1))
+    for entry in updates:
+        assert UPDATE_KEYS <= entry.keys()
+        assert entry["user"] and entry["user"] != "42"
+        assert isinstance(entry["ms"], float)
+    assert updates[1]["flow"] == "intake" and updates[1]["step"] == "idea"
+    assert updates[13]["outcome"] == "error"
+    failure = next(entry for entry in logged if entry.get("event") == "update_error")
+    assert failure["exc_type"] == "RuntimeError" and "broken" in failure["traceback"]
+
+    output = captured.getvalue()
+    for secret in SECRETS:
+        assert secret not in output
+        assert json.dumps(secret)[1:-1] not in output  # nor escaped
+
+
+def test_extra_fields_become_keys_and_exception_messages_stay_out() -> None:
+    record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed %s", (7,), None)
+    record.update_id = 7
+    name, phone = "Anna", "06-12345678"
+    try:
+        try:
+            raise KeyError(name)
+        except KeyError as inner:
+            raise ValueError(phone) from inner
+    except ValueError:
+        record.exc_info = sys.exc_info()
+    entry = json.loads(JsonFormatter().format(record))
+    assert entry["message"] == "failed 7" and entry["update_id"] == 7 and entry["level"] == "ERROR"
+    assert entry["exc_type"] == "ValueError" and "KeyError" in entry["traceback"]
+    assert entry["traceback"].index("ValueError") < entry["traceback"].index("caused by")
+    assert name not in json.dumps(entry) and phone not in json.dumps(entry)
+
+
+def test_libraries_that_log_secrets_are_kept_to_warnings(captured: io.StringIO) -> None:
+    logging.getLogger("httpx").info("HTTP Request: POST https://api.telegram.org/bot123:SECRET/getMe")
+    logging.getLogger("aiosqlite").debug("executing select 'Anna'")
+    logging.getLogger("bot.something").info("started")
+    assert [entry["logger"] for entry in lines(captured)] == ["bot.something"]
