@@ -1,0 +1,261 @@
+"""Hostile input at every question: nothing crashes, nothing formats, nothing invisible reaches a broker.
+
+The bot sends plain text only (never a ``parse_mode``), so Markdown or HTML typed by a resident is shown
+as typed and cannot change what a broker sees. Bidi overrides are cleaned away before anything is stored.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import fields
+from datetime import UTC, datetime
+
+import pytest
+import pytest_asyncio
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.telegram_io import MESSAGE_LIMIT, render_reply
+from flows import broker
+from flows.cases import CaseView
+from flows.commands import SubmitInitiative
+from flows.events import EventKind, Photo, Reply
+from flows.intake import INTAKE
+from flows.validators import clean_text
+from tests.e2e import containing, press, running_bot, say
+from tests.fake_bot_api import FakeBotApi
+from tests.test_e2e_cases import add_staff
+from tests.test_intake_flow import TR, ZUTPHEN, Chat, answer_until
+
+# Overrides, embeddings, isolates and marks: they can make a text read differently from what it holds.
+BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+BIDI_RE = re.compile(f"[{BIDI}]")
+MARKUP = '*_[]()~`>#+-=|{}.!\\<b></b><a href="https://evil.example">klik</a>&amp;\n'
+STEPS = [step.name for step in INTAKE.steps]
+
+right_to_left = st.text(st.characters(min_codepoint=0x0590, max_codepoint=0x06FF), min_size=1, max_size=40)
+hostile_text = st.one_of(
+    st.text(max_size=300),
+    st.text(alphabet=st.sampled_from(list(BIDI) + list("abc שלום مرحبا 12")), max_size=80),
+    st.lists(st.sampled_from([*MARKUP, "<b>", "</b>", "<a href=x>", "</a>", "**", "__", "||"])).map("".join),
+    st.lists(st.one_of(right_to_left, st.text(max_size=20), st.sampled_from(list(BIDI))), max_size=8).map(
+        "".join
+    ),
+    # The longest message Telegram delivers.
+    st.text(min_size=1, max_size=12).map(lambda s: (s * MESSAGE_LIMIT)[:MESSAGE_LIMIT]),
+    st.sampled_from(
+        [
+            "*vet* _schuin_ [link](https://evil.example) `code` ~doorgestreept~ ||spoiler||",
+            '<b>vet</b> <a href="tg://user?id=1">klik</a> <script>alert(1)</script>',
+            "\u202eBankjes in het park\u202c",
+            "\u2067שלום\u2069 Bankjes",
+            "a" * MESSAGE_LIMIT,
+            "\u202e" * MESSAGE_LIMIT,
+        ]
+    ),
+)
+
+actions = st.one_of(
+    st.tuples(st.just("text"), hostile_text),
+    st.tuples(st.just("caption"), hostile_text),  # a photo with a caption
+    st.tuples(st.just("command"), hostile_text),  # "/start <args>" and unknown commands
+    st.tuples(st.just("data"), st.text(max_size=70)),  # forged callback data
+    st.tuples(st.just("stale"), st.integers(0, 200)),  # a button from an earlier message
+    st.tuples(st.sampled_from(["sticker", "voice", "document", "edited"]), st.just("")),
+)
+
+
+def rendered(reply: Reply) -> list[dict[str, object]]:
+    return [
+        call.payload
+        for lang in ("nl", "en")
+        for call in render_reply(reply, chat_id=7, message_id=1, tr=TR, language=lang)
+    ]
+
+
+def assert_plain_and_clean(reply: Reply) -> None:
+    for payload in rendered(reply):
+        assert "parse_mode" not in payload and "entities" not in payload
+        text = str(payload.get("text", payload.get("caption", "")))
+        assert len(text) <= MESSAGE_LIMIT
+        assert not BIDI_RE.search(text), text
+        markup = payload.get("reply_markup") or {}
+        for row in markup.get("inline_keyboard", []):  # type: ignore[union-attr]
+            for button in row:
+                assert not BIDI_RE.search(button["text"])
+                assert len(button["callback_data"].encode()) <= 64
+
+
+def act(chat: Chat, kind: str, value: object, seen: list[str]) -> None:
+    if kind == "text":
+        chat.text(str(value))
+    elif kind == "caption":
+        chat._event(EventKind.PHOTO, photo=Photo("f", "u", 10, 10, 10), text=str(value))
+    elif kind == "command":
+        name, _, args = str(value).partition(" ")
+        chat._event(EventKind.COMMAND, command=name.lower() or "start", command_args=args, text=f"/{value}")
+    elif kind == "data":
+        chat.data(str(value))
+    elif kind == "stale":
+        if seen:
+            chat.data(seen[int(value) % len(seen)])  # type: ignore[call-overload]
+    elif kind == "edited":
+        chat.other(EventKind.EDITED)
+    else:  # stickers, voice and documents all arrive as an unsupported message
+        chat.other(EventKind.UNSUPPORTED)
+
+
+def reach(chat: Chat, step: str) -> None:
+    if step == "change":
+        answer_until(chat, "summary")
+        chat.press("Change something")
+    else:
+        answer_until(chat, step)
+    assert chat.step == step
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(STEPS), st.lists(actions, min_size=1, max_size=12))
+def test_hostile_input_at_every_step_is_answered_in_plain_clean_text(
+    step: str, seq: list[tuple[str, object]]
+) -> None:
+    chat = Chat()
+    reach(chat, step)
+    seen = [data for _, data in chat.buttons()]
+    for kind, value in seq:
+        before = len(chat.replies)
+        act(chat, kind, value, seen)
+        assert len(chat.replies) > before or kind in ("stale", "data"), "every message gets an answer"
+        for reply in chat.replies[before:]:
+            assert_plain_and_clean(reply)
+        seen.extend(data for _, data in chat.buttons())
+        if chat.conv.draft is not None:
+            for value_ in chat.conv.draft.answers.values():
+                assert not BIDI_RE.search(str(value_))
+
+
+# --- what a broker sees ------------------------------------------------------------------------------
+
+
+def case_from(chat: Chat) -> CaseView:
+    submitted = [c for c in chat.commands if isinstance(c, SubmitInitiative)]
+    assert submitted, chat.last()
+    draft = submitted[-1].draft
+    stored = {f.name: getattr(draft, f.name) for f in fields(draft) if f.name != "consent_at"}
+    moment = datetime(2026, 11, 25, tzinfo=UTC)
+    return CaseView(
+        id=1,
+        reference="INI-2026-0001",
+        status="ingediend",
+        status_changed_at=moment,
+        created_at=moment,
+        resident_user_id=7,
+        resident_chat_id=7,
+        **stored,
+    )
+
+
+def card_text(case: CaseView, language: str) -> str:
+    now = datetime(2026, 11, 26, tzinfo=UTC)
+    *_photo, card = broker.case_card(case, broker.StaffContext(ZUTPHEN, now))
+    assert_plain_and_clean(card)
+    (call,) = render_reply(card, chat_id=9, message_id=None, tr=TR, language=language)
+    return str(call.payload["text"])
+
+
+IDEA_OK = "Drie bankjes bij de speeltuin, zodat ouderen rusten."
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hostile_text, hostile_text, hostile_text)
+def test_the_card_shows_the_residents_cleaned_text_verbatim(title: str, idea: str, own: str) -> None:
+    chat = Chat()
+    answer_until(chat, "title")
+    chat.text(title)
+    expected_title = clean_text(title, keep_newlines=False) if chat.step == "idea" else "Bankjes in het park"
+    if chat.step == "title":
+        chat.text("Bankjes in het park")
+    chat.text(idea)
+    cleaned_idea = clean_text(idea, keep_newlines=True)
+    expected_idea = (
+        cleaned_idea if chat.step == "theme" else "Drie bankjes bij de speeltuin, zodat ouderen rusten."
+    )
+    if chat.step == "idea":
+        chat.text(expected_idea)
+    answer_until(chat, "own")
+    chat.text(own)
+    expected_own = clean_text(own, keep_newlines=True) if chat.step == "needs" else None
+    if chat.step == "own":
+        chat.press("Skip")
+    answer_until(chat, "consent")
+    chat.press("I agree")
+    chat.press("Submit")
+    case = case_from(chat)
+    assert (case.title, case.description, case.own_contribution) == (
+        expected_title,
+        expected_idea,
+        expected_own,
+    )
+    for language in ("nl", "en"):
+        text = card_text(case, language)
+        assert expected_title in text and expected_idea in text
+        if expected_own:
+            assert expected_own in text
+
+
+# --- end to end: the card a broker gets over Telegram -------------------------------------------------
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+TITLE = "\u202e<b>Tuin</b> *vet* _[x](https://evil.example)_\u202c"
+IDEA = (
+    "\u2067שלום\u2069 مرحبا — *vet* _schuin_ [link](https://evil.example) "
+    '<a href="tg://user?id=1">klik</a> `code` ~x~ ||y|| > # + - = | { } . !\n\n\u202eTweede regel'
+)
+OWN = "<b>Wij</b> verven \u202ede\u202c bankjes & <i>meer</i>"
+
+
+@pytest_asyncio.fixture
+async def fake() -> AsyncIterator[FakeBotApi]:
+    async with FakeBotApi() as api:
+        yield api
+
+
+@pytest.mark.timeout(60)
+async def test_a_broker_sees_markup_and_right_to_left_text_as_typed_without_overrides(
+    fake: FakeBotApi, database_url: str
+) -> None:
+    await add_staff(database_url, 2001, "Bea Bakker")
+    bea = fake.user(2001, "Bea", language_code="en")
+    anna = fake.user(1001, "Anna", language_code="en")
+    async with running_bot(fake, database_url, clock=lambda: NOW):
+        await say(bea, "/start", "What do you want to do?")
+        await say(anna, "/nieuw", "What is the title")
+        await anna.send_sticker()
+        await anna.wait_for_message(containing("cannot use that here"))
+        await say(anna, TITLE, "What do you want?")
+        await say(anna, IDEA, "Which theme")
+        await press(anna, "Greenery", "In which neighbourhood")
+        await press(anna, "Waterkwartier", "What can you do yourself?")
+        await say(anna, OWN, "What do you need?")
+        await anna.send_voice()
+        await anna.wait_for_message(containing("cannot use that here"))
+        await anna.press_button("▫️ A place")
+        await press(anna, "Done ✔", "How many neighbours")
+        await say(anna, "12", "photo")
+        await press(anna, "No photo", "What name")
+        await say(anna, "Anna", "phone number or e-mail")
+        await press(anna, "Telegram is fine", "Do you agree?")
+        await press(anna, "I agree", "Please check your initiative")
+        await press(anna, "Submit", "Your reference is")
+        card = await bea.wait_for_message(containing("What do they want?"))
+    text = card.text or ""
+    for raw, keep in ((TITLE, False), (IDEA, True), (OWN, True)):
+        assert clean_text(raw, keep_newlines=keep) in text
+    assert not BIDI_RE.search(text)
+    assert "<b>Tuin</b>" in text and "[link](https://evil.example)" in text
+    # Telegram still finds links and /commands in plain text itself, but nothing typed becomes formatting.
+    kinds = {entity["type"] for entity in card.raw.get("entities", [])}
+    assert kinds <= {"url", "bot_command", "email", "phone_number", "hashtag", "mention", "cashtag"}, kinds
+    for call in fake.calls():
+        assert "parse_mode" not in call.params, call
