@@ -1,4 +1,4 @@
-"""Command line: ``initiatiefbot run | shell | db upgrade | staff | watchdog --once | flows --mermaid``."""
+"""Command line: ``initiatiefbot run | webhook | shell | db upgrade | staff | watchdog --once | flows``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot import staff_cli
+from bot.logs import setup_logging
 from bot.settings import ConfigError, Settings
 
 # ``--as-of`` without a timezone is a Dutch wall-clock time.
@@ -24,6 +25,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="run the bot with long polling (needs TELEGRAM_BOT_TOKEN)")
+    webhook = sub.add_parser(
+        "webhook",
+        help="serve Telegram's webhook, /healthz and /readyz on $PORT (needs TELEGRAM_WEBHOOK_SECRET)",
+        description="Without options: serve the web app on WEBHOOK_HOST:PORT. With --set-url or --delete: "
+        "register or remove the webhook with Telegram and stop.",
+    )
+    register = webhook.add_mutually_exclusive_group()
+    register.add_argument(
+        "--set-url",
+        metavar="URL",
+        help="register URL/telegram/<path-secret> with Telegram, e.g. --set-url https://bot.example.org",
+    )
+    register.add_argument("--delete", action="store_true", help="remove the webhook (back to polling)")
     shell = sub.add_parser("shell", help="chat with the bot in the terminal (no Telegram needed)")
     shell.add_argument("--user-id", type=int, default=1, help="act as this Telegram user id (default 1)")
     shell.add_argument("--lang", default="nl", help="the Telegram language code to pretend (default nl)")
@@ -67,13 +81,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = Settings.from_env()
-        logging.basicConfig(
-            # The interactive commands keep the terminal for their own output.
-            level=settings.log_level_number if args.command in ("run", "db") else logging.WARNING,
-            format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        # One JSON line per record, never message texts or names; the interactive commands keep the
+        # terminal for their own output.
+        setup_logging(
+            settings.log_level_number if args.command in ("run", "webhook", "db") else logging.WARNING
         )
         if args.command == "run":
             return _run(settings)
+        if args.command == "webhook":
+            return _webhook(settings, set_url=args.set_url, delete=args.delete)
         if args.command == "shell":
             from bot.shell import run_shell
 
@@ -111,6 +127,82 @@ def _run(settings: Settings) -> int:
 
     app = build_application(settings)
     app.run_polling(allowed_updates=ALLOWED_UPDATES)
+    return 0
+
+
+def _webhook(settings: Settings, *, set_url: str | None, delete: bool) -> int:
+    if not settings.telegram_bot_token:
+        print(
+            "TELEGRAM_BOT_TOKEN is not set, so I cannot talk to Telegram.\n"
+            "Get a token from @BotFather and set it.",
+            file=sys.stderr,
+        )
+        return 2
+    if delete:
+        return asyncio.run(_delete_webhook(settings))
+    if not settings.telegram_webhook_secret:
+        print(
+            "TELEGRAM_WEBHOOK_SECRET is not set. Telegram sends it with every update, so the bot can\n"
+            "refuse anything else. Choose 32 or more random letters and digits, for example:\n"
+            "    python -c 'import secrets; print(secrets.token_urlsafe(32))'",
+            file=sys.stderr,
+        )
+        return 2
+    if set_url is not None:
+        return asyncio.run(_set_webhook(settings, set_url))
+    settings.municipality  # noqa: B018 - fail fast on a broken config, before connecting anywhere
+    from bot.app import DatabaseNotReady
+    from bot.web import serve
+
+    try:
+        serve(settings)
+    except DatabaseNotReady as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    return 0
+
+
+async def _set_webhook(settings: Settings, base_url: str) -> int:
+    from telegram.error import TelegramError
+
+    from bot.app import ALLOWED_UPDATES, set_commands, telegram_bot
+    from bot.i18n import Translator
+    from bot.web import webhook_url
+    from flows.resident import LANGUAGES
+
+    assert settings.telegram_webhook_secret is not None
+    url = webhook_url(base_url, settings.telegram_webhook_secret)
+    try:
+        async with telegram_bot(settings) as bot:
+            await bot.set_webhook(
+                url=url,
+                secret_token=settings.telegram_webhook_secret,
+                allowed_updates=ALLOWED_UPDATES,
+                drop_pending_updates=False,
+            )
+            # `run` sets the command menu at every start; webhook workers leave it to this step.
+            await set_commands(bot, Translator(tuple(LANGUAGES)))
+    except TelegramError as exc:
+        print(f"Telegram refused the webhook {url}: {exc}", file=sys.stderr)
+        return 1
+    print(f"Webhook set: {url}")
+    print(f"  updates: {', '.join(ALLOWED_UPDATES)}")
+    print("  secret token: TELEGRAM_WEBHOOK_SECRET (Telegram sends it in X-Telegram-Bot-Api-Secret-Token)")
+    return 0
+
+
+async def _delete_webhook(settings: Settings) -> int:
+    from telegram.error import TelegramError
+
+    from bot.app import telegram_bot
+
+    try:
+        async with telegram_bot(settings) as bot:
+            await bot.delete_webhook(drop_pending_updates=False)
+    except TelegramError as exc:
+        print(f"Telegram refused to delete the webhook: {exc}", file=sys.stderr)
+        return 1
+    print("Webhook deleted; pending updates are kept for `initiatiefbot run`.")
     return 0
 
 
@@ -168,9 +260,7 @@ def _watchdog(settings: Settings, *, once: bool, as_of: datetime | None, dry_run
 
 
 async def _sweep_once(settings: Settings, *, as_of: datetime | None, dry_run: bool, batch: int) -> int:
-    from telegram.ext import AIORateLimiter, ExtBot
-
-    from bot.app import DatabaseNotReady, Runtime, TelegramTransport, file_url_for
+    from bot.app import DatabaseNotReady, Runtime, TelegramTransport, telegram_bot
 
     try:
         runtime = await Runtime.open(settings)
@@ -182,18 +272,7 @@ async def _sweep_once(settings: Settings, *, as_of: datetime | None, dry_run: bo
         if dry_run:
             report = await runtime.watchdog(None).sweep(as_of=as_of, dry_run=True, batch=batch)
         else:
-            assert settings.telegram_bot_token is not None
-            urls = {}
-            if settings.telegram_api_base_url:
-                urls = {
-                    "base_url": settings.telegram_api_base_url,
-                    "base_file_url": file_url_for(settings.telegram_api_base_url),
-                }
-            # As in `run`: Telegram's rate limits respected, flood waits left to the outbox.
-            bot: ExtBot[None] = ExtBot(
-                settings.telegram_bot_token, rate_limiter=AIORateLimiter(max_retries=0), **urls
-            )
-            async with bot:
+            async with telegram_bot(settings) as bot:
                 outbox = runtime.outbox(TelegramTransport(bot))
                 watchdog = runtime.watchdog(outbox)
                 report = await watchdog.sweep(as_of=as_of, batch=batch)

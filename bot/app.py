@@ -12,15 +12,17 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from telegram import Bot, BotCommand, InlineKeyboardMarkup, Message, Update
-from telegram.ext import AIORateLimiter, Application, ContextTypes, TypeHandler
+from telegram.ext import AIORateLimiter, Application, ContextTypes, ExtBot, TypeHandler
 from telegram.request import BaseRequest
 
 from bot.dispatcher import Dispatcher
+from bot.flood import FloodGuard
 from bot.i18n import Translator
 from bot.outbox import Outbox, Transport
 from bot.settings import Settings, load_municipality
 from bot.telegram_io import to_event
 from bot.watchdog import Watchdog
+from flows.flood import FloodRule
 from flows.municipality import Municipality
 from flows.resident import LANGUAGES
 from flows.text import Msg, t
@@ -71,7 +73,8 @@ class Runtime:
             raise DatabaseNotReady("The database schema is not up to date. Run: initiatiefbot db upgrade")
         sessions = session_factory(engine)
         translator = Translator(tuple(LANGUAGES))
-        dispatcher = Dispatcher(sessions, municipality, translator, clock)
+        flood = FloodGuard(FloodRule(limit=settings.flood_limit))
+        dispatcher = Dispatcher(sessions, municipality, translator, clock, flood=flood)
         return cls(settings, municipality, engine, sessions, translator, dispatcher, clock)
 
     def outbox(self, transport: Transport) -> Outbox:
@@ -133,6 +136,20 @@ def file_url_for(base_url: str) -> str:
     if trimmed.endswith("/bot"):
         return trimmed[: -len("/bot")] + "/file/bot"
     return trimmed + "/file/bot"
+
+
+def telegram_bot(settings: Settings) -> ExtBot[None]:
+    """A Bot for use outside an Application: Telegram's rate limits respected, flood waits left to the
+    outbox (as in ``run``); call ``initialize`` (or use ``async with``) before sending."""
+    if not settings.telegram_bot_token:
+        raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+    urls: dict[str, str] = {}
+    if settings.telegram_api_base_url:
+        urls = {
+            "base_url": settings.telegram_api_base_url,
+            "base_file_url": file_url_for(settings.telegram_api_base_url),
+        }
+    return ExtBot(settings.telegram_bot_token, rate_limiter=AIORateLimiter(max_retries=0), **urls)
 
 
 def build_application(

@@ -39,6 +39,10 @@ DEFAULT_CONFIG = "zutphen"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///initiatiefbot.db"
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+DEFAULT_PORT = 8080
+DEFAULT_WEBHOOK_HOST = "0.0.0.0"
+# What Telegram accepts as a webhook's secret_token.
+WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 # The watchdog sweeps at least once a day, or its alerts would come a day late.
 MAX_WATCHDOG_INTERVAL_MINUTES = 24 * 60
 
@@ -744,6 +748,39 @@ def _optional(environ: Mapping[str, str], name: str) -> str | None:
     return value or None
 
 
+def _webhook_secret(environ: Mapping[str, str]) -> str | None:
+    secret = _optional(environ, "TELEGRAM_WEBHOOK_SECRET")
+    if secret is not None and not WEBHOOK_SECRET.fullmatch(secret):
+        raise ConfigError(
+            None,
+            None,
+            "TELEGRAM_WEBHOOK_SECRET",
+            "use 1 to 256 characters: letters A-Z and a-z, digits, '_' and '-' (Telegram's rule)",
+        )
+    return secret
+
+
+DEFAULT_FLOOD_LIMIT = 20
+
+
+def _port(environ: Mapping[str, str]) -> int:
+    raw = _optional(environ, "PORT")
+    if raw is None:
+        return DEFAULT_PORT
+    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+        raise ConfigError(None, None, "PORT", f"'{raw}' is not a port number (1 to 65535)")
+    return int(raw)
+
+
+def _flood_limit(environ: Mapping[str, str]) -> int:
+    raw = _optional(environ, "FLOOD_LIMIT")
+    if raw is None:
+        return DEFAULT_FLOOD_LIMIT
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigError(None, None, "FLOOD_LIMIT", f"'{raw}' is not a positive whole number")
+    return int(raw)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the runtime needs from its environment; the municipality is read on first use."""
@@ -754,11 +791,15 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     config_path: Path = field(default_factory=lambda: BUNDLED_CONFIG_DIR / f"{DEFAULT_CONFIG}.toml")
     log_level: str = "INFO"
+    telegram_webhook_secret: str | None = None  # checked against X-Telegram-Bot-Api-Secret-Token
+    port: int = DEFAULT_PORT
+    webhook_host: str = DEFAULT_WEBHOOK_HOST
+    flood_limit: int = DEFAULT_FLOOD_LIMIT  # updates per person per 10 seconds before "rustig aan"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
         """Read TELEGRAM_BOT_TOKEN, TELEGRAM_API_BASE_URL, TELEGRAM_BOT_USERNAME, DATABASE_URL,
-        INITIATIEFBOT_CONFIG and LOG_LEVEL."""
+        INITIATIEFBOT_CONFIG, LOG_LEVEL, TELEGRAM_WEBHOOK_SECRET, PORT, WEBHOOK_HOST and FLOOD_LIMIT."""
         log_level = (_optional(environ, "LOG_LEVEL") or "INFO").upper()
         if log_level not in LOG_LEVELS:
             raise ConfigError(
@@ -774,6 +815,10 @@ class Settings:
             database_url=_optional(environ, "DATABASE_URL") or DEFAULT_DATABASE_URL,
             config_path=resolve_config_path(environ.get("INITIATIEFBOT_CONFIG", DEFAULT_CONFIG)),
             log_level=log_level,
+            telegram_webhook_secret=_webhook_secret(environ),
+            port=_port(environ),
+            webhook_host=_optional(environ, "WEBHOOK_HOST") or DEFAULT_WEBHOOK_HOST,
+            flood_limit=_flood_limit(environ),
         )
 
     @property

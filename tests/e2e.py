@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 
@@ -26,17 +27,24 @@ def settings_for(fake: FakeBotApi, database_url: str, config: str = "zutphen") -
 
 @contextlib.asynccontextmanager
 async def running_bot(
-    fake: FakeBotApi, database_url: str, *, clock: Callable[[], datetime] = utcnow, config: str = "zutphen"
+    fake: FakeBotApi,
+    database_url: str,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    config: str = "zutphen",
+    flood_limit: int = 10_000,
 ) -> AsyncIterator[Application]:
     """Start the bot as ``initiatiefbot run`` does (polling), and stop it afterwards.
 
     PostgreSQL is migrated first, as the Procfile's release step does in production.
     """
     await migrate(database_url)
-    app = build_application(settings_for(fake, database_url, config), clock=clock)
+    # The tests type faster than any person; flood control is tested on its own (tests/test_flood.py).
+    settings = dataclasses.replace(settings_for(fake, database_url, config), flood_limit=flood_limit)
+    app = build_application(settings, clock=clock)
     await app.initialize()
     assert app.post_init is not None
-    await app.post_init(app)
+    await app.post_init(app)  # opens the runtime, and with it the dispatcher
     assert app.updater is not None
     await app.updater.start_polling(poll_interval=0.0, timeout=1, allowed_updates=ALLOWED_UPDATES)
     await app.start()

@@ -20,11 +20,13 @@ import re
 import socket
 import struct
 import time
+import urllib.parse
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Self
 
+import aiohttp
 import pytest_asyncio
 from aiohttp import web
 
@@ -37,6 +39,7 @@ __all__ = [
     "FakeUser",
     "MessageVersion",
     "SentMessage",
+    "Webhook",
     "fake_bot_api",
     "tiny_jpeg",
 ]
@@ -106,6 +109,12 @@ _NOT_MODIFIED = (
     "as a current content and reply markup of the message"
 )
 _QUERY_INVALID = "query is too old and response timeout expired or query ID is invalid"
+_WEBHOOK_ACTIVE = (
+    "Conflict: can't use getUpdates method while webhook is active; "
+    "use deleteWebhook to delete the webhook first"
+)
+_WEBHOOK_PORTS = (80, 88, 443, 8443)
+_SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]*")
 _BAD_GATEWAY_PAGE = (
     "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
     "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx/1.18.0</center>\r\n</body>\r\n</html>\r\n"
@@ -234,6 +243,7 @@ _INT_PARAMS = frozenset(
         "offset",
         "limit",
         "timeout",
+        "max_connections",
         "user_id",
         "cache_time",
         "reply_to_message_id",
@@ -1099,6 +1109,16 @@ class _QueuedUpdate:
         return int(self.update["update_id"])
 
 
+@dataclass(frozen=True)
+class Webhook:
+    """The registered webhook; ``secret_token`` is visible to tests only, as Telegram never reports it."""
+
+    url: str
+    secret_token: str | None
+    allowed_updates: frozenset[str]
+    max_connections: int = 40
+
+
 @dataclass
 class _Fault:
     kind: Literal["error", "http", "hang"]
@@ -1408,6 +1428,7 @@ class FakeBotApi:
         self._queue: list[_QueuedUpdate] = []
         self._allowed_updates = DEFAULT_UPDATE_TYPES
         self._poll: _Poll | None = None
+        self.webhook: Webhook | None = None
 
         self._file_numbers = itertools.count(1)
         self._files: dict[str, _File] = {}
@@ -1426,6 +1447,7 @@ class FakeBotApi:
         handlers: dict[str, Callable[[_Args], Awaitable[Any]]] = {
             "getMe": self._get_me,
             "getUpdates": self._get_updates,
+            "setWebhook": self._set_webhook,
             "deleteWebhook": self._delete_webhook,
             "getWebhookInfo": self._get_webhook_info,
             "sendMessage": self._send_message,
@@ -2186,10 +2208,9 @@ class FakeBotApi:
         offset = args.int_("offset")
         limit = min(max(args.int_("limit", 100), 1), 100)
         timeout = min(max(args.int_("timeout"), 0), LONG_POLL_MAX_TIMEOUT)
-        allowed = args.json_("allowed_updates", "can't parse allowed_updates JSON object")
-        if isinstance(allowed, list) and all(isinstance(kind, str) for kind in allowed):
-            chosen = {kind.lower() for kind in allowed} & ALL_UPDATE_TYPES
-            self._allowed_updates = frozenset(chosen) if chosen else DEFAULT_UPDATE_TYPES
+        if self.webhook is not None:
+            raise BotApiError(409, _WEBHOOK_ACTIVE)
+        self._allowed_updates = self._chosen_updates(args, self._allowed_updates)
         self._confirm(offset)
         poll = _Poll()
         previous, self._poll = self._poll, poll
@@ -2217,14 +2238,85 @@ class FakeBotApi:
             queued.delivered = True
         return [copy.deepcopy(queued.update) for queued in batch]
 
-    async def _delete_webhook(self, args: _Args) -> _Answer:
+    def _chosen_updates(self, args: _Args, current: frozenset[str]) -> frozenset[str]:
+        """The update types ``allowed_updates`` asks for; absent keeps ``current``, empty is the default."""
+        allowed = args.json_("allowed_updates", "can't parse allowed_updates JSON object")
+        if isinstance(allowed, list) and all(isinstance(kind, str) for kind in allowed):
+            chosen = {kind.lower() for kind in allowed} & ALL_UPDATE_TYPES
+            return frozenset(chosen) if chosen else DEFAULT_UPDATE_TYPES
+        return current
+
+    def _drop_pending(self, args: _Args) -> None:
         if args.bool_("drop_pending_updates") and self._queue:
             self._queue.clear()
             self._changed.notify()
-        return _Answer(True, "Webhook is already deleted")
+
+    async def _set_webhook(self, args: _Args) -> _Answer:
+        url = args.raw("url").strip()
+        if not url:
+            return await self._delete_webhook(args)
+        parsed = urllib.parse.urlsplit(url)
+        # Tests cannot serve HTTPS, so plain HTTP is accepted on the loopback address only.
+        local = parsed.scheme == "http" and parsed.hostname == "127.0.0.1"
+        if parsed.scheme != "https" and not local:
+            raise _bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+        if not local and (parsed.port or 443) not in _WEBHOOK_PORTS:
+            raise _bad_request("bad webhook: Webhook can be set up only on ports 80, 88, 443 or 8443")
+        secret = args.raw("secret_token")
+        if len(secret) > 256:
+            raise _bad_request("secret token is too long")
+        if not _SECRET_TOKEN.fullmatch(secret):
+            raise _bad_request("secret token contains unallowed characters")
+        max_connections = min(max(args.int_("max_connections", 40), 1), 100)  # clamped, as Telegram does
+        self._drop_pending(args)
+        self._allowed_updates = self._chosen_updates(args, self._allowed_updates)
+        webhook = Webhook(url, secret or None, self._allowed_updates, max_connections)
+        already = webhook == self.webhook
+        self.webhook = webhook
+        if self._poll is not None:  # a long poll in progress ends with a conflict
+            self._poll.conflict = True
+            self._poll.wakeup.set()
+        return _Answer(True, "Webhook is already set" if already else "Webhook was set")
+
+    async def _delete_webhook(self, args: _Args) -> _Answer:
+        self._drop_pending(args)
+        if self.webhook is None:
+            return _Answer(True, "Webhook is already deleted")
+        self.webhook = None
+        return _Answer(True, "Webhook was deleted")
 
     async def _get_webhook_info(self, args: _Args) -> JSONDict:
-        return {"url": "", "has_custom_certificate": False, "pending_update_count": len(self._queue)}
+        info: JSONDict = {"url": "", "has_custom_certificate": False}
+        info["pending_update_count"] = len(self._queue)
+        if self.webhook is not None:
+            info["url"] = self.webhook.url
+            info["max_connections"] = self.webhook.max_connections
+            info["allowed_updates"] = sorted(self.webhook.allowed_updates)
+        return info
+
+    async def deliver_webhook(self, update: JSONDict) -> int:
+        """POST ``update`` to the registered webhook as Telegram does; return the HTTP status.
+
+        A 2xx answer confirms the update, so it leaves the queue; any other answer leaves it there.
+        """
+        if self.webhook is None:
+            raise AssertionError("no webhook is set; call setWebhook first")
+        headers = {}
+        if self.webhook.secret_token is not None:
+            headers["X-Telegram-Bot-Api-Secret-Token"] = self.webhook.secret_token
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(self.webhook.url, json=update, headers=headers) as response,
+        ):
+            await response.read()
+            status = response.status
+        if 200 <= status < 300:
+            update_id = update["update_id"]
+            remaining = [queued for queued in self._queue if queued.update_id != update_id]
+            if len(remaining) != len(self._queue):
+                self._queue = remaining
+                self._changed.notify()
+        return status
 
     async def _send_message(self, args: _Args) -> JSONDict:
         text, entities = self._text_param(args)

@@ -10,8 +10,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import aiohttp.web
 import pytest
 import pytest_asyncio
+from aiohttp.test_utils import TestServer
 from telegram import (
     Bot,
     BotCommand,
@@ -560,6 +562,57 @@ async def test_delete_webhook_can_drop_pending_updates(
         "result": True,
         "description": "Webhook is already deleted",
     }
+
+
+async def test_set_webhook_is_as_strict_as_telegram(bot: Bot, fake_bot_api: FakeBotApi) -> None:
+    refusals = {
+        "http://example.org/hook": "an https url must be provided for webhook",
+        "https://example.org:8080/hook": "webhook can be set up only on ports 80, 88, 443 or 8443",
+    }
+    for url, description in refusals.items():  # PTB lowercases the description
+        with pytest.raises(BadRequest, match=f"(?i){description}"):
+            await bot.set_webhook(url)
+    with pytest.raises(BadRequest, match=r"(?i)secret token contains unallowed characters"):
+        await bot.set_webhook("https://example.org/hook", secret_token="geen spaties")
+    with pytest.raises(BadRequest, match=r"(?i)secret token is too long"):
+        await bot.set_webhook("https://example.org/hook", secret_token="x" * 257)
+    assert fake_bot_api.webhook is None
+
+    assert await bot.set_webhook("https://example.org:8443/hook", secret_token="s3cret_-", allowed_updates=[])
+    info = await bot.get_webhook_info()
+    assert info.url == "https://example.org:8443/hook"
+    assert fake_bot_api.webhook is not None and fake_bot_api.webhook.secret_token == "s3cret_-"
+    with pytest.raises(Conflict, match="webhook is active"):
+        await bot.get_updates()
+
+    assert await bot.delete_webhook() is True
+    assert (await bot.get_webhook_info()).url == ""
+    assert fake_bot_api.calls("deleteWebhook")[-1].description == "Webhook was deleted"
+
+
+async def test_deliver_webhook_posts_the_update_with_the_secret_header(
+    bot: Bot, fake_bot_api: FakeBotApi, anna: FakeUser
+) -> None:
+    received: list[tuple[str | None, dict[str, Any]]] = []
+
+    async def hook(request: aiohttp.web.Request) -> aiohttp.web.Response:
+        received.append((request.headers.get("X-Telegram-Bot-Api-Secret-Token"), await request.json()))
+        return aiohttp.web.Response(status=200 if len(received) > 1 else 503)
+
+    app = aiohttp.web.Application()
+    app.router.add_post("/hook", hook)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        await bot.set_webhook(str(server.make_url("/hook")), secret_token="geheim")
+        update = await anna.send_text("hallo")
+        assert await fake_bot_api.deliver_webhook(update) == 503
+        assert fake_bot_api.pending_updates == 1  # not confirmed: Telegram tries again later
+        assert await fake_bot_api.deliver_webhook(update) == 200
+        assert fake_bot_api.pending_updates == 0
+    finally:
+        await server.close()
+    assert received == [("geheim", update), ("geheim", update)]
 
 
 async def test_redelivered_update_reaches_the_application_again(

@@ -1,0 +1,201 @@
+"""The webhook worker: Telegram's updates over HTTPS, and health checks for the platform.
+
+Telegram POSTs each update to ``/telegram/<path-secret>`` with the header
+``X-Telegram-Bot-Api-Secret-Token: $TELEGRAM_WEBHOOK_SECRET``. The path secret is derived from that
+secret (:func:`webhook_path_secret`), so an access log that shows the URL does not show the header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from aiohttp import web
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from telegram import Bot, Update
+
+from bot.app import Runtime, TelegramTransport, telegram_bot, utcnow
+from bot.outbox import Outbox
+from bot.settings import Settings
+from bot.telegram_io import to_event
+from storage.migrate import is_up_to_date
+from storage.repository import OutboxRow
+
+log = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+WEBHOOK_PREFIX = "/telegram/"
+# A database that does not answer within this time counts as unreachable for /readyz.
+READINESS_TIMEOUT = 5.0
+
+
+def webhook_path_secret(secret: str) -> str:
+    """The path part of the webhook URL: the first 16 hex digits of the secret's SHA-256."""
+    return hashlib.sha256(secret.encode()).hexdigest()[:16]
+
+
+def webhook_path(secret: str) -> str:
+    return WEBHOOK_PREFIX + webhook_path_secret(secret)
+
+
+def webhook_url(base_url: str, secret: str) -> str:
+    """The URL to register with Telegram for a deployment reachable at ``base_url``."""
+    return base_url.rstrip("/") + webhook_path(secret)
+
+
+async def readiness(engine: AsyncEngine) -> str | None:
+    """Why this worker cannot serve updates now (database unreachable, schema not current), or None."""
+    try:
+        async with asyncio.timeout(READINESS_TIMEOUT):
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            if not await is_up_to_date(engine):
+                return "database schema is not current: run initiatiefbot db upgrade"
+    except Exception as exc:
+        return f"database unreachable: {type(exc).__name__}"
+    return None
+
+
+@dataclass
+class _Worker:
+    """What a running web worker holds between start-up and clean-up."""
+
+    runtime: Runtime
+    bot: Bot
+    outbox: Outbox
+    background: list[asyncio.Task[None]] = field(default_factory=list)
+    sending: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def send_later(self, rows: tuple[OutboxRow, ...]) -> None:
+        """Send committed rows after the response; what fails stays queued for the sweeper."""
+        task = asyncio.get_running_loop().create_task(self.outbox.send(rows), name="outbox-send")
+        self.sending.add(task)
+        task.add_done_callback(self._sent)
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self.sending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("sending after a webhook update failed", exc_info=task.exception())
+
+
+WORKER = web.AppKey("worker", _Worker)
+
+
+def build_web_app(
+    settings: Settings,
+    *,
+    open_runtime: Callable[[], Awaitable[Runtime]] | None = None,
+    bot: Bot | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> web.Application:
+    """The aiohttp application of ``initiatiefbot webhook``: the webhook, ``/healthz`` and ``/readyz``.
+
+    ``open_runtime`` (default ``Runtime.open``) and ``bot`` are opened at start-up and closed at
+    clean-up by the application.
+    """
+    secret = settings.telegram_webhook_secret
+    if not secret:
+        raise ValueError("TELEGRAM_WEBHOOK_SECRET is not set")
+    secret_bytes = secret.encode()
+    path_secret = webhook_path_secret(secret).encode()
+
+    async def start(app: web.Application) -> None:
+        runtime = await (open_runtime() if open_runtime is not None else Runtime.open(settings, clock=clock))
+        telegram = bot if bot is not None else telegram_bot(settings)
+        try:
+            await telegram.initialize()
+        except BaseException:
+            await runtime.close()
+            raise
+        outbox = runtime.outbox(TelegramTransport(telegram))
+        worker = _Worker(runtime, telegram, outbox)
+        loop = asyncio.get_running_loop()
+        # Unlike `run`, no flush(take_leased=True): other workers may be sending their fresh rows. The
+        # sweeper takes over what a crashed worker left once its lease has run out.
+        worker.background.append(loop.create_task(outbox.run(), name="outbox-sweeper"))
+        interval = runtime.municipality.watchdog_interval_minutes * 60
+        worker.background.append(
+            loop.create_task(runtime.watchdog(outbox).run(interval), name="stall-watchdog")
+        )
+        app[WORKER] = worker
+
+    async def cleanup(app: web.Application) -> None:
+        worker = app.get(WORKER)
+        if worker is None:
+            return
+        if worker.sending:
+            await asyncio.gather(*worker.sending, return_exceptions=True)
+        for task in worker.background:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        try:
+            await worker.bot.shutdown()
+        finally:
+            await worker.runtime.close()
+
+    async def telegram_update(request: web.Request) -> web.Response:
+        # Nothing about the request is trusted, or even read, before both secrets match.
+        if not hmac.compare_digest(request.match_info["secret"].encode(), path_secret):
+            raise web.HTTPNotFound()
+        if request.method != "POST":
+            raise web.HTTPMethodNotAllowed(request.method, ["POST"])
+        if not hmac.compare_digest(request.headers.get(SECRET_HEADER, "").encode(), secret_bytes):
+            raise web.HTTPUnauthorized()
+        worker = request.app[WORKER]
+        try:
+            data = json.loads(await request.read())
+            if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+                raise ValueError("not an Update")
+            update = Update.de_json(data, worker.bot)
+        except Exception:
+            log.warning("webhook: refused a body that is not a Telegram Update")
+            raise web.HTTPBadRequest() from None
+        event = to_event(update)
+        if event is None:
+            return web.Response(status=200)
+        try:
+            handled = await worker.runtime.dispatcher.handle(event, update.update_id)
+        except Exception:
+            # The dispatcher only raises when it could not even record the update: the database is
+            # down. Telegram delivers the update again later.
+            log.exception("update %s not stored; asking Telegram to deliver it again", update.update_id)
+            raise web.HTTPServiceUnavailable() from None
+        if handled.outbox:
+            worker.send_later(handled.outbox)
+        return web.Response(status=200)
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(request: web.Request) -> web.Response:
+        reason = await readiness(request.app[WORKER].runtime.engine)
+        if reason is not None:
+            return web.json_response({"status": "not ready", "reason": reason}, status=503)
+        return web.json_response({"status": "ready"})
+
+    app = web.Application()
+    app.router.add_route("*", WEBHOOK_PREFIX + "{secret}", telegram_update)
+    app.router.add_get("/healthz", healthz, allow_head=True)
+    app.router.add_get("/readyz", readyz, allow_head=True)
+    app.on_startup.append(start)
+    app.on_cleanup.append(cleanup)
+    return app
+
+
+def serve(settings: Settings) -> None:
+    """Serve the web app on ``WEBHOOK_HOST:PORT`` until SIGINT or SIGTERM."""
+    web.run_app(
+        build_web_app(settings),
+        host=settings.webhook_host,
+        port=settings.port,
+        print=lambda message: log.info("%s", message),
+    )
