@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 # How long the sweep leaves freshly queued messages to the process that queued them (it sends them
 # right after commit); only if that process died or failed does the sweep take them over.
-SEND_LEASE = timedelta(seconds=10)
+SEND_LEASE = timedelta(seconds=30)
 # Bad requests that mean the wanted state is already there (or can no longer matter).
 HARMLESS = ("message is not modified", "message to edit not found", "query is too old", "query id is invalid")
 
@@ -61,7 +61,10 @@ class Outbox:
         self._transport = transport
         self._clock = clock
         self._batch_size = batch_size
-        self._lock = asyncio.Lock()
+        # One lock per chat, so chats send in parallel while each chat's messages keep their order.
+        self._chat_locks: dict[int, asyncio.Lock] = {}
+        self._chat_users: dict[int, int] = {}
+        self._in_flight: set[int] = set()  # rows this process is about to send: the sweep leaves them
         self._deferred = asyncio.Event()  # wakes the sweeper to plan a retry it did not know of
         self._held: dict[int, datetime] = {}  # chat -> until when its deferred message blocks the rest
 
@@ -69,8 +72,34 @@ class Outbox:
         """Send rows that were just committed (in id order); failures stay in the table for the sweep."""
         if not rows:
             return
-        async with self._lock:
-            await self._send(rows)
+        self._in_flight.update(row.id for row in rows)
+        try:
+            async with self._chats({row.chat_id for row in rows}):
+                await self._send(rows)
+        finally:
+            self._in_flight.difference_update(row.id for row in rows)
+
+    @contextlib.asynccontextmanager
+    async def _chats(self, chat_ids: set[int]) -> AsyncIterator[None]:
+        """Hold the locks of these chats (in a fixed order, so two batches never wait on each other)."""
+        ordered = sorted(chat_ids)
+        locks = []
+        for chat in ordered:
+            self._chat_users[chat] = self._chat_users.get(chat, 0) + 1
+            locks.append(self._chat_locks.setdefault(chat, asyncio.Lock()))
+        acquired: list[asyncio.Lock] = []
+        try:
+            for lock in locks:
+                await lock.acquire()
+                acquired.append(lock)
+            yield
+        finally:
+            for lock in acquired:
+                lock.release()
+            for chat in ordered:
+                self._chat_users[chat] -= 1
+                if not self._chat_users[chat]:  # nobody else wants this chat: forget its lock
+                    del self._chat_users[chat], self._chat_locks[chat]
 
     async def flush(self, *, take_leased: bool = False) -> int:
         """Send everything that is due now, e.g. waiting for a retry or left over from a crash.
@@ -79,17 +108,22 @@ class Outbox:
         that sender was this process before it stopped, so they go out before anything new.
         """
         sent = 0
-        async with self._lock:
-            while True:
-                due = self._clock() + (SEND_LEASE if take_leased else timedelta(0))
-                async with self._sessions() as session, session.begin():
-                    rows = await repository.pending(session, now=due, limit=self._batch_size)
-                if not rows:
-                    return sent
+        while True:
+            now = self._clock()
+            due = now + (SEND_LEASE if take_leased else timedelta(0))
+            async with self._sessions() as session, session.begin():
+                rows = await repository.pending(session, now=due, limit=self._batch_size)
+                rows = [row for row in rows if row.id not in self._in_flight]
+                # Leased to this process before the row locks go: another worker's sweep skips them,
+                # and takes them over only if this one dies before marking them sent.
+                await repository.lease(session, [row.id for row in rows], until=now + SEND_LEASE)
+            if not rows:
+                return sent
+            async with self._chats({row.chat_id for row in rows}):
                 await self._send(rows)
-                sent += len(rows)
-                if len(rows) < self._batch_size:
-                    return sent
+            sent += len(rows)
+            if len(rows) < self._batch_size:
+                return sent
 
     async def run(self, interval: float = 5.0) -> None:
         """Sweep for due messages until cancelled: at the next retry time, at least every ``interval`` s."""

@@ -1562,3 +1562,15 @@ async def claim_digest(session: AsyncSession, *, staff_id: int, week_start: date
         .returning(coordinator_digests.c.staff_id)
     )
     return (await conn.execute(stmt)).first() is not None
+
+
+async def lease(session: AsyncSession, ids: Sequence[int], *, until: datetime) -> None:
+    """Keep claimed pending messages away from other senders until ``until``."""
+    if not ids:
+        return
+    conn = await session.connection()
+    await conn.execute(
+        update(outbox)
+        .where(outbox.c.id.in_(list(ids)), outbox.c.status == OutboxStatus.PENDING.value)
+        .values(not_before=until)
+    )
