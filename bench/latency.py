@@ -17,7 +17,6 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -32,13 +31,12 @@ from aiohttp import web  # noqa: E402
 from sqlalchemy import func, make_url, select  # noqa: E402
 from telegram.ext import AIORateLimiter, ExtBot  # noqa: E402
 
+from bench.common import ErrorCount, prepare_database  # noqa: E402
 from bot.app import file_url_for  # noqa: E402
 from bot.settings import Settings, resolve_config_path  # noqa: E402
 from bot.web import SECRET_HEADER, build_web_app, webhook_path  # noqa: E402
-from flows.municipality import Municipality  # noqa: E402
 from storage import repository  # noqa: E402
-from storage.db import create_engine, session_factory  # noqa: E402
-from storage.migrate import upgrade  # noqa: E402
+from storage.db import create_engine  # noqa: E402
 from tests.fake_bot_api import FakeBotApi, FakeUser, _buttons_of  # noqa: E402
 
 GOAL_MS = 30.0
@@ -168,38 +166,6 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def _prepare(database_url: str, municipality: Municipality) -> None:
-    """Migrate (as the Procfile's release step), and add two brokers for every wijk and a coordinator,
-    so that each submission is routed and announced as in production."""
-    engine = create_engine(database_url)
-    try:
-        await upgrade(engine)
-        now = datetime.now(UTC)
-        wijken = [w.code for w in municipality.wijken]
-        async with session_factory(engine)() as session, session.begin():
-            for user_id, name in ((900_001, "Anna de Vries"), (900_002, "Bram Bakker")):
-                await repository.add_staff(
-                    session,
-                    telegram_user_id=user_id,
-                    name=name,
-                    role="broker",
-                    wijken=wijken,
-                    themes=[],
-                    now=now,
-                )
-            await repository.add_staff(
-                session,
-                telegram_user_id=900_003,
-                name="Cor Dinator",
-                role="coordinator",
-                wijken=[],
-                themes=[],
-                now=now,
-            )
-    finally:
-        await engine.dispose()
-
-
 async def run_backend(backend: str, database_url: str, residents: int, warmup: int) -> Result:
     """Start the webhook app on 127.0.0.1 against a fresh fake Bot API; warm up, then run the residents."""
     async with FakeBotApi() as fake:
@@ -211,7 +177,7 @@ async def run_backend(backend: str, database_url: str, residents: int, warmup: i
             telegram_webhook_secret=SECRET,
             flood_limit=1_000_000,  # the residents type faster than people; flood control is not measured
         )
-        await _prepare(database_url, settings.municipality)
+        await prepare_database(database_url, settings.municipality)
         for staff in (900_001, 900_002, 900_003):
             # Staff have written to the bot once, so it may write to them (not delivered: not timed).
             await fake.user(staff, "Staff").send_text("/start")
@@ -375,17 +341,6 @@ def versions() -> str:
 
 
 # --- main ---------------------------------------------------------------------------------------
-
-
-class ErrorCount(logging.Handler):
-    """Counts error records: a failed update or send is logged, so the run is not valid."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.count = 0
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.count += 1
 
 
 def _parser() -> argparse.ArgumentParser:

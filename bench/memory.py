@@ -26,6 +26,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from sqlalchemy import func, select  # noqa: E402
 
+from bench.common import ErrorCount  # noqa: E402
 from bot.app import Runtime  # noqa: E402
 from bot.settings import Settings, resolve_config_path  # noqa: E402
 from flows.events import Event, EventKind  # noqa: E402
@@ -226,15 +227,6 @@ def _parser() -> argparse.ArgumentParser:
         "--discard", action="store_true", help="leave the outbox rows pending instead of sending them"
     )
     return p
-
-
-class ErrorCount(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.count = 0
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.count += 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -22,7 +22,6 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -44,11 +43,11 @@ from telegram.ext import (  # noqa: E402
 )
 from telegram.request import BaseRequest, RequestData  # noqa: E402
 
+from bench.common import ErrorCount, prepare_database  # noqa: E402
 from bot.app import build_application  # noqa: E402
 from bot.settings import Settings, resolve_config_path  # noqa: E402
 from storage import repository  # noqa: E402
-from storage.db import create_engine, session_factory  # noqa: E402
-from storage.migrate import upgrade  # noqa: E402
+from storage.db import create_engine  # noqa: E402
 
 GOAL = 0.25
 TOKEN = "7000000001:AAbenchmark-token-not-real-0000000000"
@@ -356,7 +355,7 @@ async def run_full(opts: Options, *, profiler: cProfile.Profile | None = None) -
     """The whole bot: PTB → dispatcher (one SQLite transaction) → outbox → stub Bot API."""
     with tempfile.TemporaryDirectory(prefix="initiatiefbot-bench-") as tmp:
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.sqlite3'}"
-        await _add_staff(url)
+        await prepare_database(url, _settings(url).municipality)
         chats = ChatLog()
         stub = StubBotApi(chats)
         app = build_application(_settings(url), request=stub, rate_limiter=no_throttling())
@@ -373,38 +372,6 @@ async def run_full(opts: Options, *, profiler: cProfile.Profile | None = None) -
         run = Run("full stack", opts.updates, seconds, latencies, build, dict(stub.calls), traffic.submitted)
         run.checks = await _check_database(url, run, opts)
     return run
-
-
-async def _add_staff(url: str) -> None:
-    """Two brokers for every wijk and a coordinator, so each submission is routed as in production."""
-    municipality = _settings(url).municipality
-    engine = create_engine(url)
-    try:
-        await upgrade(engine)
-        now = datetime.now(UTC)
-        wijken = [w.code for w in municipality.wijken]
-        async with session_factory(engine)() as session, session.begin():
-            for user_id, name in ((900_001, "Anna de Vries"), (900_002, "Bram Bakker")):
-                await repository.add_staff(
-                    session,
-                    telegram_user_id=user_id,
-                    name=name,
-                    role="broker",
-                    wijken=wijken,
-                    themes=[],
-                    now=now,
-                )
-            await repository.add_staff(
-                session,
-                telegram_user_id=900_003,
-                name="Cor Dinator",
-                role="coordinator",
-                wijken=[],
-                themes=[],
-                now=now,
-            )
-    finally:
-        await engine.dispose()
 
 
 async def run_bare(opts: Options) -> Run:
@@ -685,17 +652,6 @@ async def profile_full(opts: Options, top: int) -> Run:
 
 
 # --- main ---------------------------------------------------------------------------------------
-
-
-class ErrorCount(logging.Handler):
-    """Counts error records: a failed update is logged (and apologised for), so the run is not valid."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.count = 0
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.count += 1
 
 
 def _parser() -> argparse.ArgumentParser:
