@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sys
+from collections.abc import Coroutine
 from datetime import UTC, datetime
+from typing import Any
 
 from flows.municipality import Municipality
 from storage import repository
@@ -40,6 +44,18 @@ async def prepare_database(database_url: str, municipality: Municipality) -> Non
             )
     finally:
         await engine.dispose()
+
+
+def run_report(main: Coroutine[Any, Any, int]) -> int:
+    """Run a benchmark's main coroutine; a run during which an error was logged is not valid (exit 1)."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
+    errors = ErrorCount()
+    logging.getLogger().addHandler(errors)
+    code = asyncio.run(main)
+    if errors.count:
+        print(f"{errors.count} errors were logged during the benchmark", file=sys.stderr)
+        return code or 1
+    return code
 
 
 class ErrorCount(logging.Handler):

@@ -31,7 +31,7 @@ from aiohttp import web  # noqa: E402
 from sqlalchemy import func, make_url, select  # noqa: E402
 from telegram.ext import AIORateLimiter, ExtBot  # noqa: E402
 
-from bench.common import ErrorCount, prepare_database  # noqa: E402
+from bench.common import prepare_database, run_report  # noqa: E402
 from bot.app import file_url_for  # noqa: E402
 from bot.settings import Settings, resolve_config_path  # noqa: E402
 from bot.web import SECRET_HEADER, build_web_app, webhook_path  # noqa: E402
@@ -399,14 +399,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.residents < 1 or args.warmup < 0:
         print("--residents must be at least 1, --warmup at least 0", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
-    errors = ErrorCount()
-    logging.getLogger().addHandler(errors)
-    code = asyncio.run(_main(args))
-    if errors.count:
-        print(f"{errors.count} errors were logged during the benchmark", file=sys.stderr)
-        return code or 1
-    return code
+    return run_report(_main(args))
 
 
 if __name__ == "__main__":

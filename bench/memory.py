@@ -26,7 +26,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from sqlalchemy import func, select  # noqa: E402
 
-from bench.common import ErrorCount  # noqa: E402
+from bench.common import run_report  # noqa: E402
 from bot.app import Runtime  # noqa: E402
 from bot.settings import Settings, resolve_config_path  # noqa: E402
 from flows.events import Event, EventKind  # noqa: E402
@@ -237,14 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
-    errors = ErrorCount()
-    logging.getLogger().addHandler(errors)
-    code = asyncio.run(_main(args))
-    if errors.count:
-        print(f"{errors.count} errors were logged during the benchmark", file=sys.stderr)
-        return code or 1
-    return code
+    return run_report(_main(args))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ Run from the repository root: ``.venv/bin/python bench/throughput.py`` (see benc
 from __future__ import annotations
 
 import argparse
-import asyncio
 import cProfile
 import gc
 import itertools
@@ -43,7 +42,7 @@ from telegram.ext import (  # noqa: E402
 )
 from telegram.request import BaseRequest, RequestData  # noqa: E402
 
-from bench.common import ErrorCount, prepare_database  # noqa: E402
+from bench.common import prepare_database, run_report  # noqa: E402
 from bot.app import build_application  # noqa: E402
 from bot.settings import Settings, resolve_config_path  # noqa: E402
 from storage import repository  # noqa: E402
@@ -706,14 +705,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.updates < 1 or args.residents < 1 or args.repeat < 1 or args.warmup < 0:
         print("--updates, --residents and --repeat must be at least 1, --warmup at least 0", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
-    errors = ErrorCount()
-    logging.getLogger().addHandler(errors)
-    code = asyncio.run(_main(args))
-    if errors.count:
-        print(f"{errors.count} errors were logged during the benchmark", file=sys.stderr)
-        return code or 1
-    return code
+    return run_report(_main(args))
 
 
 if __name__ == "__main__":
