@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -74,15 +74,23 @@ class Runtime:
         sessions = session_factory(engine)
         translator = Translator(tuple(LANGUAGES))
         flood = FloodGuard(FloodRule(limit=settings.flood_limit))
-        dispatcher = Dispatcher(sessions, municipality, translator, clock, flood=flood)
+        lease = timedelta(seconds=settings.outbox_lease_seconds)
+        dispatcher = Dispatcher(sessions, municipality, translator, clock, flood=flood, lease=lease)
         return cls(settings, municipality, engine, sessions, translator, dispatcher, clock)
 
     def outbox(self, transport: Transport) -> Outbox:
-        return Outbox(self.sessions, transport, self.clock)
+        return Outbox(self.sessions, transport, self.clock, lease=self.lease)
 
     def watchdog(self, outbox: Outbox | None) -> Watchdog:
         """The stall watchdog; it sends through ``outbox`` (None: it only queues, or only reports)."""
-        return Watchdog(self.sessions, self.municipality, self.translator, self.clock, outbox=outbox)
+        return Watchdog(
+            self.sessions, self.municipality, self.translator, self.clock, outbox=outbox, lease=self.lease
+        )
+
+    @property
+    def lease(self) -> timedelta:
+        """How long the sweep leaves a fresh message to the process that queued it."""
+        return timedelta(seconds=self.settings.outbox_lease_seconds)
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -15,6 +15,7 @@ from bot.casework import Casework
 from bot.flood import FloodGuard
 from bot.i18n import Translator
 from bot.notifications import enqueue_calls, notification_calls
+from bot.outbox import SEND_LEASE
 from bot.telegram_io import ApiCall, render_notice, render_reply
 from flows import broker, resident
 from flows.cases import referenced_case
@@ -61,11 +62,14 @@ class Dispatcher:
         translator: Translator,
         clock: Callable[[], datetime],
         flood: FloodGuard | None = None,
+        *,
+        lease: timedelta = SEND_LEASE,
     ) -> None:
         self._sessions = sessions
         self._municipality = municipality
         self._tr = translator
         self._clock = clock
+        self._lease = lease
         self._flood = flood if flood is not None else FloodGuard()  # an empty guard is falsy (__len__)
         self._flow_ctx = intake_context(municipality)
         self._casework = Casework(municipality)
@@ -127,7 +131,7 @@ class Dispatcher:
         calls = render_reply(
             slow_down(), chat_id=event.chat_id, message_id=None, tr=self._tr, language=language
         )
-        return await enqueue_calls(session, [(event.chat_id, c) for c in calls], now)
+        return await enqueue_calls(session, [(event.chat_id, c) for c in calls], now, lease=self._lease)
 
     async def _process(
         self, session: AsyncSession, event: Event, now: datetime, trace: _Trace
@@ -179,7 +183,7 @@ class Dispatcher:
         calls = [(event.chat_id, call) for call in self._calls(out, event, language)]
         # Messages for other people, each in their own language.
         calls.extend(await notification_calls(session, out.notifications, self._tr))
-        return await enqueue_calls(session, calls, now)
+        return await enqueue_calls(session, calls, now, lease=self._lease)
 
     async def _run(
         self,
@@ -249,7 +253,11 @@ class Dispatcher:
                 if update_id is not None:
                     await repository.claim_update(session, update_id, now)
                 return Handled(
-                    outbox=tuple(await enqueue_calls(session, [(event.chat_id, c) for c in calls], now))
+                    outbox=tuple(
+                        await enqueue_calls(
+                            session, [(event.chat_id, c) for c in calls], now, lease=self._lease
+                        )
+                    )
                 )
         except Exception:
             log.exception("could not queue an apology for update %s", update_id)

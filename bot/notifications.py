@@ -7,7 +7,7 @@ reads a reminder in the same language as a relayed message.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -48,12 +48,17 @@ async def notification_calls(
 
 
 async def enqueue_calls(
-    session: AsyncSession, calls: Sequence[tuple[int, ApiCall]], now: datetime
+    session: AsyncSession,
+    calls: Sequence[tuple[int, ApiCall]],
+    now: datetime,
+    *,
+    lease: timedelta = SEND_LEASE,
 ) -> list[OutboxRow]:
-    """Queue the calls and return them as outbox rows, ready to send after commit."""
+    """Queue the calls and return them as outbox rows, ready to send after commit; for ``lease`` only
+    the caller's process sends them."""
     messages = [NewOutboxMessage(chat_id, c.method, c.payload) for chat_id, c in calls]
     # This process sends them right after commit; the sweep only takes them if that did not happen.
-    ids = await repository.enqueue_many(session, messages, now=now, not_before=now + SEND_LEASE)
+    ids = await repository.enqueue_many(session, messages, now=now, not_before=now + lease)
     return [
         OutboxRow(
             row_id, chat_id, c.method, c.payload, OutboxStatus.PENDING.value, 0, now, now, None, None, None

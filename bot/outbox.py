@@ -56,11 +56,13 @@ class Outbox:
         clock: Callable[[], datetime],
         *,
         batch_size: int = 100,
+        lease: timedelta = SEND_LEASE,
     ) -> None:
         self._sessions = sessions
         self._transport = transport
         self._clock = clock
         self._batch_size = batch_size
+        self._lease = lease
         # One lock per chat, so chats send in parallel while each chat's messages keep their order.
         self._chat_locks: dict[int, asyncio.Lock] = {}
         self._chat_users: dict[int, int] = {}
@@ -110,13 +112,13 @@ class Outbox:
         sent = 0
         while True:
             now = self._clock()
-            due = now + (SEND_LEASE if take_leased else timedelta(0))
+            due = now + (self._lease if take_leased else timedelta(0))
             async with self._sessions() as session, session.begin():
                 rows = await repository.pending(session, now=due, limit=self._batch_size)
                 rows = [row for row in rows if row.id not in self._in_flight]
                 # Leased to this process before the row locks go: another worker's sweep skips them,
                 # and takes them over only if this one dies before marking them sent.
-                await repository.lease(session, [row.id for row in rows], until=now + SEND_LEASE)
+                await repository.lease(session, [row.id for row in rows], until=now + self._lease)
             if not rows:
                 return sent
             async with self._chats({row.chat_id for row in rows}):

@@ -781,6 +781,30 @@ def _flood_limit(environ: Mapping[str, str]) -> int:
     return int(raw)
 
 
+DEFAULT_OUTBOX_LEASE_SECONDS = 30
+SEND_COORDINATIONS = ("local", "database")
+
+
+def _outbox_lease(environ: Mapping[str, str]) -> int:
+    raw = _optional(environ, "OUTBOX_LEASE_SECONDS")
+    if raw is None:
+        return DEFAULT_OUTBOX_LEASE_SECONDS
+    if not raw.isdigit() or not 1 <= int(raw) <= 3600:
+        raise ConfigError(None, None, "OUTBOX_LEASE_SECONDS", f"'{raw}' is not a whole number from 1 to 3600")
+    return int(raw)
+
+
+def _send_coordination(environ: Mapping[str, str]) -> str | None:
+    raw = _optional(environ, "SEND_COORDINATION")
+    if raw is None:
+        return None
+    if raw.lower() not in SEND_COORDINATIONS:
+        raise ConfigError(
+            None, None, "SEND_COORDINATION", f"unknown value '{raw}'; use {' or '.join(SEND_COORDINATIONS)}"
+        )
+    return raw.lower()
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the runtime needs from its environment; the municipality is read on first use."""
@@ -795,11 +819,18 @@ class Settings:
     port: int = DEFAULT_PORT
     webhook_host: str = DEFAULT_WEBHOOK_HOST
     flood_limit: int = DEFAULT_FLOOD_LIMIT  # updates per person per 10 seconds before "rustig aan"
+    # How long a freshly queued message is left to the process that queued it before the sweep of any
+    # process takes it over (the time a crashed sender's messages wait).
+    outbox_lease_seconds: int = DEFAULT_OUTBOX_LEASE_SECONDS
+    # Where Telegram's send budget and the per-chat order live: "local" (this process) or "database"
+    # (shared by every process on the database); None: database on PostgreSQL, local on SQLite.
+    send_coordination: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
         """Read TELEGRAM_BOT_TOKEN, TELEGRAM_API_BASE_URL, TELEGRAM_BOT_USERNAME, DATABASE_URL,
-        INITIATIEFBOT_CONFIG, LOG_LEVEL, TELEGRAM_WEBHOOK_SECRET, PORT, WEBHOOK_HOST and FLOOD_LIMIT."""
+        INITIATIEFBOT_CONFIG, LOG_LEVEL, TELEGRAM_WEBHOOK_SECRET, PORT, WEBHOOK_HOST, FLOOD_LIMIT,
+        OUTBOX_LEASE_SECONDS and SEND_COORDINATION."""
         log_level = (_optional(environ, "LOG_LEVEL") or "INFO").upper()
         if log_level not in LOG_LEVELS:
             raise ConfigError(
@@ -819,6 +850,8 @@ class Settings:
             port=_port(environ),
             webhook_host=_optional(environ, "WEBHOOK_HOST") or DEFAULT_WEBHOOK_HOST,
             flood_limit=_flood_limit(environ),
+            outbox_lease_seconds=_outbox_lease(environ),
+            send_coordination=_send_coordination(environ),
         )
 
     @property

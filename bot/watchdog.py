@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.casework import staff_view
 from bot.i18n import Translator
 from bot.notifications import enqueue_calls, notification_calls, render_notifications
-from bot.outbox import Outbox
+from bot.outbox import SEND_LEASE, Outbox
 from flows import coordinator
 from flows.alerts import Audience, Recipient, plan_alert
 from flows.broker import StaffContext
@@ -113,12 +113,14 @@ class Watchdog:
         clock: Callable[[], datetime],
         *,
         outbox: Outbox | None = None,
+        lease: timedelta = SEND_LEASE,
     ) -> None:
         self._sessions = sessions
         self._m = municipality
         self._tr = translator
         self._clock = clock
         self._outbox = outbox
+        self._lease = lease
 
     async def sweep(
         self, *, as_of: datetime | None = None, dry_run: bool = False, batch: int = DEFAULT_BATCH
@@ -192,7 +194,7 @@ class Watchdog:
                 for person in claimed
             ]
             queued = await enqueue_calls(
-                session, await notification_calls(session, notes, self._tr), self._clock()
+                session, await notification_calls(session, notes, self._tr), self._clock(), lease=self._lease
             )
         if self._outbox is not None:
             await self._outbox.send(queued)
@@ -261,7 +263,7 @@ class Watchdog:
                 )
         if not dry_run and notifications:
             calls = render_notifications(notifications, tr=self._tr, people=people)
-            done.outbox = await enqueue_calls(session, calls, self._clock())
+            done.outbox = await enqueue_calls(session, calls, self._clock(), lease=self._lease)
         return done
 
 
