@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import event
@@ -47,6 +49,18 @@ def _compact_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+# An execution option of ours: this transaction only reads (on SQLite: a deferred BEGIN).
+READ_ONLY = "initiatiefbot_read_only"
+
+
+@contextlib.asynccontextmanager
+async def reading(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session whose transaction only reads: on SQLite it does not queue behind writers."""
+    async with sessions() as session:
+        await session.connection(execution_options={READ_ONLY: True})
+        yield session
+
+
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Return a session maker whose objects stay usable after commit."""
     return async_sessionmaker(engine, expire_on_commit=False)
@@ -86,4 +100,7 @@ def _configure_sqlite(engine: AsyncEngine, *, in_memory: bool) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        if connection.get_execution_options().get(READ_ONLY):
+            connection.exec_driver_sql("BEGIN")  # a reader in WAL neither waits for nor blocks the writer
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")

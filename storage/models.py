@@ -13,6 +13,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Dialect,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -294,3 +295,19 @@ class CoordinatorDigest(Base):
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), primary_key=True)
     week_start: Mapped[date] = mapped_column(Date, primary_key=True)
     sent_at: Mapped[datetime]
+
+
+class SendGate(Base):
+    """Telegram's send budget and who sends to a chat, shared by every process on the database.
+
+    ``key`` is ``global`` (the whole bot) or ``chat:<id>``. ``tat`` is the budget's theoretical arrival
+    time (GCRA, Unix seconds; a flood wait pushes it ahead). ``holder`` and ``held_until`` give one
+    process at a time the right to send to a chat, so its messages keep their order across workers.
+    """
+
+    __tablename__ = "send_gates"
+
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tat: Mapped[float] = mapped_column(Double, default=0.0, server_default=text("0"))
+    holder: Mapped[str | None] = mapped_column(String(80))
+    held_until: Mapped[float | None] = mapped_column(Double)

@@ -16,7 +16,20 @@ from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, bindparam, case, delete, exists, func, literal, select, tuple_, update
+from sqlalchemy import (
+    Double,
+    Table,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -29,6 +42,7 @@ from storage.models import (
     Person,
     ProcessedUpdate,
     ReferenceCounter,
+    SendGate,
     Staff,
     StaffInvite,
     StallAlert,
@@ -45,6 +59,7 @@ staff: Table = Staff.__table__  # type: ignore[assignment]
 staff_invites: Table = StaffInvite.__table__  # type: ignore[assignment]
 coordinator_digests: Table = CoordinatorDigest.__table__  # type: ignore[assignment]
 stall_alerts: Table = StallAlert.__table__  # type: ignore[assignment]
+send_gates: Table = SendGate.__table__  # type: ignore[assignment]
 
 SUBMITTED_STATUS = "ingediend"
 # The status in which a case waits on a department of the municipality (initiatives.department).
@@ -709,6 +724,21 @@ async def fail_chat(session: AsyncSession, chat_id: int, error: str) -> None:
         .where(outbox.c.chat_id == chat_id, outbox.c.status == OutboxStatus.PENDING.value)
         .values(status=OutboxStatus.FAILED.value, last_error=error)
     )
+
+
+_CHAT_PENDING = (
+    select(*_OUTBOX_COLUMNS)
+    .where(outbox.c.chat_id == bindparam("chat_id"), outbox.c.status == OutboxStatus.PENDING.value)
+    .order_by(outbox.c.id)
+    .limit(bindparam("limit"))
+)
+
+
+async def chat_pending(session: AsyncSession, chat_id: int, *, limit: int) -> list[OutboxRow]:
+    """The first ``limit`` pending messages to a chat, oldest first, whether due or not."""
+    conn = await session.connection()
+    result = await conn.execute(_CHAT_PENDING, {"chat_id": chat_id, "limit": limit})
+    return [OutboxRow(*row) for row in result]
 
 
 async def next_due(session: AsyncSession) -> datetime | None:
@@ -1574,3 +1604,70 @@ async def lease(session: AsyncSession, ids: Sequence[int], *, until: datetime) -
         .where(outbox.c.id.in_(list(ids)), outbox.c.status == OutboxStatus.PENDING.value)
         .values(not_before=until)
     )
+
+
+# --- send gates (Telegram's budget and the per-chat sender, shared by all processes) -------------------
+
+
+def chat_gate_key(chat_id: int) -> str:
+    return f"chat:{chat_id}"
+
+
+GLOBAL_GATE_KEY = "global"
+
+
+async def claim_chat(
+    session: AsyncSession, chat_id: int, *, holder: str, now: float, until: float
+) -> float | None:
+    """Make ``holder`` the only sender to a chat until ``until`` (Unix seconds), if nobody else is;
+    return the chat's budget time (``tat``), or None when another holder's claim still runs."""
+    conn, dialect = await _connection(session)
+    stmt = _insert(dialect, send_gates).values(
+        key=chat_gate_key(chat_id), tat=0.0, holder=holder, held_until=until
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[send_gates.c.key],
+        set_={"holder": holder, "held_until": until},
+        where=or_(
+            send_gates.c.holder.is_(None),
+            send_gates.c.holder == holder,
+            send_gates.c.held_until < now,
+        ),
+    ).returning(send_gates.c.tat)
+    value = (await conn.execute(stmt)).scalar_one_or_none()
+    return None if value is None else float(value)
+
+
+async def release_chat(session: AsyncSession, chat_id: int, *, holder: str, tat: float) -> bool:
+    """Give up the claim on a chat and store its budget time; False if the claim had been taken over."""
+    conn = await session.connection()
+    result = await conn.execute(
+        update(send_gates)
+        .where(send_gates.c.key == chat_gate_key(chat_id), send_gates.c.holder == holder)
+        .values(holder=None, held_until=None, tat=tat)
+    )
+    return bool(result.rowcount)
+
+
+async def extend_claim(session: AsyncSession, chat_id: int, *, holder: str, until: float) -> bool:
+    """Keep the claim on a chat until ``until``; False if it had run out and someone else took it."""
+    conn = await session.connection()
+    result = await conn.execute(
+        update(send_gates)
+        .where(send_gates.c.key == chat_gate_key(chat_id), send_gates.c.holder == holder)
+        .values(held_until=until)
+    )
+    return bool(result.rowcount)
+
+
+async def reserve_budget(session: AsyncSession, key: str, *, now: float, interval: float) -> float:
+    """Take the next slot of a shared budget (GCRA, one statement): returns the new budget time, from
+    which the caller knows when its slot starts (``tat - interval - tolerance``)."""
+    conn, dialect = await _connection(session)
+    stmt = _insert(dialect, send_gates).values(key=key, tat=now + interval)
+    at = literal(now, Double)
+    start = case((send_gates.c.tat > at, send_gates.c.tat), else_=at)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[send_gates.c.key], set_={"tat": start + literal(interval, Double)}
+    ).returning(send_gates.c.tat)
+    return float((await conn.execute(stmt)).scalar_one())

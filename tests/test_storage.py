@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage import repository as repo
-from storage.db import session_factory
+from storage.db import reading, session_factory
 from storage.models import Initiative, InitiativeEvent, Person
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
@@ -340,3 +340,14 @@ async def test_two_outbox_senders_never_get_the_same_message_on_postgresql(
         taken_second = [m.id for m in await repo.pending(second, now=NOW, limit=3)]
     assert taken_first == ids[:3]
     assert taken_second == ids[3:]
+
+
+@only_on("sqlite")  # PostgreSQL readers never wait for writers
+async def test_a_reader_does_not_queue_behind_a_writer_on_sqlite(engine: AsyncEngine) -> None:
+    sessions = session_factory(engine)
+    async with sessions() as writer, writer.begin():
+        await writer.execute(text("UPDATE people SET language = NULL"))  # holds SQLite's write lock
+        async with reading(sessions) as reader:
+            # Without the deferred BEGIN this would wait for the writer's commit (busy timeout: 10 s).
+            count = await asyncio.wait_for(reader.scalar(select(func.count()).select_from(Person)), 2)
+        assert count == 0
