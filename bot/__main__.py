@@ -277,6 +277,9 @@ async def _sweep_once(settings: Settings, *, as_of: datetime | None, dry_run: bo
                 watchdog = runtime.watchdog(outbox)
                 report = await watchdog.sweep(as_of=as_of, batch=batch)
                 digests = await watchdog.digests(as_of=as_of)
+                # Telegram's pace may hold some back: wait for them, or leave them to the bot's sweep.
+                if not await outbox.settle():
+                    print("Some messages wait for Telegram; the running bot sends them.", file=sys.stderr)
     finally:
         await runtime.close()
     if digests:

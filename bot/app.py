@@ -10,15 +10,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from telegram import Bot, BotCommand, InlineKeyboardMarkup, Message, Update
-from telegram.ext import AIORateLimiter, Application, ContextTypes, ExtBot, TypeHandler
+from telegram.ext import Application, BaseRateLimiter, ContextTypes, ExtBot, TypeHandler
 from telegram.request import BaseRequest
 
 from bot.dispatcher import Dispatcher
 from bot.flood import FloodGuard
 from bot.i18n import Translator
 from bot.outbox import Outbox, Transport
+from bot.sendgate import DatabaseGate, LocalGate, SendGate, chat_pace, global_pace
 from bot.settings import Settings, load_municipality
 from bot.telegram_io import to_event
 from bot.watchdog import Watchdog
@@ -46,6 +48,29 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def send_gate(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], *, holder: str | None = None
+) -> SendGate:
+    """Telegram's budgets and the per-chat order: in the database on PostgreSQL (shared by every worker),
+    in this process on SQLite (one process), unless SEND_COORDINATION says otherwise."""
+    coordination = settings.send_coordination
+    if coordination is None:
+        coordination = (
+            "local" if make_url(settings.database_url).get_backend_name() == "sqlite" else "database"
+        )
+    chat = chat_pace(settings.telegram_chat_max_per_second)
+    overall = global_pace(settings.telegram_max_per_second)
+    if coordination == "database":
+        return DatabaseGate(
+            sessions,
+            chat_pace=chat,
+            global_pace=overall,
+            claim_seconds=settings.outbox_lease_seconds,
+            holder=holder,
+        )
+    return LocalGate(chat, overall)
+
+
 class DatabaseNotReady(RuntimeError):
     """The PostgreSQL schema is behind the code: run ``initiatiefbot db upgrade``."""
 
@@ -61,9 +86,14 @@ class Runtime:
     translator: Translator
     dispatcher: Dispatcher
     clock: Callable[[], datetime]
+    gate: SendGate
 
     @classmethod
-    async def open(cls, settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> Runtime:
+    async def open(
+        cls, settings: Settings, *, clock: Callable[[], datetime] = utcnow, sender: str | None = None
+    ) -> Runtime:
+        """Open the database and everything on it; ``sender`` names a process role of which only one
+        runs at a time (``run``), so a restart takes its predecessor's turns on chats back at once."""
         municipality = load_municipality(settings.config_path)
         engine = create_engine(settings.database_url)
         if is_sqlite(engine):
@@ -76,10 +106,19 @@ class Runtime:
         flood = FloodGuard(FloodRule(limit=settings.flood_limit))
         lease = timedelta(seconds=settings.outbox_lease_seconds)
         dispatcher = Dispatcher(sessions, municipality, translator, clock, flood=flood, lease=lease)
-        return cls(settings, municipality, engine, sessions, translator, dispatcher, clock)
+        return cls(
+            settings,
+            municipality,
+            engine,
+            sessions,
+            translator,
+            dispatcher,
+            clock,
+            send_gate(settings, sessions, holder=sender),
+        )
 
     def outbox(self, transport: Transport) -> Outbox:
-        return Outbox(self.sessions, transport, self.clock, lease=self.lease)
+        return Outbox(self.sessions, transport, self.clock, lease=self.lease, gate=self.gate)
 
     def watchdog(self, outbox: Outbox | None) -> Watchdog:
         """The stall watchdog; it sends through ``outbox`` (None: it only queues, or only reports)."""
@@ -97,7 +136,7 @@ class Runtime:
 
 
 class TelegramTransport:
-    """Carries out outbox calls with PTB's Bot (through its rate limiter)."""
+    """Carries out outbox calls with PTB's Bot."""
 
     def __init__(self, bot: Bot) -> None:
         self._bot = bot
@@ -147,8 +186,8 @@ def file_url_for(base_url: str) -> str:
 
 
 def telegram_bot(settings: Settings) -> ExtBot[None]:
-    """A Bot for use outside an Application: Telegram's rate limits respected, flood waits left to the
-    outbox (as in ``run``); call ``initialize`` (or use ``async with``) before sending."""
+    """A Bot for use outside an Application (the outbox paces it, as in ``run``); call ``initialize`` (or
+    use ``async with``) before sending."""
     if not settings.telegram_bot_token:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
     urls: dict[str, str] = {}
@@ -157,7 +196,7 @@ def telegram_bot(settings: Settings) -> ExtBot[None]:
             "base_url": settings.telegram_api_base_url,
             "base_file_url": file_url_for(settings.telegram_api_base_url),
         }
-    return ExtBot(settings.telegram_bot_token, rate_limiter=AIORateLimiter(max_retries=0), **urls)
+    return ExtBot(settings.telegram_bot_token, **urls)
 
 
 def build_application(
@@ -165,7 +204,7 @@ def build_application(
     *,
     clock: Callable[[], datetime] = utcnow,
     request: BaseRequest | None = None,
-    rate_limiter: AIORateLimiter | None = None,
+    rate_limiter: BaseRateLimiter[Any] | None = None,
 ) -> Application:
     """A PTB Application whose every update goes through our dispatcher and outbox.
 
@@ -177,7 +216,8 @@ def build_application(
     state: dict[str, Any] = {}
 
     async def post_init(app: Application) -> None:
-        runtime = await Runtime.open(settings, clock=clock)
+        # Telegram lets one poller in at a time, so `run` is one process: it may take back its own turns.
+        runtime = await Runtime.open(settings, clock=clock, sender="run")
         outbox = runtime.outbox(TelegramTransport(app.bot))
         state.update(runtime=runtime, outbox=outbox)
         await set_commands(app.bot, runtime.translator)
@@ -187,7 +227,18 @@ def build_application(
         interval = runtime.municipality.watchdog_interval_minutes * 60
         state["watchdog"] = loop.create_task(runtime.watchdog(outbox).run(interval), name="stall-watchdog")
 
+    sending: set[asyncio.Task[None]] = set()
+
+    def _sent(task: asyncio.Task[None]) -> None:
+        sending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("sending after an update failed; the sweep retries", exc_info=task.exception())
+
     async def post_shutdown(app: Application) -> None:
+        if sending:  # replies of the last updates: give them a moment, the rest stays queued
+            await asyncio.wait(set(sending), timeout=10)
+            for task in set(sending):
+                task.cancel()
         for name in ("watchdog", "sweeper"):
             task = state.pop(name, None)
             if task is not None:
@@ -206,7 +257,12 @@ def build_application(
             return
         runtime: Runtime = state["runtime"]
         handled = await runtime.dispatcher.handle(event, update.update_id)
-        await state["outbox"].send(handled.outbox)
+        if handled.outbox:
+            # Sent beside the next updates, not before them: PTB has confirmed the updates it fetched
+            # to Telegram, so one stuck on a slow send would be lost with the process.
+            task = asyncio.get_running_loop().create_task(state["outbox"].send(handled.outbox))
+            sending.add(task)
+            task.add_done_callback(_sent)
 
     async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         update_id = update.update_id if isinstance(update, Update) else None
@@ -215,8 +271,6 @@ def build_application(
     builder = (
         Application.builder()
         .token(settings.telegram_bot_token)
-        # Flood waits are handled by the outbox (the chat waits, others go on), so no retries here.
-        .rate_limiter(rate_limiter or AIORateLimiter(max_retries=0))
         .post_init(post_init)
         .post_shutdown(post_shutdown)
     )
@@ -226,6 +280,8 @@ def build_application(
         )
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
+    if rate_limiter is not None:  # the outbox paces and handles flood waits; PTB's limiter is optional
+        builder = builder.rate_limiter(rate_limiter)
     app = builder.build()
     app.add_handler(TypeHandler(Update, on_update))
     app.add_error_handler(on_error)

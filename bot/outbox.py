@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import warnings
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -14,7 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.warnings import PTBDeprecationWarning
 
+from bot.sendgate import UNBUDGETED_METHODS, ChatTurn, LocalGate, SendGate
 from storage import repository
+from storage.db import reading
 from storage.repository import OutboxRow
 
 log = logging.getLogger(__name__)
@@ -23,6 +27,15 @@ MAX_ATTEMPTS = 8
 # How long the sweep leaves freshly queued messages to the process that queued them (it sends them
 # right after commit); only if that process died or failed does the sweep take them over.
 SEND_LEASE = timedelta(seconds=30)
+# A chat whose budget allows its next message only later than this is left to the sweep meanwhile.
+MAX_PACE_WAIT = 5.0
+# How long a fresh message's sender asks for another worker's turn on the chat; that worker reads the
+# chat's queue again before it lets go, so it usually sends these too, else the sweep does.
+CLAIM_WAIT = 0.5
+# Waking up this much after the start of a slot of the bot's budget counts as having missed it.
+LATE_FOR_SLOT = 0.2
+# The sweep looks again at most this often, also when due messages wait for another worker's turn.
+MIN_SWEEP_INTERVAL = 0.5
 # Bad requests that mean the wanted state is already there (or can no longer matter).
 HARMLESS = ("message is not modified", "message to edit not found", "query is too old", "query id is invalid")
 
@@ -46,8 +59,31 @@ def _retry_seconds(error: RetryAfter) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
+@dataclass
+class _Outcome:
+    """What happened to a chat's messages in one pass, recorded in one transaction afterwards."""
+
+    sent: list[tuple[int, int | None]] = field(default_factory=list)
+    failed: list[tuple[int, str]] = field(default_factory=list)
+    blocked: bool = False
+    deferred: tuple[OutboxRow, datetime, str] | None = None
+    held: tuple[int, datetime] | None = None  # (after this row id, until): the rest waits
+    lost_turn: bool = False
+    recorded: int = 0  # how many of ``sent`` are already marked sent in the database
+
+    @property
+    def stopped(self) -> bool:
+        return self.blocked or self.deferred is not None or self.held is not None or self.lost_turn
+
+
 class Outbox:
-    """Sends outbox rows through a transport and records what happened to each."""
+    """Sends outbox rows through a transport and records what happened to each.
+
+    Messages go out chat by chat: a turn on the chat (see ``bot.sendgate``) makes this the chat's only
+    sender, its pending messages are read again under the turn and sent oldest first, paced by the
+    chat's and the bot's budget. A message is sent only under its chat's turn and only while pending,
+    so two senders (the sweep, another worker) never both send it.
+    """
 
     def __init__(
         self,
@@ -57,51 +93,47 @@ class Outbox:
         *,
         batch_size: int = 100,
         lease: timedelta = SEND_LEASE,
+        gate: SendGate | None = None,
+        wall: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        concurrent_chats: int = 16,
     ) -> None:
         self._sessions = sessions
         self._transport = transport
         self._clock = clock
         self._batch_size = batch_size
         self._lease = lease
-        # One lock per chat, so chats send in parallel while each chat's messages keep their order.
-        self._chat_locks: dict[int, asyncio.Lock] = {}
-        self._chat_users: dict[int, int] = {}
-        self._in_flight: set[int] = set()  # rows this process is about to send: the sweep leaves them
+        self._gate: SendGate = gate if gate is not None else LocalGate()
+        # Telegram's budgets run on the wall clock (shared with other workers), not on ``clock``, which
+        # tests may stop or move; ``sleep`` waits on the wall clock.
+        self._wall = wall
+        self._sleep = sleep
         self._deferred = asyncio.Event()  # wakes the sweeper to plan a retry it did not know of
-        self._held: dict[int, datetime] = {}  # chat -> until when its deferred message blocks the rest
+        # Chats this process sends to at once: enough to keep Telegram's budget busy, few enough to
+        # leave database connections to the updates themselves.
+        self._senders = asyncio.Semaphore(concurrent_chats)
 
     async def send(self, rows: Sequence[OutboxRow]) -> None:
-        """Send rows that were just committed (in id order); failures stay in the table for the sweep."""
-        if not rows:
+        """Send rows that were just committed (and leased to this process), with anything queued
+        before them for the same chats; failures stay in the table for the sweep."""
+        chats: dict[int, list[int]] = {}
+        for row in rows:
+            chats.setdefault(row.chat_id, []).append(row.id)
+        if not chats:
             return
-        self._in_flight.update(row.id for row in rows)
-        try:
-            async with self._chats({row.chat_id for row in rows}):
-                await self._send(rows)
-        finally:
-            self._in_flight.difference_update(row.id for row in rows)
-
-    @contextlib.asynccontextmanager
-    async def _chats(self, chat_ids: set[int]) -> AsyncIterator[None]:
-        """Hold the locks of these chats (in a fixed order, so two batches never wait on each other)."""
-        ordered = sorted(chat_ids)
-        locks = []
-        for chat in ordered:
-            self._chat_users[chat] = self._chat_users.get(chat, 0) + 1
-            locks.append(self._chat_locks.setdefault(chat, asyncio.Lock()))
-        acquired: list[asyncio.Lock] = []
-        try:
-            for lock in locks:
-                await lock.acquire()
-                acquired.append(lock)
-            yield
-        finally:
-            for lock in acquired:
-                lock.release()
-            for chat in ordered:
-                self._chat_users[chat] -= 1
-                if not self._chat_users[chat]:  # nobody else wants this chat: forget its lock
-                    del self._chat_users[chat], self._chat_locks[chat]
+        results = await asyncio.gather(
+            *(self._drain(chat, wait=CLAIM_WAIT) for chat in chats), return_exceptions=True
+        )
+        unsent: list[int] = []
+        for ids, result in zip(chats.values(), results, strict=True):
+            if isinstance(result, BaseException):
+                log.error("sending to a chat failed; the sweep retries", exc_info=result)
+            elif result is None:
+                unsent.extend(ids)  # another worker keeps the chat's turn: let any sweep take these
+        if unsent:
+            async with self._sessions() as session, session.begin():
+                await repository.lease(session, unsent, until=self._clock())
+            self._deferred.set()  # the sweep looks soon, in case that worker had just let go
 
     async def flush(self, *, take_leased: bool = False) -> int:
         """Send everything that is due now, e.g. waiting for a retry or left over from a crash.
@@ -113,19 +145,36 @@ class Outbox:
         while True:
             now = self._clock()
             due = now + (self._lease if take_leased else timedelta(0))
-            async with self._sessions() as session, session.begin():
+            async with reading(self._sessions) as session:
                 rows = await repository.pending(session, now=due, limit=self._batch_size)
-                rows = [row for row in rows if row.id not in self._in_flight]
-                # Leased to this process before the row locks go: another worker's sweep skips them,
-                # and takes them over only if this one dies before marking them sent.
-                await repository.lease(session, [row.id for row in rows], until=now + self._lease)
-            if not rows:
+            chats = list(dict.fromkeys(row.chat_id for row in rows))
+            results = await asyncio.gather(
+                *(self._drain(chat, wait=0) for chat in chats), return_exceptions=True
+            )
+            progress = 0
+            for result in results:
+                if isinstance(result, BaseException):
+                    log.error("sending to a chat failed; the sweep retries", exc_info=result)
+                elif result is not None:
+                    progress += result
+            sent += progress
+            if len(rows) < self._batch_size or not progress:
                 return sent
-            async with self._chats({row.chat_id for row in rows}):
-                await self._send(rows)
-            sent += len(rows)
-            if len(rows) < self._batch_size:
-                return sent
+
+    async def settle(self, *, within: float = 60.0) -> bool:
+        """Send until nothing is pending, waiting out pacing and retries for up to ``within`` seconds
+        (for a process that exits afterwards); False if messages are left for the running bot's sweep."""
+        deadline = self._wall() + within
+        while True:
+            await self.flush(take_leased=True)
+            async with reading(self._sessions) as session:
+                due = await repository.next_due(session)
+            if due is None:
+                return True
+            wait = max((due - self._clock()).total_seconds(), 0.05)
+            if self._wall() + wait > deadline:
+                return False
+            await self._sleep(wait)
 
     async def run(self, interval: float = 5.0) -> None:
         """Sweep for due messages until cancelled: at the next retry time, at least every ``interval`` s."""
@@ -134,69 +183,148 @@ class Outbox:
             self._deferred.clear()  # before the sweep, so a deferral during it is not missed
             try:
                 await self.flush()
-                async with self._sessions() as session, session.begin():
+                async with reading(self._sessions) as session:
                     due = await repository.next_due(session)
                 if due is not None:
-                    delay = min(interval, max((due - self._clock()).total_seconds(), 0.05))
+                    delay = min(interval, max((due - self._clock()).total_seconds(), MIN_SWEEP_INTERVAL))
             except Exception:
                 log.exception("outbox sweep failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._deferred.wait(), timeout=delay)
 
-    async def _send(self, rows: Sequence[OutboxRow]) -> None:
-        sent: list[tuple[int, int | None]] = []
-        held: set[int] = set()  # chats whose earlier message must go first
-        blocked: set[int] = set()
-        failed: list[tuple[int, str]] = []
-        deferred: list[tuple[OutboxRow, datetime, str]] = []
-        postponed: dict[int, tuple[int, datetime]] = {}  # chat -> (first row id, until)
-        now = self._clock()
-        self._held = {chat: until for chat, until in self._held.items() if until > now}
-        for row in sorted(rows, key=lambda r: r.id):
-            if row.chat_id in held or row.chat_id in blocked:
-                continue
-            if row.chat_id in self._held:
-                # An earlier message to this chat waits for a retry: this one may not overtake it.
-                postponed.setdefault(row.chat_id, (row.id, self._held[row.chat_id]))
-                continue
+    async def _drain(self, chat_id: int, *, wait: float | None) -> int | None:
+        """Send the chat's pending messages under its turn; how many went, None without a turn."""
+        sent = 0
+        async with self._senders, self._gate.turn(chat_id, now=self._wall(), wait=wait) as turn:
+            if turn is None:
+                return None
+            async with reading(self._sessions) as session:
+                rows = await repository.chat_pending(session, chat_id, limit=self._batch_size)
+            while rows:
+                outcome = await self._send_chat(turn, rows)
+                sent += len(outcome.sent)
+                async with self._sessions() as session, session.begin():
+                    await self._record(session, chat_id, outcome)
+                    rows = []
+                    if not outcome.stopped:  # what was queued meanwhile goes in the same turn
+                        rows = await repository.chat_pending(session, chat_id, limit=self._batch_size)
+                    if not rows and not outcome.lost_turn:
+                        await self._gate.record(session, turn)
+                if outcome.deferred is not None or outcome.held is not None:
+                    self._deferred.set()
+        return sent
+
+    async def _send_chat(self, turn: ChatTurn, rows: Sequence[OutboxRow]) -> _Outcome:
+        out = _Outcome()
+        pace = self._gate.chat_pace
+        slots = iter(await self._gate.global_slots(self._wall(), self._likely_sent(turn, rows)))
+        for row in rows:
+            now, wall = self._clock(), self._wall()
+            start = wall
+            if row.attempts and row.not_before > now:
+                # A retry that is not due yet keeps its place: nothing after it may overtake it.
+                start = wall + (row.not_before - now).total_seconds()
+            if row.method in UNBUDGETED_METHODS:  # no chat message: it uses none of the budget
+                allowed, after = start, turn.tat
+            else:
+                allowed, after = pace.take(turn.tat, start)
+            if allowed - wall > MAX_PACE_WAIT:
+                out.held = (row.id - 1, now + timedelta(seconds=allowed - wall))
+                return out
+            if row.method not in UNBUDGETED_METHODS:
+                slot = next(slots, None)
+                if slot is None:
+                    (slot,) = await self._gate.global_slots(self._wall(), 1)
+                allowed = max(allowed, slot)
+            # The turn must outlast the send, however long taking the slot itself took.
+            if not await self._gate.keep(turn, until=allowed):
+                out.lost_turn = True  # the claim ran out and another worker took the chat over
+                return out
+            wait = allowed - self._wall()
+            if wait > 0:
+                await self._sleep(wait)
+                if row.method not in UNBUDGETED_METHODS and not await self._not_late(turn, allowed):
+                    out.lost_turn = True
+                    return out
+            turn.tat = after
+            # What went out is recorded before the next call: if this process dies during it, the
+            # earlier messages are not sent again after the restart.
+            await self._record_sent(out)
             try:
                 message_id = await self._transport.deliver(row.method, dict(row.payload))
             except RetryAfter as exc:
-                until = self._clock() + timedelta(seconds=_retry_seconds(exc))
-                deferred.append((row, until, f"flood wait {_retry_seconds(exc):.0f}s"))
-                held.add(row.chat_id)
+                seconds = _retry_seconds(exc)
+                # The row stays first in its chat's queue, so the whole chat waits, in every worker.
+                out.deferred = (row, self._clock() + timedelta(seconds=seconds), f"flood wait {seconds:.0f}s")
+                return out
             except Forbidden as exc:
-                log.info("chat %s is unreachable: %s", row.chat_id, exc.message)
-                blocked.add(row.chat_id)
-                failed.append((row.id, f"forbidden: {exc.message}"))
+                log.info("a chat is unreachable: %s", exc.message)
+                out.blocked = True
+                out.failed.append((row.id, f"forbidden: {exc.message}"))
+                return out
             except BadRequest as exc:
                 if any(h in exc.message.lower() for h in HARMLESS):
-                    sent.append((row.id, None))
+                    out.sent.append((row.id, None))
                 else:
                     log.error("outbox %s %s refused: %s", row.id, row.method, exc.message)
-                    failed.append((row.id, f"bad request: {exc.message}"))
+                    out.failed.append((row.id, f"bad request: {exc.message}"))
             except (NetworkError, TelegramError, OSError) as exc:  # timeouts and 5xx included
                 if row.attempts + 1 >= MAX_ATTEMPTS:
-                    failed.append((row.id, f"gave up: {exc}"))
+                    out.failed.append((row.id, f"gave up: {exc}"))
                 else:
-                    deferred.append((row, self._clock() + backoff(row.attempts), f"network: {exc}"))
-                    held.add(row.chat_id)
+                    delay = backoff(row.attempts)
+                    log.warning("outbox %s %s failed (%s); retry in %s", row.id, row.method, exc, delay)
+                    out.deferred = (row, self._clock() + delay, f"network: {exc}")
+                    return out
             else:
-                sent.append((row.id, message_id))
-        async with self._sessions() as session, session.begin():
-            now = self._clock()
-            if sent:
-                await repository.mark_sent(session, sent, now)
-            for row_id, error in failed:
-                await repository.mark_failed(session, row_id, error)
-            for chat_id in blocked:
-                await repository.mark_unreachable(session, chat_id, now)
-                await repository.fail_chat(session, chat_id, "forbidden: chat unreachable")
-            for row, until, error in deferred:
-                await repository.defer(session, row.id, until=until, error=error)
-                await repository.hold_chat(session, row.chat_id, after_id=row.id, until=until)
-                self._held[row.chat_id] = until
-            for chat_id, (first_id, until) in postponed.items():
-                await repository.hold_chat(session, chat_id, after_id=first_id - 1, until=until)
-        if deferred or postponed:
-            self._deferred.set()
+                out.sent.append((row.id, message_id))
+        return out
+
+    async def _not_late(self, turn: ChatTurn, slot: float) -> bool:
+        """After waking up late for a slot (a busy process), take a fresh one: others sent in theirs
+        meanwhile, and sending in an old one now would crowd Telegram's second. False: turn lost."""
+        for _ in range(3):
+            if self._wall() - slot <= LATE_FOR_SLOT:
+                break
+            (slot,) = await self._gate.global_slots(self._wall(), 1)
+            if not await self._gate.keep(turn, until=slot):
+                return False
+            if (wait := slot - self._wall()) > 0:
+                await self._sleep(wait)
+        return True
+
+    async def _record_sent(self, out: _Outcome) -> None:
+        fresh = out.sent[out.recorded :]
+        if fresh:
+            async with self._sessions() as session, session.begin():
+                await repository.mark_sent(session, fresh, self._clock())
+            out.recorded = len(out.sent)
+
+    def _likely_sent(self, turn: ChatTurn, rows: Sequence[OutboxRow]) -> int:
+        """How many of ``rows`` count against the bot's budget and will go in this pass: their slots
+        are taken in one round trip, and none is taken for what the chat's own pace holds back."""
+        pace, tat, wall, count = self._gate.chat_pace, turn.tat, self._wall(), 0
+        for row in rows:
+            if row.method in UNBUDGETED_METHODS:
+                continue
+            allowed, tat = pace.take(tat, wall)
+            if allowed - wall > MAX_PACE_WAIT:
+                break
+            count += 1
+        return count
+
+    async def _record(self, session: AsyncSession, chat_id: int, out: _Outcome) -> None:
+        now = self._clock()
+        await repository.mark_sent(session, out.sent[out.recorded :], now)
+        for row_id, error in out.failed:
+            await repository.mark_failed(session, row_id, error)
+        if out.blocked:
+            await repository.mark_unreachable(session, chat_id, now)
+            await repository.fail_chat(session, chat_id, "forbidden: chat unreachable")
+        if out.deferred is not None:
+            row, until, error = out.deferred
+            await repository.defer(session, row.id, until=until, error=error)
+            await repository.hold_chat(session, chat_id, after_id=row.id, until=until)
+        if out.held is not None:
+            after_id, until = out.held
+            await repository.hold_chat(session, chat_id, after_id=after_id, until=until)

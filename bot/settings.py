@@ -805,6 +805,19 @@ def _send_coordination(environ: Mapping[str, str]) -> str | None:
     return raw.lower()
 
 
+def _per_second(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = _optional(environ, name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 100_000 or value != value:
+        raise ConfigError(None, None, name, f"'{raw}' is not a number of messages per second (0: no limit)")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the runtime needs from its environment; the municipality is read on first use."""
@@ -825,12 +838,17 @@ class Settings:
     # Where Telegram's send budget and the per-chat order live: "local" (this process) or "database"
     # (shared by every process on the database); None: database on PostgreSQL, local on SQLite.
     send_coordination: str | None = None
+    # Telegram's limits: messages per second for the whole bot and per chat (0: no limit, e.g. for a
+    # local Bot API server in tests and benchmarks).
+    telegram_max_per_second: float = 30.0
+    telegram_chat_max_per_second: float = 1.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
         """Read TELEGRAM_BOT_TOKEN, TELEGRAM_API_BASE_URL, TELEGRAM_BOT_USERNAME, DATABASE_URL,
         INITIATIEFBOT_CONFIG, LOG_LEVEL, TELEGRAM_WEBHOOK_SECRET, PORT, WEBHOOK_HOST, FLOOD_LIMIT,
-        OUTBOX_LEASE_SECONDS and SEND_COORDINATION."""
+        OUTBOX_LEASE_SECONDS, SEND_COORDINATION, TELEGRAM_MAX_PER_SECOND and
+        TELEGRAM_CHAT_MAX_PER_SECOND."""
         log_level = (_optional(environ, "LOG_LEVEL") or "INFO").upper()
         if log_level not in LOG_LEVELS:
             raise ConfigError(
@@ -852,6 +870,8 @@ class Settings:
             flood_limit=_flood_limit(environ),
             outbox_lease_seconds=_outbox_lease(environ),
             send_coordination=_send_coordination(environ),
+            telegram_max_per_second=_per_second(environ, "TELEGRAM_MAX_PER_SECOND", 30.0),
+            telegram_chat_max_per_second=_per_second(environ, "TELEGRAM_CHAT_MAX_PER_SECOND", 1.0),
         )
 
     @property

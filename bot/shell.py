@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import sys
 from collections.abc import Awaitable, Callable
@@ -124,7 +125,9 @@ async def run_shell(
         return await asyncio.to_thread(sys.stdin.readline)
 
     read = read_line or stdin_line
-    runtime = await Runtime.open(settings)
+    # The terminal is no Telegram: its messages are not paced (the database and flows are the same).
+    terminal = dataclasses.replace(settings, telegram_max_per_second=0, telegram_chat_max_per_second=0)
+    runtime = await Runtime.open(terminal)
     transport = TerminalTransport(me=user_id, out=out)
     outbox = runtime.outbox(transport)
     try:

@@ -22,6 +22,10 @@ def settings_for(fake: FakeBotApi, database_url: str, config: str = "zutphen") -
         telegram_api_base_url=fake.base_url,
         database_url=database_url,
         config_path=resolve_config_path(config),
+        # The fake Bot API has no rate limits, and some tests stop the clock: pacing is tested on its
+        # own (tests/test_sendgate.py) and in the tests that run the bot as a process.
+        telegram_max_per_second=0,
+        telegram_chat_max_per_second=0,
     )
 
 

@@ -55,6 +55,10 @@ async def watchdog(fake: FakeBotApi, database_url: str, as_of: str, *extra: str)
         "TELEGRAM_API_BASE_URL": fake.base_url,
         "DATABASE_URL": database_url,
         "INITIATIEFBOT_CONFIG": "zutphen",
+        # Like the bot in these tests, unpaced: 30 reminders to one broker would take 30 s at Telegram's
+        # pace per chat (tests/test_sendgate.py shows the sweep waiting for its paced messages).
+        "TELEGRAM_MAX_PER_SECOND": "0",
+        "TELEGRAM_CHAT_MAX_PER_SECOND": "0",
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable,

@@ -1,0 +1,353 @@
+"""Telegram's budgets: per chat and for the whole bot, in one process and shared by several workers.
+
+The pacing tests run on an injected clock whose ``sleep`` moves time on; the tests with two workers on
+one database use the real clock (they check order and exactly-once, and only upper bounds on rates).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+from telegram.error import RetryAfter
+
+from bot.notifications import enqueue_calls
+from bot.outbox import Outbox
+from bot.sendgate import UNPACED, DatabaseGate, LocalGate, Pace, chat_pace, global_pace
+from bot.telegram_io import ApiCall
+from storage import repository
+from storage.db import create_engine, session_factory
+from storage.models import OutboxMessage
+from storage.repository import OutboxRow
+
+T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+
+
+def most_in_any_window(times: list[float], window: float) -> int:
+    """The largest number of ``times`` within any span of ``window`` seconds (end excluded)."""
+    times = sorted(times)
+    best = 0
+    start = 0
+    for end, moment in enumerate(times):
+        while moment - times[start] >= window - 1e-9:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+# --- the pace itself -----------------------------------------------------------------------------------
+
+
+def send_all(pace: Pace, requests: list[float]) -> list[float]:
+    """When each request goes out if every sender waits for its slot (requests sorted)."""
+    tat = 0.0
+    sent = []
+    for now in requests:
+        allowed, tat = pace.take(tat, now)
+        sent.append(max(allowed, now))
+    return sent
+
+
+def test_a_chat_gets_a_short_burst_then_one_message_per_second() -> None:
+    sent = send_all(chat_pace(1), [100.0] * 7)
+    assert sent == [100.0, 100.0, 100.0, 100.0, 101.0, 102.0, 103.0]
+
+
+def test_the_bot_never_sends_more_than_its_limit_in_any_second() -> None:
+    sent = send_all(global_pace(30), [50.0] * 200)
+    assert most_in_any_window(sent, 1.0) <= 30
+    assert sent[-1] - sent[0] < 200 / 25 + 0.01  # and it does not fall far below it either
+
+
+@given(
+    per_second=st.sampled_from([1.0, 5.0, 30.0, 60.0]),
+    gaps=st.lists(st.floats(min_value=0, max_value=2, allow_nan=False), min_size=1, max_size=150),
+)
+def test_no_arrival_pattern_gets_more_through_than_the_limit(per_second: float, gaps: list[float]) -> None:
+    requests = []
+    now = 1000.0
+    for gap in gaps:
+        now += gap
+        requests.append(now)
+    sent = send_all(global_pace(per_second), requests)
+    assert most_in_any_window(sent, 1.0) <= per_second
+    assert all(s >= r for s, r in zip(sent, requests, strict=True))  # nothing goes before it was asked
+
+
+def test_unpaced_lets_everything_through_at_once() -> None:
+    assert send_all(UNPACED, [5.0] * 100) == [5.0] * 100
+
+
+def test_a_pace_needs_a_positive_rate() -> None:
+    with pytest.raises(ValueError):
+        Pace(0)
+    with pytest.raises(ValueError):
+        Pace(1, burst=0)
+
+
+# --- one process: the outbox paces with a local gate --------------------------------------------------
+
+
+class Clock:
+    """A clock whose ``sleep`` moves it on, so pacing is tested without waiting."""
+
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+class Recorder:
+    """A transport that notes when (by ``clock``) each message arrives; ``failures`` by chat."""
+
+    def __init__(self, clock: Any) -> None:
+        self.clock = clock
+        self.delivered: list[tuple[float, int, str]] = []
+        self.failures: dict[int, list[Exception]] = {}
+
+    async def deliver(self, method: str, payload: dict[str, Any]) -> int | None:
+        chat_id = int(payload["chat_id"])
+        queued = self.failures.get(chat_id)
+        if queued:
+            raise queued.pop(0)
+        self.delivered.append((self.clock(), chat_id, payload.get("text", method)))
+        return len(self.delivered)
+
+    def texts(self, chat_id: int) -> list[str]:
+        return [text for _, chat, text in self.delivered if chat == chat_id]
+
+    def times(self) -> list[float]:
+        return [moment for moment, _, _ in self.delivered]
+
+
+async def queue(engine: AsyncEngine, chat_id: int, *texts: str, now: datetime) -> list[OutboxRow]:
+    """Commit messages to a chat as an update would (leased to the caller for 30 s)."""
+    calls = [(chat_id, ApiCall("sendMessage", {"chat_id": chat_id, "text": text})) for text in texts]
+    async with session_factory(engine)() as session, session.begin():
+        return await enqueue_calls(session, calls, now)
+
+
+async def statuses(engine: AsyncEngine) -> dict[str, int]:
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(OutboxMessage.status))).scalars()
+        counts: dict[str, int] = {}
+        for status in rows:
+            counts[status] = counts.get(status, 0) + 1
+        return counts
+
+
+async def test_a_long_reply_reaches_the_chat_at_telegrams_pace(engine: AsyncEngine) -> None:
+    clock = Clock()
+    transport = Recorder(lambda: clock.now.timestamp())
+    gate = LocalGate(chat_pace(1), global_pace(30))
+    outbox = Outbox(
+        session_factory(engine),
+        transport,
+        clock,
+        gate=gate,
+        wall=lambda: clock.now.timestamp(),
+        sleep=clock.sleep,
+    )
+    rows = await queue(engine, 7, *(f"deel {i}" for i in range(8)), now=clock.now)
+    await outbox.send(rows)
+    assert transport.texts(7) == [f"deel {i}" for i in range(8)]
+    offsets = [moment - T0.timestamp() for moment in transport.times()]
+    assert offsets == pytest.approx([0, 0, 0, 0, 1, 2, 3, 4])
+
+
+async def test_many_chats_share_the_bots_budget(engine: AsyncEngine) -> None:
+    clock = Clock()
+    transport = Recorder(lambda: clock.now.timestamp())
+    outbox = Outbox(
+        session_factory(engine),
+        transport,
+        clock,
+        gate=LocalGate(chat_pace(1), global_pace(30)),
+        wall=lambda: clock.now.timestamp(),
+        sleep=clock.sleep,
+    )
+    rows = [row for chat in range(1, 91) for row in await queue(engine, chat, "Hallo", now=clock.now)]
+    await outbox.send(rows)
+    assert len(transport.delivered) == 90
+    assert most_in_any_window(transport.times(), 1.0) <= 30
+
+
+async def test_a_chat_that_must_wait_long_is_left_to_the_sweep_and_keeps_its_order(
+    engine: AsyncEngine,
+) -> None:
+    clock = Clock()
+    transport = Recorder(lambda: clock.now.timestamp())
+    transport.failures[7] = [RetryAfter(timedelta(seconds=40))]
+    outbox = Outbox(
+        session_factory(engine),
+        transport,
+        clock,
+        gate=LocalGate(chat_pace(1), UNPACED),
+        wall=lambda: clock.now.timestamp(),
+        sleep=clock.sleep,
+    )
+    await outbox.send(await queue(engine, 7, "eerste", now=clock.now))
+    await outbox.send(await queue(engine, 7, "tweede", now=clock.now))
+    await outbox.send(await queue(engine, 8, "ander gesprek", now=clock.now))
+    assert transport.texts(7) == [] and transport.texts(8) == ["ander gesprek"]
+    clock.now += timedelta(seconds=39)
+    assert await outbox.flush() == 0
+    clock.now += timedelta(seconds=2)
+    assert await outbox.flush() == 2
+    assert transport.texts(7) == ["eerste", "tweede"]
+    assert await statuses(engine) == {"sent": 3}
+
+
+async def test_a_process_about_to_exit_waits_until_its_held_messages_are_out(engine: AsyncEngine) -> None:
+    clock = Clock()
+    transport = Recorder(lambda: clock.now.timestamp())
+    transport.failures[7] = [RetryAfter(timedelta(seconds=20))]
+    outbox = Outbox(
+        session_factory(engine),
+        transport,
+        clock,
+        gate=LocalGate(chat_pace(1), UNPACED),
+        wall=lambda: clock.now.timestamp(),
+        sleep=clock.sleep,
+    )
+    await outbox.send(await queue(engine, 7, *(f"herinnering {i}" for i in range(6)), now=clock.now))
+    assert transport.texts(7) == []  # Telegram said: wait 20 s
+    assert await outbox.settle(within=5) is False  # too long to wait: left to the running bot's sweep
+    assert await outbox.settle(within=60) is True  # as `watchdog --once` does before it exits
+    assert transport.texts(7) == [f"herinnering {i}" for i in range(6)]
+    offsets = [moment - T0.timestamp() for moment in transport.times()]
+    assert offsets[0] >= 20 and offsets[-1] - offsets[0] == pytest.approx(2, abs=0.1)  # burst 4, then 1/s
+    assert await statuses(engine) == {"sent": 6}
+
+
+# --- several workers on one database: the database gate ---------------------------------------------------
+
+
+class Worker:
+    """One worker process as far as sending goes: its own engine, gate and outbox."""
+
+    def __init__(
+        self, url: str, transport: Recorder, *, chat: Pace = UNPACED, overall: Pace = UNPACED
+    ) -> None:
+        self.engine = create_engine(url)
+        self.sessions = session_factory(self.engine)
+        self.gate = DatabaseGate(self.sessions, chat_pace=chat, global_pace=overall, claim_seconds=30)
+        self.outbox = Outbox(self.sessions, transport, lambda: datetime.now(UTC), gate=self.gate)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+@pytest_asyncio.fixture
+async def url(engine: AsyncEngine) -> AsyncIterator[str]:
+    yield engine.url.render_as_string(hide_password=False)
+
+
+async def test_two_workers_sending_to_one_chat_keep_its_order_and_send_each_once(
+    engine: AsyncEngine, url: str
+) -> None:
+    transport = Recorder(time.monotonic)
+    slow = asyncio.Event()
+
+    async def deliver(method: str, payload: dict[str, Any]) -> int | None:
+        if payload["text"] == "0":
+            await slow.wait()  # the first message is slow to go, as over a bad network
+        return await Recorder.deliver(transport, method, payload)
+
+    transport.deliver = deliver  # type: ignore[method-assign]
+    first, second = Worker(url, transport), Worker(url, transport)
+    try:
+        now = datetime.now(UTC)
+        batches = [await queue(engine, 5, str(i), now=now) for i in range(6)]
+        sending = [
+            asyncio.create_task((first if i % 2 == 0 else second).outbox.send(rows))
+            for i, rows in enumerate(batches)
+        ]
+        await asyncio.sleep(0.3)
+        assert transport.texts(5) == []  # nobody overtook the slow first message
+        slow.set()
+        await asyncio.gather(*sending)
+        await first.outbox.flush()
+        await second.outbox.flush()
+        assert transport.texts(5) == [str(i) for i in range(6)]
+        assert await statuses(engine) == {"sent": 6}
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_a_flood_wait_one_worker_got_holds_the_chat_for_every_worker(
+    engine: AsyncEngine, url: str
+) -> None:
+    transport = Recorder(time.monotonic)
+    transport.failures[5] = [RetryAfter(timedelta(seconds=2))]
+    first, second = Worker(url, transport), Worker(url, transport)
+    try:
+        await first.outbox.send(await queue(engine, 5, "eerste", now=datetime.now(UTC)))
+        held_at = time.monotonic()
+        later = asyncio.create_task(
+            second.outbox.send(await queue(engine, 5, "tweede", now=datetime.now(UTC)))
+        )
+        await second.outbox.send(await queue(engine, 6, "ander gesprek", now=datetime.now(UTC)))
+        assert transport.texts(6) == ["ander gesprek"]  # other chats go on
+        await asyncio.sleep(0.5)
+        assert transport.texts(5) == []  # the second worker waits as well
+        await later  # it waits out the flood wait under the chat's turn, then sends both in order
+        assert transport.texts(5) == ["eerste", "tweede"]
+        assert min(m for m, chat, _ in transport.delivered if chat == 5) >= held_at + 1.9
+        assert await statuses(engine) == {"sent": 3}
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_two_workers_share_one_budget_for_the_whole_bot(engine: AsyncEngine, url: str) -> None:
+    transport = Recorder(time.monotonic)
+    limit = global_pace(20)
+    first, second = Worker(url, transport, overall=limit), Worker(url, transport, overall=limit)
+    try:
+        now = datetime.now(UTC)
+        batches = [await queue(engine, chat, "Hallo", now=now) for chat in range(100, 160)]
+        await asyncio.gather(
+            *((first if i % 2 else second).outbox.send(rows) for i, rows in enumerate(batches))
+        )
+        assert len(transport.delivered) == 60
+        # Each worker alone would allow 20 a second; together they still send no more than 20.
+        assert most_in_any_window(transport.times(), 1.0) <= 20 + 1  # +1: clock resolution at the edges
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_a_crashed_workers_turn_on_a_chat_runs_out(engine: AsyncEngine) -> None:
+    clock = Clock()
+    transport = Recorder(lambda: clock.now.timestamp())
+    sessions = session_factory(engine)
+    gate = DatabaseGate(sessions, claim_seconds=30, wall=lambda: clock.now.timestamp())
+    outbox = Outbox(
+        sessions, transport, clock, gate=gate, wall=lambda: clock.now.timestamp(), sleep=clock.sleep
+    )
+    now = clock.now.timestamp()
+    async with sessions() as session, session.begin():
+        # A worker that died while sending to chat 5: its claim runs 30 s more.
+        assert await repository.claim_chat(session, 5, holder="dead", now=now, until=now + 30) is not None
+    await outbox.send(await queue(engine, 5, "Hallo", now=clock.now))
+    assert transport.texts(5) == []  # the chat is someone else's turn: left to the sweep
+    clock.now += timedelta(seconds=29)
+    assert await outbox.flush() == 0
+    clock.now += timedelta(seconds=2)
+    assert await outbox.flush() == 1  # the dead worker's claim ran out
+    assert transport.texts(5) == ["Hallo"]
