@@ -1084,6 +1084,7 @@ class ApiCall:
     files: dict[str, bytes]
     status: int | None = None
     response: JSONDict | None = None
+    at: float = 0.0  # when the request arrived (time.monotonic)
 
     @property
     def ok(self) -> bool:
@@ -1126,6 +1127,8 @@ class _Fault:
     error: BotApiError | None = None
     status: int = 502
     process: bool = False
+    chat: int | None = None  # only calls whose chat_id is this chat; None: any call of the method
+    matching: Callable[[JSONDict], bool] | None = None  # only calls whose parameters match
 
 
 @dataclass
@@ -1440,6 +1443,7 @@ class FakeBotApi:
 
         self._calls: list[ApiCall] = []
         self._faults: dict[str, deque[_Fault]] = {}
+        self._hanging: list[ApiCall] = []
         self._release = asyncio.Event()
         self._changed = _Signal()
         self._wait_cursor: dict[int, int] = {}
@@ -1881,11 +1885,14 @@ class FakeBotApi:
         description: str | None = None,
         retry_after: int | None = None,
         times: int = 1,
+        chat: ChatRef | None = None,
+        matching: Callable[[JSONDict], bool] | None = None,
     ) -> None:
         """Answer the next ``times`` calls of ``method`` with a Bot API error.
 
         For 429 give ``retry_after``: the answer is Telegram's ``Too Many Requests: retry after N``
-        with ``parameters.retry_after``.
+        with ``parameters.retry_after``. With ``chat`` only calls to that chat count, with
+        ``matching`` only calls whose parameters (as in :meth:`calls`) it accepts.
         """
         parameters = None
         if error_code == 429:
@@ -1901,41 +1908,115 @@ class FakeBotApi:
                 409: _CONFLICT,
                 500: "Internal Server Error",
             }.get(error_code, "Bad Request")
-        self._add_fault(
-            method, _Fault("error", times, error=BotApiError(error_code, description, parameters))
-        )
+        fault = _Fault("error", times, error=BotApiError(error_code, description, parameters))
+        self._add_fault(method, fault, chat, matching)
 
-    def fail_next_http(self, method: str, *, status: int = 502, times: int = 1) -> None:
-        """Answer the next ``times`` calls of ``method`` with a bare HTTP error page, like a proxy would."""
-        self._add_fault(method, _Fault("http", times, status=status))
+    def fail_next_http(
+        self,
+        method: str,
+        *,
+        status: int = 502,
+        times: int = 1,
+        chat: ChatRef | None = None,
+        matching: Callable[[JSONDict], bool] | None = None,
+    ) -> None:
+        """Answer the next ``times`` calls of ``method`` with a bare HTTP error page, like a proxy would.
 
-    def hang_next(self, method: str, *, times: int = 1, process: bool = False) -> None:
+        ``chat`` and ``matching`` choose the calls, as for :meth:`fail_next`.
+        """
+        self._add_fault(method, _Fault("http", times, status=status), chat, matching)
+
+    def hang_next(
+        self,
+        method: str,
+        *,
+        times: int = 1,
+        process: bool = False,
+        chat: ChatRef | None = None,
+        matching: Callable[[JSONDict], bool] | None = None,
+    ) -> None:
         """Let the next ``times`` calls of ``method`` hang until :meth:`release_hung` or the client gives up.
 
-        By default the call never reaches "Telegram": once released it is answered with a 502 page.
+        By default the call never reaches "Telegram": once released it is answered with a 502 page,
+        and if the client goes away first (a timeout, a killed process) it has had no effect either.
         With ``process=True`` it takes effect first and only the answer is withheld, as when Telegram
         sent the message but the response got lost; once released it gets its real answer.
+        ``chat`` and ``matching`` choose the calls, as for :meth:`fail_next`; others are answered as usual.
         """
-        self._add_fault(method, _Fault("hang", times, process=process))
+        self._add_fault(method, _Fault("hang", times, process=process), chat, matching)
 
     def release_hung(self) -> None:
         """Let hanging calls finish (see :meth:`hang_next` for what they answer)."""
         self._release.set()
         self._release = asyncio.Event()
 
-    def _add_fault(self, method: str, fault: _Fault) -> None:
+    def clear_faults(self, method: str | None = None) -> None:
+        """Forget injected faults (of ``method``, or all) that no call has taken yet.
+
+        Calls hanging already keep hanging until :meth:`release_hung` or until their client goes away.
+        """
+        if method is None:
+            self._faults.clear()
+        else:
+            self._faults.pop(method.lower(), None)
+
+    def hanging(self, method: str | None = None) -> list[ApiCall]:
+        """The calls (of ``method``, or all) that hang right now, oldest first."""
+        return [call for call in self._hanging if method is None or call.method.lower() == method.lower()]
+
+    async def wait_for_hang(
+        self,
+        method: str,
+        count: int = 1,
+        timeout: float = 5.0,  # noqa: ASYNC109
+    ) -> list[ApiCall]:
+        """Wait until ``count`` calls of ``method`` hang at the same time; return the hanging calls."""
+        await self._changed.wait_until(
+            lambda: len(self.hanging(method)) >= count,
+            timeout,
+            lambda: (
+                f"expected {count} hanging {method} calls within {timeout}s, got "
+                f"{len(self.hanging(method))}; calls so far: {[call.method for call in self._calls]}"
+            ),
+        )
+        return self.hanging(method)
+
+    async def wait_until_none_hang(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        """Wait until no call hangs any more: released, or given up by its client (say, a killed process)."""
+        await self._changed.wait_until(
+            lambda: not self._hanging,
+            timeout,
+            lambda: f"calls still hanging after {timeout}s: {[(c.method, c.params) for c in self._hanging]}",
+        )
+
+    def _add_fault(
+        self,
+        method: str,
+        fault: _Fault,
+        chat: ChatRef | None = None,
+        matching: Callable[[JSONDict], bool] | None = None,
+    ) -> None:
         if fault.remaining < 1:
             raise ValueError("times must be at least 1")
+        if chat is not None:
+            fault.chat = _resolve_int(_chat_id_of(chat))
+        fault.matching = matching
         self._faults.setdefault(method.lower(), deque()).append(fault)
 
-    def _take_fault(self, method: str) -> _Fault | None:
-        faults = self._faults.get(method.lower())
+    def _take_fault(self, call: ApiCall, args: _Args) -> _Fault | None:
+        faults = self._faults.get(call.method.lower())
         if not faults:
             return None
-        fault = faults[0]
+        for fault in faults:
+            if fault.chat is not None and fault.chat != _resolve_int(args.raw("chat_id")):
+                continue
+            if fault.matching is None or fault.matching(call.params):
+                break
+        else:
+            return None
         fault.remaining -= 1
         if fault.remaining == 0:
-            faults.popleft()
+            faults.remove(fault)
         return fault
 
     # ---- HTTP ----------------------------------------------------------------------------
@@ -1971,6 +2052,7 @@ class FakeBotApi:
             entry[0] if entry else method,
             {name: _decode_param(name, value) for name, value in args.values.items()},
             {name: upload.data for name, upload in args.files.items()},
+            at=time.monotonic(),
         )
         self._calls.append(call)
         self._changed.notify()
@@ -2007,17 +2089,23 @@ class FakeBotApi:
                     501,
                 )
             return self._error_response(BotApiError(404, "Not Found"))
-        fault = self._take_fault(call.method)
+        fault = self._take_fault(call, args)
         if fault is not None and fault.kind == "error":
             assert fault.error is not None
             return self._error_response(fault.error)
         if fault is not None and fault.kind == "http":
             return web.Response(status=fault.status, text=_BAD_GATEWAY_PAGE, content_type="text/html")
         if fault is not None and fault.kind == "hang":
-            outcome = await self._run(entry[1], args) if fault.process else None
-            release = self._release
-            if not self._closing:
-                await release.wait()
+            self._hanging.append(call)
+            self._changed.notify()
+            try:
+                outcome = await self._run(entry[1], args) if fault.process else None
+                release = self._release
+                if not self._closing:
+                    await release.wait()
+            finally:  # released, or cancelled because the client went away
+                self._hanging.remove(call)
+                self._changed.notify()
             if outcome is None:
                 return web.Response(status=502, text=_BAD_GATEWAY_PAGE, content_type="text/html")
             return outcome

@@ -410,6 +410,55 @@ async def test_hanging_call_times_out_and_may_still_take_effect(
     assert [message.text for message in fake_bot_api.sent(anna)] == ["Verstuurd, antwoord kwijt"]
 
 
+async def test_a_hang_for_one_chat_leaves_other_chats_alone_and_has_no_effect_when_abandoned(
+    fake_bot_api: FakeBotApi, anna: FakeUser
+) -> None:
+    bert = fake_bot_api.user(43, "Bert")
+    await anna.send_text("hoi")
+    await bert.send_text("hoi")
+    fake_bot_api.hang_next("sendMessage", chat=anna)
+
+    async with make_bot(fake_bot_api, request=HTTPXRequest(read_timeout=5)) as bot:
+        stuck = asyncio.create_task(bot.send_message(ANNA, "Nooit aangekomen"))
+        (hung,) = await fake_bot_api.wait_for_hang("sendMessage")
+        assert hung.params["chat_id"] == ANNA and hung.status is None
+        await bot.send_message(bert.chat_id, "Voor Bert")  # another chat: answered as usual
+        stuck.cancel()  # the client goes away, as a killed process does
+        with contextlib.suppress(asyncio.CancelledError):
+            await stuck
+        await fake_bot_api.wait_until_none_hang()
+        assert hung.status is None  # never answered
+        await bot.send_message(ANNA, "Daarna wel")  # the fault was used up
+
+    assert [message.text for message in fake_bot_api.sent(anna)] == ["Daarna wel"]
+    assert [message.text for message in fake_bot_api.sent(bert)] == ["Voor Bert"]
+
+
+async def test_cleared_faults_are_not_used(bot: Bot, fake_bot_api: FakeBotApi, anna: FakeUser) -> None:
+    await anna.send_text("hoi")
+    fake_bot_api.hang_next("sendMessage")
+    fake_bot_api.fail_next("sendMessage", error_code=500)
+    fake_bot_api.fail_next_http("getMe")
+    fake_bot_api.clear_faults("sendMessage")
+    await bot.send_message(ANNA, "Hallo")
+    fake_bot_api.clear_faults()
+    await bot.get_me()
+    assert [message.text for message in fake_bot_api.sent(anna)] == ["Hallo"]
+
+
+async def test_a_fault_can_pick_calls_by_their_parameters(
+    bot: Bot, fake_bot_api: FakeBotApi, anna: FakeUser
+) -> None:
+    await anna.send_text("hoi")
+    fake_bot_api.fail_next("sendMessage", error_code=500, matching=lambda params: params["text"] == "Twee")
+
+    await bot.send_message(ANNA, "Een")
+    with pytest.raises(NetworkError, match="Internal Server Error"):
+        await bot.send_message(ANNA, "Twee")
+    await bot.send_message(ANNA, "Twee")
+    assert [message.text for message in fake_bot_api.sent(anna)] == ["Een", "Twee"]
+
+
 async def test_a_second_poller_ends_the_first_with_conflict(bot: Bot, fake_bot_api: FakeBotApi) -> None:
     first = asyncio.create_task(bot.get_updates(timeout=30))
     await fake_bot_api.wait_for_calls("getUpdates", 1)
