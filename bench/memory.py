@@ -140,6 +140,8 @@ async def _main(args: argparse.Namespace) -> int:
             database_url=f"sqlite+aiosqlite:///{path}",
             config_path=resolve_config_path("zutphen"),
             flood_limit=1_000_000,
+            telegram_max_per_second=0,  # the stub transport has no limits; Telegram's pace is not measured
+            telegram_chat_max_per_second=0,
         )
         started = time.perf_counter()
         runtime = await Runtime.open(settings)  # migrates the fresh file, as the embedded default does
