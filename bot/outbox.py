@@ -36,6 +36,9 @@ CLAIM_WAIT = 0.5
 LATE_FOR_SLOT = 0.2
 # The sweep looks again at most this often, also when due messages wait for another worker's turn.
 MIN_SWEEP_INTERVAL = 0.5
+# Calls that change nothing when made twice (Telegram answers "not modified" or "query is too old"):
+# one of these need not be recorded before the next call, a new message must.
+IDEMPOTENT_METHODS = frozenset({"answerCallbackQuery", "editMessageText", "editMessageReplyMarkup"})
 # Bad requests that mean the wanted state is already there (or can no longer matter).
 HARMLESS = ("message is not modified", "message to edit not found", "query is too old", "query id is invalid")
 
@@ -70,6 +73,7 @@ class _Outcome:
     held: tuple[int, datetime] | None = None  # (after this row id, until): the rest waits
     lost_turn: bool = False
     recorded: int = 0  # how many of ``sent`` are already marked sent in the database
+    unrecorded_new: bool = False  # one of the unrecorded ones would show twice if sent again
 
     @property
     def stopped(self) -> bool:
@@ -247,9 +251,10 @@ class Outbox:
                     out.lost_turn = True
                     return out
             turn.tat = after
-            # What went out is recorded before the next call: if this process dies during it, the
-            # earlier messages are not sent again after the restart.
-            await self._record_sent(out)
+            # A new message that went out is recorded before the next call: if this process dies
+            # during it, that message is not sent again after the restart.
+            if out.unrecorded_new:
+                await self._record_sent(out)
             try:
                 message_id = await self._transport.deliver(row.method, dict(row.payload))
             except RetryAfter as exc:
@@ -278,6 +283,7 @@ class Outbox:
                     return out
             else:
                 out.sent.append((row.id, message_id))
+                out.unrecorded_new |= row.method not in IDEMPOTENT_METHODS
         return out
 
     async def _not_late(self, turn: ChatTurn, slot: float) -> bool:
@@ -299,6 +305,7 @@ class Outbox:
             async with self._sessions() as session, session.begin():
                 await repository.mark_sent(session, fresh, self._clock())
             out.recorded = len(out.sent)
+        out.unrecorded_new = False
 
     def _likely_sent(self, turn: ChatTurn, rows: Sequence[OutboxRow]) -> int:
         """How many of ``rows`` count against the bot's budget and will go in this pass: their slots
