@@ -16,7 +16,7 @@ from telegram import Bot, BotCommand, InlineKeyboardMarkup, Message, Update
 from telegram.ext import Application, BaseRateLimiter, ContextTypes, ExtBot, TypeHandler
 from telegram.request import BaseRequest
 
-from bot.dispatcher import Dispatcher
+from bot.dispatcher import Dispatcher, Handled
 from bot.flood import FloodGuard
 from bot.i18n import Translator
 from bot.outbox import Outbox, Transport
@@ -24,6 +24,7 @@ from bot.sendgate import DatabaseGate, LocalGate, SendGate, chat_pace, global_pa
 from bot.settings import Settings, load_municipality
 from bot.telegram_io import to_event
 from bot.watchdog import Watchdog
+from flows.events import Event
 from flows.flood import FloodRule
 from flows.municipality import Municipality
 from flows.resident import LANGUAGES
@@ -177,6 +178,20 @@ async def set_commands(bot: Bot, translator: Translator) -> None:
         await bot.set_my_commands(commands, language_code=language)
 
 
+async def _handle_until_stored(runtime: Runtime, event: Event, update_id: int) -> Handled:
+    """Handle a polled update, trying again while the database is unreachable: PTB has confirmed it
+    to Telegram already, so giving up would lose it. Later updates wait behind it, in order."""
+    delay = 1.0
+    while True:
+        try:
+            return await runtime.dispatcher.handle(event, update_id)
+        except Exception:
+            # The dispatcher only raises when it could not even record the update.
+            log.exception("update %s not stored; trying again in %.0f s", update_id, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+
 def file_url_for(base_url: str) -> str:
     """The file download URL belonging to a Bot API base URL (``…/bot`` → ``…/file/bot``)."""
     trimmed = base_url.rstrip("/")
@@ -220,6 +235,7 @@ def build_application(
         runtime = await Runtime.open(settings, clock=clock, sender="run")
         outbox = runtime.outbox(TelegramTransport(app.bot))
         state.update(runtime=runtime, outbox=outbox)
+        app.bot_data["runtime"] = runtime
         await set_commands(app.bot, runtime.translator)
         await outbox.flush(take_leased=True)  # messages queued before a crash or restart
         loop = asyncio.get_running_loop()
@@ -256,7 +272,7 @@ def build_application(
         if event is None:
             return
         runtime: Runtime = state["runtime"]
-        handled = await runtime.dispatcher.handle(event, update.update_id)
+        handled = await _handle_until_stored(runtime, event, update.update_id)
         if handled.outbox:
             # Sent beside the next updates, not before them: PTB has confirmed the updates it fetched
             # to Telegram, so one stuck on a slow send would be lost with the process.

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -289,3 +291,29 @@ async def test_a_sticker_at_every_question_gets_a_kind_reply_and_loses_nothing(
     title, wijk, needs, email = stored[0]
     assert (title, wijk, email) == ("Bankjes in het park", "WK030105", "olga@example.nl")
     assert (json.loads(needs) if isinstance(needs, str) else needs) == ["plek"]
+
+
+async def test_an_update_polled_while_the_database_is_down_is_handled_when_it_returns(
+    fake: FakeBotApi, database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    anna = fake.user(1901, "Anna", language_code="en")
+    async with running_bot(fake, database_url) as app:
+        sessions = app.bot_data["runtime"].sessions
+        working = sessions.kw["bind"]
+        # A database file in a directory that does not exist: every connection fails.
+        down = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'bot.db'}")
+        sessions.configure(bind=down)
+        try:
+            await anna.send_text("/start")
+            await fake.wait_until_consumed()  # fetched, and so confirmed to Telegram: it must not be lost
+            for _ in range(100):
+                if any("not stored" in record.getMessage() for record in caplog.records):
+                    break
+                await asyncio.sleep(0.05)
+            assert any("not stored" in record.getMessage() for record in caplog.records)
+            assert anna.sent() == []
+        finally:
+            sessions.configure(bind=working)
+            await down.dispose()
+        await anna.wait_for_message(containing("What do you want to do?"), timeout=10)
+        await press(anna, "New initiative", "What is the title")
