@@ -1,5 +1,8 @@
 """Webhook latency: concurrent residents doing intakes through ``initiatiefbot webhook``, per step.
 
+The bot runs as its own ``python -m bot webhook`` process (``--in-process``: in this event loop) against
+the fake Bot API of the tests; residents think between steps (``--think``).
+
 Run from the repository root: ``.venv/bin/python bench/latency.py`` (see bench/README.md).
 """
 
@@ -7,15 +10,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
+import json
 import logging
+import os
 import platform
+import random
+import signal
 import socket
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -29,10 +37,8 @@ import aiohttp  # noqa: E402
 import asyncpg  # noqa: E402
 from aiohttp import web  # noqa: E402
 from sqlalchemy import func, make_url, select  # noqa: E402
-from telegram.ext import AIORateLimiter, ExtBot  # noqa: E402
 
 from bench.common import prepare_database, run_report  # noqa: E402
-from bot.app import file_url_for  # noqa: E402
 from bot.settings import Settings, resolve_config_path  # noqa: E402
 from bot.web import SECRET_HEADER, build_web_app, webhook_path  # noqa: E402
 from storage import repository  # noqa: E402
@@ -45,6 +51,18 @@ DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 FIRST_NAMES = ("Anna", "Bram", "Chantal", "Daan", "Emma", "Fatima", "Gerrit", "Hanna", "Ilse", "Jeroen")
 # How long a resident waits for the bot's answer before the run counts as broken.
 ANSWER_TIMEOUT = 60.0
+# A person reads the question and types or taps for about this long (seconds) before each update.
+DEFAULT_THINK = 2.0
+QUICK_THINK = 0.5
+QUICK_RESIDENTS = 25
+# The bot process: how long it may take to answer /readyz, and to stop after SIGTERM.
+READY_TIMEOUT = 60.0
+STOP_TIMEOUT = 20.0
+# Settings the bot reads from its environment that the benchmark leaves at their defaults, whatever the
+# calling shell has set.
+UNSET_ENV = ("TELEGRAM_BOT_USERNAME", "OUTBOX_LEASE_SECONDS", "SEND_COORDINATION")
+# How often the benchmark's own event loop is probed for lag (seconds).
+LAG_INTERVAL = 0.01
 
 # One intake, "/start" to "Indienen". (step, kind, value); "{name}" becomes the resident's first name.
 # Needs "vrijwilligers" (not "geld"), so no amount question: 15 updates per resident.
@@ -106,17 +124,41 @@ class Timings:
         return [t for values in self.per_step.values() for t in values]
 
 
+@dataclass(frozen=True)
+class Thinking:
+    """Before each update a resident pauses ``seconds`` × uniform(0.5, 1.5): reading, typing, tapping."""
+
+    seconds: float
+    seed: int
+
+    def pauses(self, resident_number: int) -> Callable[[], float]:
+        """The pauses of one resident: the same for the same seed and number, whatever the scheduling."""
+        rng = random.Random(self.seed * 1_000_003 + resident_number)
+        return lambda: rng.uniform(0.5 * self.seconds, 1.5 * self.seconds)
+
+
+NO_THINKING = Thinking(0.0, 0)
+
+
 async def resident(
-    fake: FakeBotApi, user: FakeUser, session: aiohttp.ClientSession, url: str, timings: Timings
+    fake: FakeBotApi,
+    user: FakeUser,
+    session: aiohttp.ClientSession,
+    url: str,
+    timings: Timings,
+    pause: Callable[[], float],
 ) -> None:
     """One resident doing the intake: each update is POSTed like Telegram does, then the resident
-    waits for the bot's answer (a new message, or the button to press next) before the next step."""
+    waits for the bot's answer (a new message, or the button to press next), thinks, and sends the next."""
     chat = user.chat_id
     for index, (step, kind, value) in enumerate(INTAKE):
         if kind == "button":
             await _wait(
                 fake, lambda d=value: _message_with_button(fake, chat, d) is not None, f"button {value}"
             )
+        if (seconds := pause()) > 0:
+            await asyncio.sleep(seconds)  # reading the question, typing or tapping: not timed
+        if kind == "button":
             message_id = _message_with_button(fake, chat, value)
             assert message_id is not None
             update = await user.press(message_id, value)
@@ -144,7 +186,220 @@ async def resident(
     )
 
 
+# --- the bot under test -------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class BotFailed(RuntimeError):
+    """The ``initiatiefbot webhook`` process did not start, stop or run cleanly; the message has its log."""
+
+
+@dataclass
+class BotUnderTest:
+    """Where the webhook listens, and what the bot's own process reports (None: in-process)."""
+
+    base_url: str
+    pid: int | None = None
+    log_path: Path | None = None
+    errors_logged: int = 0
+    exit_code: int | None = None
+
+    @property
+    def webhook_url(self) -> str:
+        return self.base_url + webhook_path(SECRET)
+
+    def cpu_seconds(self) -> tuple[float, float]:
+        """CPU time (user + system) of the bot process so far: its main thread (the event loop) and its
+        other threads (aiosqlite runs SQLite in one thread per connection). In-process: this process."""
+        return _thread_cpu(os.getpid() if self.pid is None else self.pid)
+
+
+def _thread_cpu(pid: int) -> tuple[float, float]:
+    """CPU seconds of the process's main thread and of all its other threads, live or ended (Linux)."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def ticks(stat: Path, first: int) -> int:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+        return sum(int(f) for f in fields[first : first + 2])
+
+    try:
+        # The process's utime + stime (fields 14-15) include its ended threads; the main thread's own
+        # are in /proc/<pid>/task/<pid>/stat.
+        total = ticks(Path(f"/proc/{pid}/stat"), 11)
+        main = ticks(Path(f"/proc/{pid}/task/{pid}/stat"), 11)
+    except (OSError, ValueError, IndexError):
+        return float("nan"), float("nan")
+    return main / tick, (total - main) / tick
+
+
+def _log_text(path: Path, lines: int = 200) -> str:
+    try:
+        text = path.read_text(errors="replace").splitlines()
+    except OSError as exc:
+        return f"(no log: {exc})"
+    cut = [f"… {len(text) - lines} earlier lines left out"] if len(text) > lines else []
+    return "\n".join(cut + text[-lines:]) or "(the log is empty)"
+
+
+def _errors_in_log(path: Path) -> int:
+    """Records at ERROR or CRITICAL in the bot's JSON-lines log, and tracebacks printed outside it."""
+    count = 0
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            count += line.startswith("Traceback")
+            continue
+        count += isinstance(record, dict) and record.get("level") in ("ERROR", "CRITICAL")
+    return count
+
+
+def bot_environment(fake: FakeBotApi, database_url: str, port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in UNSET_ENV}
+    env.update(
+        {
+            "TELEGRAM_BOT_TOKEN": fake.token,
+            "TELEGRAM_API_BASE_URL": fake.base_url,
+            "TELEGRAM_WEBHOOK_SECRET": SECRET,
+            "DATABASE_URL": database_url,
+            "INITIATIEFBOT_CONFIG": "zutphen",
+            "PORT": str(port),
+            "WEBHOOK_HOST": "127.0.0.1",
+            # The residents type faster than people; flood control is not what is measured.
+            "FLOOD_LIMIT": "1000000",
+            "LOG_LEVEL": "WARNING",
+            # Telegram's 30 messages/s (and 1 per chat) would measure Telegram, not the bot: 0 = no limit.
+            "TELEGRAM_MAX_PER_SECOND": "0",
+            "TELEGRAM_CHAT_MAX_PER_SECOND": "0",
+        }
+    )
+    return env
+
+
+async def _wait_ready(base_url: str, alive: Callable[[], bool], why_not: Callable[[str], BotFailed]) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    async with aiohttp.ClientSession() as session:
+        while True:
+            with contextlib.suppress(aiohttp.ClientConnectionError):
+                async with session.get(base_url + "/readyz") as response:
+                    if response.status == 200:
+                        return
+            if not alive():
+                raise why_not("stopped before it was ready")
+            if time.monotonic() > deadline:
+                raise why_not(f"not ready within {READY_TIMEOUT:.0f} s")
+            await asyncio.sleep(0.1)
+
+
+@contextlib.asynccontextmanager
+async def bot_process(fake: FakeBotApi, database_url: str, logs: Path) -> AsyncIterator[BotUnderTest]:
+    """``python -m bot webhook`` (what ``initiatiefbot webhook`` runs), started from the repository root;
+    yields once its /readyz answers 200, then stops it with SIGTERM (killed after 20 s)."""
+    port = _free_port()
+    log_path = logs / "webhook.log"
+    with log_path.open("wb") as out:  # a file, not a pipe: a full pipe would block the bot
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "webhook",
+            cwd=REPO_ROOT,
+            env=bot_environment(fake, database_url, port),
+            stdout=out,
+            stderr=out,
+        )
+    bot = BotUnderTest(f"http://127.0.0.1:{port}", pid=process.pid, log_path=log_path)
+
+    def failed(what: str) -> BotFailed:
+        return BotFailed(f"initiatiefbot webhook {what}; its log:\n{_log_text(log_path)}")
+
+    try:
+        await _wait_ready(bot.base_url, lambda: process.returncode is None, failed)
+        try:
+            yield bot
+        except BaseException:
+            # The run broke (say, an answer never came): the bot's side of the story.
+            print(f"initiatiefbot webhook's log:\n{_log_text(log_path)}", file=sys.stderr)
+            raise
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), timeout=STOP_TIMEOUT)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+            raise failed(f"did not stop within {STOP_TIMEOUT:.0f} s of SIGTERM (killed)") from None
+    bot.exit_code = process.returncode
+    bot.errors_logged = _errors_in_log(log_path)
+    if bot.exit_code != 0:
+        raise failed(f"exited with {bot.exit_code}")
+    if bot.errors_logged:
+        print(f"initiatiefbot webhook logged {bot.errors_logged} errors; its log:\n{_log_text(log_path)}")
+
+
+@contextlib.asynccontextmanager
+async def bot_in_process(fake: FakeBotApi, database_url: str) -> AsyncIterator[BotUnderTest]:
+    """The webhook app on an aiohttp runner in this process and event loop, with the fake and residents."""
+    settings = Settings(
+        telegram_bot_token=fake.token,
+        telegram_api_base_url=fake.base_url,
+        database_url=database_url,
+        config_path=resolve_config_path("zutphen"),
+        telegram_webhook_secret=SECRET,
+        flood_limit=1_000_000,
+        telegram_max_per_second=0,
+        telegram_chat_max_per_second=0,
+    )
+    # No bot given: the app makes its own (``bot.app.telegram_bot``), as the webhook process does.
+    runner = web.AppRunner(build_web_app(settings), access_log=None)
+    await runner.setup()
+    port = _free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield BotUnderTest(f"http://127.0.0.1:{port}")
+    finally:
+        await runner.cleanup()
+
+
+class LoopLag:
+    """How late this process's event loop wakes a task that sleeps ``LAG_INTERVAL``: time the residents'
+    answers waited, after arriving, before the loop took them (and then the clock was read)."""
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def _probe(self) -> None:
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(LAG_INTERVAL)
+            self.samples.append(max(0.0, time.perf_counter() - before - LAG_INTERVAL))
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._probe(), name="loop-lag")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
 # --- one backend --------------------------------------------------------------------------------
+
+
+@dataclass
+class Options:
+    residents: int
+    warmup: int
+    thinking: Thinking
+    in_process: bool
 
 
 @dataclass
@@ -154,75 +409,89 @@ class Result:
     seconds: float
     timings: Timings
     checks: dict[str, Any]
+    # CPU seconds in the timed run: the bot process's main thread and its other threads (in-process:
+    # this process's), and the benchmark process as a whole.
+    bot_cpu: tuple[float, float]
+    bench_cpu: float
+    loop_lag: list[float]
+    in_process: bool
 
     @property
     def updates(self) -> int:
         return len(self.timings.all())
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def run_backend(backend: str, database_url: str, residents: int, warmup: int) -> Result:
-    """Start the webhook app on 127.0.0.1 against a fresh fake Bot API; warm up, then run the residents."""
-    async with FakeBotApi() as fake:
-        settings = Settings(
-            telegram_bot_token=fake.token,
-            telegram_api_base_url=fake.base_url,
-            database_url=database_url,
-            config_path=resolve_config_path("zutphen"),
-            telegram_webhook_secret=SECRET,
-            flood_limit=1_000_000,  # the residents type faster than people; flood control is not measured
-        )
-        await prepare_database(database_url, settings.municipality)
-        for staff in (900_001, 900_002, 900_003):
-            # Staff have written to the bot once, so it may write to them (not delivered: not timed).
-            await fake.user(staff, "Staff").send_text("/start")
-        # Telegram's 30 messages/s would measure Telegram, not us: the bot sends without throttling.
-        bot = ExtBot(
-            fake.token,
-            base_url=fake.base_url,
-            base_file_url=file_url_for(fake.base_url),
-            rate_limiter=AIORateLimiter(overall_max_rate=0, group_max_rate=0, max_retries=0),
-        )
-        runner = web.AppRunner(build_web_app(settings, bot=bot), access_log=None)
-        await runner.setup()
-        port = _free_port()
-        site = web.TCPSite(runner, "127.0.0.1", port)
-        await site.start()
-        url = f"http://127.0.0.1:{port}{webhook_path(SECRET)}"
-        users = [
-            fake.user(920_000_001 + i, FIRST_NAMES[i % len(FIRST_NAMES)], language_code="nl")
-            for i in range(warmup + residents)
-        ]
-        timings = Timings()
-        connector = aiohttp.TCPConnector(limit=residents + 10)
-        try:
-            async with aiohttp.ClientSession(connector=connector) as session:
-                # Untimed: lazy imports, translation catalogues, the database pool and HTTP connections.
-                await asyncio.gather(*(resident(fake, u, session, url, Timings()) for u in users[:warmup]))
-                await asyncio.sleep(0.5)  # let the warm-up's sends finish
-                users = users[warmup:]
-                gc.collect()
-                started = time.perf_counter()
-                await asyncio.gather(*(resident(fake, u, session, url, timings) for u in users))
-                seconds = time.perf_counter() - started
-        finally:
-            await runner.cleanup()
-        calls = len(fake.calls())
-        failed = [c for c in fake.calls() if not c.ok]
-    checks = await _check_database(database_url, warmup + residents)
+async def run_backend(backend: str, database_url: str, options: Options) -> Result:
+    """Start the webhook against a fresh fake Bot API; warm up, then run the residents."""
+    settings = Settings(database_url=database_url, config_path=resolve_config_path("zutphen"))
+    await prepare_database(database_url, settings.municipality)
+    bot: BotUnderTest | None = None
+    with tempfile.TemporaryDirectory(prefix="initiatiefbot-latency-log-") as logs:
+        async with FakeBotApi() as fake:
+            for staff in (900_001, 900_002, 900_003):
+                # Staff have written to the bot once, so it may write to them (not delivered: not timed).
+                await fake.user(staff, "Staff").send_text("/start")
+            users = [
+                fake.user(920_000_001 + i, FIRST_NAMES[i % len(FIRST_NAMES)], language_code="nl")
+                for i in range(options.warmup + options.residents)
+            ]
+            timings = Timings()
+            lag = LoopLag()
+            serving = (
+                bot_in_process(fake, database_url)
+                if options.in_process
+                else bot_process(fake, database_url, Path(logs))
+            )
+            async with serving as bot:
+                url = bot.webhook_url
+                connector = aiohttp.TCPConnector(limit=options.residents + 10)
+                async with aiohttp.ClientSession(connector=connector) as session:
+                    # Untimed, without thinking: lazy imports, translation catalogues, the database
+                    # pool and HTTP connections.
+                    warm = NO_THINKING.pauses(0)
+                    await asyncio.gather(
+                        *(resident(fake, u, session, url, Timings(), warm) for u in users[: options.warmup])
+                    )
+                    await asyncio.sleep(0.5)  # let the warm-up's sends finish
+                    timed = users[options.warmup :]
+                    gc.collect()
+                    cpu_before, bench_cpu = bot.cpu_seconds(), time.process_time()
+                    lag.start()
+                    started = time.perf_counter()
+                    await asyncio.gather(
+                        *(
+                            resident(fake, u, session, url, timings, options.thinking.pauses(n))
+                            for n, u in enumerate(timed)
+                        )
+                    )
+                    seconds = time.perf_counter() - started
+                    await lag.stop()
+                    cpu_after, bench_cpu = bot.cpu_seconds(), time.process_time() - bench_cpu
+                    bot_cpu = (cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1])
+            calls = len(fake.calls())
+            failed = [c for c in fake.calls() if not c.ok]
+    checks = await _check_database(database_url, options.warmup + options.residents)
     checks["bot_api_calls"] = calls
     checks["bot_api_failed"] = len(failed)
     if failed:
         checks["ok"] = False
-        checks.setdefault("errors", []).append(
+        checks["errors"].append(
             f"{len(failed)} Bot API calls failed, first: {failed[0].method} {failed[0].description}"
         )
-    return Result(backend, residents, seconds, timings, checks)
+    if bot is not None and bot.errors_logged:
+        checks["ok"] = False
+        checks["errors"].append(f"the webhook process logged {bot.errors_logged} errors (its log is above)")
+    return Result(
+        backend,
+        options.residents,
+        seconds,
+        timings,
+        checks,
+        bot_cpu=bot_cpu,
+        bench_cpu=bench_cpu,
+        loop_lag=lag.samples,
+        in_process=options.in_process,
+    )
 
 
 async def _check_database(database_url: str, residents: int) -> dict[str, Any]:
@@ -253,13 +522,13 @@ async def _check_database(database_url: str, residents: int) -> dict[str, Any]:
     }
 
 
-async def run_sqlite(residents: int, warmup: int) -> Result:
+async def run_sqlite(options: Options) -> Result:
     with tempfile.TemporaryDirectory(prefix="initiatiefbot-latency-") as tmp:
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.sqlite3'}"
-        return await run_backend("sqlite", url, residents, warmup)
+        return await run_backend("sqlite", url, options)
 
 
-async def run_postgresql(admin_url: str, residents: int, warmup: int) -> Result | str:
+async def run_postgresql(admin_url: str, options: Options) -> Result | str:
     """In a throwaway database on the server of ``admin_url``, dropped afterwards; a note when unreachable."""
     admin = make_url(admin_url)
     name = f"initiatiefbot_latency_{uuid.uuid4().hex[:12]}"
@@ -280,7 +549,7 @@ async def run_postgresql(admin_url: str, residents: int, warmup: int) -> Result 
         await conn.close()
     url = admin.set(drivername="postgresql+asyncpg", database=name).render_as_string(hide_password=False)
     try:
-        return await run_backend("postgresql", url, residents, warmup)
+        return await run_backend("postgresql", url, options)
     finally:
         conn = await asyncpg.connect(**connect)
         try:
@@ -302,18 +571,38 @@ def _percentile(sorted_values: Sequence[float], q: float) -> float:
 def _row(label: str, values: Sequence[float]) -> str:
     ordered = sorted(values)
     ms = [_percentile(ordered, q) * 1000 for q in (0.50, 0.95, 0.99)]
-    top = ordered[-1] * 1000
+    top = ordered[-1] * 1000 if ordered else 0.0
     return f"  {label:<11} {len(ordered):>7} {ms[0]:>7.1f} {ms[1]:>7.1f} {ms[2]:>7.1f} {top:>7.1f}"
+
+
+def _share(cpu: float, seconds: float) -> str:
+    return f"{cpu:.1f} s ({cpu / seconds:.0%} of one core)" if seconds > 0 else f"{cpu:.1f} s"
 
 
 def report(result: Result) -> list[str]:
     lines = [
         f"{result.backend}: {result.residents} residents, {result.updates} updates in {result.seconds:.2f} s "
-        f"= {result.updates / result.seconds:.1f} updates/s",
+        f"= {result.updates / result.seconds:.1f} updates/s offered",
         f"  {'step':<11} {'updates':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'max ms':>7}",
     ]
     lines += [_row(step, result.timings.per_step[step]) for step in STEPS]
     lines.append(_row("all steps", result.timings.all()))
+    lag = sorted(result.loop_lag)
+    main, threads = result.bot_cpu
+    split = f"event loop {main:.1f} s + other threads {threads:.1f} s"
+    if result.in_process:
+        total = _share(main + threads, result.seconds)
+        cpu = f"this process (bot, fake Bot API and residents) {total}: {split}"
+    else:
+        cpu = (
+            f"bot process {_share(main + threads, result.seconds)}: {split}; "
+            f"benchmark process {_share(result.bench_cpu, result.seconds)}"
+        )
+    lines.append(f"  CPU in the timed run: {cpu}")
+    lines.append(
+        f"  benchmark event loop lag: p50 {_percentile(lag, 0.5) * 1000:.1f} ms, "
+        f"p99 {_percentile(lag, 0.99) * 1000:.1f} ms, max {(lag[-1] if lag else 0) * 1000:.1f} ms"
+    )
     c = result.checks
     lines.append(
         f"  checks: {c['initiatives']} initiatives submitted, {c['updates_claimed']} updates claimed, "
@@ -340,6 +629,13 @@ def versions() -> str:
     return ", ".join(found)
 
 
+def machine() -> str:
+    found = f"{platform.machine()}, {os.cpu_count()} CPUs"
+    with contextlib.suppress(OSError):
+        found += ", load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+    return found
+
+
 # --- main ---------------------------------------------------------------------------------------
 
 
@@ -348,7 +644,26 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--residents", type=int, default=100, help="residents doing an intake at once (default 100)"
     )
-    p.add_argument("--quick", action="store_true", help="25 residents: what CI runs")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"{QUICK_RESIDENTS} residents, think {QUICK_THINK} s unless --think is given: what CI runs",
+    )
+    p.add_argument(
+        "--think",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="before each update a resident pauses uniformly 0.5-1.5 times this, not timed "
+        f"(default {DEFAULT_THINK}; 0: the next update as soon as the answer is there)",
+    )
+    p.add_argument("--seed", type=int, default=1, help="seed of the think times (default 1)")
+    p.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the webhook app in the benchmark's own process and event loop, not as "
+        "`initiatiefbot webhook`",
+    )
     p.add_argument(
         "--warmup", type=int, default=3, help="residents doing one untimed intake first (default 3)"
     )
@@ -363,20 +678,34 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _main(args: argparse.Namespace) -> int:
-    residents = 25 if args.quick else args.residents
+    residents = QUICK_RESIDENTS if args.quick else args.residents
+    think = args.think if args.think is not None else (QUICK_THINK if args.quick else DEFAULT_THINK)
+    options = Options(residents, args.warmup, Thinking(think, args.seed), args.in_process)
+    thinking = (
+        f"think {think:g} s (uniform {0.5 * think:g}-{1.5 * think:g} s before each update, seed {args.seed})"
+        if think > 0
+        else "no think time (each update as soon as the previous answer is there)"
+    )
+    where = (
+        "in the benchmark's process and event loop (--in-process)"
+        if args.in_process
+        else "`python -m bot webhook` in its own process"
+    )
     print(
         f"initiatiefbot webhook latency: {residents} residents at once, {len(INTAKE)} updates each, "
-        f"after {args.warmup} warm-up intakes"
+        f"{thinking}, after {args.warmup} warm-up intakes"
     )
-    print(f"  {versions()}, {platform.machine()}")
+    print(f"  bot: {where}; fake Bot API and residents in the benchmark process")
+    print(f"  {versions()}")
+    print(f"  {machine()}")
     print()
     results: list[Result] = []
     notes: list[str] = []
     for backend in args.backends.split(","):
         if backend == "sqlite":
-            results.append(await run_sqlite(residents, args.warmup))
+            results.append(await run_sqlite(options))
         elif backend == "postgresql":
-            outcome = await run_postgresql(args.postgres_url, residents, args.warmup)
+            outcome = await run_postgresql(args.postgres_url, options)
             if isinstance(outcome, str):
                 notes.append(outcome)
             else:
@@ -396,10 +725,14 @@ async def _main(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.residents < 1 or args.warmup < 0:
-        print("--residents must be at least 1, --warmup at least 0", file=sys.stderr)
+    if args.residents < 1 or args.warmup < 0 or (args.think is not None and not args.think >= 0):
+        print("--residents must be at least 1, --warmup and --think at least 0", file=sys.stderr)
         return 2
-    return run_report(_main(args))
+    try:
+        return run_report(_main(args))
+    except BotFailed as exc:
+        print(exc, file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
