@@ -178,14 +178,18 @@ async def set_commands(bot: Bot, translator: Translator) -> None:
         await bot.set_my_commands(commands, language_code=language)
 
 
-async def _handle_until_stored(runtime: Runtime, event: Event, update_id: int) -> Handled:
-    """Handle a polled update, trying again while the database is unreachable: PTB has confirmed it
-    to Telegram already, so giving up would lose it. Later updates wait behind it, in order."""
+async def _handle_until_stored(
+    runtime: Runtime, event: Event, update_id: int, running: Callable[[], bool]
+) -> Handled:
+    """Handle a polled update, trying again while the database is unreachable (until the bot stops):
+    PTB has confirmed it to Telegram already, so giving up would lose it. Later updates wait behind it."""
     delay = 1.0
     while True:
         try:
             return await runtime.dispatcher.handle(event, update_id)
         except Exception:
+            if not running():
+                raise
             # The dispatcher only raises when it could not even record the update.
             log.exception("update %s not stored; trying again in %.0f s", update_id, delay)
             await asyncio.sleep(delay)
@@ -272,7 +276,9 @@ def build_application(
         if event is None:
             return
         runtime: Runtime = state["runtime"]
-        handled = await _handle_until_stored(runtime, event, update.update_id)
+        handled = await _handle_until_stored(
+            runtime, event, update.update_id, lambda: context.application.running
+        )
         if handled.outbox:
             # Sent beside the next updates, not before them: PTB has confirmed the updates it fetched
             # to Telegram, so one stuck on a slow send would be lost with the process.

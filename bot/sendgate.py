@@ -3,9 +3,9 @@
 Telegram lets a bot send about one message per second to a chat (short bursts pass) and about 30 per
 second in all; beyond that it answers 429 with a flood wait. The outbox asks a gate for a *turn* on a
 chat before it sends there (one sender per chat, so the chat's messages keep their order) and for
-slots of the bot's whole budget for the messages it is about to send. ``LocalGate`` keeps both in memory (one process,
-the SQLite default); ``DatabaseGate`` keeps them in ``send_gates`` so every worker on one PostgreSQL
-database shares them, flood waits included.
+slots of the bot's whole budget for the messages it is about to send. ``LocalGate`` keeps both in
+memory (one process, the SQLite default); ``DatabaseGate`` keeps them in ``send_gates`` so every worker
+on one PostgreSQL database shares them, flood waits included.
 """
 
 from __future__ import annotations
