@@ -6,6 +6,7 @@ Run from the repository root: ``.venv/bin/python bench/throughput.py`` (see benc
 from __future__ import annotations
 
 import argparse
+import asyncio
 import cProfile
 import gc
 import itertools
@@ -328,6 +329,7 @@ async def drive(
         if warm:
             for update in batch:
                 await app.process_update(update)
+            await replies_sent(app)
         else:
             build += built - started
             if profiler is not None:
@@ -337,11 +339,18 @@ async def drive(
                 before = time.perf_counter()
                 await app.process_update(update)
                 latencies.append(time.perf_counter() - before)
+            await replies_sent(app)  # the next round presses buttons in these replies
             seconds += time.perf_counter() - round_start
             if profiler is not None:
                 profiler.disable()
         done += len(batch)
     return seconds, latencies, build
+
+
+async def replies_sent(app: Application) -> None:
+    """Wait until the replies ``run`` sends beside the next updates have gone out (bare PTB: none)."""
+    while sending := app.bot_data.get("sending"):
+        await asyncio.gather(*list(sending), return_exceptions=True)
 
 
 def _settings(database_url: str) -> Settings:

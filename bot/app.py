@@ -240,6 +240,7 @@ def build_application(
         outbox = runtime.outbox(TelegramTransport(app.bot))
         state.update(runtime=runtime, outbox=outbox)
         app.bot_data["runtime"] = runtime
+        app.bot_data["sending"] = sending  # replies still going out (benchmarks wait for them)
         await set_commands(app.bot, runtime.translator)
         await outbox.flush(take_leased=True)  # messages queued before a crash or restart
         loop = asyncio.get_running_loop()
