@@ -1,18 +1,78 @@
-"""What the benchmarks share: a routed municipality and a count of logged errors."""
+"""What the benchmarks share: a routed municipality, a throwaway PostgreSQL database, the database's
+counts of what got through, and a count of logged errors."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
-from collections.abc import Coroutine
+import uuid
+from collections.abc import AsyncIterator, Coroutine
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+import asyncpg
+from sqlalchemy import func, make_url, select
 
 from flows.municipality import Municipality
 from storage import repository
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
+
+
+@contextlib.asynccontextmanager
+async def throwaway_postgres(admin_url: str, prefix: str) -> AsyncIterator[str]:
+    """A new database on the server of ``admin_url`` (a role that may create databases), dropped
+    afterwards; yields its SQLAlchemy URL. Raises OSError, TimeoutError or asyncpg's error when the
+    server cannot be reached."""
+    admin = make_url(admin_url)
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    connect = {
+        "host": admin.host or "127.0.0.1",
+        "port": admin.port or 5432,
+        "user": admin.username,
+        "password": admin.password,
+        "database": admin.database or "postgres",
+    }
+    conn = await asyncio.wait_for(asyncpg.connect(**connect), 10)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    try:
+        yield admin.set(drivername="postgresql+asyncpg", database=name).render_as_string(hide_password=False)
+    finally:
+        conn = await asyncpg.connect(**connect)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+@dataclass(frozen=True)
+class Counts:
+    """What got through, as the database tells: initiatives, claimed updates, outbox rows by status."""
+
+    initiatives: int
+    updates_claimed: int
+    outbox: dict[str, int]
+
+
+async def database_counts(database_url: str) -> Counts:
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            initiatives = await conn.scalar(select(func.count()).select_from(repository.initiatives))
+            processed = await conn.scalar(select(func.count()).select_from(repository.processed_updates))
+            rows = await conn.execute(
+                select(repository.outbox.c.status, func.count()).group_by(repository.outbox.c.status)
+            )
+            outbox = {str(status): int(n) for status, n in rows}
+    finally:
+        await engine.dispose()
+    return Counts(int(initiatives or 0), int(processed or 0), outbox)
 
 
 async def prepare_database(database_url: str, municipality: Municipality) -> None:

@@ -22,7 +22,6 @@ import socket
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -36,13 +35,11 @@ if str(REPO_ROOT) not in sys.path:
 import aiohttp  # noqa: E402
 import asyncpg  # noqa: E402
 from aiohttp import web  # noqa: E402
-from sqlalchemy import func, make_url, select  # noqa: E402
+from sqlalchemy import make_url  # noqa: E402
 
-from bench.common import prepare_database, run_report  # noqa: E402
+from bench.common import database_counts, prepare_database, run_report, throwaway_postgres  # noqa: E402
 from bot.settings import Settings, resolve_config_path  # noqa: E402
 from bot.web import SECRET_HEADER, build_web_app, webhook_path  # noqa: E402
-from storage import repository  # noqa: E402
-from storage.db import create_engine  # noqa: E402
 from tests.fake_bot_api import FakeBotApi, FakeUser, _buttons_of  # noqa: E402
 
 GOAL_MS = 30.0
@@ -495,17 +492,8 @@ async def run_backend(backend: str, database_url: str, options: Options) -> Resu
 
 
 async def _check_database(database_url: str, residents: int) -> dict[str, Any]:
-    engine = create_engine(database_url)
-    try:
-        async with engine.connect() as conn:
-            initiatives = await conn.scalar(select(func.count()).select_from(repository.initiatives))
-            processed = await conn.scalar(select(func.count()).select_from(repository.processed_updates))
-            rows = await conn.execute(
-                select(repository.outbox.c.status, func.count()).group_by(repository.outbox.c.status)
-            )
-            outbox = {str(status): int(n) for status, n in rows}
-    finally:
-        await engine.dispose()
+    counts = await database_counts(database_url)
+    initiatives, processed, outbox = counts.initiatives, counts.updates_claimed, counts.outbox
     errors = []
     if initiatives != residents:
         errors.append(f"{initiatives} initiatives submitted, expected {residents}")
@@ -530,32 +518,16 @@ async def run_sqlite(options: Options) -> Result:
 
 async def run_postgresql(admin_url: str, options: Options) -> Result | str:
     """In a throwaway database on the server of ``admin_url``, dropped afterwards; a note when unreachable."""
-    admin = make_url(admin_url)
-    name = f"initiatiefbot_latency_{uuid.uuid4().hex[:12]}"
-    connect = {
-        "host": admin.host or "127.0.0.1",
-        "port": admin.port or 5432,
-        "user": admin.username,
-        "password": admin.password,
-        "database": admin.database or "postgres",
-    }
+    reached = False
     try:
-        conn = await asyncio.wait_for(asyncpg.connect(**connect), 10)
+        async with throwaway_postgres(admin_url, "initiatiefbot_latency") as url:
+            reached = True
+            return await run_backend("postgresql", url, options)
     except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
-        return f"PostgreSQL skipped: {admin.render_as_string(hide_password=True)} unreachable ({exc})"
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    url = admin.set(drivername="postgresql+asyncpg", database=name).render_as_string(hide_password=False)
-    try:
-        return await run_backend("postgresql", url, options)
-    finally:
-        conn = await asyncpg.connect(**connect)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
+        if reached:  # the server was there: a failure of the run itself
+            raise
+        shown = make_url(admin_url).render_as_string(hide_password=True)
+        return f"PostgreSQL skipped: {shown} unreachable ({exc})"
 
 
 # --- the report ---------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,11 +24,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-import asyncpg  # noqa: E402
 from sqlalchemy import delete, func, select, update  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 
+from bench.common import throwaway_postgres  # noqa: E402
 from bot.i18n import Translator  # noqa: E402
 from bot.settings import BUNDLED_CONFIG_DIR, load_municipality  # noqa: E402
 from bot.watchdog import Watchdog  # noqa: E402
@@ -249,30 +247,12 @@ async def _sqlite(total: int, due_counts: Sequence[int], repeat: int) -> list[Re
 
 async def _postgresql(admin_url: str, total: int, due_counts: Sequence[int], repeat: int) -> list[Result]:
     """In a throwaway database on the server of ``admin_url``, dropped afterwards."""
-    admin = make_url(admin_url)
-    name = f"initiatiefbot_bench_{uuid.uuid4().hex[:12]}"
-    connect = {
-        "host": admin.host or "127.0.0.1",
-        "port": admin.port or 5432,
-        "user": admin.username,
-        "password": admin.password,
-        "database": admin.database or "postgres",
-    }
-    conn = await asyncpg.connect(**connect)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    engine = create_engine(admin.set(drivername="postgresql+asyncpg", database=name))
-    try:
-        return await _measure("postgresql", engine, total, due_counts, repeat)
-    finally:
-        await engine.dispose()
-        conn = await asyncpg.connect(**connect)
+    async with throwaway_postgres(admin_url, "initiatiefbot_bench") as url:
+        engine = create_engine(url)
         try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return await _measure("postgresql", engine, total, due_counts, repeat)
         finally:
-            await conn.close()
+            await engine.dispose()
 
 
 # --- the report ----------------------------------------------------------------------------------

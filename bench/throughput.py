@@ -31,7 +31,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 import aiosqlite  # noqa: E402
-from sqlalchemy import Engine, event, func, select  # noqa: E402
+from sqlalchemy import Engine, event  # noqa: E402
 from telegram import Message, Update  # noqa: E402
 from telegram.ext import (  # noqa: E402
     AIORateLimiter,
@@ -43,11 +43,9 @@ from telegram.ext import (  # noqa: E402
 )
 from telegram.request import BaseRequest, RequestData  # noqa: E402
 
-from bench.common import prepare_database, run_report  # noqa: E402
+from bench.common import database_counts, prepare_database, run_report  # noqa: E402
 from bot.app import build_application  # noqa: E402
 from bot.settings import Settings, resolve_config_path  # noqa: E402
-from storage import repository  # noqa: E402
-from storage.db import create_engine  # noqa: E402
 
 GOAL = 0.25
 TOKEN = "7000000001:AAbenchmark-token-not-real-0000000000"
@@ -431,17 +429,8 @@ async def run_bare(opts: Options) -> Run:
 async def _check_database(url: str, run: Run, opts: Options) -> dict[str, Any]:
     """Did every update get through: claimed, answered, and every intake submitted?"""
     total = opts.warmup + opts.updates
-    engine = create_engine(url)
-    try:
-        async with engine.connect() as conn:
-            initiatives = await conn.scalar(select(func.count()).select_from(repository.initiatives))
-            processed = await conn.scalar(select(func.count()).select_from(repository.processed_updates))
-            rows = await conn.execute(
-                select(repository.outbox.c.status, func.count()).group_by(repository.outbox.c.status)
-            )
-            outbox = {str(status): int(n) for status, n in rows}
-    finally:
-        await engine.dispose()
+    counts = await database_counts(url)
+    initiatives, processed, outbox = counts.initiatives, counts.updates_claimed, counts.outbox
     messages = sum(n for method, n in run.calls.items() if method in MESSAGE_METHODS)
     via_outbox = messages + run.calls.get("answerCallbackQuery", 0)
     errors = []
