@@ -17,12 +17,12 @@ import pytest_asyncio
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from telegram.error import RetryAfter
 
 from bot.notifications import enqueue_calls
 from bot.outbox import Outbox
-from bot.sendgate import UNPACED, DatabaseGate, LocalGate, Pace, chat_pace, global_pace
+from bot.sendgate import UNPACED, DatabaseGate, LocalGate, Pace, SendGate, chat_pace, global_pace
 from bot.telegram_io import ApiCall
 from storage import repository
 from storage.db import create_engine, session_factory
@@ -133,6 +133,15 @@ class Recorder:
         return [moment for moment, _, _ in self.delivered]
 
 
+def clocked_outbox(
+    sessions: async_sessionmaker[AsyncSession], transport: Recorder, clock: Clock, gate: SendGate
+) -> Outbox:
+    """An outbox whose pacing runs on ``clock``: its waits move the clock on instead of sleeping."""
+    return Outbox(
+        sessions, transport, clock, gate=gate, wall=lambda: clock.now.timestamp(), sleep=clock.sleep
+    )
+
+
 async def queue(engine: AsyncEngine, chat_id: int, *texts: str, now: datetime) -> list[OutboxRow]:
     """Commit messages to a chat as an update would (leased to the caller for 30 s)."""
     calls = [(chat_id, ApiCall("sendMessage", {"chat_id": chat_id, "text": text})) for text in texts]
@@ -153,14 +162,7 @@ async def test_a_long_reply_reaches_the_chat_at_telegrams_pace(engine: AsyncEngi
     clock = Clock()
     transport = Recorder(lambda: clock.now.timestamp())
     gate = LocalGate(chat_pace(1), global_pace(30))
-    outbox = Outbox(
-        session_factory(engine),
-        transport,
-        clock,
-        gate=gate,
-        wall=lambda: clock.now.timestamp(),
-        sleep=clock.sleep,
-    )
+    outbox = clocked_outbox(session_factory(engine), transport, clock, gate)
     rows = await queue(engine, 7, *(f"deel {i}" for i in range(8)), now=clock.now)
     await outbox.send(rows)
     assert transport.texts(7) == [f"deel {i}" for i in range(8)]
@@ -171,13 +173,8 @@ async def test_a_long_reply_reaches_the_chat_at_telegrams_pace(engine: AsyncEngi
 async def test_many_chats_share_the_bots_budget(engine: AsyncEngine) -> None:
     clock = Clock()
     transport = Recorder(lambda: clock.now.timestamp())
-    outbox = Outbox(
-        session_factory(engine),
-        transport,
-        clock,
-        gate=LocalGate(chat_pace(1), global_pace(30)),
-        wall=lambda: clock.now.timestamp(),
-        sleep=clock.sleep,
+    outbox = clocked_outbox(
+        session_factory(engine), transport, clock, LocalGate(chat_pace(1), global_pace(30))
     )
     rows = [row for chat in range(1, 91) for row in await queue(engine, chat, "Hallo", now=clock.now)]
     await outbox.send(rows)
@@ -191,14 +188,7 @@ async def test_a_chat_that_must_wait_long_is_left_to_the_sweep_and_keeps_its_ord
     clock = Clock()
     transport = Recorder(lambda: clock.now.timestamp())
     transport.failures[7] = [RetryAfter(timedelta(seconds=40))]
-    outbox = Outbox(
-        session_factory(engine),
-        transport,
-        clock,
-        gate=LocalGate(chat_pace(1), UNPACED),
-        wall=lambda: clock.now.timestamp(),
-        sleep=clock.sleep,
-    )
+    outbox = clocked_outbox(session_factory(engine), transport, clock, LocalGate(chat_pace(1), UNPACED))
     await outbox.send(await queue(engine, 7, "eerste", now=clock.now))
     await outbox.send(await queue(engine, 7, "tweede", now=clock.now))
     await outbox.send(await queue(engine, 8, "ander gesprek", now=clock.now))
@@ -215,14 +205,7 @@ async def test_a_process_about_to_exit_waits_until_its_held_messages_are_out(eng
     clock = Clock()
     transport = Recorder(lambda: clock.now.timestamp())
     transport.failures[7] = [RetryAfter(timedelta(seconds=20))]
-    outbox = Outbox(
-        session_factory(engine),
-        transport,
-        clock,
-        gate=LocalGate(chat_pace(1), UNPACED),
-        wall=lambda: clock.now.timestamp(),
-        sleep=clock.sleep,
-    )
+    outbox = clocked_outbox(session_factory(engine), transport, clock, LocalGate(chat_pace(1), UNPACED))
     await outbox.send(await queue(engine, 7, *(f"herinnering {i}" for i in range(6)), now=clock.now))
     assert transport.texts(7) == []  # Telegram said: wait 20 s
     assert await outbox.settle(within=5) is False  # too long to wait: left to the running bot's sweep
@@ -337,9 +320,7 @@ async def test_a_crashed_workers_turn_on_a_chat_runs_out(engine: AsyncEngine) ->
     transport = Recorder(lambda: clock.now.timestamp())
     sessions = session_factory(engine)
     gate = DatabaseGate(sessions, claim_seconds=30, wall=lambda: clock.now.timestamp())
-    outbox = Outbox(
-        sessions, transport, clock, gate=gate, wall=lambda: clock.now.timestamp(), sleep=clock.sleep
-    )
+    outbox = clocked_outbox(sessions, transport, clock, gate)
     now = clock.now.timestamp()
     async with sessions() as session, session.begin():
         # A worker that died while sending to chat 5: its claim runs 30 s more.
