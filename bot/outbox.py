@@ -175,7 +175,8 @@ class Outbox:
                 due = await repository.next_due(session)
             if due is None:
                 return True
-            wait = max((due - self._clock()).total_seconds(), 0.05)
+            # Due messages can wait for another worker's turn on their chat: look again, don't spin.
+            wait = max((due - self._clock()).total_seconds(), MIN_SWEEP_INTERVAL)
             if self._wall() + wait > deadline:
                 return False
             await self._sleep(wait)
