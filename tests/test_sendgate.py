@@ -7,8 +7,11 @@ one database use the real clock (they check order and exactly-once, and only upp
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import heapq
+import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -113,8 +116,9 @@ class Clock:
 class Recorder:
     """A transport that notes when (by ``clock``) each message arrives; ``failures`` by chat."""
 
-    def __init__(self, clock: Any) -> None:
+    def __init__(self, clock: Any, *, sent: Callable[[], None] = lambda: None) -> None:
         self.clock = clock
+        self.sent = sent
         self.delivered: list[tuple[float, int, str]] = []
         self.failures: dict[int, list[Exception]] = {}
 
@@ -124,6 +128,7 @@ class Recorder:
         if queued:
             raise queued.pop(0)
         self.delivered.append((self.clock(), chat_id, payload.get("text", method)))
+        self.sent()
         return len(self.delivered)
 
     def texts(self, chat_id: int) -> list[str]:
@@ -216,6 +221,48 @@ async def test_a_process_about_to_exit_waits_until_its_held_messages_are_out(eng
     assert await statuses(engine) == {"sent": 6}
 
 
+async def test_a_resident_at_the_flood_limit_never_delays_another_residents_reply(
+    engine: AsyncEngine,
+) -> None:
+    clock = Clock()
+    transport = Recorder(lambda: clock.now.timestamp())
+    paced = asyncio.Event()  # a chat's wait for its pace lasts until the test lets it end
+
+    async def sleep(seconds: float) -> None:
+        await paced.wait()
+        clock.now += timedelta(seconds=seconds)
+
+    outbox = Outbox(
+        session_factory(engine),
+        transport,
+        clock,
+        gate=LocalGate(chat_pace(1), UNPACED),
+        wall=lambda: clock.now.timestamp(),
+        sleep=sleep,
+        concurrent_chats=2,
+    )
+    # Resident 7 sends 20 messages (the flood limit); each update's reply goes out as it commits.
+    flooding = [
+        asyncio.create_task(outbox.send(await queue(engine, 7, f"antwoord {i}", now=clock.now)))
+        for i in range(20)
+    ]
+    for _ in range(500):
+        if len(transport.texts(7)) == 4:
+            break
+        await asyncio.sleep(0.01)
+    assert transport.texts(7) == [f"antwoord {i}" for i in range(4)]  # a burst, then one a second
+    # Resident 8's greeting goes at once, while resident 7's chat waits for its pace.
+    await asyncio.wait_for(outbox.send(await queue(engine, 8, "Welkom!", now=clock.now)), timeout=30)
+    assert transport.delivered[-1] == (T0.timestamp(), 8, "Welkom!")
+    paced.set()
+    await asyncio.gather(*flooding)
+    for _ in range(60):
+        clock.now += timedelta(seconds=1)
+        await outbox.flush()
+    assert transport.texts(7) == [f"antwoord {i}" for i in range(20)]
+    assert await statuses(engine) == {"sent": 21}
+
+
 # --- several workers on one database: the database gate ---------------------------------------------------
 
 
@@ -297,22 +344,136 @@ async def test_a_flood_wait_one_worker_got_holds_the_chat_for_every_worker(
         await second.close()
 
 
-async def test_two_workers_share_one_budget_for_the_whole_bot(engine: AsyncEngine, url: str) -> None:
-    transport = Recorder(time.monotonic)
+class BusyClock(Clock):
+    """Virtual time for concurrent senders in a process that stalls now and then (a busy machine).
+
+    A sleeper wakes when the clock reaches its time; sometimes the process stalls first, for up to
+    ``stall`` seconds, and then everyone whose time passed meanwhile wakes at once. The clock moves on
+    only when the woken sender has gone back to sleep or sent (or after a real second), one at a time.
+    """
+
+    def __init__(self, stall: float, seed: int) -> None:
+        super().__init__()
+        self.stall = stall
+        self.random = random.Random(seed)
+        self._sleepers: list[tuple[datetime, int, asyncio.Future[None]]] = []
+        self._count = 0
+        self._moved = asyncio.Event()  # a sender went to sleep or sent something
+
+    async def sleep(self, seconds: float) -> None:
+        future = asyncio.get_running_loop().create_future()
+        self._count += 1
+        heapq.heappush(self._sleepers, (self.now + timedelta(seconds=seconds), self._count, future))
+        self._moved.set()
+        await future
+
+    def sent(self) -> None:
+        self._moved.set()
+
+    async def run(self) -> None:
+        while True:
+            self._moved.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._moved.wait(), timeout=1.0)
+            await asyncio.sleep(0.001)
+            if not self._sleepers:
+                continue
+            wake = self._sleepers[0][0]
+            if self.random.random() < 0.3:
+                wake += timedelta(seconds=self.random.uniform(0, self.stall))
+            self.now = max(self.now, wake)
+            while self._sleepers and self._sleepers[0][0] <= self.now:
+                _, _, future = heapq.heappop(self._sleepers)
+                future.set_result(None)
+
+
+@pytest.mark.parametrize("seed", [1, 7])  # both overshoot with slots reserved ahead
+async def test_two_workers_on_a_busy_machine_share_one_budget_for_the_whole_bot_exactly(
+    engine: AsyncEngine, seed: int
+) -> None:
+    """Late wakers take their slot when they wake, so they never crowd a second others have filled."""
+    clock = BusyClock(stall=0.3, seed=seed)
+    transport = Recorder(lambda: clock.now.timestamp(), sent=clock.sent)
     limit = global_pace(20)
-    first, second = Worker(url, transport, overall=limit), Worker(url, transport, overall=limit)
-    try:
-        now = datetime.now(UTC)
-        batches = [await queue(engine, chat, "Hallo", now=now) for chat in range(100, 160)]
-        await asyncio.gather(
-            *((first if i % 2 else second).outbox.send(rows) for i, rows in enumerate(batches))
+    workers = []
+    for _ in range(2):
+        sessions = session_factory(engine)
+        gate = DatabaseGate(
+            sessions, global_pace=limit, claim_seconds=30, wall=lambda: clock.now.timestamp(), late=0.0
         )
-        assert len(transport.delivered) == 60
-        # Each worker alone would allow 20 a second; together they still send no more than 20.
-        assert most_in_any_window(transport.times(), 1.0) <= 20 + 1  # +1: clock resolution at the edges
+        workers.append(clocked_outbox(sessions, transport, clock, gate))
+    batches = [await queue(engine, chat, "Hallo", now=clock.now) for chat in range(100, 160)]
+    ticking = asyncio.create_task(clock.run())
+    try:
+        await asyncio.gather(*(workers[i % 2].send(rows) for i, rows in enumerate(batches)))
+        for worker in workers:
+            await worker.flush()
     finally:
-        await first.close()
-        await second.close()
+        ticking.cancel()
+    assert sorted(chat for _, chat, _ in transport.delivered) == list(range(100, 160))  # each once
+    # Each worker alone would allow 20 a second; together they send no more than 20 in any second.
+    assert most_in_any_window(transport.times(), 1.0) <= 20
+
+
+@pytest.mark.parametrize("seed", range(5))
+async def test_the_database_budget_holds_exactly_whichever_worker_asks_when(
+    engine: AsyncEngine, seed: int
+) -> None:
+    rng = random.Random(seed)
+    now = 1_000.0
+    gates = [
+        DatabaseGate(session_factory(engine), global_pace=global_pace(10), wall=lambda: now) for _ in range(3)
+    ]
+    taken, expected, tat = [], [], 0.0
+    for _ in range(150):
+        now += rng.choice([0.0, 0.0, 0.001, 0.02, 0.1, 0.4])
+        if await rng.choice(gates).take_global(now) == 0.0:
+            taken.append(now)
+        wait, tat = global_pace(10).take_now(tat, now)
+        if not wait:
+            expected.append(now)
+    assert most_in_any_window(taken, 1.0) <= 10
+    assert taken == expected  # the shared row grants exactly what one budget in memory would
+
+
+def deliveries(pace: Pace, requests: list[float], oversleep: list[float], lag: list[float]) -> list[float]:
+    """When messages arrive if each sender asks at its request time, sleeps (oversleeping) while the
+    budget has no slot, and its message arrives ``lag`` after the slot was taken."""
+    tat = 0.0
+    pending = [(moment, i) for i, moment in enumerate(requests)]
+    heapq.heapify(pending)
+    arrived = []
+    while pending:
+        moment, i = heapq.heappop(pending)
+        wait, tat = pace.take_now(tat, moment)
+        if wait:
+            heapq.heappush(pending, (moment + wait + oversleep[i], i))
+        else:
+            arrived.append(moment + lag[i])
+    return arrived
+
+
+@given(
+    per_second=st.sampled_from([1.0, 5.0, 30.0, 60.0]),
+    senders=st.lists(
+        st.tuples(
+            st.floats(min_value=0, max_value=3, allow_nan=False),
+            st.floats(min_value=0, max_value=0.5, allow_nan=False),
+            st.floats(min_value=0, max_value=0.1, allow_nan=False),
+        ),
+        min_size=1,
+        max_size=120,
+    ),
+)
+def test_late_wakers_and_slow_round_trips_never_get_more_through_than_the_limit(
+    per_second: float, senders: list[tuple[float, float, float]]
+) -> None:
+    requests = [1000.0 + start for start, _, _ in senders]
+    arrived = deliveries(
+        global_pace(per_second, slack=0.1), requests, [o for _, o, _ in senders], [lag for *_, lag in senders]
+    )
+    assert len(arrived) == len(senders)
+    assert most_in_any_window(arrived, 1.0) <= per_second
 
 
 async def test_a_crashed_workers_turn_on_a_chat_runs_out(engine: AsyncEngine) -> None:
