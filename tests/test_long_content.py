@@ -6,12 +6,16 @@ Application against the fake Bot API, which refuses any message over Telegram's 
 
 from __future__ import annotations
 
+import io
 import re
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import pytest_asyncio
 
+from bot.shell import TerminalTransport
 from bot.telegram_io import ApiCall, render_reply
 from flows import broker
 from flows.cases import CaseView, TimelineItem, parse_case_button
@@ -19,6 +23,9 @@ from flows.events import Button, Reply
 from flows.intake import MONEY
 from flows.splitting import MESSAGE_LIMIT, utf16_len
 from flows.text import t, verbatim
+from tests.e2e import containing, press, running_bot, say
+from tests.fake_bot_api import FakeBotApi, FakeUser, SentMessage
+from tests.test_e2e_cases import add_staff, meet
 from tests.test_intake_flow import TR, ZUTPHEN
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -118,6 +125,20 @@ def test_a_photo_with_a_long_text_comes_first_then_the_text_in_parts() -> None:
     assert "caption" not in calls[0].payload and "".join(texts_of(calls)) == text
 
 
+async def test_the_terminal_shell_shows_the_same_parts() -> None:
+    (card,) = broker.case_card(a_case(), broker.StaffContext(ZUTPHEN, NOW))
+    out = io.StringIO()
+    shell = TerminalTransport(me=9, out=out)
+    for call in render_reply(card, chat_id=9, message_id=None, tr=TR, language="en"):
+        await shell.deliver(call.method, call.payload)
+    printed = out.getvalue()
+    assert printed.count("🤖 ") == 2
+    first, second = printed.split("🤖 ")[1:]
+    assert "What do they want?" in first and "[1] Change status" not in first
+    assert "Contact: Anna de Vries" in second and "[1] Change status" in second
+    assert shell.buttons[0] == (2, "c:INI-2026-0042:st")  # the buttons belong to the second message
+
+
 # --- the timeline: newest first, one message a page -------------------------------------------------
 
 
@@ -185,3 +206,114 @@ def test_a_stale_or_forged_offset_still_shows_a_page() -> None:
     items = timeline(4)
     last = broker.timeline_text(a_case(), items, for_resident=False, offset=999)
     assert "Submitted" in TR.render(last.text, "en") and last.buttons == ()
+
+
+# --- end to end: the real Application against the strict fake Bot API --------------------------------
+
+
+@pytest_asyncio.fixture
+async def fake() -> AsyncIterator[FakeBotApi]:
+    async with FakeBotApi() as api:
+        yield api
+
+
+def clock() -> datetime:
+    return NOW
+
+
+def text_of(message: SentMessage) -> str:
+    return (message.text or "").replace("\xa0", " ")
+
+
+async def long_intake(anna: FakeUser) -> str:
+    """Anna shares an idea of 2,000 characters and an own contribution of 2,000; returns the reference."""
+    await say(anna, "/start", "What do you want to do?")
+    await press(anna, "New initiative", "What is the title")
+    await say(anna, "Bankjes in het park", "What do you want?")
+    await say(anna, IDEA, "Which theme")
+    await press(anna, "Greenery", "In which neighbourhood")
+    await press(anna, "Waterkwartier", "What can you do yourself?")
+    await say(anna, OWN, "What do you need?")
+    await anna.press_button("▫️ Money or a grant")
+    await press(anna, "Done ✔", "how much money")
+    await say(anna, "1250", "How many neighbours")
+    await press(anna, "I don't know yet", "photo")
+    await press(anna, "No photo", "What name")
+    await say(anna, "Anna", "phone number or e-mail")
+    await say(anna, "0612345678", "Do you agree?")
+    # The summary is longer than a message: two, the buttons under the second, nothing left out.
+    first = await press(anna, "I agree", "Please check your initiative")
+    second = await anna.wait_for_message()
+    assert first.button_labels == [] and "Submit" in second.button_labels
+    summary = text_of(first) + "\n" + text_of(second)
+    assert IDEA in summary and OWN in summary
+    assert "Amount: about €1,250" in summary and "Contact: +31612345678" in summary
+    done = await press(anna, "Submit", "Your reference is")
+    found = re.search(r"INI-\d{4}-\d{4}", done.text or "")
+    assert found, done.text
+    return found.group()
+
+
+async def page_through_chat(user: FakeUser, open_label: str) -> list[SentMessage]:
+    """Open the timeline with ``open_label`` and press "Earlier messages" until the oldest page."""
+    pages = [await press(user, open_label, "Timeline of")]
+    while "Earlier messages" in pages[-1].button_labels:
+        pages.append(await press(user, "Earlier messages", "Timeline of"))
+    return pages
+
+
+async def test_long_cards_messages_and_timelines_reach_everybody_whole(
+    fake: FakeBotApi, database_url: str
+) -> None:
+    bea = fake.user(7101, "Bea", language_code="en")
+    anna = fake.user(7201, "Anna", language_code="en")
+    await add_staff(database_url, bea.id, "Bea Bakker")
+
+    async with running_bot(fake, database_url, clock=clock):
+        await meet(bea)
+        reference = await long_intake(anna)
+
+        # The broker's card: two messages, split between the two free texts; the buttons under the
+        # second, with the needs, the amount and the contact line.
+        head = await bea.wait_for_message(containing("A new initiative for you."))
+        rest = await bea.wait_for_message()
+        assert head.button_labels == [] and rest.button_labels[-1] == "Timeline"
+        assert f"What do they want?\n{IDEA}" in text_of(head)
+        card = text_of(rest)
+        assert card.startswith(f"What can they do themselves?\n{OWN}")
+        assert "What do they need? Money or a grant\nAmount: about €1,250" in card
+        assert "Contact: Anna · +31612345678 (and in this chat via the bot)" in card
+
+        # Long messages both ways, each relayed whole.
+        for i in range(3):
+            await press(bea, "Message to initiator", "Write your message to the initiator.")
+            await say(bea, f"<{2 * i}> " + long_text(f"Bea {i}", 1990), "Sent to Anna.")
+            got = await anna.wait_for_message(containing(f"<{2 * i}>"))
+            assert text_of(got).endswith(long_text(f"Bea {i}", 1990)) and got.button_labels == ["Reply"]
+            await press(anna, "Reply", "Write your message to your initiatiefmakelaar")
+            await say(
+                anna, f"<{2 * i + 1}> " + long_text(f"Anna {i}", 1990), "Sent to your initiatiefmakelaar"
+            )
+            relayed = await bea.wait_for_message(containing(f"<{2 * i + 1}>"))
+            assert text_of(relayed).endswith(long_text(f"Anna {i}", 1990))
+
+        # The timeline: newest first, one message a page, back to the submission.
+        staff_pages = await page_through_chat(bea, "Timeline")
+        shown = [int(n) for page in staff_pages for n in re.findall(r"<(\d+)>", text_of(page))]
+        assert shown == [5, 4, 3, 2, 1, 0]
+        assert len(staff_pages) >= 3 and "Submitted" in text_of(staff_pages[-1])
+        assert "Newest first · 1–" in text_of(staff_pages[0])
+
+        await press(anna, "My initiatives", "Your initiatives:")
+        resident_pages = await page_through_chat(anna, f"View {reference}")
+        shown = [int(n) for page in resident_pages for n in re.findall(r"<(\d+)>", text_of(page))]
+        assert shown == [5, 4, 3, 2, 1, 0]
+        assert resident_pages[0].button_labels[0] == "Earlier messages"
+        assert resident_pages[-1].button_labels == [
+            "Message to my initiatiefmakelaar",
+            "Timeline",
+            "Stop my initiative",
+        ]
+        assert "you\nsubmitted" in text_of(resident_pages[-1])
+
+    assert all(utf16_len(m.text or "") <= MESSAGE_LIMIT for user in (anna, bea) for m in user.sent())
