@@ -14,6 +14,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import pytest_asyncio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.shell import TerminalTransport
 from bot.telegram_io import ApiCall, render_reply
@@ -192,6 +194,35 @@ def test_the_timeline_shows_the_newest_first_and_pages_back_to_the_oldest(
     shown = [int(n) for page in pages for n in re.findall(r"<(\d+)>", page)]
     assert shown == list(range(11, -1, -1))  # every message once, newest first
     assert "<11>" in pages[0] and ("ingediend" in pages[-1].lower() or "submitted" in pages[-1].lower())
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.integers(min_value=1, max_value=2000), min_size=1, max_size=12),
+    st.booleans(),
+    st.sampled_from(LANGUAGES),
+)
+def test_every_timeline_page_fits_one_message_whatever_the_lengths(
+    sizes: list[int], for_resident: bool, language: str
+) -> None:
+    first = TimelineItem(NOW, "status", status="bij_gemeente", actor_role="broker", department="Vergunningen")
+    items = [
+        first,
+        *(
+            TimelineItem(
+                NOW + timedelta(minutes=i),
+                "handover" if i % 2 else "message_to_resident",
+                staff_name="Bea Bakker-van den Heuvel de Groot-Ypma",
+                actor_role="broker",
+                note=f"<{i}> " + long_text("x", size),
+            )
+            for i, size in enumerate(sizes)
+        ),
+    ]
+    case = a_case(title="T" * 80)  # the longest title intake accepts
+    pages = page_through(case, items, for_resident=for_resident, language=language)
+    shown = [int(n) for page in pages for n in re.findall(r"<(\d+)>", page)]
+    assert shown == list(range(len(sizes) - 1, -1, -1))
 
 
 def test_a_short_timeline_is_one_page_without_the_button() -> None:
