@@ -48,6 +48,7 @@ from flows.text import Money, Msg, localized, t, tn, verbatim
 from flows.validators import clean_text
 
 TEXT_MAX = 2000
+CASE_LIST_LIMIT = 30  # one button each; Telegram allows 100 under a message
 
 
 @dataclass(frozen=True)
@@ -167,7 +168,7 @@ def case_list(cases: Sequence[CaseView], ctx: StaffContext, *, title: Msg) -> Re
     ordered = sorted(cases, key=urgency)
     lines: list[Msg] = [title]
     buttons: list[tuple[Button, ...]] = []
-    for case in ordered[:30]:
+    for case in ordered[:CASE_LIST_LIMIT]:
         norm = ctx.municipality.norm(case.status)
         days = days_in_status(case, ctx)
         when = (
@@ -187,6 +188,8 @@ def case_list(cases: Sequence[CaseView], ctx: StaffContext, *, title: Msg) -> Re
             )
         )
         buttons.append((Button(t("Open {reference}", reference=case.reference), f"c:{case.reference}:open"),))
+    if len(ordered) > CASE_LIST_LIMIT:  # said, not silently left out; /zaak opens any of them
+        lines.append(t("… and {count} more.", count=len(ordered) - CASE_LIST_LIMIT))
     return Reply(lines[0], buttons=tuple(buttons), extra=tuple(lines[1:]))
 
 

@@ -141,6 +141,14 @@ async def test_the_terminal_shell_shows_the_same_parts() -> None:
     assert shell.buttons[0] == (2, "c:INI-2026-0042:st")  # the buttons belong to the second message
 
 
+def test_a_broker_with_more_open_cases_than_the_list_shows_is_told_how_many_more() -> None:
+    cases = [a_case(id=i, reference=f"INI-2026-{i:04d}") for i in range(1, 36)]
+    reply = broker.case_list(cases, broker.StaffContext(ZUTPHEN, NOW), title=t("Your open initiatives:"))
+    calls = render_reply(reply, chat_id=9, message_id=None, tr=TR, language="nl")
+    assert_fits(calls)
+    assert "… en nog 5." in texts_of(calls)[-1] and len(reply.buttons) == broker.CASE_LIST_LIMIT
+
+
 # --- the timeline: newest first, one message a page -------------------------------------------------
 
 
