@@ -250,9 +250,12 @@ class Casework:
                 )
                 for e in entries
             ]
-            reply = broker.timeline_text(case, items, for_resident=command.for_resident)
+            reply = broker.timeline_text(
+                case, items, for_resident=command.for_resident, offset=command.offset
+            )
             if command.for_resident:
-                reply = replace(reply, buttons=resident.case_buttons(case.reference, case.status))
+                buttons = (*reply.buttons, *resident.case_buttons(case.reference, case.status))
+                reply = replace(reply, buttons=buttons)
             return _add(out, reply)
         if isinstance(command, ChangeStatus):
             return await self._change_status(

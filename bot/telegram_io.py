@@ -10,10 +10,11 @@ from telegram.constants import ChatType
 
 from bot.i18n import Translator
 from flows.events import Event, EventKind, Location, Notice, Photo, Reply
+from flows.splitting import MESSAGE_LIMIT, shorten, split_text, utf16_len
 
-MESSAGE_LIMIT = 4096
 CAPTION_LIMIT = 1024
-NOTICE_LIMIT = 200
+NOTICE_LIMIT = 200  # a toast (answerCallbackQuery) cannot be split: cut at a word, with “…”
+BUTTON_LIMIT = 64  # a button label neither
 
 
 def to_event(update: Update) -> Event | None:
@@ -81,54 +82,66 @@ class ApiCall:
     payload: dict[str, Any]
 
 
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def render_reply(
     reply: Reply, *, chat_id: int, message_id: int | None, tr: Translator, language: str
 ) -> list[ApiCall]:
-    """Translate a reply and turn it into the Bot API calls that show it."""
+    """Translate a reply and turn it into the Bot API calls that show it.
+
+    A text longer than one message goes out in several (``flows.splitting``), the buttons under the
+    last; an edit changes the pressed message to the first part and sends the rest after it.
+    """
     parts = [tr.render(reply.text, language), *(tr.render(m, language) for m in reply.extra)]
-    text = _clip("\n\n".join(p for p in parts if p), MESSAGE_LIMIT)
+    text = "\n\n".join(p for p in parts if p)
     markup: dict[str, Any] | None = None
     if reply.buttons:
         markup = {
             "inline_keyboard": [
-                [{"text": _clip(tr.render(b.label, language), 64), "callback_data": b.data} for b in row]
+                [
+                    {"text": shorten(tr.render(b.label, language), BUTTON_LIMIT), "callback_data": b.data}
+                    for b in row
+                ]
                 for row in reply.buttons
             ]
         }
-    if reply.edit and message_id is not None:
-        target = {"chat_id": chat_id, "message_id": message_id}
-        if reply.markup_only:
-            return [
-                ApiCall(
-                    "editMessageReplyMarkup", {**target, "reply_markup": markup or {"inline_keyboard": []}}
-                )
-            ]
-        payload = {**target, "text": text}
-        if markup is not None:
-            payload["reply_markup"] = markup
-        return [ApiCall("editMessageText", payload)]
-    with_markup = {"reply_markup": markup} if markup is not None else {}
-    if reply.photo_file_id is not None:
-        if len(text) <= CAPTION_LIMIT:
-            return [
-                ApiCall(
-                    "sendPhoto",
-                    {"chat_id": chat_id, "photo": reply.photo_file_id, "caption": text, **with_markup},
-                )
-            ]
+    if reply.edit and message_id is not None and reply.markup_only:
         return [
-            ApiCall("sendPhoto", {"chat_id": chat_id, "photo": reply.photo_file_id}),
-            ApiCall("sendMessage", {"chat_id": chat_id, "text": text, **with_markup}),
+            ApiCall(
+                "editMessageReplyMarkup",
+                {
+                    "chat_id": chat_id,
+                    "message_id": message_id,
+                    "reply_markup": markup or {"inline_keyboard": []},
+                },
+            )
         ]
-    return [ApiCall("sendMessage", {"chat_id": chat_id, "text": text, **with_markup})]
+    editing = reply.edit and message_id is not None
+    calls: list[ApiCall] = []
+    if reply.photo_file_id is not None and not editing:
+        caption = {"caption": text, **({"reply_markup": markup} if markup is not None else {})}
+        if utf16_len(text) <= CAPTION_LIMIT:
+            return [ApiCall("sendPhoto", {"chat_id": chat_id, "photo": reply.photo_file_id, **caption})]
+        calls.append(ApiCall("sendPhoto", {"chat_id": chat_id, "photo": reply.photo_file_id}))
+    texts = message_texts(text)
+    for i, part in enumerate(texts):
+        payload: dict[str, Any] = {"chat_id": chat_id, "text": part}
+        if i == len(texts) - 1 and markup is not None:
+            payload["reply_markup"] = markup
+        if i == 0 and editing:
+            calls.append(ApiCall("editMessageText", {**payload, "message_id": message_id}))
+        else:
+            calls.append(ApiCall("sendMessage", payload))
+    return calls
+
+
+def message_texts(text: str) -> list[str]:
+    """The texts of the messages that show ``text``: parts of at most one message each; parts that
+    are only whitespace are left out, as Telegram would refuse them (and they show nothing)."""
+    parts = [part for part in split_text(text, MESSAGE_LIMIT) if part.strip()]
+    return parts or [text]
 
 
 def render_notice(notice: Notice | None, *, query_id: str, tr: Translator, language: str) -> ApiCall:
     payload: dict[str, Any] = {"callback_query_id": query_id}
     if notice is not None and notice.text is not None:
-        payload["text"] = _clip(tr.render(notice.text, language), NOTICE_LIMIT)
+        payload["text"] = shorten(tr.render(notice.text, language), NOTICE_LIMIT)
     return ApiCall("answerCallbackQuery", payload)

@@ -13,6 +13,7 @@ from datetime import datetime
 from flows import lifecycle
 from flows.cases import (
     COORDINATOR_COMMANDS,
+    RESIDENT_PREFIX,
     STAFF_COMMANDS,
     STAFF_PREFIX,
     BrokerOption,
@@ -21,6 +22,7 @@ from flows.cases import (
     StaffView,
     TimelineItem,
     case_button,
+    page_offset,
     parse_case_button,
 )
 from flows.commands import (
@@ -40,11 +42,13 @@ from flows.intake import NEEDS
 from flows.lifecycle import Actor, Refused, Role, Status, staff_label
 from flows.municipality import Municipality
 from flows.resident import Conversation, Outcome
+from flows.splitting import MESSAGE_LIMIT, utf16_len
 from flows.stalls import AMSTERDAM, working_days_between
 from flows.text import Money, Msg, localized, t, tn, verbatim
 from flows.validators import clean_text
 
 TEXT_MAX = 2000
+CASE_LIST_LIMIT = 30  # one button each; Telegram allows 100 under a message
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,9 @@ def days_in_status(case: CaseView, ctx: StaffContext) -> int:
     return working_days_between(case.status_changed_at, ctx.now, ctx.municipality.closing_days)
 
 
+_BLANK = verbatim("")
+
+
 def case_card(case: CaseView, ctx: StaffContext, *, heading: Msg | None = None) -> tuple[Reply, ...]:
     """Everything a broker needs to pick a case up, with the actions as buttons."""
     m = ctx.municipality
@@ -122,9 +129,10 @@ def case_card(case: CaseView, ctx: StaffContext, *, heading: Msg | None = None) 
     if norm:
         lines.append(t("{days} of {norm} working days in this status", days=days, norm=norm))
     lines.append(t("Initiatiefmakelaar: {name}", name=case.broker_name or t("nobody yet")))
-    lines.append(t("What do they want?\n{text}", text=case.description))
+    # The free texts stand apart, so a long card is split around them (flows.splitting), not inside.
+    lines += [_BLANK, t("What do they want?\n{text}", text=case.description), _BLANK]
     if case.own_contribution:
-        lines.append(t("What can they do themselves?\n{text}", text=case.own_contribution))
+        lines += [t("What can they do themselves?\n{text}", text=case.own_contribution), _BLANK]
     labels = {o.code: o.label for o in NEEDS}
     needs = [labels.get(code, verbatim(code)) for code in case.needs]
     joined = Msg(", ".join(f"{{n{i}}}" for i in range(len(needs))), {f"n{i}": n for i, n in enumerate(needs)})
@@ -160,7 +168,7 @@ def case_list(cases: Sequence[CaseView], ctx: StaffContext, *, title: Msg) -> Re
     ordered = sorted(cases, key=urgency)
     lines: list[Msg] = [title]
     buttons: list[tuple[Button, ...]] = []
-    for case in ordered[:30]:
+    for case in ordered[:CASE_LIST_LIMIT]:
         norm = ctx.municipality.norm(case.status)
         days = days_in_status(case, ctx)
         when = (
@@ -180,18 +188,55 @@ def case_list(cases: Sequence[CaseView], ctx: StaffContext, *, title: Msg) -> Re
             )
         )
         buttons.append((Button(t("Open {reference}", reference=case.reference), f"c:{case.reference}:open"),))
+    if len(ordered) > CASE_LIST_LIMIT:  # said, not silently left out; /zaak opens any of them
+        lines.append(t("… and {count} more.", count=len(ordered) - CASE_LIST_LIMIT))
     return Reply(lines[0], buttons=tuple(buttons), extra=tuple(lines[1:]))
 
 
-def timeline_text(case: CaseView, items: Sequence[TimelineItem], *, for_resident: bool) -> Reply:
-    """Every step of a case with its date and who took it."""
+def timeline_text(
+    case: CaseView, items: Sequence[TimelineItem], *, for_resident: bool, offset: int = 0
+) -> Reply:
+    """One message of a case's timeline (``items`` oldest first), newest first from ``offset`` on, with
+    "Earlier messages" while older entries remain; the button carries the next offset, nothing is kept."""
+    newest = list(reversed(items))
+    offset = max(0, min(offset, len(newest) - 1))
+    end = _page_end(case, newest, offset)
     lines: list[Msg] = [t("Timeline of {reference} · {title}", reference=case.reference, title=case.title)]
-    for item in items:
+    if newest:
+        lines.append(
+            t("Newest first · {first}–{last} of {total}", first=offset + 1, last=end, total=len(newest))
+        )
+    for item in newest[offset:end]:
         who = verbatim(item.staff_name) if item.staff_name else _role_name(item.actor_role, for_resident)
         what = _event_text(item, for_resident)
         lines.append(t("{date} · {who}\n{what}", date=item.at, who=who, what=what))
     text = Msg("\n\n".join(f"{{l{i}}}" for i in range(len(lines))), {f"l{i}": x for i, x in enumerate(lines)})
-    return Reply(text)
+    if end == len(newest):
+        return Reply(text)
+    prefix = RESIDENT_PREFIX if for_resident else STAFF_PREFIX
+    earlier = Button(t("Earlier messages"), case_button(prefix, case.reference, "tl", str(end)))
+    return Reply(text, buttons=((earlier,),))
+
+
+# What a timeline entry and the heading add to their free text once rendered (the date, who, the
+# status and the words around them), with room to spare in every language: a page fits one message.
+TIMELINE_ENTRY_ROOM = 200
+TIMELINE_HEAD_ROOM = 300
+
+
+def _page_end(case: CaseView, newest: Sequence[TimelineItem], offset: int) -> int:
+    """The end of the page that starts at ``offset``: as many entries as fit, at least one."""
+    room = MESSAGE_LIMIT - TIMELINE_HEAD_ROOM - utf16_len(case.reference) - utf16_len(case.title)
+    end = offset
+    while end < len(newest):
+        item = newest[end]
+        room -= TIMELINE_ENTRY_ROOM + sum(
+            utf16_len(x or "") for x in (item.note, item.staff_name, item.department)
+        )
+        if room < 0 and end > offset:
+            break
+        end += 1
+    return end
 
 
 def _role_name(role: str, for_resident: bool) -> Msg:
@@ -311,7 +356,8 @@ def _button(
     if action == "open":
         return Outcome(conv, case_card(case, ctx), ok)
     if action == "tl":
-        return Outcome(conv, notice=ok, commands=(ShowTimeline(case.reference, for_resident=False),))
+        show = ShowTimeline(case.reference, for_resident=False, offset=page_offset(argument))
+        return Outcome(conv, notice=ok, commands=(show,))
     if action == "cancel":
         return Outcome(conv, (Reply(t("Cancelled. Nothing was sent.")),), ok)
     if lifecycle.is_final(case.status):

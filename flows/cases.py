@@ -135,6 +135,11 @@ def parse_case_button(data: str) -> tuple[str, str, str, str] | None:
     return parts[0], parts[1], parts[2], parts[3] if len(parts) == 4 else ""
 
 
+def page_offset(argument: str) -> int:
+    """The offset a paging button carries (0 for anything else)."""
+    return int(argument) if argument.isdigit() and len(argument) < 7 else 0
+
+
 def referenced_case(event: Event, pending: Pending | None) -> str | None:
     """The reference an event is about, so the dispatcher can load (and lock) that case first."""
     if event.kind is EventKind.BUTTON:

@@ -44,8 +44,11 @@ class ShowBrokers:
 
 @dataclass(frozen=True)
 class ShowTimeline:
+    """One page of a case's timeline: ``offset`` newer entries were on the pages before."""
+
     reference: str
     for_resident: bool
+    offset: int = 0
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from flows.cases import (
     Notification,
     Pending,
     case_button,
+    page_offset,
     parse_case_button,
 )
 from flows.commands import (
@@ -135,7 +136,7 @@ def handle(conv: Conversation, event: Event, ctx: Context, case: CaseView | None
         return _command(replace(conv, pending=None), event, ctx)
     if event.kind is EventKind.BUTTON and (parsed := parse_case_button(event.button or "")):
         if parsed[0] == RESIDENT_PREFIX:
-            return _case_button(replace(conv, pending=None), parsed[2], event, case)
+            return _case_button(replace(conv, pending=None), parsed[2], parsed[3], event, case)
         return Outcome(
             conv,
             (Reply(t("This button is only for staff of the municipality.")),),
@@ -403,11 +404,14 @@ def case_buttons(reference: str, status: str) -> tuple[tuple[Button, ...], ...]:
     return tuple(rows)
 
 
-def _case_button(conv: Conversation, action: str, event: Event, case: CaseView | None) -> Outcome:
+def _case_button(
+    conv: Conversation, action: str, argument: str, event: Event, case: CaseView | None
+) -> Outcome:
     if case is None or case.resident_user_id != event.user_id:
         return Outcome(conv, (Reply(t("I cannot find that initiative.")),), Notice(t("Not possible.")))
     if action == "tl":
-        return Outcome(conv, notice=Notice(), commands=(ShowTimeline(case.reference, for_resident=True),))
+        show = ShowTimeline(case.reference, for_resident=True, offset=page_offset(argument))
+        return Outcome(conv, notice=Notice(), commands=(show,))
     if action == "msg":
         cancel = (Button(t("Cancel"), case_button(RESIDENT_PREFIX, case.reference, "cancel")),)
         ask = t("Write your message to your initiatiefmakelaar about {reference}.", reference=case.reference)

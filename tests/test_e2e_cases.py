@@ -316,7 +316,7 @@ async def test_broker_moves_initiative_to_realised_and_resident_hears_each_step(
         shown = text_of(timeline)
         steps = ["Submitted", "Assigned", "In conversation", "With the municipality", "Approved"]
         positions = [shown.index(step) for step in [*steps, "Being carried out", "Done"]]
-        assert positions == sorted(positions), shown
+        assert positions == sorted(positions, reverse=True), shown  # newest first
         assert "(department: Verkeer) Mogen de bankjes op de stoep staan?" in shown
 
     assert await case_row(database_url, reference) == ("gerealiseerd", bea_id, None)

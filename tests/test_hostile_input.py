@@ -160,8 +160,8 @@ def card_text(case: CaseView, language: str) -> str:
     now = datetime(2026, 11, 26, tzinfo=UTC)
     *_photo, card = broker.case_card(case, broker.StaffContext(ZUTPHEN, now))
     assert_plain_and_clean(card)
-    (call,) = render_reply(card, chat_id=9, message_id=None, tr=TR, language=language)
-    return str(call.payload["text"])
+    calls = render_reply(card, chat_id=9, message_id=None, tr=TR, language=language)
+    return "".join(str(call.payload["text"]) for call in calls)  # a long card comes in parts
 
 
 IDEA_OK = "Drie bankjes bij de speeltuin, zodat ouderen rusten."
