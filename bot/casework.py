@@ -129,6 +129,7 @@ class Casework:
                 b.open_cases,
                 b.last_assigned_at,
                 b.absent_until,
+                b.reachable,
             )
             for b in loads
         ]
@@ -232,7 +233,10 @@ class Casework:
             return _add(out, Reply(t("I cannot find that initiative.")))
         if isinstance(command, ShowBrokers):
             loads = await repository.broker_loads(session, open_statuses=OPEN)
-            options = [BrokerOption(b.staff_id, b.name, b.open_cases, b.absent_until) for b in loads]
+            # Someone the bot cannot write to would never see the case.
+            options = [
+                BrokerOption(b.staff_id, b.name, b.open_cases, b.absent_until) for b in loads if b.reachable
+            ]
             if command.purpose == "ho" and staff is not None:
                 options = [o for o in options if o.staff_id != staff.id]
             return _add(out, broker.broker_menu(case, options, purpose=command.purpose, today=now))
@@ -328,6 +332,17 @@ class Casework:
             target = await repository.staff_by_id(session, command.to_staff_id)
             if target is None or not target.active or target.role != StaffRole.BROKER:
                 return _add(out, Reply(t("That initiatiefmakelaar cannot take initiatives (any more).")))
+            if not await repository.is_reachable(session, target.telegram_user_id):
+                return _add(
+                    out,
+                    Reply(
+                        t(
+                            "The bot cannot reach {name}: they have not opened the bot yet, or they "
+                            "blocked it. Choose someone else, or ask {name} to send the bot a message.",
+                            name=target.name,
+                        )
+                    ),
+                )
             if isinstance(command, Handover):
                 return await self._handover(session, command, out, staff=staff, case=case, to=target, now=now)
             notes = await self._assign(session, case.reference, target, by=staff, now=now)

@@ -17,6 +17,7 @@ from flows.cases import (
     STAFF_PREFIX,
     BrokerOption,
     CaseView,
+    HandBack,
     Pending,
     StaffView,
     TimelineItem,
@@ -218,6 +219,10 @@ def _event_text(item: TimelineItem, for_resident: bool) -> Msg:
         return t("Initiatiefmakelaar assigned. {note}", note=note)
     if item.kind == "handover":
         return t("Handed over to another initiatiefmakelaar. {note}", note=note)
+    if item.kind == "unassigned":
+        if note == HandBack.UNREACHABLE:
+            return t("Back to the coordinators: the bot cannot reach this initiatiefmakelaar.")
+        return t("Back to the coordinators: no longer an initiatiefmakelaar.")
     if item.kind == "note":
         return t("Internal note: {note}", note=note)
     if item.kind == "message_to_resident":

@@ -19,6 +19,13 @@ class StaffRole(StrEnum):
     COORDINATOR = "coordinator"
 
 
+class HandBack(StrEnum):
+    """Why a broker's open cases went back to the coordinators (the note on the internal timeline)."""
+
+    REMOVED = "removed"
+    UNREACHABLE = "unreachable"
+
+
 @dataclass(frozen=True)
 class StaffView:
     id: int
