@@ -8,6 +8,7 @@ queued in the outbox inside the caller's transaction; the outbox sweep sends it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Collection, Sequence
 from datetime import date, datetime
 
@@ -21,6 +22,8 @@ from flows.events import Reply
 from flows.resident import LANGUAGES
 from storage import repository
 from storage.repository import CaseRow, NewOutboxMessage, StaffRow
+
+log = logging.getLogger(__name__)
 
 OPEN = tuple(s.value for s in lifecycle.OPEN_STATUSES)
 
@@ -71,8 +74,14 @@ async def broker_unreachable(session: AsyncSession, chat_id: int, now: datetime)
     """After Telegram refused to deliver to ``chat_id`` (403): a broker's open cases go back to the
     coordinators, who are told why; anyone else is left alone."""
     broker = await repository.load_staff(session, chat_id)  # a private chat's id is the user's id
-    if broker is not None and broker.role == StaffRole.BROKER:
-        await hand_back(session, broker, HandBack.UNREACHABLE, now)
+    if broker is None or broker.role != StaffRole.BROKER:
+        return
+    try:
+        # A savepoint: a failure here must not undo what the outbox records in the same transaction.
+        async with session.begin_nested():
+            await hand_back(session, broker, HandBack.UNREACHABLE, now)
+    except Exception:
+        log.exception("could not hand back the initiatives of unreachable broker %s", broker.id)
 
 
 async def _tell_coordinators(
