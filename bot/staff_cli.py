@@ -184,7 +184,9 @@ async def run(settings: Settings, args: argparse.Namespace, out: TextIO = sys.st
                     cases, told = await handback.hand_back(session, staff, HandBack.REMOVED, now)
                     print(
                         f"{cases} open initiative(s) went back to the coordinators "
-                        f"({told} told, each with a one-tap reassign).",
+                        f"({told} told, each with a one-tap reassign)."
+                        if cases
+                        else "They had no open initiatives.",
                         file=out,
                     )
                 return 0
