@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,6 +23,7 @@ from bot.outbox import Outbox, Transport
 from bot.sendgate import DatabaseGate, LocalGate, SendGate, chat_pace, global_pace
 from bot.settings import Settings, load_municipality
 from bot.telegram_io import to_event
+from bot.undelivered import report_undelivered
 from bot.watchdog import Watchdog
 from flows.events import Event
 from flows.flood import FloodRule
@@ -31,6 +32,7 @@ from flows.resident import LANGUAGES
 from flows.text import Msg, t
 from storage.db import create_engine, is_sqlite, session_factory
 from storage.migrate import is_up_to_date, upgrade
+from storage.repository import OutboxRow
 
 log = logging.getLogger(__name__)
 
@@ -60,16 +62,19 @@ def send_gate(
             "local" if make_url(settings.database_url).get_backend_name() == "sqlite" else "database"
         )
     chat = chat_pace(settings.telegram_chat_max_per_second)
-    overall = global_pace(settings.telegram_max_per_second)
     if coordination == "database":
+        # A slot comes back from the database a round trip after its moment: the pace leaves room for it.
+        late = DATABASE_SLOT_LATENESS
         return DatabaseGate(
             sessions,
             chat_pace=chat,
-            global_pace=overall,
+            global_pace=global_pace(settings.telegram_max_per_second, slack=late),
             claim_seconds=settings.outbox_lease_seconds,
             holder=holder,
+            late=late,
+            call_seconds=SEND_CALL_SECONDS,
         )
-    return LocalGate(chat, overall)
+    return LocalGate(chat, global_pace(settings.telegram_max_per_second))
 
 
 class DatabaseNotReady(RuntimeError):
@@ -119,7 +124,20 @@ class Runtime:
         )
 
     def outbox(self, transport: Transport) -> Outbox:
-        return Outbox(self.sessions, transport, self.clock, lease=self.lease, gate=self.gate)
+        max_age = timedelta(hours=self.settings.outbox_max_age_hours)
+
+        async def undelivered(session: AsyncSession, rows: Sequence[OutboxRow], now: datetime) -> None:
+            await report_undelivered(session, rows, now, tr=self.translator, max_age=max_age)
+
+        return Outbox(
+            self.sessions,
+            transport,
+            self.clock,
+            lease=self.lease,
+            gate=self.gate,
+            max_age=max_age,
+            undelivered=undelivered,
+        )
 
     def watchdog(self, outbox: Outbox | None) -> Watchdog:
         """The stall watchdog; it sends through ``outbox`` (None: it only queues, or only reports)."""
@@ -136,6 +154,15 @@ class Runtime:
         await self.engine.dispose()
 
 
+# How long a send waits for Telegram's answer (PTB's default is 5 s). A send that times out may have
+# been shown all the same, and is tried again only after a pause: so wait long before calling it lost.
+SEND_READ_TIMEOUT = 15.0
+# The longest one send can take: PTB's connect, write and pool timeouts (5 + 5 + 1 s) and the read.
+SEND_CALL_SECONDS = 11.0 + SEND_READ_TIMEOUT + 4.0
+# A slot of the bot's budget taken from the database is used only if it arrives this soon.
+DATABASE_SLOT_LATENESS = 0.1
+
+
 class TelegramTransport:
     """Carries out outbox calls with PTB's Bot."""
 
@@ -148,22 +175,35 @@ class TelegramTransport:
         chat_id = payload.get("chat_id")
         result: Message | bool
         if method == "sendMessage":
-            result = await self._bot.send_message(chat_id, payload["text"], reply_markup=markup)
+            result = await self._bot.send_message(
+                chat_id, payload["text"], reply_markup=markup, read_timeout=SEND_READ_TIMEOUT
+            )
         elif method == "sendPhoto":
             result = await self._bot.send_photo(
-                chat_id, payload["photo"], caption=payload.get("caption"), reply_markup=markup
+                chat_id,
+                payload["photo"],
+                caption=payload.get("caption"),
+                reply_markup=markup,
+                read_timeout=SEND_READ_TIMEOUT,
             )
         elif method == "editMessageText":
             result = await self._bot.edit_message_text(
-                payload["text"], chat_id=chat_id, message_id=payload["message_id"], reply_markup=markup
+                payload["text"],
+                chat_id=chat_id,
+                message_id=payload["message_id"],
+                reply_markup=markup,
+                read_timeout=SEND_READ_TIMEOUT,
             )
         elif method == "editMessageReplyMarkup":
             result = await self._bot.edit_message_reply_markup(
-                chat_id=chat_id, message_id=payload["message_id"], reply_markup=markup
+                chat_id=chat_id,
+                message_id=payload["message_id"],
+                reply_markup=markup,
+                read_timeout=SEND_READ_TIMEOUT,
             )
         elif method == "answerCallbackQuery":
             result = await self._bot.answer_callback_query(
-                payload["callback_query_id"], text=payload.get("text")
+                payload["callback_query_id"], text=payload.get("text"), read_timeout=SEND_READ_TIMEOUT
             )
         else:
             raise ValueError(f"unknown outbox method {method}")

@@ -1,4 +1,5 @@
-"""Delivers queued messages after commit: in order per chat, with retries, never forever to a blocked user."""
+"""Delivers queued messages after commit: in order per chat, retried through outages of hours (until a
+message is older than ``max_age``), never forever to a blocked user."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.sendgate import UNBUDGETED_METHODS, ChatTurn, LocalGate, SendGate
@@ -23,7 +24,13 @@ from storage.repository import OutboxRow
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 8
+# A message that could not be delivered this long (Telegram down, the network gone) is given up on and
+# reported to the staff member who can reach the person another way.
+MAX_AGE = timedelta(days=3)
+# Retries wait twice as long each time, up to this.
+MAX_BACKOFF = 300
+# A new message whose send timed out may have reached Telegram all the same: it is tried again no sooner.
+TIMED_OUT_PAUSE = timedelta(seconds=60)
 # How long the sweep leaves freshly queued messages to the process that queued them (it sends them
 # right after commit); only if that process died or failed does the sweep take them over.
 SEND_LEASE = timedelta(seconds=30)
@@ -32,8 +39,6 @@ MAX_PACE_WAIT = 5.0
 # How long a fresh message's sender asks for another worker's turn on the chat; that worker reads the
 # chat's queue again before it lets go, so it usually sends these too, else the sweep does.
 CLAIM_WAIT = 0.5
-# Waking up this much after the start of a slot of the bot's budget counts as having missed it.
-LATE_FOR_SLOT = 0.2
 # The sweep looks again at most this often, also when due messages wait for another worker's turn.
 MIN_SWEEP_INTERVAL = 0.5
 # Calls that change nothing when made twice (Telegram answers "not modified" or "query is too old"):
@@ -52,7 +57,29 @@ class Transport(Protocol):
 
 
 def backoff(attempts: int) -> timedelta:
-    return timedelta(seconds=min(2 ** max(attempts, 0), 300))
+    """1 s after the first failure, then twice as long each time, at most ``MAX_BACKOFF`` seconds."""
+    return timedelta(seconds=min(2 ** min(max(attempts, 0), 16), MAX_BACKOFF))
+
+
+# Called in the transaction that gives up on messages, to tell someone who can reach the person.
+Undelivered = Callable[[AsyncSession, Sequence[OutboxRow], datetime], Awaitable[None]]
+
+
+class _SenderSlot:
+    """One of the process's sender slots, held while a chat sends and given back while it waits."""
+
+    def __init__(self, slots: asyncio.Semaphore) -> None:
+        self._slots = slots
+        self._held = False
+
+    async def take(self) -> None:
+        await self._slots.acquire()
+        self._held = True
+
+    def give(self) -> None:
+        if self._held:
+            self._held = False
+            self._slots.release()
 
 
 def _retry_seconds(error: RetryAfter) -> float:
@@ -72,6 +99,7 @@ class _Outcome:
     deferred: tuple[OutboxRow, datetime, str] | None = None
     held: tuple[int, datetime] | None = None  # (after this row id, until): the rest waits
     lost_turn: bool = False
+    expired: list[OutboxRow] = field(default_factory=list)  # given up on: too old to deliver
     recorded: int = 0  # how many of ``sent`` are already marked sent in the database
     unrecorded_new: bool = False  # one of the unrecorded ones would show twice if sent again
 
@@ -101,6 +129,8 @@ class Outbox:
         wall: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         concurrent_chats: int = 16,
+        max_age: timedelta = MAX_AGE,
+        undelivered: Undelivered | None = None,
     ) -> None:
         self._sessions = sessions
         self._transport = transport
@@ -112,10 +142,14 @@ class Outbox:
         # tests may stop or move; ``sleep`` waits on the wall clock.
         self._wall = wall
         self._sleep = sleep
+        self._max_age = max_age
+        self._undelivered = undelivered
         self._deferred = asyncio.Event()  # wakes the sweeper to plan a retry it did not know of
         # Chats this process sends to at once: enough to keep Telegram's budget busy, few enough to
-        # leave database connections to the updates themselves.
+        # leave database connections to the updates themselves. A chat that waits holds none.
         self._senders = asyncio.Semaphore(concurrent_chats)
+        # Chats whose queue grew while this process's sender had their turn: it looks once more.
+        self._again: set[int] = set()
 
     async def send(self, rows: Sequence[OutboxRow]) -> None:
         """Send rows that were just committed (and leased to this process), with anything queued
@@ -197,65 +231,76 @@ class Outbox:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._deferred.wait(), timeout=delay)
 
-    async def _drain(self, chat_id: int, *, wait: float | None) -> int | None:
-        """Send the chat's pending messages under its turn; how many went, None without a turn."""
+    async def _drain(self, chat_id: int, *, wait: float) -> int | None:
+        """Send the chat's pending messages under its turn; how many went, None without a turn.
+
+        A chat this process already sends to is not waited for: its sender looks at the chat's queue
+        again when its turn ends, so whatever was queued meanwhile goes with it.
+        """
+        total: int | None = None
+        while True:
+            sent = await self._drain_turn(chat_id, wait=wait)
+            if sent is None:
+                self._again.add(chat_id)
+                return total
+            total = (total or 0) + sent
+            if chat_id not in self._again:
+                return total
+            self._again.discard(chat_id)
+            wait = 0.0
+
+    async def _drain_turn(self, chat_id: int, *, wait: float) -> int | None:
         sent = 0
-        async with self._senders, self._gate.turn(chat_id, now=self._wall(), wait=wait) as turn:
-            if turn is None:
-                return None
-            async with reading(self._sessions) as session:
-                rows = await repository.chat_pending(session, chat_id, limit=self._batch_size)
-            while rows:
-                outcome = await self._send_chat(turn, rows)
-                sent += len(outcome.sent)
-                async with self._sessions() as session, session.begin():
-                    await self._record(session, chat_id, outcome)
-                    rows = []
-                    if not outcome.stopped:  # what was queued meanwhile goes in the same turn
-                        rows = await repository.chat_pending(session, chat_id, limit=self._batch_size)
-                    if not rows and not outcome.lost_turn:
-                        await self._gate.record(session, turn)
-                if outcome.deferred is not None or outcome.held is not None:
-                    self._deferred.set()
+        # The slot is held while asking for the turn (a database round trip, and up to ``wait`` while
+        # another process holds the chat), then given back whenever the chat waits for its pace.
+        slot = _SenderSlot(self._senders)
+        await slot.take()
+        try:
+            async with self._gate.turn(chat_id, now=self._wall(), wait=wait) as turn:
+                if turn is None:
+                    return None
+                async with reading(self._sessions) as session:
+                    rows = await repository.chat_pending(session, chat_id, limit=self._batch_size)
+                while rows:
+                    outcome = await self._send_chat(turn, rows, slot)
+                    sent += len(outcome.sent)
+                    async with self._sessions() as session, session.begin():
+                        await self._record(session, chat_id, outcome)
+                        rows = []
+                        if not outcome.stopped:  # what was queued meanwhile goes in the same turn
+                            rows = await repository.chat_pending(session, chat_id, limit=self._batch_size)
+                        if not rows and not outcome.lost_turn:
+                            await self._gate.record(session, turn)
+                    if outcome.deferred is not None or outcome.held is not None or outcome.expired:
+                        self._deferred.set()
+        finally:
+            slot.give()
         return sent
 
-    async def _send_chat(self, turn: ChatTurn, rows: Sequence[OutboxRow]) -> _Outcome:
+    async def _send_chat(self, turn: ChatTurn, rows: Sequence[OutboxRow], slot: _SenderSlot) -> _Outcome:
         out = _Outcome()
         pace = self._gate.chat_pace
-        slots = iter(await self._gate.global_slots(self._wall(), self._likely_sent(turn, rows)))
         for row in rows:
+            # A new message that went out is recorded before the next call: if this process dies
+            # during it, that message is not sent again after the restart.
+            if out.unrecorded_new:
+                await self._record_sent(out)
+            budgeted = row.method not in UNBUDGETED_METHODS  # no chat message: it uses no budget
             now, wall = self._clock(), self._wall()
             start = wall
             if row.attempts and row.not_before > now:
                 # A retry that is not due yet keeps its place: nothing after it may overtake it.
                 start = wall + (row.not_before - now).total_seconds()
-            if row.method in UNBUDGETED_METHODS:  # no chat message: it uses none of the budget
-                allowed, after = start, turn.tat
-            else:
-                allowed, after = pace.take(turn.tat, start)
+            allowed = pace.take(turn.tat, start)[0] if budgeted else start
             if allowed - wall > MAX_PACE_WAIT:
                 out.held = (row.id - 1, now + timedelta(seconds=allowed - wall))
                 return out
-            if row.method not in UNBUDGETED_METHODS:
-                slot = next(slots, None)
-                if slot is None:
-                    (slot,) = await self._gate.global_slots(self._wall(), 1)
-                allowed = max(allowed, slot)
-            # The turn must outlast the send, however long taking the slot itself took.
-            if not await self._gate.keep(turn, until=allowed):
+            moment = await self._moment_to_send(turn, allowed, budgeted, slot)
+            if moment is None:
                 out.lost_turn = True  # the claim ran out and another worker took the chat over
                 return out
-            wait = allowed - self._wall()
-            if wait > 0:
-                await self._sleep(wait)
-                if row.method not in UNBUDGETED_METHODS and not await self._not_late(turn, allowed):
-                    out.lost_turn = True
-                    return out
-            turn.tat = after
-            # A new message that went out is recorded before the next call: if this process dies
-            # during it, that message is not sent again after the restart.
-            if out.unrecorded_new:
-                await self._record_sent(out)
+            if budgeted:
+                turn.tat = pace.take(turn.tat, moment)[1]
             try:
                 message_id = await self._transport.deliver(row.method, dict(row.payload))
             except RetryAfter as exc:
@@ -275,30 +320,59 @@ class Outbox:
                     log.error("outbox %s %s refused: %s", row.id, row.method, exc.message)
                     out.failed.append((row.id, f"bad request: {exc.message}"))
             except (NetworkError, TelegramError, OSError) as exc:  # timeouts and 5xx included
-                if row.attempts + 1 >= MAX_ATTEMPTS:
-                    out.failed.append((row.id, f"gave up: {exc}"))
-                else:
-                    delay = backoff(row.attempts)
-                    log.warning("outbox %s %s failed (%s); retry in %s", row.id, row.method, exc, delay)
-                    out.deferred = (row, self._clock() + delay, f"network: {exc}")
-                    return out
+                now = self._clock()
+                if now - row.created_at >= self._max_age:
+                    log.error("outbox %s %s undelivered for %s; given up", row.id, row.method, self._max_age)
+                    out.failed.append((row.id, f"gave up after {self._max_age}: {exc}"))
+                    out.expired.append(row)
+                    continue
+                delay = backoff(row.attempts)
+                if isinstance(exc, TimedOut) and row.method not in IDEMPOTENT_METHODS:
+                    # Telegram may have shown it already: a retry at once would most likely show it
+                    # twice (or time out again); give the outage time to pass first.
+                    delay = max(delay, TIMED_OUT_PAUSE)
+                log.warning("outbox %s %s failed (%s); retry in %s", row.id, row.method, exc, delay)
+                out.deferred = (row, now + delay, f"network: {exc}")
+                return out
             else:
                 out.sent.append((row.id, message_id))
                 out.unrecorded_new |= row.method not in IDEMPOTENT_METHODS
         return out
 
-    async def _not_late(self, turn: ChatTurn, slot: float) -> bool:
-        """After waking up late for a slot (a busy process), take a fresh one: others sent in theirs
-        meanwhile, and sending in an old one now would crowd Telegram's second. False: turn lost."""
-        for _ in range(3):
-            if self._wall() - slot <= LATE_FOR_SLOT:
-                break
-            (slot,) = await self._gate.global_slots(self._wall(), 1)
-            if not await self._gate.keep(turn, until=slot):
-                return False
-            if (wait := slot - self._wall()) > 0:
-                await self._sleep(wait)
-        return True
+    async def _moment_to_send(
+        self, turn: ChatTurn, allowed: float, budgeted: bool, slot: _SenderSlot
+    ) -> float | None:
+        """Wait until ``allowed``, then take a slot of the bot's budget at the moment of sending: the
+        moment (wall clock), or None when the turn on the chat was lost meanwhile.
+
+        A slot is used only if it is still its moment after taking it (``gate.late``): a process that
+        was slow to get the answer lets it go unused and takes another, so no late waker crowds a
+        second that other workers have filled.
+        """
+        while True:
+            if (wait := allowed - self._wall()) > 0:
+                # At least a millisecond: a clock that cannot show a shorter wait would not move on.
+                await self._pause(slot, max(wait, 0.001))
+            # The turn must outlast the send, however long waiting took.
+            if not await self._gate.keep(turn, until=self._wall()):
+                return None
+            moment = self._wall()
+            if not budgeted:
+                return moment
+            wait = await self._gate.take_global(moment)
+            if wait == 0.0:
+                if self._wall() - moment <= self._gate.late:
+                    return moment
+                log.debug("a slot of the bot's budget came too late to use; taking another")
+                allowed = self._wall()
+            else:
+                allowed = moment + wait
+
+    async def _pause(self, slot: _SenderSlot, seconds: float) -> None:
+        """Wait without keeping a sender slot: other chats send meanwhile."""
+        slot.give()
+        await self._sleep(seconds)
+        await slot.take()
 
     async def _record_sent(self, out: _Outcome) -> None:
         fresh = out.sent[out.recorded :]
@@ -308,24 +382,13 @@ class Outbox:
             out.recorded = len(out.sent)
         out.unrecorded_new = False
 
-    def _likely_sent(self, turn: ChatTurn, rows: Sequence[OutboxRow]) -> int:
-        """How many of ``rows`` count against the bot's budget and will go in this pass: their slots
-        are taken in one round trip, and none is taken for what the chat's own pace holds back."""
-        pace, tat, wall, count = self._gate.chat_pace, turn.tat, self._wall(), 0
-        for row in rows:
-            if row.method in UNBUDGETED_METHODS:
-                continue
-            allowed, tat = pace.take(tat, wall)
-            if allowed - wall > MAX_PACE_WAIT:
-                break
-            count += 1
-        return count
-
     async def _record(self, session: AsyncSession, chat_id: int, out: _Outcome) -> None:
         now = self._clock()
         await repository.mark_sent(session, out.sent[out.recorded :], now)
         for row_id, error in out.failed:
             await repository.mark_failed(session, row_id, error)
+        if out.expired and self._undelivered is not None:
+            await self._undelivered(session, out.expired, now)
         if out.blocked:
             await repository.mark_unreachable(session, chat_id, now)
             await repository.fail_chat(session, chat_id, "forbidden: chat unreachable")

@@ -56,6 +56,14 @@ class Pace:
         start = max(tat, now)
         return max(start - self.tolerance, now), start + self.interval
 
+    def take_now(self, tat: float, now: float) -> tuple[float, float]:
+        """Take a slot at ``now`` if the budget has one: (0, the budget time after it); else (seconds
+        until it has one, ``tat`` unchanged). Nothing is reserved ahead, so a late waker takes nothing."""
+        allowed = tat - self.tolerance
+        if allowed <= now:
+            return 0.0, max(tat, now) + self.interval
+        return allowed - now, tat
+
 
 UNPACED = Pace(math.inf)
 
@@ -66,12 +74,14 @@ def chat_pace(per_second: float) -> Pace:
     return Pace(per_second, burst=4) if per_second > 0 else UNPACED
 
 
-def global_pace(per_second: float) -> Pace:
-    """At most ``per_second`` messages in any second (5/6 of it steadily, 1/6 as a burst). 0: no limit."""
+def global_pace(per_second: float, *, slack: float = 0.0) -> Pace:
+    """At most ``per_second`` messages in any second (5/6 of it steadily, 1/6 as a burst), also when each
+    goes up to ``slack`` seconds after its slot was taken (the round trip that took it). 0: no limit."""
     if per_second <= 0:
         return UNPACED
     burst = max(1, int(per_second / 6))
-    return Pace(max(per_second - burst, per_second / 6), burst=burst)
+    # Slots taken within any 1 + slack seconds are all the messages that can arrive in one second.
+    return Pace(max(per_second - burst, per_second / 6) / (1 + slack), burst=burst)
 
 
 # Calls that are no chat message and do not count against the budget.
@@ -92,12 +102,15 @@ class SendGate(Protocol):
     """Where turns and budgets live."""
 
     chat_pace: Pace
+    # A slot of the bot's budget is used only this soon after it was taken (see ``global_pace``).
+    late: float
 
     def turn(
-        self, chat_id: int, *, now: float, wait: float | None
+        self, chat_id: int, *, now: float, wait: float
     ) -> contextlib.AbstractAsyncContextManager[ChatTurn | None]:
-        """Hold the chat's turn inside the block; None when another sender keeps it: at once for
-        ``wait == 0``, else after up to ``wait`` seconds (None: as long as it takes)."""
+        """Hold the chat's turn inside the block; None when another sender keeps it: at once when it is
+        a sender in this process (it reads the chat's queue again before it lets go), else after asking
+        another process's claim for up to ``wait`` seconds."""
         ...
 
     async def record(self, session: AsyncSession, turn: ChatTurn) -> None:
@@ -109,8 +122,9 @@ class SendGate(Protocol):
         (only a database claim can be)."""
         ...
 
-    async def global_slots(self, now: float, count: int) -> list[float]:
-        """Take the next ``count`` slots of the bot's whole budget; when each starts (wall clock)."""
+    async def take_global(self, now: float) -> float:
+        """Take a slot of the bot's whole budget at ``now`` (wall clock): 0.0 when taken, else how many
+        seconds until there is one (nothing taken)."""
         ...
 
 
@@ -121,30 +135,26 @@ class LocalGate:
 
     def __init__(self, chat_pace: Pace = UNPACED, global_pace: Pace = UNPACED) -> None:
         self.chat_pace = chat_pace
+        self.late = math.inf  # a slot is taken right before the send, with nothing to wait for between
         self._global_pace = global_pace
         self._global_tat = 0.0
         self._tats: dict[int, float] = {}
-        self._locks: dict[int, asyncio.Lock] = {}
-        self._users: dict[int, int] = {}
+        self._holding: set[int] = set()  # chats a sender of this process has the turn on
 
     @contextlib.asynccontextmanager
-    async def turn(self, chat_id: int, *, now: float, wait: float | None) -> AsyncIterator[ChatTurn | None]:
-        lock = self._locks.setdefault(chat_id, asyncio.Lock())
-        self._users[chat_id] = self._users.get(chat_id, 0) + 1
+    async def turn(self, chat_id: int, *, now: float, wait: float = 0.0) -> AsyncIterator[ChatTurn | None]:
+        # Never waited for: the holder sends what is queued meanwhile too, so a waiter would only keep
+        # a task (and whatever it holds) busy for nothing.
+        if chat_id in self._holding:
+            yield None
+            return
+        self._holding.add(chat_id)
         try:
-            if not await _acquire(lock, wait):
-                yield None
-                return
-            try:
-                turn = ChatTurn(chat_id, self._tats.get(chat_id, 0.0))
-                yield turn
-                self._remember(chat_id, turn.tat, now)
-            finally:
-                lock.release()
+            turn = ChatTurn(chat_id, self._tats.get(chat_id, 0.0))
+            yield turn
+            self._remember(chat_id, turn.tat, now)
         finally:
-            self._users[chat_id] -= 1
-            if not self._users[chat_id]:  # nobody else wants this chat: forget its lock
-                del self._users[chat_id], self._locks[chat_id]
+            self._holding.discard(chat_id)
 
     def _remember(self, chat_id: int, tat: float, now: float) -> None:
         self._tats[chat_id] = tat
@@ -157,21 +167,17 @@ class LocalGate:
     async def keep(self, turn: ChatTurn, *, until: float) -> bool:
         return True
 
-    async def global_slots(self, now: float, count: int) -> list[float]:
-        if self._global_pace is UNPACED:
-            return [now] * count
-        slots = []
-        for _ in range(count):
-            allowed, self._global_tat = self._global_pace.take(self._global_tat, now)
-            slots.append(allowed)
-        return slots
+    async def take_global(self, now: float) -> float:
+        wait, self._global_tat = self._global_pace.take_now(self._global_tat, now)
+        return wait
 
 
 class DatabaseGate:
     """Turns and budgets in the ``send_gates`` table, shared by every process on the database.
 
-    A turn is a claim on the chat's row that runs out after ``claim_seconds`` (a crashed holder blocks
-    the chat no longer than that); within one process a lock per chat keeps it from racing itself.
+    A turn is a claim on the chat's row that runs out ``claim_seconds`` after the longest Bot API call
+    (``call_seconds``) could end, so a crashed holder blocks the chat no longer than that; within one
+    process only one sender asks for a chat's turn at a time.
     """
 
     FIRST_RETRY = 0.025  # then twice as long each time: a held chat is asked a few times, not polled
@@ -185,11 +191,15 @@ class DatabaseGate:
         claim_seconds: float = 30.0,
         wall: Callable[[], float] = time.time,
         holder: str | None = None,
+        late: float = 0.1,
+        call_seconds: float = 30.0,
     ) -> None:
         self.chat_pace = chat_pace
+        self.late = late
         self._global_pace = global_pace
         self._sessions = sessions
         self._claim_seconds = claim_seconds
+        self._call_seconds = call_seconds  # the longest one Bot API call can take before it times out
         self._wall = wall  # claims are compared across processes: always the wall clock
         self._local = LocalGate()
         # Unique per process, unless the caller names a role only one process has at a time: then a
@@ -197,9 +207,9 @@ class DatabaseGate:
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"[-80:]
 
     @contextlib.asynccontextmanager
-    async def turn(self, chat_id: int, *, now: float, wait: float | None) -> AsyncIterator[ChatTurn | None]:
-        # Within this process, wait for this process's own sender of the chat (it finishes soon).
-        async with self._local.turn(chat_id, now=now, wait=None if wait else 0) as local:
+    async def turn(self, chat_id: int, *, now: float, wait: float = 0.0) -> AsyncIterator[ChatTurn | None]:
+        # This process's own sender of the chat sends what is queued meanwhile too: never wait for it.
+        async with self._local.turn(chat_id, now=now) as local:
             if local is None:
                 yield None
                 return
@@ -215,18 +225,18 @@ class DatabaseGate:
                         async with self._sessions() as session, session.begin():
                             await self.record(session, turn)
 
-    async def _claim(self, chat_id: int, wait: float | None) -> ChatTurn | None:
+    async def _claim(self, chat_id: int, wait: float) -> ChatTurn | None:
         loop = asyncio.get_running_loop()
-        deadline = None if wait is None else loop.time() + wait
+        deadline = loop.time() + wait
         pause = self.FIRST_RETRY
         while True:
             now = self._wall()
-            until = now + self._claim_seconds
+            until = now + self._call_seconds + self._claim_seconds
             async with self._sessions() as session, session.begin():
                 tat = await repository.claim_chat(session, chat_id, holder=self.holder, now=now, until=until)
             if tat is not None:
                 return ChatTurn(chat_id, tat, held_until=until)
-            if deadline is not None and loop.time() + pause > deadline:
+            if loop.time() + pause > deadline:
                 return None
             await asyncio.sleep(pause)
             pause = min(pause * 2, 1.0)
@@ -236,15 +246,16 @@ class DatabaseGate:
         turn.recorded = True
 
     async def keep(self, turn: ChatTurn, *, until: float) -> bool:
-        # Room for one Bot API call (PTB gives up after about 20 s) between ``until`` and the end.
-        if turn.held_until - until > self._claim_seconds / 2:
+        # Room for one whole Bot API call after ``until``: a claim that ran out during a send would let
+        # another worker send the same message again.
+        if turn.held_until - until > self._call_seconds + self._claim_seconds / 2:
             return True
         wall = self._wall()
         if turn.held_until < wall:
             log.warning(
                 "a claim on a chat ran out %.1f s ago while this worker sent to it", wall - turn.held_until
             )
-        held_until = max(until, wall) + self._claim_seconds
+        held_until = max(until, wall) + self._call_seconds + self._claim_seconds
         async with self._sessions() as session, session.begin():
             kept = await repository.extend_claim(session, turn.chat_id, holder=self.holder, until=held_until)
         if kept:
@@ -253,28 +264,22 @@ class DatabaseGate:
             log.warning("another worker took over a chat this worker was sending to")
         return kept
 
-    async def global_slots(self, now: float, count: int) -> list[float]:
-        if self._global_pace is UNPACED or count == 0:
-            return [now] * count
+    async def take_global(self, now: float) -> float:
+        if self._global_pace is UNPACED:
+            return 0.0
         pace = self._global_pace
         async with self._sessions() as session:
             # Every message of every worker takes its slot from this one row: on PostgreSQL the single
             # statement commits by itself, so the row is locked for the statement, not a round trip.
             if session.get_bind().dialect.name == "postgresql":
                 await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-            tat = await repository.reserve_budget(
-                session, repository.GLOBAL_GATE_KEY, now=now, interval=count * pace.interval
+            wait = await repository.take_budget(
+                session,
+                repository.GLOBAL_GATE_KEY,
+                now=now,
+                interval=pace.interval,
+                tolerance=pace.tolerance,
+                token=secrets.token_hex(8),
             )
             await session.commit()
-        # The budget time moved on by ``count`` intervals; the slots are the last ``count`` of them.
-        first = tat - count * pace.interval - pace.tolerance
-        return [max(first + i * pace.interval, now) for i in range(count)]
-
-
-async def _acquire(lock: asyncio.Lock, wait: float | None) -> bool:
-    """Take the lock; with ``wait == 0`` only if it is free. Other waits wait as long as it takes: within
-    one process the holder is sending and finishes soon."""
-    if wait is not None and wait <= 0 and lock.locked():
-        return False
-    await lock.acquire()
-    return True
+        return wait

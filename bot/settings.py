@@ -794,6 +794,20 @@ def _outbox_lease(environ: Mapping[str, str]) -> int:
     return int(raw)
 
 
+DEFAULT_OUTBOX_MAX_AGE_HOURS = 72
+
+
+def _outbox_max_age(environ: Mapping[str, str]) -> int:
+    raw = _optional(environ, "OUTBOX_MAX_AGE_HOURS")
+    if raw is None:
+        return DEFAULT_OUTBOX_MAX_AGE_HOURS
+    if not raw.isdigit() or not 1 <= int(raw) <= 24 * 90:
+        raise ConfigError(
+            None, None, "OUTBOX_MAX_AGE_HOURS", f"'{raw}' is not a whole number of hours from 1 to 2160"
+        )
+    return int(raw)
+
+
 def _send_coordination(environ: Mapping[str, str]) -> str | None:
     raw = _optional(environ, "SEND_COORDINATION")
     if raw is None:
@@ -835,6 +849,8 @@ class Settings:
     # How long a freshly queued message is left to the process that queued it before the sweep of any
     # process takes it over (the time a crashed sender's messages wait).
     outbox_lease_seconds: int = DEFAULT_OUTBOX_LEASE_SECONDS
+    # How long a message is retried through an outage before it is given up on and reported to staff.
+    outbox_max_age_hours: int = DEFAULT_OUTBOX_MAX_AGE_HOURS
     # Where Telegram's send budget and the per-chat order live: "local" (this process) or "database"
     # (shared by every process on the database); None: database on PostgreSQL, local on SQLite.
     send_coordination: str | None = None
@@ -847,7 +863,7 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
         """Read TELEGRAM_BOT_TOKEN, TELEGRAM_API_BASE_URL, TELEGRAM_BOT_USERNAME, DATABASE_URL,
         INITIATIEFBOT_CONFIG, LOG_LEVEL, TELEGRAM_WEBHOOK_SECRET, PORT, WEBHOOK_HOST, FLOOD_LIMIT,
-        OUTBOX_LEASE_SECONDS, SEND_COORDINATION, TELEGRAM_MAX_PER_SECOND and
+        OUTBOX_LEASE_SECONDS, OUTBOX_MAX_AGE_HOURS, SEND_COORDINATION, TELEGRAM_MAX_PER_SECOND and
         TELEGRAM_CHAT_MAX_PER_SECOND."""
         log_level = (_optional(environ, "LOG_LEVEL") or "INFO").upper()
         if log_level not in LOG_LEVELS:
@@ -869,6 +885,7 @@ class Settings:
             webhook_host=_optional(environ, "WEBHOOK_HOST") or DEFAULT_WEBHOOK_HOST,
             flood_limit=_flood_limit(environ),
             outbox_lease_seconds=_outbox_lease(environ),
+            outbox_max_age_hours=_outbox_max_age(environ),
             send_coordination=_send_coordination(environ),
             telegram_max_per_second=_per_second(environ, "TELEGRAM_MAX_PER_SECOND", 30.0),
             telegram_chat_max_per_second=_per_second(environ, "TELEGRAM_CHAT_MAX_PER_SECOND", 1.0),

@@ -1731,14 +1731,27 @@ async def extend_claim(session: AsyncSession, chat_id: int, *, holder: str, unti
     return bool(result.rowcount)
 
 
-async def reserve_budget(session: AsyncSession, key: str, *, now: float, interval: float) -> float:
-    """Take the next slot of a shared budget (GCRA, one statement): returns the new budget time, from
-    which the caller knows when its slot starts (``tat - interval - tolerance``)."""
+async def take_budget(
+    session: AsyncSession, key: str, *, now: float, interval: float, tolerance: float, token: str
+) -> float:
+    """Take a slot of a shared budget at ``now`` if it has one (GCRA, one statement): 0.0 when taken,
+    else how many seconds until it has one. Nothing is reserved ahead: a slot is used when taken.
+
+    ``token`` (unique per call) marks the row when this call took the slot; that is how it knows.
+    """
     conn, dialect = await _connection(session)
-    stmt = _insert(dialect, send_gates).values(key=key, tat=now + interval)
     at = literal(now, Double)
+    conforms = send_gates.c.tat - literal(tolerance, Double) <= at
     start = case((send_gates.c.tat > at, send_gates.c.tat), else_=at)
+    stmt = _insert(dialect, send_gates).values(key=key, tat=now + interval, holder=token)
     stmt = stmt.on_conflict_do_update(
-        index_elements=[send_gates.c.key], set_={"tat": start + literal(interval, Double)}
-    ).returning(send_gates.c.tat)
-    return float((await conn.execute(stmt)).scalar_one())
+        index_elements=[send_gates.c.key],
+        set_={
+            "tat": case((conforms, start + literal(interval, Double)), else_=send_gates.c.tat),
+            "holder": case((conforms, literal(token)), else_=send_gates.c.holder),
+        },
+    ).returning(send_gates.c.tat, send_gates.c.holder)
+    tat, holder = (await conn.execute(stmt)).one()
+    if holder == token:
+        return 0.0
+    return max(float(tat) - tolerance - now, 0.001)  # never 0.0: that would mean "taken"

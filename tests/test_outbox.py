@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -13,11 +14,16 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Time
 
 from bot.dispatcher import Dispatcher
 from bot.i18n import Translator
-from bot.outbox import SEND_LEASE, Outbox
+from bot.notifications import enqueue_calls
+from bot.outbox import SEND_LEASE, TIMED_OUT_PAUSE, Outbox
 from bot.settings import load_municipality, resolve_config_path
+from bot.telegram_io import ApiCall
+from bot.undelivered import report_undelivered
 from flows.events import Event, EventKind
+from storage import repository
 from storage.db import session_factory
 from storage.models import OutboxMessage, Person
+from tests.test_storage_staff import new_initiative
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 
@@ -35,6 +41,7 @@ class Transport:
 
     def __init__(self) -> None:
         self.delivered: list[tuple[str, dict[str, Any]]] = []
+        self.arrived: list[tuple[datetime, int]] = []  # (test clock, chat) where an outage is simulated
         self.failures: dict[int, list[Exception]] = {}
         self._ids = 0
 
@@ -144,7 +151,7 @@ async def test_harmless_bad_requests_count_as_sent(
     assert await statuses(engine) == ["sent"]
 
 
-@pytest.mark.parametrize("make_error", [lambda: TimedOut(), lambda: NetworkError("Bad Gateway")])
+@pytest.mark.parametrize("make_error", [lambda: NetworkError("Bad Gateway"), lambda: OSError("reset")])
 async def test_network_trouble_is_retried_with_backoff(
     parts: tuple[Dispatcher, Outbox, Transport], clock: Clock, make_error: Callable[[], Exception]
 ) -> None:
@@ -159,6 +166,97 @@ async def test_network_trouble_is_retried_with_backoff(
     clock.now += timedelta(seconds=5)
     await outbox.flush()
     assert len(transport.texts(1)) == 1
+
+
+async def test_a_send_that_timed_out_is_not_tried_again_at_once(
+    parts: tuple[Dispatcher, Outbox, Transport], clock: Clock
+) -> None:
+    dispatcher, outbox, transport = parts
+    transport.failures[1] = [TimedOut()]  # Telegram may have shown it: a quick retry would show it twice
+    await outbox.send((await dispatcher.handle(command(1, "start"), update_id=1)).outbox)
+    for _ in range(5):
+        clock.now += timedelta(seconds=10)
+        assert await outbox.flush() == 0
+    clock.now += TIMED_OUT_PAUSE
+    assert await outbox.flush() == 1
+    assert len(transport.texts(1)) == 1
+
+
+def go_down(transport: Transport, clock: Clock, *, until: datetime, chats: set[int] | None = None) -> None:
+    """Telegram cannot be reached (for ``chats``, else for all) until ``until`` on the test clock."""
+    deliver = transport.deliver
+
+    async def down(method: str, payload: dict[str, Any]) -> int | None:
+        if clock.now < until and (chats is None or int(payload["chat_id"]) in chats):
+            raise NetworkError("Bad Gateway")
+        transport.arrived.append((clock.now, int(payload["chat_id"])))
+        return await deliver(method, payload)
+
+    transport.deliver = down  # type: ignore[method-assign]
+
+
+async def test_a_telegram_outage_of_half_an_hour_delays_every_message_in_order_and_loses_none(
+    parts: tuple[Dispatcher, Outbox, Transport], clock: Clock, engine: AsyncEngine
+) -> None:
+    dispatcher, outbox, transport = parts
+    back = T0 + timedelta(minutes=30)
+    go_down(transport, clock, until=back)
+    await outbox.send((await dispatcher.handle(command(1, "start"), update_id=1)).outbox)
+    await outbox.send((await dispatcher.handle(command(2, "start"), update_id=2)).outbox)
+    update_id = 3
+    while clock.now < back + timedelta(minutes=10):  # the sweep looks every 10 s
+        clock.now += timedelta(seconds=10)
+        if clock.now == T0 + timedelta(minutes=15):  # a resident asks for help halfway the outage
+            await outbox.send((await dispatcher.handle(command(1, "help"), update_id=update_id)).outbox)
+            update_id += 1
+        await outbox.flush()
+    greeting, help_text = transport.texts(1)
+    assert "What do you want to do?" in greeting and "/nieuw" in help_text
+    assert len(transport.texts(2)) == 1
+    assert await statuses(engine) == ["sent"] * 3
+    # Retries never wait more than five minutes: everything is out soon after Telegram is back.
+    assert all(back <= at <= back + timedelta(minutes=5) for at, _ in transport.arrived)
+
+
+async def test_a_message_undelivered_for_days_is_given_up_and_the_broker_told_who_missed_what(
+    engine: AsyncEngine, clock: Clock
+) -> None:
+    sessions = session_factory(engine)
+    async with sessions() as session, session.begin():
+        dirk = await repository.add_staff(
+            session, telegram_user_id=2001, name="Dirk", role="broker", wijken=(), themes=(), now=T0
+        )
+        initiative = await repository.create_initiative(session, new_initiative(), T0)
+        await repository.assign(
+            session, initiative.id, broker_id=dirk.id, by_staff_id=None, note=None, now=T0
+        )
+        await repository.upsert_person(
+            session, user_id=2001, chat_id=2001, first_name="Dirk", telegram_language="nl", now=T0
+        )
+        rows = await enqueue_calls(
+            session, [(1001, ApiCall("sendMessage", {"chat_id": 1001, "text": "Dirk belt je morgen."}))], T0
+        )
+    transport = Transport()
+    go_down(transport, clock, until=T0 + timedelta(days=30), chats={1001})
+    max_age = timedelta(days=3)
+    outbox = Outbox(
+        sessions,
+        transport,
+        clock,
+        max_age=max_age,
+        undelivered=partial(report_undelivered, tr=Translator(("nl", "en")), max_age=max_age),
+    )
+    await outbox.send(rows)
+    while clock.now < T0 + max_age + timedelta(minutes=10):
+        clock.now += timedelta(minutes=5)
+        await outbox.flush()
+    assert transport.texts(1001) == []
+    async with engine.connect() as conn:
+        status, error = (await conn.execute(select(OutboxMessage.status, OutboxMessage.last_error))).first()
+    assert status == "failed" and "gave up" in error
+    (report,) = transport.texts(2001)
+    assert "Fatima el Amrani" in report and initiative.reference in report
+    assert "Dirk belt je morgen." in report and "72 uur lang niet aan" in report
 
 
 async def test_a_duplicate_update_queues_nothing(parts: tuple[Dispatcher, Outbox, Transport]) -> None:
