@@ -84,6 +84,15 @@ async def prepare_database(database_url: str, municipality: Municipality) -> Non
         wijken = [w.code for w in municipality.wijken]
         async with session_factory(engine)() as session, session.begin():
             for user_id, name in ((900_001, "Anna de Vries"), (900_002, "Bram Bakker")):
+                # They opened the bot once (as an invitation link does): only then do they get cases.
+                await repository.upsert_person(
+                    session,
+                    user_id=user_id,
+                    chat_id=user_id,
+                    first_name=name,
+                    telegram_language="nl",
+                    now=now,
+                )
                 await repository.add_staff(
                     session,
                     telegram_user_id=user_id,

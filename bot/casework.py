@@ -75,8 +75,21 @@ class Casework:
         return broker.StaffContext(self._m, now)
 
     async def staff(self, session: AsyncSession, user_id: int) -> StaffView | None:
+        """The staff member behind an update; a coordinator with wijken also learns which wijken have a
+        coordinator, since a wijk without one is every coordinator's (``StaffView.covers``)."""
         row = await repository.load_staff(session, user_id)
-        return staff_view(row) if row is not None else None
+        if row is None:
+            return None
+        view = staff_view(row)
+        if view.is_coordinator and view.wijken:
+            everyone = await repository.all_coordinators(session)
+            covered = (
+                None
+                if any(not c.wijken for c in everyone)
+                else frozenset(w for c in everyone for w in c.wijken)
+            )
+            view = replace(view, coordinated_wijken=covered)
+        return view
 
     async def case(self, session: AsyncSession, reference: str, *, lock: bool = True) -> CaseView | None:
         """The case as the flows see it, row-locked for the rest of the transaction."""
@@ -129,6 +142,7 @@ class Casework:
                 b.open_cases,
                 b.last_assigned_at,
                 b.absent_until,
+                b.reachable,
             )
             for b in loads
         ]
@@ -218,6 +232,7 @@ class Casework:
                 return _add(out, Reply(t("This command is only for staff of the municipality.")))
             if staff.is_coordinator:
                 rows = await repository.unassigned_cases(session, open_statuses=OPEN)
+                rows = [row for row in rows if staff.covers(row.wijk_code)]
                 title = t("Initiatives without an initiatiefmakelaar:")
             else:
                 rows = await repository.cases_of_broker(session, staff.id, open_statuses=OPEN)
@@ -227,12 +242,15 @@ class Casework:
                 return _add(out, Reply(t("Every open initiative has an initiatiefmakelaar.")))
             return _add(out, broker.case_list(views, ctx, title=title))
         if isinstance(command, CoordinatorReport) and staff is not None and staff.is_coordinator:
-            return _add(out, await self._report(session, command.kind, now))
+            return _add(out, await self._report(session, command.kind, staff, now))
         if case is None:  # the flows only emit the commands below for a loaded case
             return _add(out, Reply(t("I cannot find that initiative.")))
         if isinstance(command, ShowBrokers):
             loads = await repository.broker_loads(session, open_statuses=OPEN)
-            options = [BrokerOption(b.staff_id, b.name, b.open_cases, b.absent_until) for b in loads]
+            # Someone the bot cannot write to would never see the case.
+            options = [
+                BrokerOption(b.staff_id, b.name, b.open_cases, b.absent_until) for b in loads if b.reachable
+            ]
             if command.purpose == "ho" and staff is not None:
                 options = [o for o in options if o.staff_id != staff.id]
             return _add(out, broker.broker_menu(case, options, purpose=command.purpose, today=now))
@@ -331,6 +349,17 @@ class Casework:
             target = await repository.staff_by_id(session, command.to_staff_id)
             if target is None or not target.active or target.role != StaffRole.BROKER:
                 return _add(out, Reply(t("That initiatiefmakelaar cannot take initiatives (any more).")))
+            if not await repository.is_reachable(session, target.telegram_user_id):
+                return _add(
+                    out,
+                    Reply(
+                        t(
+                            "The bot cannot reach {name}: they have not opened the bot yet, or they "
+                            "blocked it. Choose someone else, or ask {name} to send the bot a message.",
+                            name=target.name,
+                        )
+                    ),
+                )
             if isinstance(command, Handover):
                 return await self._handover(session, command, out, staff=staff, case=case, to=target, now=now)
             notes = await self._assign(session, case.reference, target, by=staff, now=now)
@@ -455,7 +484,7 @@ class Casework:
         done = Reply(t("{reference} is now with {broker}.", reference=case.reference, broker=to.name))
         return _add(out, done, notify=notes)
 
-    async def _report(self, session: AsyncSession, kind: str, now: datetime) -> Reply:
+    async def _report(self, session: AsyncSession, kind: str, staff: StaffView, now: datetime) -> Reply:
         if kind == "makelaars":
             loads = await repository.broker_loads(session, open_statuses=OPEN)
             options = [BrokerOption(b.staff_id, b.name, b.open_cases, b.absent_until) for b in loads]
@@ -466,6 +495,8 @@ class Casework:
         ]
         if kind == "overzicht":
             return coordinator.overview(lines, self._m, now)
+        # The lists with buttons: only the initiatives this coordinator may act on.
+        lines = [line for line in lines if staff.covers(line.wijk_code)]
         if kind == "vastgelopen":
             return coordinator.stalled(lines, self._m, now)
         return coordinator.unassigned(lines, self._m, now)

@@ -392,6 +392,9 @@ class Outbox:
         if out.blocked:
             await repository.mark_unreachable(session, chat_id, now)
             await repository.fail_chat(session, chat_id, "forbidden: chat unreachable")
+            from bot.handback import broker_unreachable  # not at the top: it imports bot.notifications
+
+            await broker_unreachable(session, chat_id, now)  # a broker's cases go back to the coordinators
         if out.deferred is not None:
             row, until, error = out.deferred
             await repository.defer(session, row.id, until=until, error=error)

@@ -7,23 +7,23 @@ import sys
 from datetime import UTC, date, datetime
 from typing import TextIO
 
-from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot
 
+from bot import handback
 from bot.app import file_url_for
-from bot.i18n import Translator
-from bot.notifications import notification_calls
 from bot.settings import Settings
-from flows import coordinator
-from flows.cases import Notification
+from flows.cases import HandBack
 from flows.municipality import Municipality
-from flows.resident import LANGUAGES
 from storage import repository
 from storage.db import create_engine, is_sqlite, session_factory
 from storage.migrate import is_up_to_date, upgrade
-from storage.repository import NewOutboxMessage, StaffRow
 
 ROLES = ("broker", "coordinator")
+NOT_REACHABLE = (
+    "{name} has not opened the bot yet, and Telegram lets a bot write only to people who did. "
+    "Until {name} opens the bot once (an invitation link from `initiatiefbot staff invite` does this, "
+    "or sending it /start), no initiatives go to them and they get no messages."
+)
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -136,6 +136,8 @@ async def run(settings: Settings, args: argparse.Namespace, out: TextIO = sys.st
                     f"{row.name} is now {row.role} (staff id {row.id}, Telegram id {row.telegram_user_id}).",
                     file=out,
                 )
+                if not await repository.is_reachable(session, row.telegram_user_id):
+                    print(f"Warning: {NOT_REACHABLE.format(name=row.name)}", file=out)
                 return 0
             if command == "list":
                 rows = await repository.list_staff(session)
@@ -143,6 +145,7 @@ async def run(settings: Settings, args: argparse.Namespace, out: TextIO = sys.st
                     b.staff_id: b.open_cases
                     for b in await repository.broker_loads(session, open_statuses=_open())
                 }
+                people = await repository.load_people(session, [row.telegram_user_id for row in rows])
                 if not rows:
                     print(
                         "No staff yet. Add someone with: initiatiefbot staff invite --role broker …", file=out
@@ -156,9 +159,17 @@ async def run(settings: Settings, args: argparse.Namespace, out: TextIO = sys.st
                         else ""
                     )
                     load = f", {loads.get(row.id, 0)} open" if row.role == "broker" else ""
+                    person = people.get(row.telegram_user_id)
+                    reach = (
+                        ", has not opened the bot yet"
+                        if person is None
+                        else ", unreachable (blocked the bot)"
+                        if person.unreachable_at is not None
+                        else ""
+                    )
                     print(
                         f"{row.telegram_user_id:>12}  {row.role:<11} "
-                        f"{row.name} ({wijken}; {themes}{load}{absent})",
+                        f"{row.name} ({wijken}; {themes}{load}{absent}{reach})",
                         file=out,
                     )
                 return 0
@@ -168,39 +179,26 @@ async def run(settings: Settings, args: argparse.Namespace, out: TextIO = sys.st
                 return 1
             if command == "remove":
                 await repository.remove_staff(session, staff_id=staff.id, now=now)
-                print(
-                    f"{staff.name} no longer has a staff role. Their initiatives keep them until reassigned.",
-                    file=out,
-                )
+                print(f"{staff.name} no longer has a staff role.", file=out)
+                if staff.role == "broker":
+                    cases, told = await handback.hand_back(session, staff, HandBack.REMOVED, now)
+                    print(
+                        f"{cases} open initiative(s) went back to the coordinators "
+                        f"({told} told, each with a one-tap reassign)."
+                        if cases
+                        else "They had no open initiatives.",
+                        file=out,
+                    )
                 return 0
             until = None if args.back else args.until
             await repository.set_absent(session, staff.id, until)
             print(f"{staff.name} is {'back' if until is None else f'absent until {until}'}.", file=out)
             if until is not None and staff.role == "broker":
-                told = await _tell_coordinators(session, staff, until, now)
+                told = await handback.tell_absent(session, staff, until, now)
                 print(f"Told {told} coordinator(s) about {staff.name}'s open initiatives.", file=out)
             return 0
     finally:
         await engine.dispose()
-
-
-async def _tell_coordinators(session: AsyncSession, broker: StaffRow, until: date, now: datetime) -> int:
-    """List an absent broker's open initiatives to their coordinators, each with a one-tap reassign.
-
-    The messages go into the outbox; the running bot's outbox sweep sends them within seconds.
-    """
-    cases = await repository.cases_of_broker(session, broker.id, open_statuses=_open())
-    coordinators: dict[int, StaffRow] = {}
-    for wijk in broker.wijken or (None,):
-        for person in await repository.coordinators_for_wijk(session, wijk):
-            coordinators[person.id] = person
-    reply = coordinator.absent_broker(broker.name, until, [(c.reference, c.title) for c in cases])
-    notes = [Notification(p.telegram_user_id, p.telegram_user_id, reply) for p in coordinators.values()]
-    calls = await notification_calls(session, notes, Translator(tuple(LANGUAGES)))
-    await repository.enqueue_many(
-        session, [NewOutboxMessage(chat, c.method, c.payload) for chat, c in calls], now=now
-    )
-    return len(coordinators)
 
 
 def _open() -> tuple[str, ...]:

@@ -18,6 +18,7 @@ from flows.cases import (
     STAFF_PREFIX,
     BrokerOption,
     CaseView,
+    HandBack,
     Pending,
     StaffView,
     TimelineItem,
@@ -63,7 +64,22 @@ def actor_for(staff: StaffView, case: CaseView) -> Actor:
 
 
 def may_act(staff: StaffView, case: CaseView) -> bool:
-    return staff.is_coordinator or case.broker_id == staff.id
+    """Who may open a case, see its contact details and act on it: its broker, and the coordinators
+    who cover its wijk (see ``StaffView.covers``)."""
+    if staff.is_coordinator:
+        return staff.covers(case.wijk_code)
+    return case.broker_id == staff.id
+
+
+def not_yours(staff: StaffView, case: CaseView, ctx: StaffContext) -> Msg:
+    """Why ``may_act`` refused, in words for this staff member."""
+    if staff.is_coordinator:
+        return t(
+            "This initiative is in {wijk}, which is not one of your wijken. "
+            "A coordinator of that wijk takes care of it.",
+            wijk=_wijk_name(ctx.municipality, case.wijk_code),
+        )
+    return t("This initiative is not assigned to you.")
 
 
 def _btn(label: Msg, case: CaseView, action: str, argument: str = "") -> Button:
@@ -263,6 +279,10 @@ def _event_text(item: TimelineItem, for_resident: bool) -> Msg:
         return t("Initiatiefmakelaar assigned. {note}", note=note)
     if item.kind == "handover":
         return t("Handed over to another initiatiefmakelaar. {note}", note=note)
+    if item.kind == "unassigned":
+        if note == HandBack.UNREACHABLE:
+            return t("Back to the coordinators: the bot cannot reach this initiatiefmakelaar.")
+        return t("Back to the coordinators: no longer an initiatiefmakelaar.")
     if item.kind == "note":
         return t("Internal note: {note}", note=note)
     if item.kind == "message_to_resident":
@@ -330,14 +350,14 @@ def _command(
         )
     if case is None:
         return Outcome(conv, (Reply(t("I cannot find the initiative {reference}.", reference=reference)),))
+    if event.command == "toewijzen" and not staff.is_coordinator:
+        return Outcome(conv, (Reply(t("Only a coordinator can assign initiatives.")),))
+    if not may_act(staff, case):
+        return Outcome(conv, (Reply(not_yours(staff, case, ctx)),))
     if event.command == "toewijzen":
-        if not staff.is_coordinator:
-            return Outcome(conv, (Reply(t("Only a coordinator can assign initiatives.")),))
         if lifecycle.is_final(case.status):
             return Outcome(conv, (Reply(t("This initiative is closed.")),))
         return Outcome(conv, commands=(ShowBrokers(case.reference, "as"),))
-    if not may_act(staff, case):
-        return Outcome(conv, (Reply(t("This initiative is not assigned to you.")),))
     return Outcome(conv, case_card(case, ctx))
 
 
@@ -349,9 +369,7 @@ def _button(
             conv, (Reply(t("This initiative does not exist (any more).")),), Notice(t("Not possible."))
         )
     if not may_act(staff, case):
-        return Outcome(
-            conv, (Reply(t("This initiative is not assigned to you.")),), Notice(t("Not possible."))
-        )
+        return Outcome(conv, (Reply(not_yours(staff, case, ctx)),), Notice(t("Not possible.")))
     ok = Notice()
     if action == "open":
         return Outcome(conv, case_card(case, ctx), ok)
@@ -475,7 +493,7 @@ def _text(
     if case is None or case.reference != pending.reference:
         return Outcome(conv, (Reply(t("This initiative does not exist (any more).")),))
     if not may_act(staff, case):
-        return Outcome(conv, (Reply(t("This initiative is not assigned to you.")),))
+        return Outcome(conv, (Reply(not_yours(staff, case, ctx)),))
     text = clean_text(raw, keep_newlines=True)
     if not text or len(text) > TEXT_MAX:
         again = t("Please write between 1 and {max} characters.", max=TEXT_MAX)

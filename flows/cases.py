@@ -19,8 +19,21 @@ class StaffRole(StrEnum):
     COORDINATOR = "coordinator"
 
 
+class HandBack(StrEnum):
+    """Why a broker's open cases went back to the coordinators (the note on the internal timeline)."""
+
+    REMOVED = "removed"
+    UNREACHABLE = "unreachable"
+
+
 @dataclass(frozen=True)
 class StaffView:
+    """A staff member; empty ``wijken`` or ``themes`` mean all of them.
+
+    ``coordinated_wijken`` (coordinators with wijken only) holds every wijk some coordinator has; None
+    when that is unknown or a coordinator covers the whole municipality.
+    """
+
     id: int
     telegram_user_id: int
     name: str
@@ -28,10 +41,22 @@ class StaffView:
     wijken: tuple[str, ...] = ()
     themes: tuple[str, ...] = ()
     absent_until: date | None = None
+    coordinated_wijken: frozenset[str] | None = None
 
     @property
     def is_coordinator(self) -> bool:
         return self.role is StaffRole.COORDINATOR
+
+    def covers(self, wijk_code: str | None) -> bool:
+        """Whether this coordinator acts on cases in ``wijk_code``: one of their wijken, any without wijken.
+
+        A case without a wijk, or in a wijk no coordinator has, is every coordinator's (as its alerts are).
+        """
+        if not self.is_coordinator:
+            return False
+        if not self.wijken or wijk_code is None or wijk_code in self.wijken:
+            return True
+        return self.coordinated_wijken is not None and wijk_code not in self.coordinated_wijken
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 
 from flows import stalls
-from flows.cases import STAFF_PREFIX, BrokerOption, case_button
+from flows.cases import STAFF_PREFIX, BrokerOption, HandBack, case_button
 from flows.events import Button, Reply
 from flows.lifecycle import Status, is_final, staff_label
 from flows.municipality import Municipality
@@ -218,8 +218,25 @@ def reminder_from_coordinator(coordinator: str, reference: str) -> Msg:
     )
 
 
+def _reassign_list(head: Msg, cases: Sequence[tuple[str, str]], *after: Msg) -> Reply:
+    """A broker's open initiatives under ``head``, each with a one-tap reassign."""
+    lines = [
+        t("{reference} · {title}", reference=reference, title=title)
+        for reference, title in cases[:LIST_LIMIT]
+    ]
+    if len(cases) > LIST_LIMIT:
+        lines.append(t("… and {count} more.", count=len(cases) - LIST_LIMIT))
+    rows = tuple(
+        (Button(t("Reassign {reference}", reference=reference), case_button(STAFF_PREFIX, reference, "as")),)
+        for reference, _ in cases[:LIST_LIMIT]
+    )
+    return Reply(head, extra=(_join(lines), *after), buttons=rows)
+
+
 def absent_broker(name: str, until: date, cases: Sequence[tuple[str, str]]) -> Reply:
     """For coordinators: a broker is away; their open initiatives, each with a one-tap reassign."""
+    if not cases:
+        return Reply(t("{name} is absent until {date} and has no open initiatives.", name=name, date=until))
     head = tn(
         "{name} is absent until {date} and has {n} open initiative:",
         "{name} is absent until {date} and has {n} open initiatives:",
@@ -227,17 +244,29 @@ def absent_broker(name: str, until: date, cases: Sequence[tuple[str, str]]) -> R
         name=name,
         date=until,
     )
-    if not cases:
-        return Reply(t("{name} is absent until {date} and has no open initiatives.", name=name, date=until))
-    lines = [
-        t("{reference} · {title}", reference=reference, title=title)
-        for reference, title in cases[:LIST_LIMIT]
-    ]
-    rows = tuple(
-        (Button(t("Reassign {reference}", reference=reference), case_button(STAFF_PREFIX, reference, "as")),)
-        for reference, _ in cases[:LIST_LIMIT]
+    return _reassign_list(head, cases)
+
+
+def handed_back(name: str, why: HandBack, cases: Sequence[tuple[str, str]]) -> Reply:
+    """For coordinators: a broker dropped out (``why``), so these open initiatives have no broker now."""
+    if why is HandBack.UNREACHABLE:
+        head = tn(
+            "The bot cannot reach {name}: they have not opened the bot yet, or they blocked it. "
+            "So {n} open initiative has no initiatiefmakelaar now:",
+            "The bot cannot reach {name}: they have not opened the bot yet, or they blocked it. "
+            "So {n} open initiatives have no initiatiefmakelaar now:",
+            len(cases),
+            name=name,
+        )
+        ask = t("Ask {name} to open the invitation link or to send the bot a message.", name=name)
+        return _reassign_list(head, cases, ask)
+    head = tn(
+        "{name} is no longer an initiatiefmakelaar. So {n} open initiative has no initiatiefmakelaar now:",
+        "{name} is no longer an initiatiefmakelaar. So {n} open initiatives have no initiatiefmakelaar now:",
+        len(cases),
+        name=name,
     )
-    return Reply(head, extra=(_join(lines),), buttons=rows)
+    return _reassign_list(head, cases)
 
 
 def week_start(now: datetime) -> date:

@@ -518,3 +518,12 @@ def message_from_broker(case: CaseView, broker: str, text: str) -> Reply:
     )
     reply = (Button(t("Reply"), case_button(RESIDENT_PREFIX, case.reference, "msg")),)
     return Reply(head, extra=(verbatim(text),), buttons=(reply,))
+
+
+def new_broker_soon(reference: str, title: str, status: str) -> Reply:
+    """What a resident hears when their initiatiefmakelaar drops out and the coordinators take over."""
+    text = t(
+        "Your initiative “{title}” gets a new initiatiefmakelaar soon. We will tell you who.", title=title
+    )
+    extra = (t("Reference: {reference}", reference=reference),)
+    return Reply(text, extra=extra, buttons=case_buttons(reference, status))

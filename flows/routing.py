@@ -1,4 +1,5 @@
-"""Which broker gets a new initiative: one who covers the wijk, is present and has the fewest open cases."""
+"""Which broker gets a new initiative: one who covers the wijk, is present, can get messages from the bot
+and has the fewest open cases."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from flows.text import Msg, t
 class BrokerLoad:
     """A broker as routing sees them: where and on what they work, how busy and when they are away.
 
-    ``themes`` empty means the broker takes any theme; ``absent_until`` is the last day of absence.
+    ``themes`` empty means the broker takes any theme; ``absent_until`` is the last day of absence;
+    ``reachable`` is False while the bot cannot write to them (they never opened it, or blocked it).
     """
 
     staff_id: int
@@ -23,6 +25,7 @@ class BrokerLoad:
     open_cases: int
     last_assigned_at: datetime | None
     absent_until: date | None
+    reachable: bool = True
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,7 @@ class Routing:
     """The outcome of routing: the chosen broker (or None) and why, for the coordinator."""
 
     broker: BrokerLoad | None
-    code: str  # specialist, generalist, no_wijk, nobody_in_wijk, all_absent, nobody_for_theme
+    code: str  # specialist, generalist, no_wijk, nobody_in_wijk, all_absent, unreachable, nobody_for_theme
     reason: Msg
 
 
@@ -56,7 +59,8 @@ def _least_busy(candidates: Sequence[BrokerLoad]) -> BrokerLoad:
 def route(*, wijk_code: str | None, theme_code: str, brokers: Sequence[BrokerLoad], today: date) -> Routing:
     """Choose a broker for an initiative in ``wijk_code`` on ``theme_code`` and say why (or why nobody).
 
-    Theme specialists for ``theme_code`` go before brokers without themes; without a wijk nobody is chosen.
+    Theme specialists for ``theme_code`` go before brokers without themes; without a wijk nobody is chosen,
+    nor anyone the bot cannot write to (the case card would never reach them).
     """
     if wijk_code is None:
         return Routing(None, "no_wijk", t("The resident does not know the wijk, so a coordinator decides."))
@@ -66,6 +70,16 @@ def route(*, wijk_code: str | None, theme_code: str, brokers: Sequence[BrokerLoa
     present = [b for b in in_wijk if is_present(b, today)]
     if not present:
         return Routing(None, "all_absent", t("The initiatiefmakelaars of this wijk are all absent."))
+    present = [b for b in present if b.reachable]
+    if not present:
+        return Routing(
+            None,
+            "unreachable",
+            t(
+                "The bot cannot reach the initiatiefmakelaars of this wijk: "
+                "they have not opened the bot yet, or they blocked it."
+            ),
+        )
     specialists = [b for b in present if theme_code in b.themes]
     if specialists:
         return Routing(

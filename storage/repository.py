@@ -884,8 +884,8 @@ async def remove_staff(
 ) -> bool:
     """Remove an active staff member, found by id or by Telegram user id; False if there was none.
 
-    The row stays (soft delete), so their cases and timeline entries keep their name; their open cases
-    keep them as broker until someone reassigns them.
+    The row stays (soft delete), so their timeline entries keep their name; their open cases are left to
+    the caller (see ``hand_back_cases``).
     """
     if (staff_id is None) == (telegram_user_id is None):
         raise TypeError("give exactly one of staff_id and telegram_user_id")
@@ -1025,7 +1025,16 @@ class BrokerLoadRow:
     open_cases: int
     last_assigned_at: datetime | None
     absent_until: date | None
+    reachable: bool  # the bot can write to them: they sent it something and did not block it since
 
+
+# A staff member the bot can write to: Telegram lets a bot message only people who opened it (any update
+# makes a ``people`` row), and a 403 since then sets ``unreachable_at`` until they write again.
+_REACHABLE = (
+    exists()
+    .where(people.c.telegram_user_id == staff.c.telegram_user_id, people.c.unreachable_at.is_(None))
+    .correlate(staff)
+)
 
 # One row per active broker. The open cases are counted in the aggregate rather than in the join, so
 # last_assigned_at covers all of a broker's cases: a broker with only finished cases still got one lately.
@@ -1040,6 +1049,7 @@ _BROKER_LOADS = (
         ),
         func.max(initiatives.c.assigned_at),
         staff.c.absent_until,
+        _REACHABLE,
     )
     .select_from(staff.outerjoin(initiatives, initiatives.c.broker_id == staff.c.id))
     .where(staff.c.role == StaffRole.BROKER.value, staff.c.removed_at.is_(None))
@@ -1061,10 +1071,28 @@ async def broker_loads(session: AsyncSession, *, open_statuses: Collection[str])
     result = await conn.execute(_BROKER_LOADS, {"open_statuses": _statuses(open_statuses)})
     return [
         BrokerLoadRow(
-            staff_id, name, tuple(wijken), tuple(themes), int(count), last_assigned_at, absent_until
+            staff_id,
+            name,
+            tuple(wijken),
+            tuple(themes),
+            int(count),
+            last_assigned_at,
+            absent_until,
+            bool(reachable),
         )
-        for (staff_id, name, wijken, themes, count, last_assigned_at, absent_until) in result
+        for (staff_id, name, wijken, themes, count, last_assigned_at, absent_until, reachable) in result
     ]
+
+
+async def is_reachable(session: AsyncSession, telegram_user_id: int) -> bool:
+    """Whether the bot can write to this person: they opened it once and have not blocked it since."""
+    conn = await session.connection()
+    found = await conn.execute(
+        select(people.c.telegram_user_id).where(
+            people.c.telegram_user_id == telegram_user_id, people.c.unreachable_at.is_(None)
+        )
+    )
+    return found.first() is not None
 
 
 async def all_coordinators(session: AsyncSession) -> list[StaffRow]:
@@ -1097,13 +1125,15 @@ class TimelineKind(StrEnum):
     STATUS = "status"
     ASSIGNED = "assigned"
     HANDOVER = "handover"
+    # The broker dropped out (removed, or the bot cannot reach them): the case waits for a new one.
+    UNASSIGNED = "unassigned"
     # Internal: between staff, never shown to the resident.
     NOTE = "note"
     MESSAGE_TO_RESIDENT = "message_to_resident"
     MESSAGE_FROM_RESIDENT = "message_from_resident"
 
 
-_INTERNAL_KINDS = frozenset({TimelineKind.NOTE.value})
+_INTERNAL_KINDS = frozenset({TimelineKind.NOTE.value, TimelineKind.UNASSIGNED.value})
 
 
 @dataclass(frozen=True, slots=True)
@@ -1230,6 +1260,47 @@ async def assign(
             visible_to_resident=visible_to_resident,
         )
     )
+
+
+async def hand_back_cases(
+    session: AsyncSession, broker_id: int, *, open_statuses: Collection[str], reason: str, now: datetime
+) -> list[CaseRow]:
+    """Take the broker's open cases off them, so they count as unassigned until someone is assigned, and
+    note ``reason`` on each internal timeline; returns the cases as they were, oldest first."""
+    conn = await session.connection()
+    result = await conn.execute(
+        _CASES_OF_BROKER.order_by(None).order_by(initiatives.c.id).with_for_update(),
+        {"staff_id": broker_id, "open_statuses": _statuses(open_statuses)},
+    )
+    cases = [_case_row(row) for row in result]
+    if not cases:
+        return []
+    await conn.execute(
+        update(initiatives)
+        .where(initiatives.c.id.in_([c.id for c in cases]))
+        # "Recheck me": without a broker the watchdog's reminders go to the coordinators.
+        .values(broker_id=None, updated_at=now, next_alert_at=now)
+    )
+    await conn.execute(
+        initiative_events.insert(),
+        [
+            {
+                "initiative_id": c.id,
+                "at": now,
+                "kind": TimelineKind.UNASSIGNED.value,
+                "status": None,
+                "actor_user_id": None,
+                "actor_role": "system",
+                "note": reason,
+                "department": None,
+                "staff_id": broker_id,
+                "to_staff_id": None,
+                "visible_to_resident": False,
+            }
+            for c in cases
+        ],
+    )
+    return cases
 
 
 async def change_status(

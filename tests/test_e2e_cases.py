@@ -399,9 +399,11 @@ async def test_coordinator_reassigns_an_initiative_and_everybody_hears_it(
     bea_id = await add_staff(database_url, bea.id, "Bea Bakker")
     dirk_id = await add_staff(database_url, dirk.id, "Dirk Dekker", wijken=[NOORDVEEN])
     await add_staff(database_url, eva.id, "Eva Evers", absent_until=date(2026, 3, 20))
+    # Added, but never opened the bot: she could not get the case, so she is not offered.
+    await add_staff(database_url, 5405, "Fien Fransen")
 
     async with running_bot(fake, database_url, clock=clock):
-        for person in (cora, bea, dirk):
+        for person in (cora, bea, dirk, eva):
             await meet(person)
         reference = await submit(anna)
         await bea.wait_for_message(containing("A new initiative for you."))
@@ -414,6 +416,7 @@ async def test_coordinator_reassigns_an_initiative_and_everybody_hears_it(
         assert labels[-1] == "Cancel" and "Dirk Dekker (0 open)" in labels
         assert any(label.startswith("Eva Evers (0 open, absent until") for label in labels), labels
         assert not any(label.startswith("Bea Bakker") for label in labels)  # she has it already
+        assert not any(label.startswith("Fien Fransen") for label in labels)
 
         await press(cora, "Dirk Dekker (0 open)", f"{reference} is assigned to Dirk Dekker.")
         card = await dirk.wait_for_message(containing("Cora Claassen assigned this initiative to you."))

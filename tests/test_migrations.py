@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest_asyncio
@@ -11,9 +12,11 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.db import create_engine
+from storage import repository
+from storage.db import create_engine, session_factory
 from storage.migrate import current_revision, head_revision, is_up_to_date, upgrade
 from storage.models import Base
+from tests.test_storage_staff import downgrade, new_initiative
 
 
 @pytest_asyncio.fixture
@@ -60,3 +63,60 @@ async def test_upgrade_twice_changes_nothing(empty_engine: AsyncEngine) -> None:
     assert await is_up_to_date(empty_engine)
     async with empty_engine.connect() as conn:
         assert await conn.run_sync(_differences) == []
+
+
+async def test_0006_hands_back_the_open_cases_of_brokers_removed_before(empty_engine: AsyncEngine) -> None:
+    await upgrade(empty_engine)
+    now, removed = datetime(2026, 3, 2, 9, 0, tzinfo=UTC), datetime(2026, 3, 5, 16, 30, tzinfo=UTC)
+    sessions = session_factory(empty_engine)
+    async with sessions() as session, session.begin():
+        gone, stays = [
+            await repository.add_staff(
+                session,
+                telegram_user_id=user,
+                name=name,
+                role="broker",
+                wijken=["WK036301"],
+                themes=[],
+                now=now,
+            )
+            for user, name in ((1, "Anna"), (2, "Bram"))
+        ]
+        cases = [
+            await repository.create_initiative(session, new_initiative(title=f"Idee {n}"), now)
+            for n in range(3)
+        ]
+        for case, broker in zip(cases, (gone, gone, stays), strict=True):
+            await repository.assign(
+                session, case.id, broker_id=broker.id, by_staff_id=None, note=None, now=now
+            )
+        await repository.change_status(
+            session,
+            cases[1].id,
+            status="gerealiseerd",
+            now=now,
+            actor_role="broker",
+            actor_user_id=1,
+            staff_id=gone.id,
+            note=None,
+            department=None,
+        )
+        # Removed as before 0006: her open case kept her.
+        await repository.remove_staff(session, staff_id=gone.id, now=removed)
+    await downgrade(empty_engine, "0005")
+
+    await upgrade(empty_engine)
+
+    async with sessions() as session, session.begin():
+        brokers = [(await repository.load_case_by_id(session, c.id)).broker_id for c in cases]  # type: ignore[union-attr]
+        last = (await repository.timeline(session, cases[0].id, resident_view=False))[-1]
+        due = {c.id: c.next_alert_at for c in await repository.due_cases(session, now=removed, limit=10)}
+    assert brokers == [None, gone.id, stays.id]  # open: unassigned; done, or someone else's: untouched
+    assert (last.kind, last.note, last.staff_id, last.at, last.visible_to_resident) == (
+        "unassigned",
+        "removed",
+        gone.id,
+        removed,
+        False,
+    )
+    assert due[cases[0].id] == removed  # the watchdog looks at it again

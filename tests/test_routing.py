@@ -25,6 +25,7 @@ def broker(
     open_cases: int = 0,
     last_assigned_at: datetime | None = None,
     absent_until: date | None = None,
+    reachable: bool = True,
 ) -> BrokerLoad:
     return BrokerLoad(
         staff_id=staff_id,
@@ -34,6 +35,7 @@ def broker(
         open_cases=open_cases,
         last_assigned_at=last_assigned_at,
         absent_until=absent_until,
+        reachable=reachable,
     )
 
 
@@ -122,6 +124,19 @@ def test_absent_specialist_leaves_it_to_the_generalists() -> None:
     assert choose(broker(1, themes=("groen",), absent_until=TODAY), broker(2, open_cases=9)) == 2
 
 
+def test_a_broker_the_bot_cannot_reach_is_skipped() -> None:
+    # Added with `staff add` but never opened the bot, or blocked it: the case card would not arrive.
+    assert choose(broker(1, reachable=False), broker(2, open_cases=5)) == 2
+    assert choose(broker(1, themes=("groen",), reachable=False), broker(2, open_cases=5)) == 2
+
+
+def test_only_unreachable_brokers_in_the_wijk_gives_no_broker_and_says_why() -> None:
+    assert choose(broker(1, reachable=False)) is None
+    assert routing_code(broker(1, reachable=False)) == "unreachable"
+    reason = route(wijk_code=CENTRUM, theme_code="groen", brokers=[broker(1, reachable=False)], today=TODAY)
+    assert "cannot reach" in reason.reason.msgid
+
+
 def test_routing_says_whether_a_specialist_or_a_generalist_was_chosen() -> None:
     assert routing_code(broker(1, themes=("groen",))) == "specialist"
     assert routing_code(broker(1)) == "generalist"
@@ -147,20 +162,25 @@ def broker_lists(draw: st.DrawFn) -> list[BrokerLoad]:
                 st.none() | st.datetimes(datetime(2025, 1, 1), datetime(2026, 12, 31), timezones=st.none())
             ),
             absent_until=draw(st.none() | st.dates(TODAY - timedelta(days=3), TODAY + timedelta(days=3))),
+            reachable=draw(st.booleans()),
         )
         for staff_id in ids
     ]
 
 
 def _eligible(brokers: list[BrokerLoad], wijk: str, theme: str) -> list[BrokerLoad]:
-    present = [b for b in brokers if wijk in b.wijken and (b.absent_until is None or b.absent_until < TODAY)]
+    present = [
+        b
+        for b in brokers
+        if wijk in b.wijken and (b.absent_until is None or b.absent_until < TODAY) and b.reachable
+    ]
     specialists = [b for b in present if theme in b.themes]
     return specialists or [b for b in present if not b.themes]
 
 
 @FAST
 @given(brokers=broker_lists(), wijk=st.sampled_from(WIJKEN), theme=st.sampled_from(THEMES))
-def test_chosen_broker_covers_the_wijk_is_present_and_least_busy(
+def test_chosen_broker_covers_the_wijk_is_present_reachable_and_least_busy(
     brokers: list[BrokerLoad], wijk: str, theme: str
 ) -> None:
     chosen = choose_broker(wijk_code=wijk, theme_code=theme, brokers=brokers, today=TODAY)
@@ -171,6 +191,7 @@ def test_chosen_broker_covers_the_wijk_is_present_and_least_busy(
     assert chosen in group
     assert wijk in chosen.wijken
     assert chosen.absent_until is None or chosen.absent_until < TODAY
+    assert chosen.reachable
     assert not chosen.themes or theme in chosen.themes
     assert chosen.open_cases == min(b.open_cases for b in group)
 

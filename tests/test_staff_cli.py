@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
@@ -11,7 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot import staff_cli
 from bot.__main__ import _parser
 from bot.settings import Settings, resolve_config_path
-from storage.models import OutboxMessage
+from storage import repository
+from storage.db import session_factory
+from storage.models import Initiative, OutboxMessage
 
 
 def settings(database_url: str) -> Settings:
@@ -38,6 +41,8 @@ async def test_add_invite_list_absent_and_remove(database_url: str, engine: Asyn
         "WK030101",
     )
     assert code == 0 and "Anna de Vries is now broker" in said
+    # Telegram lets a bot write only to people who opened it: say so, or nobody learns why nothing arrives.
+    assert "Warning: Anna de Vries has not opened the bot yet" in said and "staff invite" in said
     code, said = await staff(
         database_url, "add", "--telegram-id", "43", "--role", "coordinator", "--name", "Cor Dinator"
     )
@@ -56,7 +61,8 @@ async def test_add_invite_list_absent_and_remove(database_url: str, engine: Asyn
     )
     assert code == 0 and "https://t.me/gemeente_bot?start=" in said
     code, said = await staff(database_url, "list")
-    assert "Anna de Vries (WK030101; all themes, 0 open)" in said and "Cor Dinator (all wijken" in said
+    assert "Anna de Vries (WK030101; all themes, 0 open, has not opened the bot yet)" in said
+    assert "Cor Dinator (all wijken" in said
 
     code, said = await staff(database_url, "absent", "--telegram-id", "42", "--until", "2026-12-24")
     assert code == 0 and "absent until 2026-12-24" in said and "Told 1 coordinator(s)" in said
@@ -94,3 +100,89 @@ async def test_unknown_wijk_or_theme_is_refused_with_the_known_ones(
     assert code == 2 and "Unknown theme nope" in capsys.readouterr().err
     code, _ = await staff(database_url, "add", "--telegram-id", "42", "--role", "broker", "--name", "A")
     assert code == 2 and "at least one --wijk" in capsys.readouterr().err
+
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def initiative(resident: int, wijk: str) -> repository.NewInitiative:
+    return repository.NewInitiative(
+        municipality_code="0301",
+        prefix="INI",
+        resident_user_id=resident,
+        resident_chat_id=resident,
+        title=f"Idee van {resident}",
+        description="Bankjes bij de speeltuin, voor ouders en ouderen.",
+        theme_code="groen",
+        wijk_code=wijk,
+        own_contribution=None,
+        needs=(),
+        amount_cents=None,
+        neighbours=None,
+        photo_file_id=None,
+        contact_name="Anna",
+        contact_phone=None,
+        contact_email=None,
+        consent_at=NOW,
+        language="nl",
+    )
+
+
+async def test_removing_a_broker_hands_their_open_initiatives_back_to_the_coordinators(
+    database_url: str, engine: AsyncEngine
+) -> None:
+    await staff(database_url, *"add --telegram-id 42 --role broker --name Bea --wijk WK030101".split())
+    await staff(database_url, *"add --telegram-id 43 --role coordinator --name Cor --wijk WK030101".split())
+    await staff(database_url, *"add --telegram-id 44 --role coordinator --name Noor --wijk WK030102".split())
+    async with session_factory(engine)() as session, session.begin():
+        bea = await repository.load_staff(session, 42)
+        assert bea is not None
+        cases = [
+            await repository.create_initiative(session, initiative(r, "WK030101"), NOW) for r in (701, 702)
+        ]
+        cases.append(await repository.create_initiative(session, initiative(703, "WK030101"), NOW))
+        for case in cases:
+            await repository.assign(session, case.id, broker_id=bea.id, by_staff_id=None, note=None, now=NOW)
+        await repository.change_status(  # a finished one stays hers
+            session,
+            cases[2].id,
+            status="gerealiseerd",
+            now=NOW,
+            actor_role="broker",
+            actor_user_id=42,
+            staff_id=bea.id,
+            note=None,
+            department=None,
+        )
+    first, second, done = (c.reference for c in cases)
+
+    code, said = await staff(database_url, "remove", "--telegram-id", "42")
+
+    assert code == 0 and "Bea no longer has a staff role." in said
+    assert "2 open initiative(s) went back to the coordinators (1 told" in said
+    async with engine.connect() as conn:
+        brokers = dict((await conn.execute(select(Initiative.reference, Initiative.broker_id))).all())
+        queued = (
+            await conn.execute(
+                select(OutboxMessage.chat_id, OutboxMessage.payload).order_by(OutboxMessage.id)
+            )
+        ).all()
+    # Unassigned now, so /zaken, /onverdeeld, the overview and the watchdog all count them as such.
+    assert brokers == {first: None, second: None, done: bea.id}
+    by_chat: dict[int, list[dict[str, object]]] = {}
+    for chat, payload in queued:
+        by_chat.setdefault(chat, []).append(payload)
+    assert sorted(by_chat) == [43, 701, 702]  # Noor covers another wijk; 703's initiative is done
+    (told,) = by_chat[43]
+    text = str(told["text"])
+    assert "Bea is geen initiatiefmakelaar meer" in text and first in text and second in text
+    assert done not in text
+    buttons = [b["callback_data"] for row in told["reply_markup"]["inline_keyboard"] for b in row]  # type: ignore[index]
+    assert buttons == [f"c:{first}:as", f"c:{second}:as"]
+    for resident in (701, 702):
+        (heard,) = by_chat[resident]
+        assert "krijgt snel een nieuwe initiatiefmakelaar" in str(heard["text"])
+
+    # Removing someone without open initiatives tells nobody.
+    code, said = await staff(database_url, "remove", "--telegram-id", "43")
+    assert code == 0 and "went back" not in said

@@ -290,6 +290,10 @@ async def test_broker_loads_count_open_cases_and_know_the_last_assignment(
         gone = await add_broker(session, 3, "Carla")
         await add_coordinator(session, 4, "Dirk", [])
         await repo.set_absent(session, bram.id, date(2026, 3, 6))
+        # Anna opened the bot; Bram never did.
+        await repo.upsert_person(
+            session, user_id=1, chat_id=1, first_name="Anna", telegram_language=None, now=NOW
+        )
 
         cases = [
             await repo.create_initiative(session, new_initiative(title=f"Idee {n}"), NOW) for n in range(5)
@@ -316,18 +320,102 @@ async def test_broker_loads_count_open_cases_and_know_the_last_assignment(
         loads = await repo.broker_loads(session, open_statuses=OPEN)
         assert await repo.broker_loads(session, open_statuses=[]) == [
             repo.BrokerLoadRow(
-                anna.id, "Anna", ("WK036301", "WK036302"), ("groen",), 0, NOW + timedelta(hours=2), None
+                anna.id, "Anna", ("WK036301", "WK036302"), ("groen",), 0, NOW + timedelta(hours=2), None, True
             ),
-            repo.BrokerLoadRow(bram.id, "Bram", ("WK036301",), (), 0, None, date(2026, 3, 6)),
+            repo.BrokerLoadRow(bram.id, "Bram", ("WK036301",), (), 0, None, date(2026, 3, 6), False),
         ]
 
     assert loads == [
         repo.BrokerLoadRow(
-            anna.id, "Anna", ("WK036301", "WK036302"), ("groen",), 2, NOW + timedelta(hours=2), None
+            anna.id, "Anna", ("WK036301", "WK036302"), ("groen",), 2, NOW + timedelta(hours=2), None, True
         ),
-        repo.BrokerLoadRow(bram.id, "Bram", ("WK036301",), (), 0, None, date(2026, 3, 6)),
+        repo.BrokerLoadRow(bram.id, "Bram", ("WK036301",), (), 0, None, date(2026, 3, 6), False),
     ]
     assert loads[0].last_assigned_at is not None and loads[0].last_assigned_at.tzinfo is UTC
+
+
+async def test_a_broker_is_reachable_once_they_wrote_to_the_bot_until_a_send_is_refused(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions() as session, session.begin():
+        anna = await add_broker(session, 1, "Anna")
+        assert not await repo.is_reachable(session, anna.telegram_user_id)  # only added
+        assert [b.reachable for b in await repo.broker_loads(session, open_statuses=OPEN)] == [False]
+
+        await repo.upsert_person(
+            session, user_id=1, chat_id=1, first_name="Anna", telegram_language=None, now=NOW
+        )
+        assert await repo.is_reachable(session, anna.telegram_user_id)
+        assert [b.reachable for b in await repo.broker_loads(session, open_statuses=OPEN)] == [True]
+
+        await repo.mark_unreachable(session, 1, NOW)  # Telegram answered 403
+        assert not await repo.is_reachable(session, anna.telegram_user_id)
+        assert [b.reachable for b in await repo.broker_loads(session, open_statuses=OPEN)] == [False]
+
+        await repo.upsert_person(  # she writes again
+            session,
+            user_id=1,
+            chat_id=1,
+            first_name="Anna",
+            telegram_language=None,
+            now=NOW + timedelta(hours=1),
+        )
+        assert await repo.is_reachable(session, anna.telegram_user_id)
+
+
+async def test_handing_back_leaves_a_brokers_open_cases_unassigned_with_an_internal_note(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions() as session, session.begin():
+        anna = await add_broker(session, 1, "Anna")
+        bram = await add_broker(session, 2, "Bram")
+        cases = [
+            await repo.create_initiative(session, new_initiative(title=f"Idee {n}"), NOW) for n in range(4)
+        ]
+        for case in cases[:3]:
+            await repo.assign(session, case.id, broker_id=anna.id, by_staff_id=None, note=None, now=NOW)
+        await repo.assign(session, cases[3].id, broker_id=bram.id, by_staff_id=None, note=None, now=NOW)
+        await repo.change_status(  # a finished case stays hers
+            session,
+            cases[2].id,
+            status="gestopt",
+            now=NOW,
+            actor_role="broker",
+            actor_user_id=1,
+            staff_id=anna.id,
+            note="klaar",
+            department=None,
+        )
+
+        later = NOW + timedelta(hours=1)
+        back = await repo.hand_back_cases(session, anna.id, open_statuses=OPEN, reason="removed", now=later)
+        assert [c.reference for c in back] == [cases[0].reference, cases[1].reference]
+        assert all(c.broker_id == anna.id for c in back)  # as they were
+
+        assert await repo.cases_of_broker(session, anna.id, open_statuses=OPEN) == []
+        unassigned = await repo.unassigned_cases(session, open_statuses=OPEN)
+        assert [c.reference for c in unassigned] == [cases[0].reference, cases[1].reference]
+        # The watchdog looks at them again: their reminders now go to the coordinators.
+        due = {c.reference: c.next_alert_at for c in await repo.due_cases(session, now=later, limit=10)}
+        assert due[cases[0].reference] == due[cases[1].reference] == later
+        assert (await repo.load_case(session, cases[2].reference)).broker_id == anna.id  # type: ignore[union-attr]
+        assert (await repo.load_case(session, cases[3].reference)).broker_id == bram.id  # type: ignore[union-attr]
+        staff_timeline = await repo.timeline(session, cases[0].id, resident_view=False)
+        last = staff_timeline[-1]
+        assert (last.kind, last.staff_id, last.staff_name, last.note, last.visible_to_resident) == (
+            "unassigned",
+            anna.id,
+            "Anna",
+            "removed",
+            False,
+        )
+        resident_timeline = await repo.timeline(session, cases[0].id, resident_view=True)
+        assert "unassigned" not in [e.kind for e in resident_timeline]
+        # A second time finds nothing to hand back.
+        assert (
+            await repo.hand_back_cases(session, anna.id, open_statuses=OPEN, reason="removed", now=later)
+            == []
+        )
 
 
 async def test_alerts_for_a_wijk_go_to_its_coordinators_or_else_to_all(
