@@ -18,6 +18,7 @@ from telegram.request import BaseRequest
 
 from bot.dispatcher import Dispatcher, Handled
 from bot.flood import FloodGuard
+from bot.handback import broker_unreachable
 from bot.i18n import Translator
 from bot.outbox import Outbox, Transport
 from bot.sendgate import DatabaseGate, LocalGate, SendGate, chat_pace, global_pace
@@ -129,6 +130,9 @@ class Runtime:
         async def undelivered(session: AsyncSession, rows: Sequence[OutboxRow], now: datetime) -> None:
             await report_undelivered(session, rows, now, tr=self.translator, max_age=max_age)
 
+        async def unreachable(session: AsyncSession, chat_id: int, now: datetime) -> None:
+            await broker_unreachable(session, chat_id, now, tr=self.translator)
+
         return Outbox(
             self.sessions,
             transport,
@@ -137,6 +141,7 @@ class Runtime:
             gate=self.gate,
             max_age=max_age,
             undelivered=undelivered,
+            unreachable=unreachable,
         )
 
     def watchdog(self, outbox: Outbox | None) -> Watchdog:

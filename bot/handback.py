@@ -70,7 +70,9 @@ async def hand_back(
     return len(cases), told
 
 
-async def broker_unreachable(session: AsyncSession, chat_id: int, now: datetime) -> None:
+async def broker_unreachable(
+    session: AsyncSession, chat_id: int, now: datetime, *, tr: Translator | None = None
+) -> None:
     """After Telegram refused to deliver to ``chat_id`` (403): a broker's open cases go back to the
     coordinators, who are told why; anyone else is left alone."""
     broker = await repository.load_staff(session, chat_id)  # a private chat's id is the user's id
@@ -79,7 +81,7 @@ async def broker_unreachable(session: AsyncSession, chat_id: int, now: datetime)
     try:
         # A savepoint: a failure here must not undo what the outbox records in the same transaction.
         async with session.begin_nested():
-            await hand_back(session, broker, HandBack.UNREACHABLE, now)
+            await hand_back(session, broker, HandBack.UNREACHABLE, now, tr=tr)
     except Exception:
         log.exception("could not hand back the initiatives of unreachable broker %s", broker.id)
 

@@ -63,6 +63,8 @@ def backoff(attempts: int) -> timedelta:
 
 # Called in the transaction that gives up on messages, to tell someone who can reach the person.
 Undelivered = Callable[[AsyncSession, Sequence[OutboxRow], datetime], Awaitable[None]]
+# Called in the transaction that marks a chat unreachable (Telegram answered 403).
+Unreachable = Callable[[AsyncSession, int, datetime], Awaitable[None]]
 
 
 class _SenderSlot:
@@ -131,6 +133,7 @@ class Outbox:
         concurrent_chats: int = 16,
         max_age: timedelta = MAX_AGE,
         undelivered: Undelivered | None = None,
+        unreachable: Unreachable | None = None,
     ) -> None:
         self._sessions = sessions
         self._transport = transport
@@ -144,6 +147,7 @@ class Outbox:
         self._sleep = sleep
         self._max_age = max_age
         self._undelivered = undelivered
+        self._unreachable = unreachable
         self._deferred = asyncio.Event()  # wakes the sweeper to plan a retry it did not know of
         # Chats this process sends to at once: enough to keep Telegram's budget busy, few enough to
         # leave database connections to the updates themselves. A chat that waits holds none.
@@ -271,7 +275,7 @@ class Outbox:
                             rows = await repository.chat_pending(session, chat_id, limit=self._batch_size)
                         if not rows and not outcome.lost_turn:
                             await self._gate.record(session, turn)
-                    if outcome.deferred is not None or outcome.held is not None or outcome.expired:
+                    if outcome.stopped or outcome.expired:  # a retry to plan, or news for staff to send
                         self._deferred.set()
         finally:
             slot.give()
@@ -392,9 +396,8 @@ class Outbox:
         if out.blocked:
             await repository.mark_unreachable(session, chat_id, now)
             await repository.fail_chat(session, chat_id, "forbidden: chat unreachable")
-            from bot.handback import broker_unreachable  # not at the top: it imports bot.notifications
-
-            await broker_unreachable(session, chat_id, now)  # a broker's cases go back to the coordinators
+            if self._unreachable is not None:  # e.g. a broker's cases go back to the coordinators
+                await self._unreachable(session, chat_id, now)
         if out.deferred is not None:
             row, until, error = out.deferred
             await repository.defer(session, row.id, until=until, error=error)
