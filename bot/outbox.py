@@ -241,11 +241,13 @@ class Outbox:
         A chat this process already sends to is not waited for: its sender looks at the chat's queue
         again when its turn ends, so whatever was queued meanwhile goes with it.
         """
+        if self._gate.busy(chat_id):
+            self._again.add(chat_id)  # checked by that sender as soon as its turn ends
+            return 0
         total: int | None = None
         while True:
             sent = await self._drain_turn(chat_id, wait=wait)
-            if sent is None:
-                self._again.add(chat_id)
+            if sent is None:  # another process has the chat's turn
                 return total
             total = (total or 0) + sent
             if chat_id not in self._again:

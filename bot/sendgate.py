@@ -113,6 +113,10 @@ class SendGate(Protocol):
         another process's claim for up to ``wait`` seconds."""
         ...
 
+    def busy(self, chat_id: int) -> bool:
+        """Whether a sender of this process has the chat's turn now."""
+        ...
+
     async def record(self, session: AsyncSession, turn: ChatTurn) -> None:
         """Store the chat's budget time and end the turn inside the caller's transaction."""
         ...
@@ -155,6 +159,9 @@ class LocalGate:
             self._remember(chat_id, turn.tat, now)
         finally:
             self._holding.discard(chat_id)
+
+    def busy(self, chat_id: int) -> bool:
+        return chat_id in self._holding
 
     def _remember(self, chat_id: int, tat: float, now: float) -> None:
         self._tats[chat_id] = tat
@@ -224,6 +231,9 @@ class DatabaseGate:
                     with contextlib.suppress(Exception):
                         async with self._sessions() as session, session.begin():
                             await self.record(session, turn)
+
+    def busy(self, chat_id: int) -> bool:
+        return self._local.busy(chat_id)
 
     async def _claim(self, chat_id: int, wait: float) -> ChatTurn | None:
         loop = asyncio.get_running_loop()
