@@ -21,15 +21,20 @@ from flows.stalls import (
     Level,
     StallClock,
     StallFacts,
+    Standing,
     Track,
     clocks,
     days_over,
     due_alerts,
     due_at,
+    first_contact_days,
     is_stalled,
     is_working_day,
     next_due,
     norm_for,
+    stalled_standings,
+    standings,
+    status_standing,
     threshold,
     working_days_between,
 )
@@ -410,6 +415,38 @@ def test_days_over_counts_working_days_past_the_norm() -> None:
     assert days_over(facts("afgewezen"), TOWN, ams(2026, 3, 15)) is None
 
 
+def test_a_silent_broker_stalls_a_case_within_its_status_norm() -> None:
+    # in_uitvoering (norm 40) since Monday 2 March, the broker silent since: no sign of life (15) on 23 March.
+    f = facts("in_uitvoering")
+    assert not is_stalled(f, TOWN, URGENT_AT - timedelta(minutes=1))
+    (standing,) = stalled_standings(f, TOWN, URGENT_AT)
+    assert (standing.track, standing.level) == (Track.SILENCE, Level.REMINDER)
+    assert (standing.days, standing.norm) == (15, 15)
+    assert days_over(f, TOWN, URGENT_AT) == 0
+    (status,) = [s for s in standings(f, TOWN, URGENT_AT) if s.track is Track.STATUS]
+    assert (status.days, status.norm, status.level) == (15, 40, None)
+
+
+def test_a_standing_counts_days_and_the_step_reached() -> None:
+    f = status_only()  # toegewezen, norm 5
+    # Monday 08:59: the day counts already, the step waits for 09:00.
+    before = status_standing(f, TOWN, REMINDER_AT - timedelta(minutes=1))
+    assert before == Standing(StallClock(Track.STATUS, ENTERED, 5), 5, None)
+    assert status_standing(f, TOWN, ESCALATION_AT).level is Level.ESCALATION
+    assert status_standing(f, TOWN, ESCALATION_AT).over == 3
+    assert status_standing(facts("afgewezen"), TOWN, ESCALATION_AT) is None
+    # With the municipality at Vergunningen: 8 working days of its own norm of 40.
+    waiting = status_standing(
+        replace(f, status="bij_gemeente", department="vergunningen"), TOWN, ESCALATION_AT
+    )
+    assert waiting is not None and (waiting.days, waiting.norm, waiting.level) == (8, 40, None)
+
+
+def test_the_first_contact_promise_adds_the_first_two_norms() -> None:
+    assert first_contact_days(TOWN) == 2 + 5
+    assert first_contact_days(replace(TOWN, norms={**TOWN.norms, "toegewezen": 3})) == 2 + 3
+
+
 def test_stalled_cases_sort_worst_first() -> None:
     now = nine(2026, 3, 20)
     young = replace(status_only(), status_changed_at=ams(2026, 3, 5, 10))
@@ -565,16 +602,18 @@ def test_sweeps_send_each_step_at_most_once_and_never_step_down(
 
 @FAST
 @given(situations())
-def test_stalled_means_the_status_reminder_is_due(
+def test_stalled_means_the_watchdog_has_sent_a_step_and_shows_the_step_it_sent(
     situation: tuple[StallFacts, datetime, set[AlertKey]],
 ) -> None:
     f, now, _ = situation
-    status_due = [a for a in due_alerts(f, TOWN, now, ()) if a.track is Track.STATUS]
-    assert is_stalled(f, TOWN, now) == bool(status_due)
+    # A watchdog that swept at ``now`` (from scratch) sent the highest due step of each clock.
+    sent = {(a.track, a.level) for a in due_alerts(f, TOWN, now, ()) if not a.skipped}
+    assert {(s.track, s.level) for s in stalled_standings(f, TOWN, now)} == sent
+    assert is_stalled(f, TOWN, now) == bool(sent)
     over = days_over(f, TOWN, now)
     if norm_for(TOWN, f.status, f.department) is None:
         assert over is None
     else:
         assert over is not None and over >= 0
         if over > 0:
-            assert is_stalled(f, TOWN, now)
+            assert (Track.STATUS, Level.REMINDER) <= max(sent)
