@@ -38,6 +38,17 @@ T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)  # a Monday morning
 WATERKWARTIER, NOORDVEEN = "WK030101", "WK030102"
 RESIDENT, ANNA, BERT, CARLA, DIRK = 1001, 2001, 2002, 3001, 3002
 TRANSLATOR = Translator(tuple(LANGUAGES))
+# The resident's one sentence at 1.5× the norm, per situation.
+WITH_BROKER = "It is taking longer than usual. We have asked your initiatiefmakelaar to contact you."
+NO_BROKER_YET = (
+    "It is taking longer than usual. Your initiative has no initiatiefmakelaar at the moment. "
+    "We have asked a coordinator to find one for you."
+)
+BROKER_AWAY = (
+    "It is taking longer than usual. Your initiatiefmakelaar is away for a while. "
+    "We have asked a coordinator to help you further."
+)
+AT_VERGUNNINGEN = "Your initiative is waiting for an answer from Vergunningen."
 
 
 def only_on(backend: str) -> pytest.MarkDecorator:
@@ -123,7 +134,9 @@ def new_initiative(wijk: str) -> repo.NewInitiative:
     )
 
 
-async def change_status(session: AsyncSession, initiative_id: int, status: str, at: datetime) -> None:
+async def change_status(
+    session: AsyncSession, initiative_id: int, status: str, at: datetime, department: str | None = None
+) -> None:
     await repo.change_status(
         session,
         initiative_id,
@@ -133,7 +146,7 @@ async def change_status(session: AsyncSession, initiative_id: int, status: str, 
         actor_user_id=None,
         staff_id=None,
         note=None,
-        department=None,
+        department=department,
     )
 
 
@@ -332,9 +345,84 @@ async def test_an_initiative_without_a_broker_alerts_the_coordinators_from_the_f
     ((chat, text_),) = await world.messages()
     assert chat == DIRK
     assert "Initiatiefmakelaar: nobody yet" in text_ and "Please assign an initiatiefmakelaar." in text_
-    # No broker to ask, so the resident's sentence would not be true: they hear nothing at 1.5×.
+    # No broker to ask: at 1.5× the resident hears that a coordinator looks for one.
     await world.sweep(due(T0, 2, Level.ESCALATION))
-    assert chats(await world.messages()) == [DIRK, DIRK]
+    messages = await world.messages()
+    assert chats(messages) == [DIRK, DIRK, RESIDENT]
+    assert NO_BROKER_YET in messages[2][1]
+
+
+async def _with_broker(world: World) -> tuple[int, int]:
+    return await world.case(broker=world.anna), 5
+
+
+async def _without_broker(world: World) -> tuple[int, int]:
+    return await world.case(wijk=NOORDVEEN), 2  # ingediend
+
+
+async def _broker_away(world: World) -> tuple[int, int]:
+    case = await world.case(broker=world.anna)
+    async with world.sessions() as session, session.begin():
+        await repo.set_absent(session, world.anna, (T0 + timedelta(days=365)).date())
+    return case, 5
+
+
+async def _at_vergunningen(world: World) -> tuple[int, int]:
+    case = await world.case(broker=world.anna)
+    async with world.sessions() as session, session.begin():
+        await change_status(session, case, "bij_gemeente", T0, department="vergunningen")
+    return case, 40  # the department's own norm
+
+
+async def _at_vergunningen_unstaffed(world: World) -> tuple[int, int]:
+    case, norm = await _at_vergunningen(world)
+    async with world.sessions() as session, session.begin():
+        await repo.remove_staff(session, staff_id=world.anna, now=T0)
+    return case, norm
+
+
+@pytest.mark.parametrize(
+    ("situation", "sentence"),
+    [
+        (_with_broker, WITH_BROKER),
+        (_without_broker, NO_BROKER_YET),
+        (_broker_away, BROKER_AWAY),
+        (_at_vergunningen, f"{AT_VERGUNNINGEN} We have asked your initiatiefmakelaar to ask them about it."),
+        (_at_vergunningen_unstaffed, f"{AT_VERGUNNINGEN} We have asked a coordinator to ask them about it."),
+    ],
+    ids=["with-broker", "without-broker", "broker-away", "at-a-department", "at-a-department-no-broker"],
+)
+async def test_every_resident_hears_one_true_sentence_at_one_and_a_half_times_the_norm(
+    world: World, situation: Any, sentence: str
+) -> None:
+    _, norm = await situation(world)
+    escalation = due(T0, norm, Level.ESCALATION)
+    await world.sweep(due(T0, norm, Level.REMINDER))
+    assert RESIDENT not in chats(await world.messages())  # not at the reminder
+    for moment in (escalation, escalation + timedelta(days=1), due(T0, norm, Level.URGENT)):
+        await world.sweep(moment)
+    told = [text_ for chat, text_ in await world.messages() if chat == RESIDENT]
+    assert len(told) == 1, told  # once per status entry: the escalation's unique key
+    assert sentence in told[0] and "INI-2026-0001 · Bankjes in het park" in told[0]
+
+
+async def test_the_resident_hears_again_only_after_the_case_enters_its_status_anew(world: World) -> None:
+    case = await world.case(broker=world.anna)
+    async with world.sessions() as session, session.begin():
+        await change_status(session, case, "bij_gemeente", T0, department="verkeer")  # norm 20
+    first = due(T0, 20, Level.ESCALATION)
+    for moment in (first, first + timedelta(hours=5)):
+        await world.sweep(moment)
+    # The department asks for changes; the plan goes back to Verkeer the next day: a new entry.
+    back = first + timedelta(days=1)
+    async with world.sessions() as session, session.begin():
+        await change_status(session, case, "plan_in_uitwerking", back - timedelta(hours=2))
+        await change_status(session, case, "bij_gemeente", back, department="verkeer")
+    for moment in (due(back, 20, Level.ESCALATION), due(back, 20, Level.ESCALATION) + timedelta(days=2)):
+        await world.sweep(moment)
+    told = [text_ for chat, text_ in await world.messages() if chat == RESIDENT]
+    assert len(told) == 2
+    assert all("waiting for an answer from Verkeer" in text_ for text_ in told)
 
 
 async def test_a_wijk_without_its_own_coordinator_alerts_all_coordinators(world: World) -> None:
