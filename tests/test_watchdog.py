@@ -469,6 +469,61 @@ async def test_a_dry_run_reports_but_records_queues_and_changes_nothing(world: W
     assert await world.next_alert_at(case) == before
 
 
+async def test_the_summary_counts_the_alerts_and_initiatives_it_lists(world: World) -> None:
+    await world.case(broker=world.anna)
+    reminder = due(T0, 5, Level.REMINDER)
+    # Submitted an hour ago: the watchdog looks at it (a fresh case asks for a first look), nothing is due.
+    await world.case(wijk=NOORDVEEN, at=reminder - timedelta(hours=1))
+    for dry_run in (True, False):
+        report = await world.sweep(reminder, dry_run=dry_run)
+        assert [line.reference for line in report.lines] == ["INI-2026-0001"]
+        assert report.summary() == "1 alert for 1 initiative; 2 due initiatives checked"
+    assert report.table().splitlines()[-1].endswith("Europe/Amsterdam; 1 message queued")
+
+
+async def test_two_clocks_of_one_initiative_are_two_alerts_for_one_initiative(world: World) -> None:
+    m = dataclasses.replace(ZUTPHEN, no_sign_of_life_days=5)  # due together with toegewezen's norm
+    await world.case(broker=world.anna)
+    report = await world.sweep(due(T0, 5, Level.REMINDER), m)
+    assert [(line.track, line.level) for line in report.lines] == [("status", 1), ("silence", 1)]
+    assert report.summary() == "2 alerts for 1 initiative; 1 due initiative checked"
+    report = await world.sweep(due(T0, 5, Level.URGENT), m)
+    assert [(line.track, line.level, line.skipped) for line in report.lines] == [
+        ("status", 2, True),
+        ("silence", 2, True),
+        ("status", 3, False),
+        ("silence", 3, False),
+    ]
+    assert report.summary() == "2 alerts for 1 initiative (2 lower steps skipped); 1 due initiative checked"
+
+
+async def test_a_dry_run_with_show_prints_each_message_as_its_recipient_would_read_it(world: World) -> None:
+    await world.case(broker=world.anna)
+    async with world.sessions() as session, session.begin():
+        await repo.set_language(session, CARLA, "nl")  # Carla reads Dutch, the resident English
+    report = await world.sweep(due(T0, 5, Level.ESCALATION), dry_run=True, show=True)
+    escalation = report.sent[0]
+    assert [(m.recipient.audience.value, m.recipient.name, m.language) for m in escalation.messages] == [
+        ("coordinator", "Carla Smit", "nl"),
+        ("resident", "Fatima", "en"),
+    ]
+    carla, resident = escalation.messages
+    assert carla.text.startswith("Escalatie: INI-2026-0001 · Bankjes in het park")
+    assert "Initiatiefmakelaar: Anna Jansen" in carla.text and "[Openen]" in carla.text
+    assert WITH_BROKER in resident.text
+    table = report.table()
+    assert "  → coordinator Carla Smit (nl):\n      Escalatie: INI-2026-0001 · Bankjes in het park" in table
+    assert "  → resident Fatima (en):" in table and WITH_BROKER in table
+    assert await world.messages() == [] and await world.alerts() == []
+    # Without show, a dry run renders nothing; a real sweep sends what show would print.
+    assert (await world.sweep(due(T0, 5, Level.ESCALATION), dry_run=True)).sent[0].messages == ()
+    with pytest.raises(ValueError, match="dry run"):
+        await world.sweep(due(T0, 5, Level.ESCALATION), show=True)
+    await world.sweep(due(T0, 5, Level.ESCALATION))
+    sent = [text_ for _, text_ in await world.messages()]
+    assert sent == [m.text.split("\n[")[0] for m in (carla, resident)]  # the same texts, without the buttons
+
+
 async def test_a_dry_run_pages_through_more_due_cases_than_one_batch(world: World) -> None:
     for _ in range(7):
         await world.case(broker=world.anna)
