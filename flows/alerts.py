@@ -103,11 +103,12 @@ def plan_alert(
 
 
 def _tells_resident(case: CaseView, alert: DueAlert, ctx: StaffContext) -> bool:
-    # The status clock's escalation: once per status entry, whoever is (or is not) the broker.
+    # The status clock's escalation, or the urgent step that overtook it (the watchdog was down): once per
+    # status entry, whoever is (or is not) the broker.
     return (
         ctx.municipality.stall_resident_notice
         and alert.track is Track.STATUS
-        and alert.level is Level.ESCALATION
+        and (alert.level is Level.ESCALATION or Level.ESCALATION in alert.overtook)
         and not is_final(case.status)
         and not case.resident_unreachable
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import IntEnum, StrEnum
 from fractions import Fraction
@@ -144,13 +144,16 @@ class StallClock:
 
 @dataclass(frozen=True)
 class DueAlert:
-    """A ladder step that is due. A ``skipped`` step was overtaken by a higher one: record it, don't send."""
+    """A ladder step that is due. A ``skipped`` step was overtaken by a higher one: record it, don't send.
+    ``overtook`` lists the steps this one skipped, so what belonged to them (the resident's sentence)
+    can go with it."""
 
     track: Track
     started_at: datetime
     level: Level
     due_at: datetime
     skipped: bool = False
+    overtook: tuple[Level, ...] = field(default=(), compare=False)
 
     @property
     def key(self) -> AlertKey:
@@ -208,10 +211,13 @@ def due_alerts(
         if not due:
             continue
         top = max(level for level, _ in due)
+        unsent = [(level, at) for level, at in due if _key(clock, level) not in sent]
+        overtook = tuple(level for level, _ in unsent if level < top)
         alerts.extend(
             DueAlert(clock.track, clock.started_at, level, at, skipped=level < top)
-            for level, at in due
-            if _key(clock, level) not in sent
+            if level < top
+            else DueAlert(clock.track, clock.started_at, level, at, overtook=overtook)
+            for level, at in unsent
         )
     return sorted(alerts, key=lambda a: (a.due_at, list(Track).index(a.track), a.level))
 

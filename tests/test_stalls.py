@@ -335,8 +335,14 @@ def test_after_a_long_outage_only_the_highest_step_fires_and_the_others_are_skip
         DueAlert(Track.STATUS, ENTERED, Level.ESCALATION, ESCALATION_AT, skipped=True),
         DueAlert(Track.STATUS, ENTERED, Level.URGENT, URGENT_AT),
     ]
+    assert alerts[-1].overtook == (Level.REMINDER, Level.ESCALATION)  # what they carried goes with it
     # Once recorded, the skipped steps never come back.
     assert due_alerts(status_only(), TOWN, nine(2026, 6, 1), keys(alerts)) == []
+    # A step sent before is not overtaken again.
+    (urgent,) = [
+        a for a in due_alerts(status_only(), TOWN, URGENT_AT, {("status", ENTERED, 2)}) if not a.skipped
+    ]
+    assert urgent.level is Level.URGENT and urgent.overtook == (Level.REMINDER,)
 
 
 def test_a_lower_step_never_fires_after_a_higher_one() -> None:
@@ -574,6 +580,7 @@ def test_due_steps_are_unsent_in_order_and_one_per_clock(
         assert len(firing) <= 1
         if firing:
             assert all(a.level < firing[0].level for a in mine if a.skipped)
+            assert firing[0].overtook == tuple(a.level for a in mine if a.skipped)
     # Recording them all leaves nothing due at the same moment.
     assert due_alerts(f, TOWN, now, sent | keys(alerts)) == []
 

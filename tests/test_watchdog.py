@@ -272,15 +272,18 @@ async def test_steps_overtaken_by_a_higher_one_are_recorded_but_not_sent(world: 
     report = await world.sweep(due(T0, 5, Level.URGENT))
     assert [(line.level, line.skipped) for line in report.lines] == [(1, True), (2, True), (3, False)]
     assert "skipped" in report.table()
-    # Only the urgent escalation goes out; the resident's sentence belongs to the skipped step.
-    assert chats(await world.messages()) == [CARLA]
+    # Only the urgent escalation goes out, and with it the resident's sentence of the skipped escalation:
+    # the resident is told once, however late.
+    messages = await world.messages()
+    assert chats(messages) == [CARLA, RESIDENT]
+    assert WITH_BROKER in messages[1][1]
     assert await world.alerts() == [
         (case, "status", 1, True),
         (case, "status", 2, True),
         (case, "status", 3, False),
     ]
     assert (await world.sweep(due(T0, 5, Level.URGENT) + timedelta(days=1))).lines == ()
-    assert chats(await world.messages()) == [CARLA]
+    assert chats(await world.messages()) == [CARLA, RESIDENT]
 
 
 async def test_the_silence_clock_reminds_the_broker_and_restarts_when_they_act(world: World) -> None:
