@@ -548,6 +548,8 @@ async def test_zaken_lists_the_brokers_open_cases_and_zaak_opens_a_card(
     assert (await case_row(database_url, third))[0] == "gestopt"
 
 
+# The norm is worked out in flows (tests/test_stall_views.py); one database is enough for the story.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_a_case_at_vergunningen_counts_against_its_own_norm_on_the_card_and_in_zaken(
     fake: FakeBotApi, database_url: str
 ) -> None:
