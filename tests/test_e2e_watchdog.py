@@ -342,8 +342,9 @@ STEP = re.compile(r"^(INI-\d{4}-\d{4})\s+(status|silence)\s+(\d) [a-z]+\s+(.*)$"
 async def cases_in_the_database(
     database_url: str, people: list[tuple[int, str]], cases: list[tuple[int, str | None, str, datetime]]
 ) -> dict[str, int]:
-    """People (Telegram id, language) and initiatives (resident, broker's name or None, status, since);
-    returns the staff ids by name. Bea brokers in Waterkwartier, Carla coordinates every wijk."""
+    """People (Telegram id, language) and initiatives (resident, broker's name or None, status with an
+    optional department, since); returns the staff ids by name. Bea brokers in Waterkwartier, Carla
+    coordinates every wijk; a case without a broker is in Noordveen."""
     async with database(database_url) as session:
         for user_id, language in people:
             await repository.upsert_person(
@@ -375,20 +376,18 @@ async def cases_in_the_database(
                 await repository.assign(
                     session, created.id, broker_id=staff_id, by_staff_id=None, note=None, now=since
                 )
-            department = {"bij_gemeente vergunningen": "vergunningen", "bij_gemeente verkeer": "verkeer"}.get(
-                status
-            )
-            if status != "ingediend":
+            status_code, _, department = status.partition(" ")  # "bij_gemeente verkeer"
+            if status_code != "ingediend":
                 await repository.change_status(
                     session,
                     created.id,
-                    status=status.split()[0],
+                    status=status_code,
                     now=since,
                     actor_role="system",
                     actor_user_id=None,
                     staff_id=None,
                     note=None,
-                    department=department,
+                    department=department or None,
                 )
         return {name: row.id for name, row in staff.items()}
 
