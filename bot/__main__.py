@@ -64,6 +64,11 @@ def _parser() -> argparse.ArgumentParser:
         help="only print what would be sent; records and sends nothing, needs no Telegram token",
     )
     watchdog.add_argument(
+        "--show",
+        action="store_true",
+        help="with --dry-run: also print each message, to whom and as they would read it",
+    )
+    watchdog.add_argument(
         "--batch",
         type=_positive,
         default=500,
@@ -101,7 +106,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(staff_cli.run(settings, args))
         if args.command == "watchdog":
             return _watchdog(
-                settings, once=args.once, as_of=args.as_of, dry_run=args.dry_run, batch=args.batch
+                settings,
+                once=args.once,
+                as_of=args.as_of,
+                dry_run=args.dry_run,
+                show=args.show,
+                batch=args.batch,
             )
         if args.command == "flows":
             return _flows(mermaid=args.mermaid)
@@ -240,11 +250,20 @@ def _positive(value: str) -> int:
     return int(value)
 
 
-def _watchdog(settings: Settings, *, once: bool, as_of: datetime | None, dry_run: bool, batch: int) -> int:
+def _watchdog(
+    settings: Settings, *, once: bool, as_of: datetime | None, dry_run: bool, show: bool, batch: int
+) -> int:
     if not once:
         print(
             "The watchdog runs inside `initiatiefbot run`, every few minutes.\n"
             "For one sweep by hand: initiatiefbot watchdog --once [--as-of 2026-12-01T09:00] [--dry-run]",
+            file=sys.stderr,
+        )
+        return 2
+    if show and not dry_run:
+        print(
+            "--show prints the messages instead of sending them, so it needs --dry-run:\n"
+            "initiatiefbot watchdog --once --dry-run --show",
             file=sys.stderr,
         )
         return 2
@@ -256,10 +275,12 @@ def _watchdog(settings: Settings, *, once: bool, as_of: datetime | None, dry_run
         )
         return 2
     settings.municipality  # noqa: B018 - fail fast on a broken config, before connecting anywhere
-    return asyncio.run(_sweep_once(settings, as_of=as_of, dry_run=dry_run, batch=batch))
+    return asyncio.run(_sweep_once(settings, as_of=as_of, dry_run=dry_run, show=show, batch=batch))
 
 
-async def _sweep_once(settings: Settings, *, as_of: datetime | None, dry_run: bool, batch: int) -> int:
+async def _sweep_once(
+    settings: Settings, *, as_of: datetime | None, dry_run: bool, show: bool, batch: int
+) -> int:
     from bot.app import DatabaseNotReady, Runtime, TelegramTransport, telegram_bot
 
     try:
@@ -270,7 +291,7 @@ async def _sweep_once(settings: Settings, *, as_of: datetime | None, dry_run: bo
     digests = 0
     try:
         if dry_run:
-            report = await runtime.watchdog(None).sweep(as_of=as_of, dry_run=True, batch=batch)
+            report = await runtime.watchdog(None).sweep(as_of=as_of, dry_run=True, show=show, batch=batch)
         else:
             async with telegram_bot(settings) as bot:
                 outbox = runtime.outbox(TelegramTransport(bot))

@@ -17,7 +17,7 @@ from bot.i18n import Translator
 from bot.notifications import enqueue_calls, notification_calls
 from bot.outbox import SEND_LEASE
 from bot.telegram_io import ApiCall, render_notice, render_reply
-from flows import broker, resident
+from flows import broker, resident, stalls
 from flows.cases import referenced_case
 from flows.commands import Command, SetLanguage, ShowMyInitiatives, SubmitInitiative
 from flows.events import Event, EventKind, Reply
@@ -73,8 +73,7 @@ class Dispatcher:
         self._flood = flood if flood is not None else FloodGuard()  # an empty guard is falsy (__len__)
         self._flow_ctx = intake_context(municipality)
         self._casework = Casework(municipality)
-        norms = municipality.norms
-        self._first_steps_days = norms.get("ingediend", 2) + norms.get("toegewezen", 5)
+        self._first_steps_days = stalls.first_contact_days(municipality)
 
     async def handle(self, event: Event, update_id: int | None = None) -> Handled:
         """Process one event; an ``update_id`` seen before is skipped (Telegram may deliver twice)."""

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, time, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.casework import staff_view
 from bot.i18n import Translator
-from bot.notifications import enqueue_calls, notification_calls, render_notifications
+from bot.notifications import enqueue_calls, language_of, notification_calls, render_notifications
 from bot.outbox import SEND_LEASE, Outbox
 from flows import coordinator
 from flows.alerts import Audience, Recipient, plan_alert
@@ -37,6 +38,15 @@ LEVEL_NAMES = {Level.REMINDER: "reminder", Level.ESCALATION: "escalation", Level
 
 
 @dataclass(frozen=True)
+class ShownMessage:
+    """A message a dry run would send (``show``): to whom, in which language, and its text as rendered."""
+
+    recipient: Recipient
+    language: str
+    text: str
+
+
+@dataclass(frozen=True)
 class SweepLine:
     """One ladder step a sweep handled: sent (or, in a dry run, would be sent) or skipped."""
 
@@ -45,6 +55,7 @@ class SweepLine:
     level: int
     skipped: bool
     recipients: tuple[Recipient, ...] = ()
+    messages: tuple[ShownMessage, ...] = ()  # only in a dry run with ``show``
 
 
 @dataclass(frozen=True)
@@ -61,8 +72,19 @@ class SweepReport:
     def sent(self) -> tuple[SweepLine, ...]:
         return tuple(line for line in self.lines if not line.skipped)
 
+    def summary(self) -> str:
+        """One line that counts what the table lists: the alerts, their initiatives, the skipped steps."""
+        initiatives = len({line.reference for line in self.lines})
+        skipped = len(self.lines) - len(self.sent)
+        text = f"{_count(len(self.sent), 'alert')} for {_count(initiatives, 'initiative')}"
+        if skipped:
+            text += f" ({_count(skipped, 'lower step')} skipped)"
+        text += f"; {_count(self.cases, 'due initiative')} checked"
+        return text
+
     def table(self) -> str:
-        """A plain-text table for operators: one line per ladder step, then a summary."""
+        """A plain-text table for operators: one line per ladder step (with the messages of a dry run
+        with ``show`` beneath it), then the summary."""
         rows = [("reference", "track", "level", "recipients")]
         for line in self.lines:
             level = f"{line.level} {LEVEL_NAMES.get(Level(line.level), '')}".strip()
@@ -73,13 +95,29 @@ class SweepReport:
             "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)) + "  " + row[3]
             for row in rows
         ]
+        shown = [_shown(line.messages) for line in self.lines]
+        text = [text[0], *(row + block for row, block in zip(text[1:], shown, strict=True))]
         moment = self.as_of.astimezone(AMSTERDAM).strftime("%Y-%m-%d %H:%M")
-        summary = f"{len(self.sent)} alerts for {self.cases} due initiatives as of {moment} Europe/Amsterdam"
+        summary = f"{self.summary()} as of {moment} Europe/Amsterdam"
         if self.dry_run:
             summary += "; dry run: nothing recorded or sent"
         else:
-            summary += f"; {self.queued} messages queued"
+            summary += f"; {_count(self.queued, 'message')} queued"
         return "\n".join([*text, summary]) if self.lines else summary
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _shown(messages: Sequence[ShownMessage]) -> str:
+    """The messages under a table line: who gets each (role, name, language), then its text indented."""
+    out: list[str] = []
+    for message in messages:
+        r = message.recipient
+        out.append(f"  → {r.audience.value} {r.name or r.user_id} ({message.language}):")
+        out.extend(f"      {row}" if row else "" for row in message.text.splitlines())
+    return "".join(f"\n{row}" for row in out)
 
 
 def _recipients(recipients: Sequence[Recipient]) -> str:
@@ -123,9 +161,17 @@ class Watchdog:
         self._lease = lease
 
     async def sweep(
-        self, *, as_of: datetime | None = None, dry_run: bool = False, batch: int = DEFAULT_BATCH
+        self,
+        *,
+        as_of: datetime | None = None,
+        dry_run: bool = False,
+        show: bool = False,
+        batch: int = DEFAULT_BATCH,
     ) -> SweepReport:
-        """One sweep as if it were ``as_of`` (default: now). ``dry_run`` records, queues and sends nothing."""
+        """One sweep as if it were ``as_of`` (default: now). ``dry_run`` records, queues and sends nothing;
+        with ``show`` its report holds the messages, rendered in each recipient's language."""
+        if show and not dry_run:
+            raise ValueError("show is for a dry run: a real sweep sends the messages")
         as_of = as_of if as_of is not None else self._clock()
         if as_of.tzinfo is None or as_of.utcoffset() is None:
             raise ValueError(f"as_of must be timezone-aware, got {as_of!r}")
@@ -137,7 +183,9 @@ class Watchdog:
                 rows = await repository.due_cases(
                     session, now=as_of, limit=batch, after=after, lock=not dry_run
                 )
-                done = await self._batch(session, rows, as_of, dry_run=dry_run) if rows else _Batch()
+                done = (
+                    await self._batch(session, rows, as_of, dry_run=dry_run, show=show) if rows else _Batch()
+                )
             cases += len(rows)
             lines.extend(done.lines)
             queued += len(done.outbox)
@@ -156,7 +204,7 @@ class Watchdog:
             try:
                 report = await self.sweep()
                 if report.lines:
-                    log.info("watchdog: %d alerts for %d due cases", len(report.sent), report.cases)
+                    log.info("watchdog: %s", report.summary())
                 sent = await self.digests()
                 if sent:
                     log.info("watchdog: weekly digest sent to %d coordinators", sent)
@@ -201,7 +249,13 @@ class Watchdog:
         return len(claimed)
 
     async def _batch(
-        self, session: AsyncSession, rows: Sequence[DueCaseRow], as_of: datetime, *, dry_run: bool
+        self,
+        session: AsyncSession,
+        rows: Sequence[DueCaseRow],
+        as_of: datetime,
+        *,
+        dry_run: bool,
+        show: bool = False,
     ) -> _Batch:
         sent = await repository.sent_alerts(session, [row.id for row in rows])
         facts = {row.id: _facts(row) for row in rows}
@@ -251,10 +305,13 @@ class Watchdog:
                 broker=broker,
                 coordinators=covering[row.wijk_code],
                 ctx=ctx,
-                messages=not dry_run,
+                messages=not dry_run or show,
             )
+            shown = self._show(plan.recipients, plan.notifications, people) if dry_run else ()
             done.lines.append(
-                SweepLine(row.reference, alert.track.value, int(alert.level), alert.skipped, plan.recipients)
+                SweepLine(
+                    row.reference, alert.track.value, int(alert.level), alert.skipped, plan.recipients, shown
+                )
             )
             notifications.extend(plan.notifications)
             if not alert.skipped and not _reaches_staff(plan.recipients):
@@ -265,6 +322,29 @@ class Watchdog:
             calls = render_notifications(notifications, tr=self._tr, people=people)
             done.outbox = await enqueue_calls(session, calls, self._clock(), lease=self._lease)
         return done
+
+    def _show(
+        self,
+        recipients: Sequence[Recipient],
+        notifications: Sequence[Notification],
+        people: Mapping[int, PersonRow],
+    ) -> tuple[ShownMessage, ...]:
+        """The notifications as the recipients would read them: the same rendering the outbox would send."""
+        by_user = {r.user_id: r for r in recipients}
+        shown: list[ShownMessage] = []
+        for note in notifications:
+            language = language_of(people.get(note.user_id))
+            for _, call in render_notifications([note], tr=self._tr, people=people):
+                shown.append(ShownMessage(by_user[note.user_id], language, _call_text(call.payload)))
+        return tuple(shown)
+
+
+def _call_text(payload: Mapping[str, Any]) -> str:
+    """A Bot API call's text or caption, with its buttons as [labels] on the last line."""
+    text = str(payload.get("text") or payload.get("caption") or "")
+    keyboard = payload.get("reply_markup", {}).get("inline_keyboard", [])
+    buttons = "  ".join(f"[{button['text']}]" for row in keyboard for button in row)
+    return f"{text}\n{buttons}" if buttons else text
 
 
 def _facts(row: DueCaseRow) -> StallFacts:

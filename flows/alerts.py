@@ -9,14 +9,22 @@ from datetime import date
 from enum import StrEnum
 
 from flows import resident
-from flows.broker import StaffContext, case_card
+from flows.broker import StaffContext, case_card, department_name
 from flows.cases import STAFF_PREFIX, CaseView, Notification, StaffView, case_button
 from flows.events import Button, Reply
-from flows.lifecycle import is_final, staff_label
+from flows.lifecycle import Status, is_final, staff_label
 from flows.stalls import AMSTERDAM, DueAlert, Level, StallFacts, Track, norm_for, working_days_between
 from flows.text import Msg, t, tn
 
 RESIDENT_NOTICE = t("It is taking longer than usual. We have asked your initiatiefmakelaar to contact you.")
+NOTICE_WITHOUT_BROKER = t(
+    "It is taking longer than usual. Your initiative has no initiatiefmakelaar at the moment. "
+    "We have asked a coordinator to find one for you."
+)
+NOTICE_BROKER_AWAY = t(
+    "It is taking longer than usual. Your initiatiefmakelaar is away for a while. "
+    "We have asked a coordinator to help you further."
+)
 
 
 class Audience(StrEnum):
@@ -29,7 +37,7 @@ class Audience(StrEnum):
 
 @dataclass(frozen=True)
 class Recipient:
-    """One person an alert goes to; ``name`` is the staff member's name, None for the resident."""
+    """One person an alert goes to; ``name`` is the staff member's name, or the resident's contact name."""
 
     audience: Audience
     user_id: int
@@ -82,28 +90,53 @@ def plan_alert(
         if messages and coordinators:
             message = _coordinator_message(case, alert, facts, broker, present=present, ctx=ctx)
             notes.extend(Notification(c.telegram_user_id, c.telegram_user_id, message) for c in coordinators)
-    if _tells_resident(case, alert, broker, ctx):
-        recipients.append(Recipient(Audience.RESIDENT, case.resident_user_id))
+    if _tells_resident(case, alert, ctx):
+        recipients.append(Recipient(Audience.RESIDENT, case.resident_user_id, case.contact_name))
         if messages:
             notice = Reply(
                 t("{reference} · {title}", reference=case.reference, title=case.title),
-                extra=(RESIDENT_NOTICE,),
+                extra=(resident_notice(case, broker, ctx),),
                 buttons=resident.case_buttons(case.reference, case.status),
             )
             notes.append(Notification(case.resident_user_id, case.resident_chat_id, notice))
     return AlertPlan(alert, tuple(recipients), tuple(notes))
 
 
-def _tells_resident(case: CaseView, alert: DueAlert, broker: StaffView | None, ctx: StaffContext) -> bool:
-    # Only true words: the sentence says the broker was asked, so there must be a broker to ask.
+def _tells_resident(case: CaseView, alert: DueAlert, ctx: StaffContext) -> bool:
+    # The status clock's escalation, or the urgent step that overtook it (the watchdog was down): once per
+    # status entry, whoever is (or is not) the broker.
     return (
         ctx.municipality.stall_resident_notice
         and alert.track is Track.STATUS
-        and alert.level is Level.ESCALATION
+        and (alert.level is Level.ESCALATION or Level.ESCALATION in alert.overtook)
         and not is_final(case.status)
-        and broker is not None
         and not case.resident_unreachable
     )
+
+
+def resident_notice(case: CaseView, broker: StaffView | None, ctx: StaffContext) -> Msg:
+    """The one honest sentence for the resident at 1.5× the norm: what the case waits for, and who was asked.
+
+    The escalation goes to the coordinators, who check with the broker; without a broker, or while the
+    broker is away, the sentence says the coordinators take it up.
+    """
+    present = broker is not None and not is_absent(broker, ctx)
+    if case.status == Status.BIJ_GEMEENTE and case.department:
+        department = department_name(ctx.municipality, case.department)
+        if present:
+            return t(
+                "It is taking longer than usual. Your initiative is waiting for an answer from {department}. "
+                "We have asked your initiatiefmakelaar to ask them about it.",
+                department=department,
+            )
+        return t(
+            "It is taking longer than usual. Your initiative is waiting for an answer from {department}. "
+            "We have asked a coordinator to ask them about it.",
+            department=department,
+        )
+    if present:
+        return RESIDENT_NOTICE
+    return NOTICE_WITHOUT_BROKER if broker is None else NOTICE_BROKER_AWAY
 
 
 def _days(alert: DueAlert, ctx: StaffContext) -> int:

@@ -44,7 +44,7 @@ from flows.lifecycle import Actor, Refused, Role, Status, staff_label
 from flows.municipality import Municipality
 from flows.resident import Conversation, Outcome
 from flows.splitting import MESSAGE_LIMIT, utf16_len
-from flows.stalls import AMSTERDAM, working_days_between
+from flows.stalls import AMSTERDAM, StallFacts, Standing, status_standing, working_days_between
 from flows.text import Money, Msg, localized, t, tn, verbatim
 from flows.validators import clean_text
 
@@ -118,6 +118,12 @@ def days_in_status(case: CaseView, ctx: StaffContext) -> int:
 _BLANK = verbatim("")
 
 
+def status_clock(case: CaseView, ctx: StaffContext) -> Standing | None:
+    """The case's status clock as the watchdog reads it (a department's own norm while bij_gemeente)."""
+    facts = StallFacts(case.status, case.status_changed_at, department=case.department)
+    return status_standing(facts, ctx.municipality, ctx.now)
+
+
 def case_card(case: CaseView, ctx: StaffContext, *, heading: Msg | None = None) -> tuple[Reply, ...]:
     """Everything a broker needs to pick a case up, with the actions as buttons."""
     m = ctx.municipality
@@ -139,11 +145,10 @@ def case_card(case: CaseView, ctx: StaffContext, *, heading: Msg | None = None) 
             status=staff_label(case.status),
             department=department_name(m, case.department),
         )
-    days = days_in_status(case, ctx)
-    norm = m.norm(case.status)
+    clock = status_clock(case, ctx)
     lines.append(status)
-    if norm:
-        lines.append(t("{days} of {norm} working days in this status", days=days, norm=norm))
+    if clock is not None:
+        lines.append(t("{days} of {norm} working days in this status", days=clock.days, norm=clock.norm))
     lines.append(t("Initiatiefmakelaar: {name}", name=case.broker_name or t("nobody yet")))
     # The free texts stand apart, so a long card is split around them (flows.splitting), not inside.
     lines += [_BLANK, t("What do they want?\n{text}", text=case.description), _BLANK]
@@ -176,23 +181,24 @@ def case_list(cases: Sequence[CaseView], ctx: StaffContext, *, title: Msg) -> Re
     if not cases:
         return Reply(t("You have no open initiatives."))
 
+    clocks = {case.id: status_clock(case, ctx) for case in cases}
+
     def urgency(case: CaseView) -> tuple[float, datetime]:
-        norm = ctx.municipality.norm(case.status) or 0
-        days = days_in_status(case, ctx)
-        return (-(days / norm) if norm else 0.0, case.status_changed_at)
+        clock = clocks[case.id]
+        return (-(clock.days / clock.norm) if clock is not None else 0.0, case.status_changed_at)
 
     ordered = sorted(cases, key=urgency)
     lines: list[Msg] = [title]
     buttons: list[tuple[Button, ...]] = []
     for case in ordered[:CASE_LIST_LIMIT]:
-        norm = ctx.municipality.norm(case.status)
-        days = days_in_status(case, ctx)
+        clock = clocks[case.id]
         when = (
-            t("{days}/{norm} working days", days=days, norm=norm)
-            if norm
-            else tn("{n} working day", "{n} working days", days)
+            t("{days}/{norm} working days", days=clock.days, norm=clock.norm)
+            if clock is not None
+            else tn("{n} working day", "{n} working days", days_in_status(case, ctx))
         )
-        overdue = "⚠ " if norm and days >= norm else ""
+        # The same moment the watchdog sends the reminder: 09:00 on the day the norm runs out.
+        overdue = "⚠ " if clock is not None and clock.level is not None else ""
         lines.append(
             t(
                 "{mark}{reference} · {title}\n{status} · {when}",

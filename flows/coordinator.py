@@ -121,29 +121,60 @@ def _buttons(line: CaseLine, *, remind: bool) -> tuple[Button, ...]:
     return tuple(row)
 
 
+STEP_LABELS = {
+    stalls.Level.REMINDER: t("step: reminder"),
+    stalls.Level.ESCALATION: t("step: escalation"),
+    stalls.Level.URGENT: t("step: urgent escalation"),
+}
+
+
+def _standing(standing: stalls.Standing) -> Msg:
+    assert standing.level is not None
+    step = STEP_LABELS[standing.level]
+    if standing.track is stalls.Track.SILENCE:
+        return tn(
+            "No sign of life for {n} working day (norm {norm}) · {step}",
+            "No sign of life for {n} working days (norm {norm}) · {step}",
+            standing.days,
+            norm=standing.norm,
+            step=step,
+        )
+    return tn(
+        "{n} working day over the norm of {norm} · {step}",
+        "{n} working days over the norm of {norm} · {step}",
+        standing.over,
+        norm=standing.norm,
+        step=step,
+    )
+
+
 def stalled(lines: Sequence[CaseLine], m: Municipality, now: datetime) -> Reply:
-    """Every stalled initiative, worst first, with its broker and the working days over the norm."""
-    found = [
-        (stalls.days_over(line.facts, m, now) or 0, line)
-        for line in lines
-        if stalls.is_stalled(line.facts, m, now)
-    ]
+    """Every initiative the watchdog has alerted on by ``now``, worst first: per clock past its norm, the
+    working days and the ladder step it reached (the step the watchdog sends)."""
+    found = [(stalls.stalled_standings(line.facts, m, now), line) for line in lines]
+    found = [(standings, line) for standings, line in found if standings]
     if not found:
         return Reply(t("No initiative is stalled. 🎉"))
-    found.sort(key=lambda pair: (-pair[0], pair[1].status_changed_at))
+
+    def worst(pair: tuple[tuple[stalls.Standing, ...], CaseLine]) -> tuple[int, int, datetime]:
+        standings, line = pair
+        top = max(int(s.level or 0) for s in standings)
+        return (-top, -max(s.over for s in standings), line.status_changed_at)
+
+    found.sort(key=worst)
     parts: list[Msg] = [
         tn("{n} stalled initiative, worst first:", "{n} stalled initiatives, worst first:", len(found))
     ]
     rows: list[tuple[Button, ...]] = []
-    for over, line in found[:LIST_LIMIT]:
+    for standings, line in found[:LIST_LIMIT]:
         parts.append(
             t(
-                "{reference} · {title}\n{status} · {broker} · {over} working days over the norm",
+                "{reference} · {title}\n{status} · {broker}\n{clocks}",
                 reference=line.reference,
                 title=line.title,
                 status=staff_label(line.status),
                 broker=line.broker_name or t("no initiatiefmakelaar"),
-                over=over,
+                clocks=_join([_standing(s) for s in standings]),
             )
         )
         rows.append(_buttons(line, remind=True))

@@ -144,7 +144,8 @@ class Municipality:
         return next((d for d in self.departments if d.code == code), None)
 
     def norm(self, status: str) -> int | None:
-        """Working days an initiative may stay in ``status``, or None when the status has no norm."""
+        """The configured norm of ``status`` in working days, or None; for a case (a department's own norm
+        while bij_gemeente) ask ``flows.stalls.norm_for``, as the watchdog and every view do."""
         return self.norms.get(status)
 
 

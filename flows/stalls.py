@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import IntEnum, StrEnum
 from fractions import Fraction
@@ -34,8 +34,13 @@ def is_working_day(day: date, closing_days: Collection[date] = ()) -> bool:
 
 def working_days_between(start: datetime, end: datetime, closing_days: Collection[date] = ()) -> int:
     """Whole working days after ``start``'s day up to and including ``end``'s day (Amsterdam time)."""
-    first = start.astimezone(AMSTERDAM).date()
-    last = end.astimezone(AMSTERDAM).date()
+    closed = closing_days if isinstance(closing_days, frozenset) else frozenset(closing_days)
+    return _working_days(start.astimezone(AMSTERDAM).date(), end.astimezone(AMSTERDAM).date(), closed)
+
+
+@lru_cache(maxsize=65_536)
+def _working_days(first: date, last: date, closing_days: frozenset[date]) -> int:
+    # Cached: the overviews count up to today for every open case, from a few hundred distinct days.
     count = 0
     day = first + timedelta(days=1)
     while day <= last:
@@ -107,6 +112,7 @@ def norm_for(m: Municipality, status: str, department: str | None) -> int | None
     return m.norm(status)
 
 
+@cache
 def threshold(norm: int, level: Level) -> int:
     """Working days after the clock started at which ``level`` is due: the norm times the level's multiple,
     rounded up."""
@@ -138,13 +144,16 @@ class StallClock:
 
 @dataclass(frozen=True)
 class DueAlert:
-    """A ladder step that is due. A ``skipped`` step was overtaken by a higher one: record it, don't send."""
+    """A ladder step that is due. A ``skipped`` step was overtaken by a higher one: record it, don't send.
+    ``overtook`` lists the steps this one skipped, so what belonged to them (the resident's sentence)
+    can go with it."""
 
     track: Track
     started_at: datetime
     level: Level
     due_at: datetime
     skipped: bool = False
+    overtook: tuple[Level, ...] = field(default=(), compare=False)
 
     @property
     def key(self) -> AlertKey:
@@ -172,6 +181,19 @@ def _ladder(clock: StallClock, closing_days: Collection[date]) -> list[tuple[Lev
     return [(level, due_at(clock.started_at, threshold(clock.norm, level), closing_days)) for level in Level]
 
 
+def _reached(
+    clock: StallClock, closing_days: Collection[date], now: datetime
+) -> list[tuple[Level, datetime]]:
+    """The ladder steps of ``clock`` that are due at ``now``: the one rule behind alerts and overviews."""
+    reached: list[tuple[Level, datetime]] = []
+    for level in Level:  # the steps rise, so the first one not due ends the search (most cases)
+        at = due_at(clock.started_at, threshold(clock.norm, level), closing_days)
+        if at > now:
+            break
+        reached.append((level, at))
+    return reached
+
+
 def _key(clock: StallClock, level: Level) -> AlertKey:
     return (clock.track.value, clock.started_at, int(level))
 
@@ -185,14 +207,17 @@ def due_alerts(
     closed = frozenset(m.closing_days)
     alerts: list[DueAlert] = []
     for clock in clocks(facts, m):
-        due = [(level, at) for level, at in _ladder(clock, closed) if at <= now]
+        due = _reached(clock, closed, now)
         if not due:
             continue
         top = max(level for level, _ in due)
+        unsent = [(level, at) for level, at in due if _key(clock, level) not in sent]
+        overtook = tuple(level for level, _ in unsent if level < top)
         alerts.extend(
             DueAlert(clock.track, clock.started_at, level, at, skipped=level < top)
-            for level, at in due
-            if _key(clock, level) not in sent
+            if level < top
+            else DueAlert(clock.track, clock.started_at, level, at, overtook=overtook)
+            for level, at in unsent
         )
     return sorted(alerts, key=lambda a: (a.due_at, list(Track).index(a.track), a.level))
 
@@ -209,21 +234,64 @@ def next_due(facts: StallFacts, m: Municipality, sent: Collection[AlertKey]) -> 
     return min(pending, default=None)
 
 
-def _status_clock(facts: StallFacts, m: Municipality) -> StallClock | None:
-    return next((c for c in clocks(facts, m) if c.track is Track.STATUS), None)
+@dataclass(frozen=True)
+class Standing:
+    """Where one clock stands at a moment: its working days so far and the highest ladder step reached
+    (None while within the norm). The watchdog sends that step; the overviews show it."""
+
+    clock: StallClock
+    days: int
+    level: Level | None
+
+    @property
+    def track(self) -> Track:
+        return self.clock.track
+
+    @property
+    def norm(self) -> int:
+        return self.clock.norm
+
+    @property
+    def over(self) -> int:
+        """Working days beyond the norm (0 while within it)."""
+        return max(0, self.days - self.clock.norm)
+
+
+def standings(facts: StallFacts, m: Municipality, now: datetime) -> tuple[Standing, ...]:
+    """Every running clock of the case with its days and the ladder step it has reached at ``now``."""
+    _require_aware(now, "now")
+    closed = frozenset(m.closing_days)
+    out: list[Standing] = []
+    for clock in clocks(facts, m):
+        reached = _reached(clock, closed, now)
+        days = working_days_between(clock.started_at, now, closed)
+        out.append(Standing(clock, days, max((level for level, _ in reached), default=None)))
+    return tuple(out)
+
+
+def stalled_standings(facts: StallFacts, m: Municipality, now: datetime) -> tuple[Standing, ...]:
+    """The clocks that have reached a ladder step: exactly those the watchdog has alerted on by ``now``."""
+    return tuple(s for s in standings(facts, m, now) if s.level is not None)
+
+
+def status_standing(facts: StallFacts, m: Municipality, now: datetime) -> Standing | None:
+    """The status clock's standing (the department's own norm while bij_gemeente), None without a norm."""
+    return next((s for s in standings(facts, m, now) if s.track is Track.STATUS), None)
 
 
 def days_over(facts: StallFacts, m: Municipality, now: datetime) -> int | None:
     """Working days spent in the status beyond its norm (0 while within it), or None without a norm."""
-    clock = _status_clock(facts, m)
-    if clock is None:
-        return None
-    return max(0, working_days_between(clock.started_at, now, m.closing_days) - clock.norm)
+    standing = status_standing(facts, m, now)
+    return standing.over if standing is not None else None
 
 
 def is_stalled(facts: StallFacts, m: Municipality, now: datetime) -> bool:
-    """True once the status clock has reached its norm."""
-    clock = _status_clock(facts, m)
-    if clock is None:
-        return False
-    return due_at(clock.started_at, clock.norm, m.closing_days) <= now
+    """True once any clock (the status, or no sign of life) has reached its norm: the watchdog's reminder."""
+    _require_aware(now, "now")
+    closed = frozenset(m.closing_days)
+    return any(_reached(clock, closed, now) for clock in clocks(facts, m))
+
+
+def first_contact_days(m: Municipality) -> int:
+    """Working days until a broker's first contact, as promised to a resident: ingediend plus toegewezen."""
+    return sum(norm_for(m, status, None) or 0 for status in (Status.INGEDIEND, Status.TOEGEWEZEN))

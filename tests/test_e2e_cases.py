@@ -551,6 +551,31 @@ async def test_zaken_lists_the_brokers_open_cases_and_zaak_opens_a_card(
     assert (await case_row(database_url, third))[0] == "gestopt"
 
 
+# The norm is worked out in flows (tests/test_stall_views.py); one database is enough for the story.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_case_at_vergunningen_counts_against_its_own_norm_on_the_card_and_in_zaken(
+    fake: FakeBotApi, database_url: str
+) -> None:
+    # Vergunningen has its own norm of 40 working days (config/zutphen.toml), as the watchdog knows.
+    bea = fake.user(5751, "Bea", language_code="en")
+    anna = fake.user(1851, "Anna", language_code="en")
+    await add_staff(database_url, bea.id, "Bea Bakker")
+
+    async with running_bot(fake, database_url, clock=clock):
+        await meet(bea)
+        reference = await submit(anna)
+        await bea.wait_for_message(containing("A new initiative for you."))
+        await change_status(bea, "In conversation")
+        await press(bea, "No note", "Status changed.")
+        await change_status(bea, "With the municipality")
+        await press(bea, "Vergunningen", "What is the question for Vergunningen?")
+        card = await say(bea, "Mag er een bankje op de stoep?", "Status changed.")
+        assert "Status: With the municipality (Vergunningen)" in text_of(card)
+        assert "0 of 40 working days in this status" in text_of(card)
+        listed = await say(bea, "/zaken", "Your open initiatives, most urgent first:")
+        assert f"{reference} · {TITLE}\nWith the municipality · 0/40 working days" in text_of(listed)
+
+
 async def test_staff_commands_are_politely_refused_for_residents(fake: FakeBotApi, database_url: str) -> None:
     bea = fake.user(5801, "Bea", language_code="en")
     anna = fake.user(1901, "Anna", language_code="en")

@@ -8,16 +8,20 @@ however often the watchdog runs. On SQLite and PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
+import re
 import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
 
+from bot.__main__ import main
 from storage import repository
-from tests.e2e import containing, migrate, press, running_bot
+from tests.e2e import containing, migrate, press, running_bot, say
 from tests.fake_bot_api import FakeBotApi, FakeUser
 from tests.test_e2e_cases import NOORDVEEN, TITLE, WATERKWARTIER, add_staff, database, meet, submit, text_of
 
@@ -324,3 +328,199 @@ def initiative_of(user_id: int) -> repository.NewInitiative:
         consent_at=START,
         language="en",
     )
+
+
+# --- what the operator sees, and what the coordinators see after a sweep -------------------------
+
+NO_BROKER_YET = (
+    "It is taking longer than usual. Your initiative has no initiatiefmakelaar at the moment. "
+    "We have asked a coordinator to find one for you."
+)
+STEP = re.compile(r"^(INI-\d{4}-\d{4})\s+(status|silence)\s+(\d) [a-z]+\s+(.*)$", re.MULTILINE)
+
+
+async def cases_in_the_database(
+    database_url: str, people: list[tuple[int, str]], cases: list[tuple[int, str | None, str, datetime]]
+) -> dict[str, int]:
+    """People (Telegram id, language) and initiatives (resident, broker's name or None, status with an
+    optional department, since); returns the staff ids by name. Bea brokers in Waterkwartier, Carla
+    coordinates every wijk; a case without a broker is in Noordveen."""
+    async with database(database_url) as session:
+        for user_id, language in people:
+            await repository.upsert_person(
+                session,
+                user_id=user_id,
+                chat_id=user_id,
+                first_name="X",
+                telegram_language=language,
+                now=START,
+            )
+        staff = {
+            "Bea Bakker": await repository.add_staff(
+                session, telegram_user_id=5701, name="Bea Bakker", role="broker", wijken=[WATERKWARTIER],
+                themes=[], now=START,
+            ),
+            "Carla Cornelissen": await repository.add_staff(
+                session, telegram_user_id=5702, name="Carla Cornelissen", role="coordinator", wijken=[],
+                themes=[], now=START,
+            ),
+        }  # fmt: skip
+        for resident, broker, status, since in cases:
+            wijk = WATERKWARTIER if broker else NOORDVEEN
+            new = dataclasses.replace(
+                initiative_of(resident), wijk_code=wijk, contact_name=f"Bewoner {resident}"
+            )
+            created = await repository.create_initiative(session, new, since)
+            if broker is not None:
+                staff_id = staff[broker].id
+                await repository.assign(
+                    session, created.id, broker_id=staff_id, by_staff_id=None, note=None, now=since
+                )
+            status_code, _, department = status.partition(" ")  # "bij_gemeente verkeer"
+            if status_code != "ingediend":
+                await repository.change_status(
+                    session,
+                    created.id,
+                    status=status_code,
+                    now=since,
+                    actor_role="system",
+                    actor_user_id=None,
+                    staff_id=None,
+                    note=None,
+                    department=department or None,
+                )
+        return {name: row.id for name, row in staff.items()}
+
+
+async def run_cli(database_url: str, *args: str) -> tuple[int, str, str]:
+    """``python -m bot …`` without a Telegram token: (exit code, stdout, stderr)."""
+    env = {**os.environ, "DATABASE_URL": database_url, "INITIATIEFBOT_CONFIG": "zutphen"}
+    env.pop("TELEGRAM_BOT_TOKEN", None)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "bot", *args),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode is not None
+    return process.returncode, stdout.decode(), stderr.decode()
+
+
+# The rendering does not depend on the database; tests/test_watchdog.py runs the dry run on both.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_dry_run_with_show_prints_each_message_as_its_reader_would_get_it(database_url: str) -> None:
+    # Carla reads Dutch. As of Monday 9 March: Bea's case reaches its reminder; the case nobody took
+    # (submitted 2 March, norm 2) its escalation, with the sentence for the resident.
+    await cases_in_the_database(
+        database_url,
+        [(5701, "en"), (5702, "nl"), (1701, "en"), (1702, "en")],
+        [(1701, "Bea Bakker", "toegewezen", START), (1702, None, "ingediend", START)],
+    )
+    code, printed, stderr = await run_cli(
+        database_url, "watchdog", "--once", "--dry-run", "--show", "--as-of", REMINDER
+    )
+    assert code == 0, stderr
+    assert re.search(r"^INI-2026-0001\s+status\s+1 reminder\s+broker Bea Bakker$", printed, re.MULTILINE)
+    assert (
+        "  → broker Bea Bakker (en):\n"
+        "      Reminder: INI-2026-0001 has been 5 working days in Assigned (norm 5).\n"
+        f"      INI-2026-0001 · {TITLE}\n"
+    ) in printed
+    assert re.search(r"^INI-2026-0002\s+status\s+1 reminder\s+skipped", printed, re.MULTILINE)
+    assert "  → coordinator Carla Cornelissen (nl):\n      Escalatie: INI-2026-0002 · " in printed
+    assert "      Initiatiefmakelaar: nog niemand\n" in printed and "[Openen]  [Toewijzen]" in printed
+    assert (
+        f"  → resident Bewoner 1702 (en):\n      INI-2026-0002 · {TITLE}\n\n      {NO_BROKER_YET}" in printed
+    )
+    assert printed.endswith(
+        "2 alerts for 2 initiatives (1 lower step skipped); 2 due initiatives checked as of "
+        "2026-03-09 09:00 Europe/Amsterdam; dry run: nothing recorded or sent\n"
+    )
+    async with database(database_url) as session:
+        assert await repository.sent_alerts(session, [1, 2]) == {1: set(), 2: set()}  # nothing recorded
+
+
+def test_show_without_a_dry_run_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:abc")
+    monkeypatch.setattr("bot.__main__.setup_logging", lambda level: None)  # keep pytest's logging
+    assert main(["watchdog", "--once", "--show"]) == 2
+    printed = capsys.readouterr()
+    assert printed.out == ""
+    assert "--show prints the messages instead of sending them, so it needs --dry-run" in printed.err
+    assert not (tmp_path / "bot.db").exists()  # refused before touching the database
+
+
+async def test_vastgelopen_and_overzicht_show_exactly_what_the_watchdog_just_alerted_on(
+    fake: FakeBotApi, database_url: str
+) -> None:
+    carla = fake.user(5702, "Carla", language_code="en")
+    residents = [fake.user(1711 + i, f"Bewoner {i}", language_code="en") for i in range(6)]
+    for person in (carla, *residents):
+        await person.send_text("/start")  # they have opened the chat, so the bot may write to them
+    as_of = datetime(2026, 4, 2, 7, 0, tzinfo=UTC)  # Thursday 2 April, 09:00 in Zutphen: 23 working days on
+    staff = await cases_in_the_database(
+        database_url,
+        [(5701, "en"), (5702, "en"), *((r.id, "en") for r in residents)],
+        [
+            (residents[0].id, "Bea Bakker", "toegewezen", START),  # urgent; and no sign of life since
+            (residents[1].id, "Bea Bakker", "bij_gemeente vergunningen", START),  # its own norm: 40
+            (residents[2].id, "Bea Bakker", "bij_gemeente verkeer", START),  # the general norm: 20
+            (residents[3].id, "Bea Bakker", "in_uitvoering", START),  # norm 40, but Bea is silent
+            (residents[4].id, None, "ingediend", datetime(2026, 3, 30, 8, 0, tzinfo=UTC)),  # nobody took it
+            (residents[5].id, "Bea Bakker", "in_gesprek", as_of - timedelta(days=1)),  # fine
+        ],
+    )
+    async with database(database_url) as session:
+        for initiative_id in (2, 3):  # Bea keeps these two going: she wrote a note yesterday
+            await repository.add_event(
+                session,
+                initiative_id,
+                kind="note",
+                now=as_of - timedelta(days=1),
+                actor_role="broker",
+                staff_id=staff["Bea Bakker"],
+                touch_broker_action=True,
+            )
+
+    printed = await watchdog(fake, database_url, "2026-04-02T09:00")
+    alerted = {
+        (reference, track, int(level))
+        for reference, track, level, who in STEP.findall(printed)
+        if "skipped" not in who
+    }
+    assert alerted == {
+        ("INI-2026-0001", "status", 3),
+        ("INI-2026-0001", "silence", 2),
+        ("INI-2026-0003", "status", 1),
+        ("INI-2026-0004", "silence", 2),
+        ("INI-2026-0005", "status", 2),
+    }, printed
+    assert printed.splitlines()[-1].startswith("5 alerts for 4 initiatives (")
+    told = await residents[4].wait_for_message(containing(NO_BROKER_YET))
+    assert "INI-2026-0005" in text_of(told)
+
+    async with running_bot(fake, database_url, clock=lambda: as_of):
+        worst = await say(carla, "/vastgelopen", "stalled initiatives, worst first")
+        blocks = text_of(worst).split("\n\n")
+        steps = {"reminder": 1, "escalation": 2, "urgent escalation": 3}
+        shown = {
+            (
+                block[:13],
+                "silence" if row.startswith("No sign of life") else "status",
+                steps[row.split("step: ")[1]],
+            )
+            for block in blocks[1:]
+            for row in block.splitlines()
+            if "step: " in row
+        }
+        assert shown == alerted, text_of(worst)
+        assert blocks[0] == "4 stalled initiatives, worst first:"
+        picture = await say(carla, "/overzicht", "Overview per wijk")
+        stalled = [int(n) for n in re.findall(r"Stalled: (\d+)", text_of(picture))]
+        assert sum(stalled) == 4, text_of(picture)
+    assert received(residents[4], NO_BROKER_YET) == [text_of(told)]

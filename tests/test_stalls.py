@@ -21,15 +21,20 @@ from flows.stalls import (
     Level,
     StallClock,
     StallFacts,
+    Standing,
     Track,
     clocks,
     days_over,
     due_alerts,
     due_at,
+    first_contact_days,
     is_stalled,
     is_working_day,
     next_due,
     norm_for,
+    stalled_standings,
+    standings,
+    status_standing,
     threshold,
     working_days_between,
 )
@@ -330,8 +335,14 @@ def test_after_a_long_outage_only_the_highest_step_fires_and_the_others_are_skip
         DueAlert(Track.STATUS, ENTERED, Level.ESCALATION, ESCALATION_AT, skipped=True),
         DueAlert(Track.STATUS, ENTERED, Level.URGENT, URGENT_AT),
     ]
+    assert alerts[-1].overtook == (Level.REMINDER, Level.ESCALATION)  # what they carried goes with it
     # Once recorded, the skipped steps never come back.
     assert due_alerts(status_only(), TOWN, nine(2026, 6, 1), keys(alerts)) == []
+    # A step sent before is not overtaken again.
+    (urgent,) = [
+        a for a in due_alerts(status_only(), TOWN, URGENT_AT, {("status", ENTERED, 2)}) if not a.skipped
+    ]
+    assert urgent.level is Level.URGENT and urgent.overtook == (Level.REMINDER,)
 
 
 def test_a_lower_step_never_fires_after_a_higher_one() -> None:
@@ -408,6 +419,38 @@ def test_days_over_counts_working_days_past_the_norm() -> None:
     assert days_over(f, TOWN, ams(2026, 3, 12, 17)) == 3
     assert days_over(f, TOWN, ams(2026, 3, 15, 17)) == 4  # the weekend adds nothing
     assert days_over(facts("afgewezen"), TOWN, ams(2026, 3, 15)) is None
+
+
+def test_a_silent_broker_stalls_a_case_within_its_status_norm() -> None:
+    # in_uitvoering (norm 40) since Monday 2 March, the broker silent since: no sign of life (15) on 23 March.
+    f = facts("in_uitvoering")
+    assert not is_stalled(f, TOWN, URGENT_AT - timedelta(minutes=1))
+    (standing,) = stalled_standings(f, TOWN, URGENT_AT)
+    assert (standing.track, standing.level) == (Track.SILENCE, Level.REMINDER)
+    assert (standing.days, standing.norm) == (15, 15)
+    assert days_over(f, TOWN, URGENT_AT) == 0
+    (status,) = [s for s in standings(f, TOWN, URGENT_AT) if s.track is Track.STATUS]
+    assert (status.days, status.norm, status.level) == (15, 40, None)
+
+
+def test_a_standing_counts_days_and_the_step_reached() -> None:
+    f = status_only()  # toegewezen, norm 5
+    # Monday 08:59: the day counts already, the step waits for 09:00.
+    before = status_standing(f, TOWN, REMINDER_AT - timedelta(minutes=1))
+    assert before == Standing(StallClock(Track.STATUS, ENTERED, 5), 5, None)
+    assert status_standing(f, TOWN, ESCALATION_AT).level is Level.ESCALATION
+    assert status_standing(f, TOWN, ESCALATION_AT).over == 3
+    assert status_standing(facts("afgewezen"), TOWN, ESCALATION_AT) is None
+    # With the municipality at Vergunningen: 8 working days of its own norm of 40.
+    waiting = status_standing(
+        replace(f, status="bij_gemeente", department="vergunningen"), TOWN, ESCALATION_AT
+    )
+    assert waiting is not None and (waiting.days, waiting.norm, waiting.level) == (8, 40, None)
+
+
+def test_the_first_contact_promise_adds_the_first_two_norms() -> None:
+    assert first_contact_days(TOWN) == 2 + 5
+    assert first_contact_days(replace(TOWN, norms={**TOWN.norms, "toegewezen": 3})) == 2 + 3
 
 
 def test_stalled_cases_sort_worst_first() -> None:
@@ -537,6 +580,7 @@ def test_due_steps_are_unsent_in_order_and_one_per_clock(
         assert len(firing) <= 1
         if firing:
             assert all(a.level < firing[0].level for a in mine if a.skipped)
+            assert firing[0].overtook == tuple(a.level for a in mine if a.skipped)
     # Recording them all leaves nothing due at the same moment.
     assert due_alerts(f, TOWN, now, sent | keys(alerts)) == []
 
@@ -565,16 +609,18 @@ def test_sweeps_send_each_step_at_most_once_and_never_step_down(
 
 @FAST
 @given(situations())
-def test_stalled_means_the_status_reminder_is_due(
+def test_stalled_means_the_watchdog_has_sent_a_step_and_shows_the_step_it_sent(
     situation: tuple[StallFacts, datetime, set[AlertKey]],
 ) -> None:
     f, now, _ = situation
-    status_due = [a for a in due_alerts(f, TOWN, now, ()) if a.track is Track.STATUS]
-    assert is_stalled(f, TOWN, now) == bool(status_due)
+    # A watchdog that swept at ``now`` (from scratch) sent the highest due step of each clock.
+    sent = {(a.track, a.level) for a in due_alerts(f, TOWN, now, ()) if not a.skipped}
+    assert {(s.track, s.level) for s in stalled_standings(f, TOWN, now)} == sent
+    assert is_stalled(f, TOWN, now) == bool(sent)
     over = days_over(f, TOWN, now)
     if norm_for(TOWN, f.status, f.department) is None:
         assert over is None
     else:
         assert over is not None and over >= 0
         if over > 0:
-            assert is_stalled(f, TOWN, now)
+            assert (Track.STATUS, Level.REMINDER) <= max(sent)

@@ -38,6 +38,17 @@ T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)  # a Monday morning
 WATERKWARTIER, NOORDVEEN = "WK030101", "WK030102"
 RESIDENT, ANNA, BERT, CARLA, DIRK = 1001, 2001, 2002, 3001, 3002
 TRANSLATOR = Translator(tuple(LANGUAGES))
+# The resident's one sentence at 1.5× the norm, per situation.
+WITH_BROKER = "It is taking longer than usual. We have asked your initiatiefmakelaar to contact you."
+NO_BROKER_YET = (
+    "It is taking longer than usual. Your initiative has no initiatiefmakelaar at the moment. "
+    "We have asked a coordinator to find one for you."
+)
+BROKER_AWAY = (
+    "It is taking longer than usual. Your initiatiefmakelaar is away for a while. "
+    "We have asked a coordinator to help you further."
+)
+AT_VERGUNNINGEN = "Your initiative is waiting for an answer from Vergunningen."
 
 
 def only_on(backend: str) -> pytest.MarkDecorator:
@@ -123,7 +134,9 @@ def new_initiative(wijk: str) -> repo.NewInitiative:
     )
 
 
-async def change_status(session: AsyncSession, initiative_id: int, status: str, at: datetime) -> None:
+async def change_status(
+    session: AsyncSession, initiative_id: int, status: str, at: datetime, department: str | None = None
+) -> None:
     await repo.change_status(
         session,
         initiative_id,
@@ -133,7 +146,7 @@ async def change_status(session: AsyncSession, initiative_id: int, status: str, 
         actor_user_id=None,
         staff_id=None,
         note=None,
-        department=None,
+        department=department,
     )
 
 
@@ -259,15 +272,18 @@ async def test_steps_overtaken_by_a_higher_one_are_recorded_but_not_sent(world: 
     report = await world.sweep(due(T0, 5, Level.URGENT))
     assert [(line.level, line.skipped) for line in report.lines] == [(1, True), (2, True), (3, False)]
     assert "skipped" in report.table()
-    # Only the urgent escalation goes out; the resident's sentence belongs to the skipped step.
-    assert chats(await world.messages()) == [CARLA]
+    # Only the urgent escalation goes out, and with it the resident's sentence of the skipped escalation:
+    # the resident is told once, however late.
+    messages = await world.messages()
+    assert chats(messages) == [CARLA, RESIDENT]
+    assert WITH_BROKER in messages[1][1]
     assert await world.alerts() == [
         (case, "status", 1, True),
         (case, "status", 2, True),
         (case, "status", 3, False),
     ]
     assert (await world.sweep(due(T0, 5, Level.URGENT) + timedelta(days=1))).lines == ()
-    assert chats(await world.messages()) == [CARLA]
+    assert chats(await world.messages()) == [CARLA, RESIDENT]
 
 
 async def test_the_silence_clock_reminds_the_broker_and_restarts_when_they_act(world: World) -> None:
@@ -332,9 +348,84 @@ async def test_an_initiative_without_a_broker_alerts_the_coordinators_from_the_f
     ((chat, text_),) = await world.messages()
     assert chat == DIRK
     assert "Initiatiefmakelaar: nobody yet" in text_ and "Please assign an initiatiefmakelaar." in text_
-    # No broker to ask, so the resident's sentence would not be true: they hear nothing at 1.5×.
+    # No broker to ask: at 1.5× the resident hears that a coordinator looks for one.
     await world.sweep(due(T0, 2, Level.ESCALATION))
-    assert chats(await world.messages()) == [DIRK, DIRK]
+    messages = await world.messages()
+    assert chats(messages) == [DIRK, DIRK, RESIDENT]
+    assert NO_BROKER_YET in messages[2][1]
+
+
+async def _with_broker(world: World) -> tuple[int, int]:
+    return await world.case(broker=world.anna), 5
+
+
+async def _without_broker(world: World) -> tuple[int, int]:
+    return await world.case(wijk=NOORDVEEN), 2  # ingediend
+
+
+async def _broker_away(world: World) -> tuple[int, int]:
+    case = await world.case(broker=world.anna)
+    async with world.sessions() as session, session.begin():
+        await repo.set_absent(session, world.anna, (T0 + timedelta(days=365)).date())
+    return case, 5
+
+
+async def _at_vergunningen(world: World) -> tuple[int, int]:
+    case = await world.case(broker=world.anna)
+    async with world.sessions() as session, session.begin():
+        await change_status(session, case, "bij_gemeente", T0, department="vergunningen")
+    return case, 40  # the department's own norm
+
+
+async def _at_vergunningen_unstaffed(world: World) -> tuple[int, int]:
+    case, norm = await _at_vergunningen(world)
+    async with world.sessions() as session, session.begin():
+        await repo.remove_staff(session, staff_id=world.anna, now=T0)
+    return case, norm
+
+
+@pytest.mark.parametrize(
+    ("situation", "sentence"),
+    [
+        (_with_broker, WITH_BROKER),
+        (_without_broker, NO_BROKER_YET),
+        (_broker_away, BROKER_AWAY),
+        (_at_vergunningen, f"{AT_VERGUNNINGEN} We have asked your initiatiefmakelaar to ask them about it."),
+        (_at_vergunningen_unstaffed, f"{AT_VERGUNNINGEN} We have asked a coordinator to ask them about it."),
+    ],
+    ids=["with-broker", "without-broker", "broker-away", "at-a-department", "at-a-department-no-broker"],
+)
+async def test_every_resident_hears_one_true_sentence_at_one_and_a_half_times_the_norm(
+    world: World, situation: Any, sentence: str
+) -> None:
+    _, norm = await situation(world)
+    escalation = due(T0, norm, Level.ESCALATION)
+    await world.sweep(due(T0, norm, Level.REMINDER))
+    assert RESIDENT not in chats(await world.messages())  # not at the reminder
+    for moment in (escalation, escalation + timedelta(days=1), due(T0, norm, Level.URGENT)):
+        await world.sweep(moment)
+    told = [text_ for chat, text_ in await world.messages() if chat == RESIDENT]
+    assert len(told) == 1, told  # once per status entry: the escalation's unique key
+    assert sentence in told[0] and "INI-2026-0001 · Bankjes in het park" in told[0]
+
+
+async def test_the_resident_hears_again_only_after_the_case_enters_its_status_anew(world: World) -> None:
+    case = await world.case(broker=world.anna)
+    async with world.sessions() as session, session.begin():
+        await change_status(session, case, "bij_gemeente", T0, department="verkeer")  # norm 20
+    first = due(T0, 20, Level.ESCALATION)
+    for moment in (first, first + timedelta(hours=5)):
+        await world.sweep(moment)
+    # The department asks for changes; the plan goes back to Verkeer the next day: a new entry.
+    back = first + timedelta(days=1)
+    async with world.sessions() as session, session.begin():
+        await change_status(session, case, "plan_in_uitwerking", back - timedelta(hours=2))
+        await change_status(session, case, "bij_gemeente", back, department="verkeer")
+    for moment in (due(back, 20, Level.ESCALATION), due(back, 20, Level.ESCALATION) + timedelta(days=2)):
+        await world.sweep(moment)
+    told = [text_ for chat, text_ in await world.messages() if chat == RESIDENT]
+    assert len(told) == 2
+    assert all("waiting for an answer from Verkeer" in text_ for text_ in told)
 
 
 async def test_a_wijk_without_its_own_coordinator_alerts_all_coordinators(world: World) -> None:
@@ -379,6 +470,61 @@ async def test_a_dry_run_reports_but_records_queues_and_changes_nothing(world: W
     assert "coordinator Carla Smit, resident" in table and "dry run" in table
     assert await world.messages() == [] and await world.alerts() == []
     assert await world.next_alert_at(case) == before
+
+
+async def test_the_summary_counts_the_alerts_and_initiatives_it_lists(world: World) -> None:
+    await world.case(broker=world.anna)
+    reminder = due(T0, 5, Level.REMINDER)
+    # Submitted an hour ago: the watchdog looks at it (a fresh case asks for a first look), nothing is due.
+    await world.case(wijk=NOORDVEEN, at=reminder - timedelta(hours=1))
+    for dry_run in (True, False):
+        report = await world.sweep(reminder, dry_run=dry_run)
+        assert [line.reference for line in report.lines] == ["INI-2026-0001"]
+        assert report.summary() == "1 alert for 1 initiative; 2 due initiatives checked"
+    assert report.table().splitlines()[-1].endswith("Europe/Amsterdam; 1 message queued")
+
+
+async def test_two_clocks_of_one_initiative_are_two_alerts_for_one_initiative(world: World) -> None:
+    m = dataclasses.replace(ZUTPHEN, no_sign_of_life_days=5)  # due together with toegewezen's norm
+    await world.case(broker=world.anna)
+    report = await world.sweep(due(T0, 5, Level.REMINDER), m)
+    assert [(line.track, line.level) for line in report.lines] == [("status", 1), ("silence", 1)]
+    assert report.summary() == "2 alerts for 1 initiative; 1 due initiative checked"
+    report = await world.sweep(due(T0, 5, Level.URGENT), m)
+    assert [(line.track, line.level, line.skipped) for line in report.lines] == [
+        ("status", 2, True),
+        ("silence", 2, True),
+        ("status", 3, False),
+        ("silence", 3, False),
+    ]
+    assert report.summary() == "2 alerts for 1 initiative (2 lower steps skipped); 1 due initiative checked"
+
+
+async def test_a_dry_run_with_show_prints_each_message_as_its_recipient_would_read_it(world: World) -> None:
+    await world.case(broker=world.anna)
+    async with world.sessions() as session, session.begin():
+        await repo.set_language(session, CARLA, "nl")  # Carla reads Dutch, the resident English
+    report = await world.sweep(due(T0, 5, Level.ESCALATION), dry_run=True, show=True)
+    escalation = report.sent[0]
+    assert [(m.recipient.audience.value, m.recipient.name, m.language) for m in escalation.messages] == [
+        ("coordinator", "Carla Smit", "nl"),
+        ("resident", "Fatima", "en"),
+    ]
+    carla, resident = escalation.messages
+    assert carla.text.startswith("Escalatie: INI-2026-0001 · Bankjes in het park")
+    assert "Initiatiefmakelaar: Anna Jansen" in carla.text and "[Openen]" in carla.text
+    assert WITH_BROKER in resident.text
+    table = report.table()
+    assert "  → coordinator Carla Smit (nl):\n      Escalatie: INI-2026-0001 · Bankjes in het park" in table
+    assert "  → resident Fatima (en):" in table and WITH_BROKER in table
+    assert await world.messages() == [] and await world.alerts() == []
+    # Without show, a dry run renders nothing; a real sweep sends what show would print.
+    assert (await world.sweep(due(T0, 5, Level.ESCALATION), dry_run=True)).sent[0].messages == ()
+    with pytest.raises(ValueError, match="dry run"):
+        await world.sweep(due(T0, 5, Level.ESCALATION), show=True)
+    await world.sweep(due(T0, 5, Level.ESCALATION))
+    sent = [text_ for _, text_ in await world.messages()]
+    assert sent == [m.text.split("\n[")[0] for m in (carla, resident)]  # the same texts, without the buttons
 
 
 async def test_a_dry_run_pages_through_more_due_cases_than_one_batch(world: World) -> None:
