@@ -1856,6 +1856,52 @@ class FakeBotApi:
         )
         return self.calls(method)
 
+    async def wait_for_call(
+        self,
+        method: str,
+        matching: Callable[[ApiCall], bool],
+        *,
+        after: int = 0,
+        timeout: float = 5.0,  # noqa: ASYNC109
+    ) -> ApiCall:
+        """Wait for a call of ``method``, among those after the first ``after`` of them, that
+        ``matching`` accepts (it sees the call as it arrives and again once it is answered)."""
+
+        def found() -> ApiCall | None:
+            return next((call for call in self.calls(method)[after:] if matching(call)), None)
+
+        await self._changed.wait_until(
+            lambda: found() is not None,
+            timeout,
+            lambda: (
+                f"no matching {method} call within {timeout}s; "
+                f"{[(call.params, call.status) for call in self.calls(method)[after:]]}"
+            ),
+        )
+        call = found()
+        assert call is not None
+        return call
+
+    async def wait_for_sent(
+        self,
+        chat: ChatRef,
+        count: int,
+        timeout: float = 5.0,  # noqa: ASYNC109
+    ) -> list[SentMessage]:
+        """Wait until the bot has sent at least ``count`` messages to ``chat``; return them all."""
+        chat_id = _resolve_int(_chat_id_of(chat))
+        await self._changed.wait_until(
+            lambda: len(self.sent(chat_id)) >= count,
+            timeout,
+            lambda: f"expected {count} bot messages within {timeout}s\n{self.describe_chat(chat_id)}",
+        )
+        return self.sent(chat_id)
+
+    def handed_out(self, call: ApiCall) -> list[int]:
+        """The update_ids a getUpdates ``call`` answered with (none while it is unanswered)."""
+        result = call.result if call.method == "getUpdates" and call.ok else None
+        return [update["update_id"] for update in result or []]
+
     async def wait_for_answer(
         self,
         query: str | Mapping[str, Any],
