@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -46,6 +45,9 @@ COMMANDS: tuple[tuple[str, Msg], ...] = (
     ("stop", t("Stop for now")),
 )
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
+# How long a stopping bot lets the replies under way go on, with its HTTP client still open: within the
+# ten seconds most platforms wait after SIGTERM before they kill.
+SEND_GRACE = 8.0
 
 
 def utcnow() -> datetime:
@@ -169,12 +171,37 @@ DATABASE_SLOT_LATENESS = 0.1
 
 
 class TelegramTransport:
-    """Carries out outbox calls with PTB's Bot."""
+    """Carries out outbox calls with PTB's Bot; a stopping process holds back the calls not yet made."""
 
     def __init__(self, bot: Bot) -> None:
         self._bot = bot
+        self._open = asyncio.Event()
+        self._open.set()
+        self._under_way = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def hold(self) -> None:
+        """From now on a call waits instead of going out (until its task is cancelled, so its message
+        stays queued); calls under way go on."""
+        self._open.clear()
+
+    async def idle(self) -> None:
+        """Wait until no call is under way."""
+        await self._idle.wait()
 
     async def deliver(self, method: str, payload: dict[str, Any]) -> int | None:
+        await self._open.wait()
+        self._under_way += 1
+        self._idle.clear()
+        try:
+            return await self._call(method, payload)
+        finally:
+            self._under_way -= 1
+            if not self._under_way:
+                self._idle.set()
+
+    async def _call(self, method: str, payload: dict[str, Any]) -> int | None:
         markup_data = payload.get("reply_markup")
         markup = InlineKeyboardMarkup.de_json(markup_data, self._bot) if markup_data else None
         chat_id = payload.get("chat_id")
@@ -227,7 +254,7 @@ async def _handle_until_stored(
     runtime: Runtime, event: Event, update_id: int, running: Callable[[], bool]
 ) -> Handled:
     """Handle a polled update, trying again while the database is unreachable (until the bot stops):
-    PTB has confirmed it to Telegram already, so giving up would lose it. Later updates wait behind it."""
+    Telegram keeps no update the bot has asked past, so later updates wait behind this one."""
     delay = 1.0
     while True:
         try:
@@ -263,74 +290,135 @@ def telegram_bot(settings: Settings) -> ExtBot[None]:
     return ExtBot(settings.telegram_bot_token, **urls)
 
 
-def build_application(
+class BotService:
+    """What a polling bot holds while it runs: the runtime, its outbox, the replies being sent beside
+    the next updates, the outbox sweeper and the stall watchdog."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], datetime] = utcnow) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._runtime: Runtime | None = None
+        self._transport: TelegramTransport | None = None
+        self._outbox: Outbox | None = None
+        self.sending: set[asyncio.Task[None]] = set()  # replies still going out (benchmarks wait for them)
+        self._background: list[asyncio.Task[None]] = []
+
+    @property
+    def runtime(self) -> Runtime:
+        if self._runtime is None:
+            raise RuntimeError("the bot service is not started")
+        return self._runtime
+
+    async def start(self, bot: Bot) -> None:
+        """Open the database, set the command menu, send what a previous run left queued, and start the
+        sweeper and the watchdog; ``bot`` must be initialized."""
+        # Telegram lets one poller in at a time, so `run` is one process: it may take back its own turns.
+        runtime = await Runtime.open(self._settings, clock=self._clock, sender="run")
+        self._runtime = runtime
+        self._transport = TelegramTransport(bot)
+        outbox = self._outbox = runtime.outbox(self._transport)
+        await set_commands(bot, runtime.translator)
+        await outbox.flush(take_leased=True)  # messages queued before a crash or restart
+        loop = asyncio.get_running_loop()
+        self._background.append(loop.create_task(outbox.run(), name="outbox-sweeper"))
+        interval = runtime.municipality.watchdog_interval_minutes * 60
+        self._background.append(
+            loop.create_task(runtime.watchdog(outbox).run(interval), name="stall-watchdog")
+        )
+
+    async def store(self, update: Update, running: Callable[[], bool] = lambda: True) -> None:
+        """Handle one update in its database transaction and send its replies beside the next updates;
+        returns once it is stored (or needs no storing), raises only when it was not stored."""
+        try:
+            event = to_event(update)
+        except Exception:  # a programming error: this update can never be handled, so do not stall on it
+            log.exception("update %s could not be read; skipped", update.update_id)
+            return
+        if event is None:
+            return
+        handled = await _handle_until_stored(self.runtime, event, update.update_id, running)
+        if handled.outbox and self._outbox is not None:
+            # Sent beside the next updates, not before them: one stuck on a slow send holds up no one.
+            task = asyncio.get_running_loop().create_task(self._outbox.send(handled.outbox))
+            self.sending.add(task)
+            task.add_done_callback(self._sent)
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self.sending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("sending after an update failed; the sweep retries", exc_info=task.exception())
+
+    async def stop_sending(self, grace: float = SEND_GRACE) -> None:
+        """End all sending while the HTTP client is still open (see :func:`stop_sending`)."""
+        if self._transport is not None:
+            await stop_sending(self._transport, self.sending, self._background, grace=grace)
+        self._background.clear()
+
+    async def close(self) -> None:
+        """Stop sending, then close the database; the caller closes the bot after this."""
+        await self.stop_sending()
+        if self._runtime is not None:
+            await self._runtime.close()
+            self._runtime = None
+
+
+async def stop_sending(
+    transport: TelegramTransport,
+    replies: set[asyncio.Task[None]],
+    background: Sequence[asyncio.Task[None]],
+    *,
+    grace: float = SEND_GRACE,
+) -> None:
+    """Stop sending before the bot's HTTP client closes, so no call Telegram took is cut off and sent
+    again after the restart. Replies under way may go on; then calls not yet made are held back (their
+    messages stay queued for the next start) and those under way are answered, all within ``grace``
+    seconds; last the ``background`` tasks (sweeper, watchdog) and the replies still held are cancelled."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace
+    if replies:
+        await asyncio.wait(set(replies), timeout=grace)
+    transport.hold()
+    try:
+        await asyncio.wait_for(transport.idle(), timeout=max(deadline - loop.time(), 0.0))
+    except TimeoutError:
+        log.warning("a Bot API call is still unanswered after %.0f s; stopping anyway", grace)
+    tasks = [*replies, *background]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def build_service(
     settings: Settings,
     *,
     clock: Callable[[], datetime] = utcnow,
     request: BaseRequest | None = None,
     rate_limiter: BaseRateLimiter[Any] | None = None,
-) -> Application:
-    """A PTB Application whose every update goes through our dispatcher and outbox.
+) -> tuple[Application, BotService]:
+    """A PTB Application and the service it hands every update to.
 
-    The database and outbox are opened in ``post_init``, which ``run_polling`` calls; code that drives
-    the application by hand calls ``await app.initialize()`` and then ``await app.post_init(app)``.
+    ``initiatiefbot run`` uses the application's bot and polls with :mod:`bot.polling`. Code that drives
+    PTB's own updater calls ``await app.initialize()`` and ``await app.post_init(app)`` first; the
+    application's ``post_stop`` and ``post_shutdown`` stop the sending and close the database.
     """
     if not settings.telegram_bot_token:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
-    state: dict[str, Any] = {}
+    service = BotService(settings, clock)
 
     async def post_init(app: Application) -> None:
-        # Telegram lets one poller in at a time, so `run` is one process: it may take back its own turns.
-        runtime = await Runtime.open(settings, clock=clock, sender="run")
-        outbox = runtime.outbox(TelegramTransport(app.bot))
-        state.update(runtime=runtime, outbox=outbox)
-        app.bot_data["runtime"] = runtime
-        app.bot_data["sending"] = sending  # replies still going out (benchmarks wait for them)
-        await set_commands(app.bot, runtime.translator)
-        await outbox.flush(take_leased=True)  # messages queued before a crash or restart
-        loop = asyncio.get_running_loop()
-        state["sweeper"] = loop.create_task(outbox.run(), name="outbox-sweeper")
-        interval = runtime.municipality.watchdog_interval_minutes * 60
-        state["watchdog"] = loop.create_task(runtime.watchdog(outbox).run(interval), name="stall-watchdog")
+        await service.start(app.bot)
+        app.bot_data["runtime"] = service.runtime
+        app.bot_data["sending"] = service.sending
 
-    sending: set[asyncio.Task[None]] = set()
-
-    def _sent(task: asyncio.Task[None]) -> None:
-        sending.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("sending after an update failed; the sweep retries", exc_info=task.exception())
+    async def post_stop(app: Application) -> None:
+        await service.stop_sending()  # before Application.shutdown closes the bot's HTTP client
 
     async def post_shutdown(app: Application) -> None:
-        if sending:  # replies of the last updates: give them a moment, the rest stays queued
-            await asyncio.wait(set(sending), timeout=10)
-            for task in set(sending):
-                task.cancel()
-        for name in ("watchdog", "sweeper"):
-            task = state.pop(name, None)
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        runtime = state.pop("runtime", None)
-        if runtime is not None:
-            await runtime.close()
+        await service.close()
 
     async def on_update(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if not isinstance(update, Update):
-            return
-        event = to_event(update)
-        if event is None:
-            return
-        runtime: Runtime = state["runtime"]
-        handled = await _handle_until_stored(
-            runtime, event, update.update_id, lambda: context.application.running
-        )
-        if handled.outbox:
-            # Sent beside the next updates, not before them: PTB has confirmed the updates it fetched
-            # to Telegram, so one stuck on a slow send would be lost with the process.
-            task = asyncio.get_running_loop().create_task(state["outbox"].send(handled.outbox))
-            sending.add(task)
-            task.add_done_callback(_sent)
+        if isinstance(update, Update):
+            await service.store(update, lambda: context.application.running)
 
     async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         update_id = update.update_id if isinstance(update, Update) else None
@@ -340,6 +428,7 @@ def build_application(
         Application.builder()
         .token(settings.telegram_bot_token)
         .post_init(post_init)
+        .post_stop(post_stop)
         .post_shutdown(post_shutdown)
     )
     if settings.telegram_api_base_url:
@@ -353,4 +442,17 @@ def build_application(
     app = builder.build()
     app.add_handler(TypeHandler(Update, on_update))
     app.add_error_handler(on_error)
+    return app, service
+
+
+def build_application(
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    request: BaseRequest | None = None,
+    rate_limiter: BaseRateLimiter[Any] | None = None,
+) -> Application:
+    """A PTB Application whose every update goes through our dispatcher and outbox (see
+    :func:`build_service`)."""
+    app, _ = build_service(settings, clock=clock, request=request, rate_limiter=rate_limiter)
     return app
