@@ -133,10 +133,14 @@ def _run(settings: Settings) -> int:
         )
         return 2
     settings.municipality  # noqa: B018 - fail fast on a broken config, before connecting anywhere
-    from bot.app import ALLOWED_UPDATES, build_application
+    from bot.app import DatabaseNotReady
+    from bot.polling import run_polling
 
-    app = build_application(settings)
-    app.run_polling(allowed_updates=ALLOWED_UPDATES)
+    try:
+        asyncio.run(run_polling(settings))
+    except DatabaseNotReady as exc:
+        print(exc, file=sys.stderr)
+        return 2
     return 0
 
 
