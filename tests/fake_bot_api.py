@@ -1442,6 +1442,7 @@ class FakeBotApi:
         self._commands: dict[tuple[tuple[str, int | None, int | None], str], list[JSONDict]] = {}
 
         self._calls: list[ApiCall] = []
+        self._on_next_call: dict[str, list[Callable[[ApiCall], None]]] = {}
         self._faults: dict[str, deque[_Fault]] = {}
         self._hanging: list[ApiCall] = []
         self._release = asyncio.Event()
@@ -1991,6 +1992,11 @@ class FakeBotApi:
         """
         self._add_fault(method, _Fault("hang", times, process=process), chat, matching)
 
+    def when_called(self, method: str, action: Callable[[ApiCall], None]) -> None:
+        """Run ``action`` when the next call of ``method`` arrives, before it is answered (say, to
+        change the faults from a moment the bot decides on)."""
+        self._on_next_call.setdefault(method.lower(), []).append(action)
+
     def release_hung(self) -> None:
         """Let hanging calls finish (see :meth:`hang_next` for what they answer)."""
         self._release.set()
@@ -2102,6 +2108,8 @@ class FakeBotApi:
         )
         self._calls.append(call)
         self._changed.notify()
+        for action in self._on_next_call.pop(call.method.lower(), []):
+            action(call)
         try:
             response = await self._answer(call, entry, args)
         except Exception as exc:  # a bug in the fake, not in the bot: fail loudly at stop()
