@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -48,6 +49,9 @@ ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 # How long a stopping bot lets the replies under way go on, with its HTTP client still open: within the
 # ten seconds most platforms wait after SIGTERM before they kill.
 SEND_GRACE = 8.0
+# How long a stopping bot waits for a sender to record a call answered after the stop began; the
+# outbox does so in one short transaction, and an idle sweeper cannot say it has.
+RECORD_TIME = 1.0
 
 
 def utcnow() -> datetime:
@@ -180,6 +184,14 @@ class TelegramTransport:
         self._under_way = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self._stopping = False
+        self._answered: set[asyncio.Task[Any]] = set()  # senders answered since the stop began
+        self._held: set[asyncio.Task[Any]] = set()  # senders waiting to make their next call
+        self._moved = asyncio.Event()
+
+    def begin_stop(self) -> None:
+        """From now on remember which senders get an answer, for :meth:`settle`."""
+        self._stopping = True
 
     def hold(self) -> None:
         """From now on a call waits instead of going out (until its task is cancelled, so its message
@@ -190,7 +202,22 @@ class TelegramTransport:
         """Wait until no call is under way."""
         await self._idle.wait()
 
+    async def settle(self) -> None:
+        """Wait until each sender whose call was answered since :meth:`begin_stop` has recorded the
+        answer: it waits to make its next call (held), or has ended."""
+        while settling := {t for t in self._answered if not t.done() and t not in self._held}:
+            self._moved.clear()
+            moved = asyncio.ensure_future(self._moved.wait())
+            try:
+                await asyncio.wait({*settling, moved}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                moved.cancel()
+
     async def deliver(self, method: str, payload: dict[str, Any]) -> int | None:
+        task = asyncio.current_task()
+        if not self._open.is_set() and task is not None:
+            self._held.add(task)  # the outbox records a new message it sent before it makes the next call
+            self._moved.set()
         await self._open.wait()
         self._under_way += 1
         self._idle.clear()
@@ -200,6 +227,8 @@ class TelegramTransport:
             self._under_way -= 1
             if not self._under_way:
                 self._idle.set()
+            if self._stopping and task is not None:
+                self._answered.add(task)
 
     async def _call(self, method: str, payload: dict[str, Any]) -> int | None:
         markup_data = payload.get("reply_markup")
@@ -372,9 +401,11 @@ async def stop_sending(
     """Stop sending before the bot's HTTP client closes, so no call Telegram took is cut off and sent
     again after the restart. Replies under way may go on; then calls not yet made are held back (their
     messages stay queued for the next start) and those under way are answered, all within ``grace``
-    seconds; last the ``background`` tasks (sweeper, watchdog) and the replies still held are cancelled."""
+    seconds, and recorded; last the ``background`` tasks (sweeper, watchdog) and the replies still held
+    are cancelled."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + grace
+    transport.begin_stop()
     if replies:
         await asyncio.wait(set(replies), timeout=grace)
     transport.hold()
@@ -382,6 +413,10 @@ async def stop_sending(
         await asyncio.wait_for(transport.idle(), timeout=max(deadline - loop.time(), 0.0))
     except TimeoutError:
         log.warning("a Bot API call is still unanswered after %.0f s; stopping anyway", grace)
+    else:
+        with contextlib.suppress(TimeoutError):
+            # A sweeper that recorded its answer and went back to sleep never shows it: wait a moment.
+            await asyncio.wait_for(transport.settle(), timeout=RECORD_TIME)
     tasks = [*replies, *background]
     for task in tasks:
         task.cancel()

@@ -8,7 +8,6 @@ secret (:func:`webhook_path_secret`), so an access log that shows the URL does n
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import json
@@ -22,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram import Bot, Update
 
-from bot.app import Runtime, TelegramTransport, telegram_bot, utcnow
+from bot.app import Runtime, TelegramTransport, stop_sending, telegram_bot, utcnow
 from bot.outbox import Outbox
 from bot.settings import Settings
 from bot.telegram_io import to_event
@@ -70,6 +69,7 @@ class _Worker:
 
     runtime: Runtime
     bot: Bot
+    transport: TelegramTransport
     outbox: Outbox
     background: list[asyncio.Task[None]] = field(default_factory=list)
     sending: set[asyncio.Task[None]] = field(default_factory=set)
@@ -115,8 +115,9 @@ def build_web_app(
         except BaseException:
             await runtime.close()
             raise
-        outbox = runtime.outbox(TelegramTransport(telegram))
-        worker = _Worker(runtime, telegram, outbox)
+        transport = TelegramTransport(telegram)
+        outbox = runtime.outbox(transport)
+        worker = _Worker(runtime, telegram, transport, outbox)
         loop = asyncio.get_running_loop()
         # Unlike `run`, no flush(take_leased=True): other workers may be sending their fresh rows. The
         # sweeper takes over what a crashed worker left once its lease has run out.
@@ -131,12 +132,9 @@ def build_web_app(
         worker = app.get(WORKER)
         if worker is None:
             return
-        if worker.sending:
-            await asyncio.gather(*worker.sending, return_exceptions=True)
-        for task in worker.background:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # Sending ends before the bot's HTTP client closes: a call cut off after Telegram took it would
+        # be sent again by the next worker.
+        await stop_sending(worker.transport, worker.sending, worker.background)
         try:
             await worker.bot.shutdown()
         finally:
