@@ -77,8 +77,8 @@ class Poller:
             while not self._stopping.is_set():
                 try:
                     updates = await self._unless_stopped(self._fetch())
-                    failures = 0
                     self._offset = await self._unless_stopped(self._store_batch(updates))
+                    failures = 0
                 except InvalidToken:
                     raise  # no retry helps: the token is wrong or revoked
                 except RetryAfter as exc:
@@ -107,7 +107,7 @@ class Poller:
         """Store a batch, each chat's updates in order; return the offset past it."""
         if not updates:
             return self._offset
-        chats: dict[int, list[Update]] = {}
+        chats: dict[tuple[str, int], list[Update]] = {}
         for update in updates:
             chats.setdefault(_chat_key(update), []).append(update)
         unstored: list[int] = []
@@ -172,13 +172,13 @@ class _NotStored(Exception):
         self.update_id = update_id
 
 
-def _chat_key(update: Update) -> int:
+def _chat_key(update: Update) -> tuple[str, int]:
     """What orders updates: their chat, else their sender, else nothing (the update on its own)."""
     if update.effective_chat is not None:
-        return update.effective_chat.id
+        return ("chat", update.effective_chat.id)
     if update.effective_user is not None:
-        return update.effective_user.id
-    return -update.update_id
+        return ("user", update.effective_user.id)
+    return ("update", update.update_id)
 
 
 def _seconds(value: float | timedelta) -> float:
