@@ -82,14 +82,14 @@ async def sends_under_way(
     fake.fail_next_http("sendMessage", chat=piet)
     fake.hang_next("sendMessage", chat=piet, process=True)
     await write(piet, "hallo")
-    await fake.wait_for_hang("sendMessage")
+    await fake.wait_for_hang("sendMessage", timeout=REPLY_TIMEOUT)
     if reply_hangs:
         fake.hang_next("sendMessage", chat=nora, process=True)
     await write(nora, "hallo")
     if reply_hangs:
-        await fake.wait_for_hang("sendMessage", 2)
+        await fake.wait_for_hang("sendMessage", 2, timeout=REPLY_TIMEOUT)
     else:
-        await nora.wait_for_message(containing(AGAIN))
+        await nora.wait_for_message(containing(AGAIN), timeout=REPLY_TIMEOUT)
     await write(nora, "/help")
     return fake.hanging("sendMessage")
 
@@ -110,7 +110,7 @@ async def test_polling_bot_stopped_during_sends_delivers_each_message_once(
     async def write(person: FakeUser, text: str) -> None:
         """Type a message, and wait until the bot stored it (it asked Telegram past it)."""
         update_id = (await person.send_text(text))["update_id"]
-        await fake.wait_for_call("getUpdates", lambda call: _offset(call) > update_id)
+        await fake.wait_for_call("getUpdates", lambda call: _offset(call) > update_id, timeout=REPLY_TIMEOUT)
 
     log = tmp_path / "bot.log"
     bot = await start_bot_process(fake, database_url, log)
