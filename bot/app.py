@@ -46,9 +46,10 @@ COMMANDS: tuple[tuple[str, Msg], ...] = (
     ("stop", t("Stop for now")),
 )
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
-# How long a stopping bot lets the replies under way go on, with its HTTP client still open: within the
-# ten seconds most platforms wait after SIGTERM before they kill.
-SEND_GRACE = 8.0
+# How long a stopping bot lets the replies under way make new calls, with its HTTP client still open.
+# Calls already under way then still get their full timeout (SEND_CALL_SECONDS): cut off, one Telegram
+# took would be sent again after the restart.
+SEND_GRACE = 5.0
 # How long a stopping bot waits for a sender to record a call answered after the stop began; the
 # outbox does so in one short transaction, and an idle sweeper cannot say it has.
 RECORD_TIME = 1.0
@@ -399,20 +400,18 @@ async def stop_sending(
     grace: float = SEND_GRACE,
 ) -> None:
     """Stop sending before the bot's HTTP client closes, so no call Telegram took is cut off and sent
-    again after the restart. Replies under way may go on; then calls not yet made are held back (their
-    messages stay queued for the next start) and those under way are answered, all within ``grace``
-    seconds, and recorded; last the ``background`` tasks (sweeper, watchdog) and the replies still held
-    are cancelled."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + grace
+    again after the restart. Replies under way may go on for ``grace`` seconds; then calls not yet made
+    are held back (their messages stay queued for the next start), those under way are answered (or time
+    out) and recorded; last the ``background`` tasks (sweeper, watchdog) and the replies still held are
+    cancelled."""
     transport.begin_stop()
     if replies:
         await asyncio.wait(set(replies), timeout=grace)
     transport.hold()
     try:
-        await asyncio.wait_for(transport.idle(), timeout=max(deadline - loop.time(), 0.0))
+        await asyncio.wait_for(transport.idle(), timeout=SEND_CALL_SECONDS)
     except TimeoutError:
-        log.warning("a Bot API call is still unanswered after %.0f s; stopping anyway", grace)
+        log.warning("a Bot API call is still unanswered after %.0f s; stopping anyway", SEND_CALL_SECONDS)
     else:
         with contextlib.suppress(TimeoutError):
             # A sweeper that recorded its answer and went back to sleep never shows it: wait a moment.
