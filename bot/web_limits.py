@@ -1,0 +1,121 @@
+"""Limits of the webhook's HTTP server: how long a request may take to arrive, and how many connections
+may be open, so slow or idle clients cannot hold the worker's sockets.
+
+- Headers: a connection must send a complete request head within ``header_timeout`` of opening (or of
+  its previous answer); aiohttp's keep-alive timer closes it otherwise, however slowly bytes trickle in.
+- Body: the webhook reads its body within ``body_timeout`` (:func:`read_body`, else 408); a body the
+  handler does not read is drained for at most that long before the connection closes.
+- Connections: beyond ``max_connections`` open ones, a new connection gets ``503`` and is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+
+log = logging.getLogger(__name__)
+
+# Telegram's updates are a few kilobytes; aiohttp answers a longer body with 413.
+MAX_BODY_BYTES = 1024**2
+REFUSAL = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
+)
+# A protocol created for a connection that never got connected (a failed accept) counts this long.
+_PENDING_GRACE = 5.0
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How long a request may take to arrive and how many connections may be open at once."""
+
+    header_timeout: float = 10.0
+    body_timeout: float = 10.0
+    max_connections: int = 100
+
+    def runner_options(self) -> dict[str, float]:
+        """Keyword arguments for aiohttp's runner that bound header and unread-body time."""
+        return {"keepalive_timeout": self.header_timeout, "lingering_time": self.body_timeout}
+
+
+async def read_body(request: web.Request, limits: Limits) -> bytes | web.Response:
+    """The request's body, read within ``limits.body_timeout``, or the 408 to answer (and then close
+    the connection) when it stalls; aiohttp's 413 for an oversized body is raised through."""
+    try:
+        async with asyncio.timeout(limits.body_timeout):
+            return await request.read()
+    except TimeoutError:
+        log.warning("webhook: a request body did not arrive in time")
+        response = web.Response(status=408)
+        response.force_close()
+        return response
+
+
+class _Refusal(asyncio.Protocol):
+    """Answers a connection over the limit with 503 and closes it, without reading a byte."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.WriteTransport)
+        transport.write(REFUSAL)
+        transport.close()
+
+
+class _ConnectionLimit:
+    """A protocol factory: aiohttp's handler while fewer than ``limit`` connections are open, else a
+    refusal. Handlers just created count too, until they are connected."""
+
+    def __init__(self, server: web.Server, limit: int) -> None:
+        self._server = server
+        self._limit = limit
+        self._pending: dict[RequestHandler, float] = {}
+
+    def __call__(self) -> asyncio.BaseProtocol:
+        now = asyncio.get_running_loop().time()
+        open_ = set(self._server.connections)
+        self._pending = {
+            handler: since
+            for handler, since in self._pending.items()
+            if handler not in open_ and handler.transport is None and now - since < _PENDING_GRACE
+        }
+        if len(open_) + len(self._pending) >= self._limit:
+            log.warning("webhook: %d connections open; refused one more", len(open_))
+            return _Refusal()
+        handler = self._server()
+        self._pending[handler] = now
+        return handler
+
+
+class LimitedSite(web.TCPSite):
+    """A TCP site that refuses connections beyond ``max_connections``."""
+
+    def __init__(self, runner: web.BaseRunner, host: str, port: int, *, max_connections: int) -> None:
+        super().__init__(runner, host, port)
+        self._max_connections = max_connections
+
+    async def start(self) -> None:
+        self._runner._reg_site(self)  # what BaseSite.start does; TCPSite.start would open its own server
+        server = self._runner.server
+        assert server is not None
+        self._server = await asyncio.get_running_loop().create_server(
+            _ConnectionLimit(server, self._max_connections), self._host, self._port
+        )
+        self._bound_port = self._server.sockets[0].getsockname()[1]
+
+
+async def start(
+    app: web.Application, *, host: str, port: int, limits: Limits, handle_signals: bool = False
+) -> tuple[web.AppRunner, LimitedSite]:
+    """Set up ``app`` and listen on ``host:port`` within ``limits``; ``cleanup()`` the runner to stop.
+    With ``handle_signals``, SIGINT and SIGTERM raise ``GracefulExit`` as in ``web.run_app``."""
+    runner = web.AppRunner(app, handle_signals=handle_signals, **limits.runner_options())
+    await runner.setup()
+    site = LimitedSite(runner, host, port, max_connections=limits.max_connections)
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner, site
