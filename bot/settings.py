@@ -820,6 +820,18 @@ def _max_connections(environ: Mapping[str, str]) -> int:
     return int(raw)
 
 
+PSEUDONYM_KEY_MIN = 16
+
+
+def _pseudonym_key(environ: Mapping[str, str]) -> str | None:
+    raw = _optional(environ, "LOG_PSEUDONYM_KEY")
+    if raw is not None and len(raw) < PSEUDONYM_KEY_MIN:
+        raise ConfigError(
+            None, None, "LOG_PSEUDONYM_KEY", f"too short: use {PSEUDONYM_KEY_MIN} or more random characters"
+        )
+    return raw
+
+
 def _send_coordination(environ: Mapping[str, str]) -> str | None:
     raw = _optional(environ, "SEND_COORDINATION")
     if raw is None:
@@ -873,14 +885,16 @@ class Settings:
     webhook_header_timeout: float = DEFAULT_WEBHOOK_TIMEOUT
     webhook_body_timeout: float = DEFAULT_WEBHOOK_TIMEOUT
     webhook_max_connections: int = DEFAULT_WEBHOOK_MAX_CONNECTIONS
+    # The key that turns Telegram ids into log pseudonyms; None: one made on first start, in the database.
+    log_pseudonym_key: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
         """Read TELEGRAM_BOT_TOKEN, TELEGRAM_API_BASE_URL, TELEGRAM_BOT_USERNAME, DATABASE_URL,
         INITIATIEFBOT_CONFIG, LOG_LEVEL, TELEGRAM_WEBHOOK_SECRET, PORT, WEBHOOK_HOST, FLOOD_LIMIT,
         OUTBOX_LEASE_SECONDS, SEND_COORDINATION, TELEGRAM_MAX_PER_SECOND,
-        TELEGRAM_CHAT_MAX_PER_SECOND, WEBHOOK_HEADER_TIMEOUT, WEBHOOK_BODY_TIMEOUT and
-        WEBHOOK_MAX_CONNECTIONS."""
+        TELEGRAM_CHAT_MAX_PER_SECOND, WEBHOOK_HEADER_TIMEOUT, WEBHOOK_BODY_TIMEOUT,
+        WEBHOOK_MAX_CONNECTIONS and LOG_PSEUDONYM_KEY."""
         log_level = (_optional(environ, "LOG_LEVEL") or "INFO").upper()
         if log_level not in LOG_LEVELS:
             raise ConfigError(
@@ -907,6 +921,7 @@ class Settings:
             webhook_header_timeout=_seconds(environ, "WEBHOOK_HEADER_TIMEOUT", DEFAULT_WEBHOOK_TIMEOUT),
             webhook_body_timeout=_seconds(environ, "WEBHOOK_BODY_TIMEOUT", DEFAULT_WEBHOOK_TIMEOUT),
             webhook_max_connections=_max_connections(environ),
+            log_pseudonym_key=_pseudonym_key(environ),
         )
 
     @property
