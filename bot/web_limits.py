@@ -24,8 +24,6 @@ MAX_BODY_BYTES = 1024**2
 REFUSAL = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
 )
-# A protocol created for a connection that never got connected (a failed accept) counts this long.
-_PENDING_GRACE = 5.0
 
 
 @dataclass(frozen=True)
@@ -65,26 +63,23 @@ class _Refusal(asyncio.Protocol):
 
 class _ConnectionLimit:
     """A protocol factory: aiohttp's handler while fewer than ``limit`` connections are open, else a
-    refusal. Handlers just created count too, until they are connected."""
+    refusal. A handler counts from its creation: asyncio connects it on the next turn of the loop."""
 
     def __init__(self, server: web.Server, limit: int) -> None:
         self._server = server
         self._limit = limit
-        self._pending: dict[RequestHandler, float] = {}
+        self._connecting: set[RequestHandler] = set()
 
     def __call__(self) -> asyncio.BaseProtocol:
-        now = asyncio.get_running_loop().time()
-        open_ = set(self._server.connections)
-        self._pending = {
-            handler: since
-            for handler, since in self._pending.items()
-            if handler not in open_ and handler.transport is None and now - since < _PENDING_GRACE
-        }
-        if len(open_) + len(self._pending) >= self._limit:
-            log.warning("webhook: %d connections open; refused one more", len(open_))
+        open_ = len(self._server.connections) + len(self._connecting)
+        if open_ >= self._limit:
+            log.warning("webhook: %d connections open; refused one more", open_)
             return _Refusal()
         handler = self._server()
-        self._pending[handler] = now
+        self._connecting.add(handler)
+        # The transport schedules connection_made (which counts it in server.connections) right after
+        # this returns, so this runs just before it, with nothing in between.
+        asyncio.get_running_loop().call_soon(self._connecting.discard, handler)
         return handler
 
 
@@ -96,7 +91,7 @@ class LimitedSite(web.TCPSite):
         self._max_connections = max_connections
 
     async def start(self) -> None:
-        self._runner._reg_site(self)  # what BaseSite.start does; TCPSite.start would open its own server
+        await web.BaseSite.start(self)  # registers the site; TCPSite.start would open its own server
         server = self._runner.server
         assert server is not None
         self._server = await asyncio.get_running_loop().create_server(
