@@ -13,12 +13,12 @@ import hashlib
 import hmac
 import json
 import logging
+import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from aiohttp import web
-from aiohttp.web_runner import GracefulExit
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram import Bot, Update
@@ -207,21 +207,29 @@ def limits_of(settings: Settings) -> Limits:
 
 
 async def _serve(settings: Settings) -> None:
-    runner, site = await start(
-        build_web_app(settings),
-        host=settings.webhook_host,
-        port=settings.port,
-        limits=limits_of(settings),
-        handle_signals=True,
-    )
-    log.info("webhook: listening on %s", site.name)
+    # SIGINT and SIGTERM end the wait below, so clean-up runs while the replies still being sent live
+    # (under asyncio.run, aiohttp's GracefulExit would cancel every task before the clean-up).
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     try:
-        await asyncio.Event().wait()  # until SIGINT or SIGTERM raises GracefulExit
+        runner, site = await start(
+            build_web_app(settings),
+            host=settings.webhook_host,
+            port=settings.port,
+            limits=limits_of(settings),
+        )
+        log.info("webhook: listening on %s", site.name)
+        try:
+            await stop.wait()
+        finally:
+            await runner.cleanup()
     finally:
-        await runner.cleanup()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
 
 
 def serve(settings: Settings) -> None:
     """Serve the web app on ``WEBHOOK_HOST:PORT``, within the server's limits, until SIGINT or SIGTERM."""
-    with contextlib.suppress(GracefulExit, KeyboardInterrupt):
-        asyncio.run(_serve(settings))
+    asyncio.run(_serve(settings))

@@ -101,11 +101,10 @@ class LimitedSite(web.TCPSite):
 
 
 async def start(
-    app: web.Application, *, host: str, port: int, limits: Limits, handle_signals: bool = False
+    app: web.Application, *, host: str, port: int, limits: Limits
 ) -> tuple[web.AppRunner, LimitedSite]:
-    """Set up ``app`` and listen on ``host:port`` within ``limits``; ``cleanup()`` the runner to stop.
-    With ``handle_signals``, SIGINT and SIGTERM raise ``GracefulExit`` as in ``web.run_app``."""
-    runner = web.AppRunner(app, handle_signals=handle_signals, **limits.runner_options())
+    """Set up ``app`` and listen on ``host:port`` within ``limits``; ``cleanup()`` the runner to stop."""
+    runner = web.AppRunner(app, **limits.runner_options())
     await runner.setup()
     site = LimitedSite(runner, host, port, max_connections=limits.max_connections)
     try:
