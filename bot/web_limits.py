@@ -2,7 +2,7 @@
 may be open, so slow or idle clients cannot hold the worker's sockets.
 
 - Headers: a connection must send a complete request head within ``header_timeout`` of opening (or of
-  its previous answer); aiohttp's keep-alive timer closes it otherwise, however slowly bytes trickle in.
+  its previous answer, through aiohttp's keep-alive timer), however slowly bytes trickle in.
 - Body: the webhook reads its body within ``body_timeout`` (:func:`read_body`, else 408); a body the
   handler does not read is drained for at most that long before the connection closes.
 - Connections: beyond ``max_connections`` open ones, a new connection gets ``503`` and is closed.
@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from aiohttp.web_protocol import RequestHandler
 
 log = logging.getLogger(__name__)
@@ -61,41 +62,62 @@ class _Refusal(asyncio.Protocol):
         transport.close()
 
 
-class _ConnectionLimit:
-    """A protocol factory: aiohttp's handler while fewer than ``limit`` connections are open, else a
-    refusal. A handler counts from its creation: asyncio connects it on the next turn of the loop."""
+class _ConnectionGuard:
+    """A protocol factory: aiohttp's handler while fewer than ``max_connections`` are open, else a
+    refusal; a handler whose first request has not arrived within ``header_timeout`` is closed (aiohttp
+    only does this itself from 3.14 on, and then only as its keep-alive timeout)."""
 
-    def __init__(self, server: web.Server, limit: int) -> None:
+    def __init__(self, server: web.Server, limits: Limits, awaiting: set[RequestHandler]) -> None:
         self._server = server
-        self._limit = limit
+        self._limits = limits
+        self._awaiting = awaiting  # handlers whose first request has not arrived (see ``start``)
         self._connecting: set[RequestHandler] = set()
 
     def __call__(self) -> asyncio.BaseProtocol:
         open_ = len(self._server.connections) + len(self._connecting)
-        if open_ >= self._limit:
+        if open_ >= self._limits.max_connections:
             log.warning("webhook: %d connections open; refused one more", open_)
             return _Refusal()
         handler = self._server()
+        loop = asyncio.get_running_loop()
+        # A handler counts from its creation: the transport schedules connection_made (which counts it
+        # in server.connections) right after this returns, so this runs just before it.
         self._connecting.add(handler)
-        # The transport schedules connection_made (which counts it in server.connections) right after
-        # this returns, so this runs just before it, with nothing in between.
-        asyncio.get_running_loop().call_soon(self._connecting.discard, handler)
+        loop.call_soon(self._connecting.discard, handler)
+        self._awaiting.add(handler)
+        loop.call_later(self._limits.header_timeout, self._first_request_due, handler)
         return handler
+
+    def _first_request_due(self, handler: RequestHandler) -> None:
+        if handler in self._awaiting:
+            self._awaiting.discard(handler)
+            if handler.transport is not None:
+                handler.force_close()
 
 
 class LimitedSite(web.TCPSite):
-    """A TCP site that refuses connections beyond ``max_connections``."""
+    """A TCP site that holds connections within ``limits``; ``awaiting`` holds the handlers whose first
+    request has not arrived."""
 
-    def __init__(self, runner: web.BaseRunner, host: str, port: int, *, max_connections: int) -> None:
+    def __init__(
+        self,
+        runner: web.BaseRunner,
+        host: str,
+        port: int,
+        *,
+        limits: Limits,
+        awaiting: set[RequestHandler],
+    ) -> None:
         super().__init__(runner, host, port)
-        self._max_connections = max_connections
+        self._limits = limits
+        self._awaiting = awaiting
 
     async def start(self) -> None:
         await web.BaseSite.start(self)  # registers the site; TCPSite.start would open its own server
         server = self._runner.server
         assert server is not None
         self._server = await asyncio.get_running_loop().create_server(
-            _ConnectionLimit(server, self._max_connections), self._host, self._port
+            _ConnectionGuard(server, self._limits, self._awaiting), self._host, self._port
         )
         self._bound_port = self._server.sockets[0].getsockname()[1]
 
@@ -104,9 +126,17 @@ async def start(
     app: web.Application, *, host: str, port: int, limits: Limits
 ) -> tuple[web.AppRunner, LimitedSite]:
     """Set up ``app`` and listen on ``host:port`` within ``limits``; ``cleanup()`` the runner to stop."""
+    awaiting: set[RequestHandler] = set()
+
+    @web.middleware
+    async def request_arrived(request: web.Request, handler: Handler) -> web.StreamResponse:
+        awaiting.discard(request.protocol)  # type: ignore[arg-type]
+        return await handler(request)
+
+    app.middlewares.insert(0, request_arrived)
     runner = web.AppRunner(app, **limits.runner_options())
     await runner.setup()
-    site = LimitedSite(runner, host, port, max_connections=limits.max_connections)
+    site = LimitedSite(runner, host, port, limits=limits, awaiting=awaiting)
     try:
         await site.start()
     except BaseException:

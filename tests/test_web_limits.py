@@ -117,6 +117,35 @@ async def test_an_idle_connection_is_closed_after_the_header_timeout(
     assert held < BOUND and answer == b""
 
 
+async def test_a_second_request_trickled_on_a_kept_alive_connection_is_cut_off_too(
+    fake: FakeBotApi, tmp_path: Path
+) -> None:
+    first = b"GET /healthz HTTP/1.1\r\nHost: bot\r\n\r\n"
+    async with serving(fake, tmp_path, Limits(header_timeout=LIMIT)) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(first)
+            assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 200")
+            started = asyncio.get_running_loop().time()
+            with contextlib.suppress(OSError):
+                async with asyncio.timeout(BOUND):
+                    for byte in b"GET /healthz HTTP/1.1\r\nHost: bot\r\nX-Padding: " + b"a" * 300:
+                        writer.write(bytes([byte]))
+                        await writer.drain()
+                        if reader.at_eof() or await _eof_within(reader, 0.05):
+                            break
+            assert asyncio.get_running_loop().time() - started < BOUND
+        finally:
+            writer.close()
+
+
+async def _eof_within(reader: asyncio.StreamReader, seconds: float) -> bool:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            return await reader.read(1) == b""
+    return False
+
+
 async def test_a_stalled_webhook_body_gets_408_and_the_connection_closes(
     fake: FakeBotApi, tmp_path: Path
 ) -> None:
