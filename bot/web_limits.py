@@ -64,8 +64,8 @@ class _Refusal(asyncio.Protocol):
 
 class _ConnectionGuard:
     """A protocol factory: aiohttp's handler while fewer than ``max_connections`` are open, else a
-    refusal; a handler whose first request has not arrived within ``header_timeout`` is closed (aiohttp
-    only does this itself from 3.14 on, and then only as its keep-alive timeout)."""
+    refusal; a handler whose first request has not arrived within ``header_timeout`` is closed (only
+    recent aiohttp releases do this themselves, and then only as their keep-alive timeout)."""
 
     def __init__(self, server: web.Server, limits: Limits, awaiting: set[RequestHandler]) -> None:
         self._server = server
