@@ -20,6 +20,7 @@ from bot.dispatcher import Dispatcher, Handled
 from bot.flood import FloodGuard
 from bot.handback import broker_unreachable
 from bot.i18n import Translator
+from bot.logs import deployment_pseudonyms
 from bot.outbox import Outbox, Transport
 from bot.sendgate import DatabaseGate, LocalGate, SendGate, chat_pace, global_pace
 from bot.settings import Settings, load_municipality
@@ -112,7 +113,10 @@ class Runtime:
         translator = Translator(tuple(LANGUAGES))
         flood = FloodGuard(FloodRule(limit=settings.flood_limit))
         lease = timedelta(seconds=settings.outbox_lease_seconds)
-        dispatcher = Dispatcher(sessions, municipality, translator, clock, flood=flood, lease=lease)
+        pseudonyms = await deployment_pseudonyms(settings.log_pseudonym_key, engine)
+        dispatcher = Dispatcher(
+            sessions, municipality, translator, clock, flood=flood, lease=lease, pseudonyms=pseudonyms
+        )
         return cls(
             settings,
             municipality,
