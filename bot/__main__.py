@@ -306,7 +306,7 @@ def _watchdog(
 async def _sweep_once(
     settings: Settings, *, as_of: datetime | None, dry_run: bool, show: bool, batch: int
 ) -> int:
-    from bot.app import DatabaseNotReady, Runtime, TelegramTransport, telegram_bot
+    from bot.app import DatabaseNotReady, Runtime, telegram_bot
 
     try:
         runtime = await Runtime.open(settings)
@@ -319,7 +319,7 @@ async def _sweep_once(
             report = await runtime.watchdog(None).sweep(as_of=as_of, dry_run=True, show=show, batch=batch)
         else:
             async with telegram_bot(settings) as bot:
-                outbox = runtime.outbox(TelegramTransport(bot))
+                outbox = runtime.outbox(runtime.transport(bot))
                 watchdog = runtime.watchdog(outbox)
                 report = await watchdog.sweep(as_of=as_of, batch=batch)
                 digests = await watchdog.digests(as_of=as_of)

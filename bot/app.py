@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from telegram import Bot, BotCommand, InlineKeyboardMarkup, Message, Update
+from telegram import Bot, BotCommand, Update
 from telegram.ext import Application, BaseRateLimiter, ContextTypes, ExtBot, TypeHandler
 from telegram.request import BaseRequest
 
@@ -25,6 +25,7 @@ from bot.outbox import Outbox, Transport
 from bot.sendgate import DatabaseGate, LocalGate, SendGate, chat_pace, global_pace
 from bot.settings import Settings, load_municipality
 from bot.telegram_io import to_event
+from bot.transport import SendTimeouts, TelegramTransport
 from bot.undelivered import report_undelivered
 from bot.watchdog import Watchdog
 from flows.events import Event
@@ -74,7 +75,7 @@ def send_gate(
             claim_seconds=settings.outbox_lease_seconds,
             holder=holder,
             late=late,
-            call_seconds=SEND_CALL_SECONDS,
+            call_seconds=SendTimeouts(settings.telegram_send_timeout).total,
         )
     return LocalGate(chat, global_pace(settings.telegram_max_per_second))
 
@@ -128,6 +129,10 @@ class Runtime:
             send_gate(settings, sessions, holder=sender),
         )
 
+    def transport(self, bot: Bot) -> TelegramTransport:
+        """Sends through ``bot`` with this deployment's timeouts."""
+        return TelegramTransport(bot, SendTimeouts(self.settings.telegram_send_timeout))
+
     def outbox(self, transport: Transport) -> Outbox:
         max_age = timedelta(hours=self.settings.outbox_max_age_hours)
 
@@ -163,60 +168,8 @@ class Runtime:
         await self.engine.dispose()
 
 
-# How long a send waits for Telegram's answer (PTB's default is 5 s). A send that times out may have
-# been shown all the same, and is tried again only after a pause: so wait long before calling it lost.
-SEND_READ_TIMEOUT = 15.0
-# The longest one send can take: PTB's connect, write and pool timeouts (5 + 5 + 1 s) and the read.
-SEND_CALL_SECONDS = 11.0 + SEND_READ_TIMEOUT + 4.0
 # A slot of the bot's budget taken from the database is used only if it arrives this soon.
 DATABASE_SLOT_LATENESS = 0.1
-
-
-class TelegramTransport:
-    """Carries out outbox calls with PTB's Bot."""
-
-    def __init__(self, bot: Bot) -> None:
-        self._bot = bot
-
-    async def deliver(self, method: str, payload: dict[str, Any]) -> int | None:
-        markup_data = payload.get("reply_markup")
-        markup = InlineKeyboardMarkup.de_json(markup_data, self._bot) if markup_data else None
-        chat_id = payload.get("chat_id")
-        result: Message | bool
-        if method == "sendMessage":
-            result = await self._bot.send_message(
-                chat_id, payload["text"], reply_markup=markup, read_timeout=SEND_READ_TIMEOUT
-            )
-        elif method == "sendPhoto":
-            result = await self._bot.send_photo(
-                chat_id,
-                payload["photo"],
-                caption=payload.get("caption"),
-                reply_markup=markup,
-                read_timeout=SEND_READ_TIMEOUT,
-            )
-        elif method == "editMessageText":
-            result = await self._bot.edit_message_text(
-                payload["text"],
-                chat_id=chat_id,
-                message_id=payload["message_id"],
-                reply_markup=markup,
-                read_timeout=SEND_READ_TIMEOUT,
-            )
-        elif method == "editMessageReplyMarkup":
-            result = await self._bot.edit_message_reply_markup(
-                chat_id=chat_id,
-                message_id=payload["message_id"],
-                reply_markup=markup,
-                read_timeout=SEND_READ_TIMEOUT,
-            )
-        elif method == "answerCallbackQuery":
-            result = await self._bot.answer_callback_query(
-                payload["callback_query_id"], text=payload.get("text"), read_timeout=SEND_READ_TIMEOUT
-            )
-        else:
-            raise ValueError(f"unknown outbox method {method}")
-        return result.message_id if isinstance(result, Message) else None
 
 
 async def set_commands(bot: Bot, translator: Translator) -> None:
@@ -286,7 +239,7 @@ def build_application(
     async def post_init(app: Application) -> None:
         # Telegram lets one poller in at a time, so `run` is one process: it may take back its own turns.
         runtime = await Runtime.open(settings, clock=clock, sender="run")
-        outbox = runtime.outbox(TelegramTransport(app.bot))
+        outbox = runtime.outbox(runtime.transport(app.bot))
         state.update(runtime=runtime, outbox=outbox)
         app.bot_data["runtime"] = runtime
         app.bot_data["sending"] = sending  # replies still going out (benchmarks wait for them)

@@ -797,6 +797,7 @@ def _outbox_lease(environ: Mapping[str, str]) -> int:
 
 
 DEFAULT_OUTBOX_MAX_AGE_HOURS = 72
+DEFAULT_TELEGRAM_SEND_TIMEOUT = 15.0
 
 
 def _outbox_max_age(environ: Mapping[str, str]) -> int:
@@ -896,6 +897,8 @@ class Settings:
     # local Bot API server in tests and benchmarks).
     telegram_max_per_second: float = 30.0
     telegram_chat_max_per_second: float = 1.0
+    # How long a send waits for Telegram's answer before it counts as timed out (then retried in 60 s).
+    telegram_send_timeout: float = DEFAULT_TELEGRAM_SEND_TIMEOUT
     # The webhook's HTTP server: seconds a connection may take to send a request's head (and may stay
     # idle between requests), seconds for the body, and open connections beyond which it refuses more.
     webhook_header_timeout: float = DEFAULT_WEBHOOK_TIMEOUT
@@ -909,7 +912,7 @@ class Settings:
         """Read TELEGRAM_BOT_TOKEN, TELEGRAM_API_BASE_URL, TELEGRAM_BOT_USERNAME, DATABASE_URL,
         INITIATIEFBOT_CONFIG, LOG_LEVEL, TELEGRAM_WEBHOOK_SECRET, PORT, WEBHOOK_HOST, FLOOD_LIMIT,
         OUTBOX_LEASE_SECONDS, OUTBOX_MAX_AGE_HOURS, SEND_COORDINATION, TELEGRAM_MAX_PER_SECOND,
-        TELEGRAM_CHAT_MAX_PER_SECOND, WEBHOOK_HEADER_TIMEOUT, WEBHOOK_BODY_TIMEOUT,
+        TELEGRAM_CHAT_MAX_PER_SECOND, TELEGRAM_SEND_TIMEOUT, WEBHOOK_HEADER_TIMEOUT, WEBHOOK_BODY_TIMEOUT,
         WEBHOOK_MAX_CONNECTIONS and LOG_PSEUDONYM_KEY."""
         log_level = (_optional(environ, "LOG_LEVEL") or "INFO").upper()
         if log_level not in LOG_LEVELS:
@@ -935,6 +938,7 @@ class Settings:
             send_coordination=_send_coordination(environ),
             telegram_max_per_second=_per_second(environ, "TELEGRAM_MAX_PER_SECOND", 30.0),
             telegram_chat_max_per_second=_per_second(environ, "TELEGRAM_CHAT_MAX_PER_SECOND", 1.0),
+            telegram_send_timeout=_seconds(environ, "TELEGRAM_SEND_TIMEOUT", DEFAULT_TELEGRAM_SEND_TIMEOUT),
             webhook_header_timeout=_seconds(environ, "WEBHOOK_HEADER_TIMEOUT", DEFAULT_WEBHOOK_TIMEOUT),
             webhook_body_timeout=_seconds(environ, "WEBHOOK_BODY_TIMEOUT", DEFAULT_WEBHOOK_TIMEOUT),
             webhook_max_connections=_max_connections(environ),

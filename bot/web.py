@@ -23,7 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram import Bot, Update
 
-from bot.app import Runtime, TelegramTransport, telegram_bot, utcnow
+from bot.app import Runtime, telegram_bot, utcnow
 from bot.outbox import Outbox
 from bot.settings import Settings
 from bot.telegram_io import to_event
@@ -118,7 +118,7 @@ def build_web_app(
         except BaseException:
             await runtime.close()
             raise
-        outbox = runtime.outbox(TelegramTransport(telegram))
+        outbox = runtime.outbox(runtime.transport(telegram))
         worker = _Worker(runtime, telegram, outbox)
         loop = asyncio.get_running_loop()
         # Unlike `run`, no flush(take_leased=True): other workers may be sending their fresh rows. The
