@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import sys
@@ -14,6 +15,7 @@ from zoneinfo import ZoneInfo
 from bot import staff_cli
 from bot.logs import setup_logging
 from bot.settings import ConfigError, Settings
+from storage.database_url import DatabaseUrlError, async_url, check_reachable
 
 # ``--as-of`` without a timezone is a Dutch wall-clock time.
 LOCAL_TIMEZONE = ZoneInfo("Europe/Amsterdam")
@@ -91,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup_logging(
             settings.log_level_number if args.command in ("run", "webhook", "db") else logging.WARNING
         )
+        if _uses_database(args):
+            settings = _checked_database(settings)
         if args.command == "run":
             return _run(settings)
         if args.command == "webhook":
@@ -118,9 +122,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
         return 2
+    except DatabaseUrlError as exc:
+        print(exc.advice(), file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     return 1
+
+
+def _uses_database(args: argparse.Namespace) -> bool:
+    if args.command == "webhook":
+        return args.set_url is None and not args.delete
+    if args.command == "watchdog":
+        return bool(args.once)
+    return args.command in ("run", "shell", "db", "staff")
+
+
+def _checked_database(settings: Settings) -> Settings:
+    """Settings with DATABASE_URL in its async form, once the database behind it is known to be usable;
+    raises DatabaseUrlError (one line, printed by ``main``) instead of a traceback later on."""
+    url, note = async_url(settings.database_url)
+    if note is not None:
+        print(note, file=sys.stderr)
+    asyncio.run(check_reachable(url))
+    return dataclasses.replace(settings, database_url=url)
 
 
 def _run(settings: Settings) -> int:
@@ -285,7 +310,7 @@ def _watchdog(
 async def _sweep_once(
     settings: Settings, *, as_of: datetime | None, dry_run: bool, show: bool, batch: int
 ) -> int:
-    from bot.app import DatabaseNotReady, Runtime, TelegramTransport, telegram_bot
+    from bot.app import DatabaseNotReady, Runtime, telegram_bot
 
     try:
         runtime = await Runtime.open(settings)
@@ -298,7 +323,7 @@ async def _sweep_once(
             report = await runtime.watchdog(None).sweep(as_of=as_of, dry_run=True, show=show, batch=batch)
         else:
             async with telegram_bot(settings) as bot:
-                outbox = runtime.outbox(TelegramTransport(bot))
+                outbox = runtime.outbox(runtime.transport(bot))
                 watchdog = runtime.watchdog(outbox)
                 report = await watchdog.sweep(as_of=as_of, batch=batch)
                 digests = await watchdog.digests(as_of=as_of)

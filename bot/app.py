@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from telegram import Bot, BotCommand, InlineKeyboardMarkup, Message, Update
+from telegram import Bot, BotCommand, Update
 from telegram.ext import Application, BaseRateLimiter, ContextTypes, ExtBot, TypeHandler
 from telegram.request import BaseRequest
 
@@ -20,10 +20,12 @@ from bot.dispatcher import Dispatcher, Handled
 from bot.flood import FloodGuard
 from bot.handback import broker_unreachable
 from bot.i18n import Translator
+from bot.logs import deployment_pseudonyms
 from bot.outbox import Outbox, Transport
 from bot.sendgate import DatabaseGate, LocalGate, SendGate, chat_pace, global_pace
 from bot.settings import Settings, load_municipality
 from bot.telegram_io import to_event
+from bot.transport import SendTimeouts, TelegramTransport
 from bot.undelivered import report_undelivered
 from bot.watchdog import Watchdog
 from flows.events import Event
@@ -47,7 +49,7 @@ COMMANDS: tuple[tuple[str, Msg], ...] = (
 )
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 # How long a stopping bot lets the replies under way make new calls, with its HTTP client still open.
-# Calls already under way then still get their full timeout (SEND_CALL_SECONDS): cut off, one Telegram
+# Calls already under way then still get their full timeout (TELEGRAM_SEND_TIMEOUT): cut off, one Telegram
 # took would be sent again after the restart.
 SEND_GRACE = 5.0
 # How long a stopping bot waits for a sender to record a call answered after the stop began; the
@@ -80,7 +82,7 @@ def send_gate(
             claim_seconds=settings.outbox_lease_seconds,
             holder=holder,
             late=late,
-            call_seconds=SEND_CALL_SECONDS,
+            call_seconds=SendTimeouts(settings.telegram_send_timeout).total,
         )
     return LocalGate(chat, global_pace(settings.telegram_max_per_second))
 
@@ -119,7 +121,10 @@ class Runtime:
         translator = Translator(tuple(LANGUAGES))
         flood = FloodGuard(FloodRule(limit=settings.flood_limit))
         lease = timedelta(seconds=settings.outbox_lease_seconds)
-        dispatcher = Dispatcher(sessions, municipality, translator, clock, flood=flood, lease=lease)
+        pseudonyms = await deployment_pseudonyms(settings.log_pseudonym_key, engine)
+        dispatcher = Dispatcher(
+            sessions, municipality, translator, clock, flood=flood, lease=lease, pseudonyms=pseudonyms
+        )
         return cls(
             settings,
             municipality,
@@ -130,6 +135,10 @@ class Runtime:
             clock,
             send_gate(settings, sessions, holder=sender),
         )
+
+    def transport(self, bot: Bot) -> TelegramTransport:
+        """Sends through ``bot`` with this deployment's timeouts."""
+        return TelegramTransport(bot, SendTimeouts(self.settings.telegram_send_timeout))
 
     def outbox(self, transport: Transport) -> Outbox:
         max_age = timedelta(hours=self.settings.outbox_max_age_hours)
@@ -166,20 +175,17 @@ class Runtime:
         await self.engine.dispose()
 
 
-# How long a send waits for Telegram's answer (PTB's default is 5 s). A send that times out may have
-# been shown all the same, and is tried again only after a pause: so wait long before calling it lost.
-SEND_READ_TIMEOUT = 15.0
-# The longest one send can take: PTB's connect, write and pool timeouts (5 + 5 + 1 s) and the read.
-SEND_CALL_SECONDS = 11.0 + SEND_READ_TIMEOUT + 4.0
 # A slot of the bot's budget taken from the database is used only if it arrives this soon.
 DATABASE_SLOT_LATENESS = 0.1
 
 
-class TelegramTransport:
-    """Carries out outbox calls with PTB's Bot; a stopping process holds back the calls not yet made."""
+class StoppableTransport:
+    """Wraps a transport so that a stopping process can hold back the calls not yet made, let the calls
+    under way be answered, and know when their senders have recorded the answers."""
 
-    def __init__(self, bot: Bot) -> None:
-        self._bot = bot
+    def __init__(self, transport: Transport, *, call_seconds: float) -> None:
+        self._transport = transport
+        self.call_seconds = call_seconds  # the longest one call can take, its timeouts included
         self._open = asyncio.Event()
         self._open.set()
         self._under_way = 0
@@ -223,7 +229,7 @@ class TelegramTransport:
         self._under_way += 1
         self._idle.clear()
         try:
-            return await self._call(method, payload)
+            return await self._transport.deliver(method, payload)
         finally:
             self._under_way -= 1
             if not self._under_way:
@@ -231,45 +237,11 @@ class TelegramTransport:
             if self._stopping and task is not None:
                 self._answered.add(task)
 
-    async def _call(self, method: str, payload: dict[str, Any]) -> int | None:
-        markup_data = payload.get("reply_markup")
-        markup = InlineKeyboardMarkup.de_json(markup_data, self._bot) if markup_data else None
-        chat_id = payload.get("chat_id")
-        result: Message | bool
-        if method == "sendMessage":
-            result = await self._bot.send_message(
-                chat_id, payload["text"], reply_markup=markup, read_timeout=SEND_READ_TIMEOUT
-            )
-        elif method == "sendPhoto":
-            result = await self._bot.send_photo(
-                chat_id,
-                payload["photo"],
-                caption=payload.get("caption"),
-                reply_markup=markup,
-                read_timeout=SEND_READ_TIMEOUT,
-            )
-        elif method == "editMessageText":
-            result = await self._bot.edit_message_text(
-                payload["text"],
-                chat_id=chat_id,
-                message_id=payload["message_id"],
-                reply_markup=markup,
-                read_timeout=SEND_READ_TIMEOUT,
-            )
-        elif method == "editMessageReplyMarkup":
-            result = await self._bot.edit_message_reply_markup(
-                chat_id=chat_id,
-                message_id=payload["message_id"],
-                reply_markup=markup,
-                read_timeout=SEND_READ_TIMEOUT,
-            )
-        elif method == "answerCallbackQuery":
-            result = await self._bot.answer_callback_query(
-                payload["callback_query_id"], text=payload.get("text"), read_timeout=SEND_READ_TIMEOUT
-            )
-        else:
-            raise ValueError(f"unknown outbox method {method}")
-        return result.message_id if isinstance(result, Message) else None
+
+def stoppable_transport(runtime: Runtime, bot: Bot) -> StoppableTransport:
+    """The runtime's transport for ``bot``, which a stopping process can hold (see :func:`stop_sending`)."""
+    timeouts = SendTimeouts(runtime.settings.telegram_send_timeout)
+    return StoppableTransport(runtime.transport(bot), call_seconds=timeouts.total)
 
 
 async def set_commands(bot: Bot, translator: Translator) -> None:
@@ -328,7 +300,7 @@ class BotService:
         self._settings = settings
         self._clock = clock
         self._runtime: Runtime | None = None
-        self._transport: TelegramTransport | None = None
+        self._transport: StoppableTransport | None = None
         self._outbox: Outbox | None = None
         self.sending: set[asyncio.Task[None]] = set()  # replies still going out (benchmarks wait for them)
         self._background: list[asyncio.Task[None]] = []
@@ -345,7 +317,7 @@ class BotService:
         # Telegram lets one poller in at a time, so `run` is one process: it may take back its own turns.
         runtime = await Runtime.open(self._settings, clock=self._clock, sender="run")
         self._runtime = runtime
-        self._transport = TelegramTransport(bot)
+        self._transport = stoppable_transport(runtime, bot)
         outbox = self._outbox = runtime.outbox(self._transport)
         await set_commands(bot, runtime.translator)
         await outbox.flush(take_leased=True)  # messages queued before a crash or restart
@@ -393,7 +365,7 @@ class BotService:
 
 
 async def stop_sending(
-    transport: TelegramTransport,
+    transport: StoppableTransport,
     replies: set[asyncio.Task[None]],
     background: Sequence[asyncio.Task[None]],
     *,
@@ -409,9 +381,9 @@ async def stop_sending(
         await asyncio.wait(set(replies), timeout=grace)
     transport.hold()
     try:
-        await asyncio.wait_for(transport.idle(), timeout=SEND_CALL_SECONDS)
+        await asyncio.wait_for(transport.idle(), timeout=transport.call_seconds)
     except TimeoutError:
-        log.warning("a Bot API call is still unanswered after %.0f s; stopping anyway", SEND_CALL_SECONDS)
+        log.warning("a Bot API call is unanswered after %.0f s; stopping anyway", transport.call_seconds)
     else:
         with contextlib.suppress(TimeoutError):
             # A sweeper that recorded its answer and went back to sleep never shows it: wait a moment.

@@ -7,11 +7,13 @@ this module loads what they need, writes the result and collects the notificatio
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.logs import Pseudonyms
 from flows import broker, coordinator, lifecycle, resident
 from flows.cases import (
     STAFF_PREFIX,
@@ -68,8 +70,10 @@ def staff_view(row: StaffRow) -> StaffView:
 class Casework:
     """Case commands for one municipality."""
 
-    def __init__(self, municipality: Municipality) -> None:
+    def __init__(self, municipality: Municipality, pseudonym: Callable[[int], str] | None = None) -> None:
         self._m = municipality
+        # Logs name a person by pseudonym only (bot.logs.Pseudonyms), never by Telegram id.
+        self._pseudonym = pseudonym if pseudonym is not None else Pseudonyms()
 
     def context(self, now: datetime) -> broker.StaffContext:
         return broker.StaffContext(self._m, now)
@@ -504,7 +508,7 @@ class Casework:
     async def _redeem(self, session: AsyncSession, code: str, event: Event, now: datetime) -> Reply:
         row = await repository.redeem_invite(session, code, telegram_user_id=event.user_id, now=now)
         if row is None:
-            log.warning("invite refused for user %s", event.user_id)
+            log.warning("invite refused for user %s", self._pseudonym(event.user_id))
             return Reply(t("This invitation does not work (any more). Ask the coordinator for a new one."))
         wijken = ", ".join(w.name for code_ in row.wijken if (w := self._m.wijk(code_))) or "—"
         if row.role == StaffRole.COORDINATOR:

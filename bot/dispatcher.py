@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -14,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.casework import Casework
 from bot.flood import FloodGuard
 from bot.i18n import Translator
+from bot.logs import Pseudonyms
 from bot.notifications import enqueue_calls, notification_calls
 from bot.outbox import SEND_LEASE
 from bot.telegram_io import ApiCall, render_notice, render_reply
@@ -64,15 +64,17 @@ class Dispatcher:
         flood: FloodGuard | None = None,
         *,
         lease: timedelta = SEND_LEASE,
+        pseudonyms: Pseudonyms | None = None,
     ) -> None:
         self._sessions = sessions
+        self._pseudonym = pseudonyms if pseudonyms is not None else Pseudonyms()
         self._municipality = municipality
         self._tr = translator
         self._clock = clock
         self._lease = lease
         self._flood = flood if flood is not None else FloodGuard()  # an empty guard is falsy (__len__)
         self._flow_ctx = intake_context(municipality)
-        self._casework = Casework(municipality)
+        self._casework = Casework(municipality, self._pseudonym)
         self._first_steps_days = stalls.first_contact_days(municipality)
 
     async def handle(self, event: Event, update_id: int | None = None) -> Handled:
@@ -116,7 +118,7 @@ class Dispatcher:
                 extra={
                     "event": "update",
                     "update_id": update_id,
-                    "user": _pseudonym(event.user_id),
+                    "user": self._pseudonym(event.user_id),
                     "kind": event.kind.value,
                     "flow": trace.flow,
                     "step": trace.step,
@@ -157,7 +159,7 @@ class Dispatcher:
         out = broker.handle(conv, event, staff, case, self._casework.context(now)) if staff else None
         if out is None:
             if staff is None and broker.may_concern_staff(event, None):
-                log.warning("staff action refused: user=%s is not staff", _pseudonym(event.user_id))
+                log.warning("staff action refused: user=%s is not staff", self._pseudonym(event.user_id))
             out = resident.handle(conv, event, ctx, case)
         language = resident.language_for(person.language, person.telegram_language)
         for command in out.commands:
@@ -272,8 +274,3 @@ def _outdated(person: PersonRow, event: Event, now: datetime) -> bool:
         or person.unreachable_at is not None
         or now - person.last_seen_at > LAST_SEEN_PRECISION
     )
-
-
-def _pseudonym(user_id: int) -> str:
-    """A short stable hash of a Telegram id, so logs can follow one person without naming them."""
-    return hashlib.blake2b(str(user_id).encode(), digest_size=6).hexdigest()

@@ -6,18 +6,56 @@ carry what a person typed (a validation error quoting input, SQL parameters), an
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
+import secrets
 import sys
 import traceback
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, TextIO
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.deployment import shared_secret
+
 # Attributes every LogRecord has; anything else on a record came in through ``extra``.
 _STANDARD = frozenset(
     logging.LogRecord("", 0, "", 0, "", None, None).__dict__.keys() | {"message", "asctime", "taskName"}
 )
+
+
+# The secret a deployment's pseudonyms are keyed with, in the deployment_secrets table when
+# LOG_PSEUDONYM_KEY is not set.
+PSEUDONYM_KEY_NAME = "log_pseudonym_key"
+
+
+class Pseudonyms:
+    """Turns a Telegram id into a short pseudonym: HMAC-SHA256 under the deployment's key, so one
+    deployment's logs can follow a person, and nobody without the key can find the id by trying ids."""
+
+    def __init__(self, key: bytes | None = None) -> None:
+        # Without a key (tests, tools), a random one: pseudonyms then hold for this process only.
+        self._key = key if key is not None else secrets.token_bytes(32)
+
+    def __call__(self, user_id: int) -> str:
+        return hmac.new(self._key, str(user_id).encode(), hashlib.sha256).hexdigest()[:16]
+
+    @staticmethod
+    def new_key() -> str:
+        """A fresh key as stored in the database: 64 hex digits."""
+        return secrets.token_hex(32)
+
+
+async def deployment_pseudonyms(configured_key: str | None, engine: AsyncEngine) -> Pseudonyms:
+    """Pseudonyms under LOG_PSEUDONYM_KEY when it is set, else under the key stored in the database on
+    the deployment's first start (the same for every worker, kept across restarts)."""
+    if configured_key:
+        return Pseudonyms(configured_key.encode())
+    stored = await shared_secret(engine, PSEUDONYM_KEY_NAME, Pseudonyms.new_key)
+    return Pseudonyms(stored.encode())
 
 
 # Libraries whose INFO or DEBUG records carry a secret or what people typed: httpx and httpcore log

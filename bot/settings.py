@@ -782,6 +782,8 @@ def _flood_limit(environ: Mapping[str, str]) -> int:
 
 
 DEFAULT_OUTBOX_LEASE_SECONDS = 30
+DEFAULT_WEBHOOK_TIMEOUT = 10.0
+DEFAULT_WEBHOOK_MAX_CONNECTIONS = 100
 SEND_COORDINATIONS = ("local", "database")
 
 
@@ -795,6 +797,7 @@ def _outbox_lease(environ: Mapping[str, str]) -> int:
 
 
 DEFAULT_OUTBOX_MAX_AGE_HOURS = 72
+DEFAULT_TELEGRAM_SEND_TIMEOUT = 15.0
 
 
 def _outbox_max_age(environ: Mapping[str, str]) -> int:
@@ -806,6 +809,42 @@ def _outbox_max_age(environ: Mapping[str, str]) -> int:
             None, None, "OUTBOX_MAX_AGE_HOURS", f"'{raw}' is not a whole number of hours from 1 to 2160"
         )
     return int(raw)
+
+
+def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = _optional(environ, name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0.1 <= value <= 600:
+        raise ConfigError(None, None, name, f"'{raw}' is not a number of seconds from 0.1 to 600")
+    return value
+
+
+def _max_connections(environ: Mapping[str, str]) -> int:
+    raw = _optional(environ, "WEBHOOK_MAX_CONNECTIONS")
+    if raw is None:
+        return DEFAULT_WEBHOOK_MAX_CONNECTIONS
+    if not raw.isdigit() or not 1 <= int(raw) <= 100_000:
+        raise ConfigError(
+            None, None, "WEBHOOK_MAX_CONNECTIONS", f"'{raw}' is not a whole number from 1 to 100000"
+        )
+    return int(raw)
+
+
+PSEUDONYM_KEY_MIN = 16
+
+
+def _pseudonym_key(environ: Mapping[str, str]) -> str | None:
+    raw = _optional(environ, "LOG_PSEUDONYM_KEY")
+    if raw is not None and len(raw) < PSEUDONYM_KEY_MIN:
+        raise ConfigError(
+            None, None, "LOG_PSEUDONYM_KEY", f"too short: use {PSEUDONYM_KEY_MIN} or more random characters"
+        )
+    return raw
 
 
 def _send_coordination(environ: Mapping[str, str]) -> str | None:
@@ -858,13 +897,23 @@ class Settings:
     # local Bot API server in tests and benchmarks).
     telegram_max_per_second: float = 30.0
     telegram_chat_max_per_second: float = 1.0
+    # How long a send waits for Telegram's answer before it counts as timed out (then retried in 60 s).
+    telegram_send_timeout: float = DEFAULT_TELEGRAM_SEND_TIMEOUT
+    # The webhook's HTTP server: seconds a connection may take to send a request's head (and may stay
+    # idle between requests), seconds for the body, and open connections beyond which it refuses more.
+    webhook_header_timeout: float = DEFAULT_WEBHOOK_TIMEOUT
+    webhook_body_timeout: float = DEFAULT_WEBHOOK_TIMEOUT
+    webhook_max_connections: int = DEFAULT_WEBHOOK_MAX_CONNECTIONS
+    # The key that turns Telegram ids into log pseudonyms; None: one made on first start, in the database.
+    log_pseudonym_key: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
         """Read TELEGRAM_BOT_TOKEN, TELEGRAM_API_BASE_URL, TELEGRAM_BOT_USERNAME, DATABASE_URL,
         INITIATIEFBOT_CONFIG, LOG_LEVEL, TELEGRAM_WEBHOOK_SECRET, PORT, WEBHOOK_HOST, FLOOD_LIMIT,
-        OUTBOX_LEASE_SECONDS, OUTBOX_MAX_AGE_HOURS, SEND_COORDINATION, TELEGRAM_MAX_PER_SECOND and
-        TELEGRAM_CHAT_MAX_PER_SECOND."""
+        OUTBOX_LEASE_SECONDS, OUTBOX_MAX_AGE_HOURS, SEND_COORDINATION, TELEGRAM_MAX_PER_SECOND,
+        TELEGRAM_CHAT_MAX_PER_SECOND, TELEGRAM_SEND_TIMEOUT, WEBHOOK_HEADER_TIMEOUT, WEBHOOK_BODY_TIMEOUT,
+        WEBHOOK_MAX_CONNECTIONS and LOG_PSEUDONYM_KEY."""
         log_level = (_optional(environ, "LOG_LEVEL") or "INFO").upper()
         if log_level not in LOG_LEVELS:
             raise ConfigError(
@@ -889,6 +938,11 @@ class Settings:
             send_coordination=_send_coordination(environ),
             telegram_max_per_second=_per_second(environ, "TELEGRAM_MAX_PER_SECOND", 30.0),
             telegram_chat_max_per_second=_per_second(environ, "TELEGRAM_CHAT_MAX_PER_SECOND", 1.0),
+            telegram_send_timeout=_seconds(environ, "TELEGRAM_SEND_TIMEOUT", DEFAULT_TELEGRAM_SEND_TIMEOUT),
+            webhook_header_timeout=_seconds(environ, "WEBHOOK_HEADER_TIMEOUT", DEFAULT_WEBHOOK_TIMEOUT),
+            webhook_body_timeout=_seconds(environ, "WEBHOOK_BODY_TIMEOUT", DEFAULT_WEBHOOK_TIMEOUT),
+            webhook_max_connections=_max_connections(environ),
+            log_pseudonym_key=_pseudonym_key(environ),
         )
 
     @property

@@ -9,6 +9,7 @@ from telegram import Update
 from telegram.constants import ChatType
 
 from bot.i18n import Translator
+from bot.inbound import fits_int64, storable
 from flows.events import Event, EventKind, Location, Notice, Photo, Reply
 from flows.splitting import MESSAGE_LIMIT, shorten, split_text, utf16_len
 
@@ -18,7 +19,15 @@ BUTTON_LIMIT = 64  # a button label neither
 
 
 def to_event(update: Update) -> Event | None:
-    """The Event an Update stands for, or None for updates the bot ignores (channel posts, polls …)."""
+    """The Event an Update stands for, every field cleaned and bounded (``bot.inbound``), or None for
+    updates the bot ignores (channel posts, polls …, ids that cannot be Telegram's)."""
+    if not fits_int64(update.update_id):
+        return None
+    event = _read(update)
+    return storable(event) if event is not None else None
+
+
+def _read(update: Update) -> Event | None:
     if update.callback_query is not None:
         query = update.callback_query
         message = query.message

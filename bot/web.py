@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import logging
+import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,10 +22,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram import Bot, Update
 
-from bot.app import Runtime, TelegramTransport, stop_sending, telegram_bot, utcnow
+from bot.app import Runtime, StoppableTransport, stop_sending, stoppable_transport, telegram_bot, utcnow
 from bot.outbox import Outbox
 from bot.settings import Settings
 from bot.telegram_io import to_event
+from bot.web_limits import MAX_BODY_BYTES, Limits, read_body, start
 from storage.migrate import is_up_to_date
 from storage.repository import OutboxRow
 
@@ -69,7 +71,7 @@ class _Worker:
 
     runtime: Runtime
     bot: Bot
-    transport: TelegramTransport
+    transport: StoppableTransport
     outbox: Outbox
     background: list[asyncio.Task[None]] = field(default_factory=list)
     sending: set[asyncio.Task[None]] = field(default_factory=set)
@@ -106,6 +108,7 @@ def build_web_app(
         raise ValueError("TELEGRAM_WEBHOOK_SECRET is not set")
     secret_bytes = secret.encode()
     path_secret = webhook_path_secret(secret).encode()
+    limits = limits_of(settings)
 
     async def start(app: web.Application) -> None:
         runtime = await (open_runtime() if open_runtime is not None else Runtime.open(settings, clock=clock))
@@ -115,7 +118,7 @@ def build_web_app(
         except BaseException:
             await runtime.close()
             raise
-        transport = TelegramTransport(telegram)
+        transport = stoppable_transport(runtime, telegram)
         outbox = runtime.outbox(transport)
         worker = _Worker(runtime, telegram, transport, outbox)
         loop = asyncio.get_running_loop()
@@ -149,8 +152,11 @@ def build_web_app(
         if not hmac.compare_digest(request.headers.get(SECRET_HEADER, "").encode(), secret_bytes):
             raise web.HTTPUnauthorized()
         worker = request.app[WORKER]
+        body = await read_body(request, limits)  # 413 when it is too long
+        if isinstance(body, web.Response):  # 408: it stalled
+            return body
         try:
-            data = json.loads(await request.read())
+            data = json.loads(body)
             if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
                 raise ValueError("not an Update")
             update = Update.de_json(data, worker.bot)
@@ -180,7 +186,7 @@ def build_web_app(
             return web.json_response({"status": "not ready", "reason": reason}, status=503)
         return web.json_response({"status": "ready"})
 
-    app = web.Application()
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
     app.router.add_route("*", WEBHOOK_PREFIX + "{secret}", telegram_update)
     app.router.add_get("/healthz", healthz, allow_head=True)
     app.router.add_get("/readyz", readyz, allow_head=True)
@@ -189,11 +195,39 @@ def build_web_app(
     return app
 
 
-def serve(settings: Settings) -> None:
-    """Serve the web app on ``WEBHOOK_HOST:PORT`` until SIGINT or SIGTERM."""
-    web.run_app(
-        build_web_app(settings),
-        host=settings.webhook_host,
-        port=settings.port,
-        print=lambda message: log.info("%s", message),
+def limits_of(settings: Settings) -> Limits:
+    """The HTTP server's limits: WEBHOOK_HEADER_TIMEOUT, WEBHOOK_BODY_TIMEOUT, WEBHOOK_MAX_CONNECTIONS."""
+    return Limits(
+        header_timeout=settings.webhook_header_timeout,
+        body_timeout=settings.webhook_body_timeout,
+        max_connections=settings.webhook_max_connections,
     )
+
+
+async def _serve(settings: Settings) -> None:
+    # SIGINT and SIGTERM end the wait below, so clean-up runs while the replies still being sent live
+    # (under asyncio.run, aiohttp's GracefulExit would cancel every task before the clean-up).
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        runner, site = await start(
+            build_web_app(settings),
+            host=settings.webhook_host,
+            port=settings.port,
+            limits=limits_of(settings),
+        )
+        log.info("webhook: listening on %s", site.name)
+        try:
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def serve(settings: Settings) -> None:
+    """Serve the web app on ``WEBHOOK_HOST:PORT``, within the server's limits, until SIGINT or SIGTERM."""
+    asyncio.run(_serve(settings))

@@ -311,3 +311,14 @@ class SendGate(Base):
     tat: Mapped[float] = mapped_column(Double, default=0.0, server_default=text("0"))
     holder: Mapped[str | None] = mapped_column(String(80))
     held_until: Mapped[float | None] = mapped_column(Double)
+
+
+class DeploymentSecret(Base):
+    """A secret one deployment shares across its workers and restarts, made on first start (the key
+    that turns Telegram ids into log pseudonyms when LOG_PSEUDONYM_KEY is not set)."""
+
+    __tablename__ = "deployment_secrets"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime]

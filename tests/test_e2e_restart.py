@@ -104,6 +104,8 @@ def bot_env(fake: FakeBotApi, database_url: str, lease: int | None, **extra: str
     env.pop("OUTBOX_LEASE_SECONDS", None)
     if lease is not None:
         env["OUTBOX_LEASE_SECONDS"] = str(lease)
+        # A dead worker's claim on a chat lasts as long as its longest send could have: keep that short.
+        env["TELEGRAM_SEND_TIMEOUT"] = "2"
     return env
 
 

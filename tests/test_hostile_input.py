@@ -6,6 +6,8 @@ as typed and cannot change what a broker sees. Bidi overrides are cleaned away b
 
 from __future__ import annotations
 
+import itertools
+import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import fields
@@ -15,14 +17,21 @@ import pytest
 import pytest_asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy.ext.asyncio import AsyncEngine
+from telegram import Update
 
-from bot.telegram_io import MESSAGE_LIMIT, render_reply
+from bot.dispatcher import Dispatcher
+from bot.i18n import Translator
+from bot.telegram_io import MESSAGE_LIMIT, render_reply, to_event
 from flows import broker
 from flows.cases import CaseView
 from flows.commands import SubmitInitiative
 from flows.events import EventKind, Photo, Reply
 from flows.intake import INTAKE
+from flows.resident import LANGUAGES
+from flows.text import t
 from flows.validators import clean_text
+from storage.db import session_factory
 from tests.e2e import containing, press, running_bot, say
 from tests.fake_bot_api import FakeBotApi
 from tests.test_e2e_cases import add_staff
@@ -259,3 +268,144 @@ async def test_a_broker_sees_markup_and_right_to_left_text_as_typed_without_over
     assert kinds <= {"url", "bot_command", "email", "phone_number", "hashtag", "mention", "cashtag"}, kinds
     for call in fake.calls():
         assert "parse_mode" not in call.params, call
+
+
+# --- raw Updates from Telegram, through the real dispatcher, on SQLite and PostgreSQL -------------------
+
+APOLOGY = t("Sorry, something went wrong on our side. Your earlier answers are saved. Please try again.")
+APOLOGIES = {Translator(tuple(LANGUAGES)).render(APOLOGY, language) for language in LANGUAGES}
+# Surrogates (from JSON escapes like "\\ud800") and NUL are what PostgreSQL's text refuses.
+nasty_char = st.one_of(
+    st.characters(exclude_categories=()),
+    st.sampled_from(["\x00", "\ud800", "\udfff", "\ud83d", "\u202e", "\ufeff", "\u0085", "\U000e0041"]),
+)
+nasty_text = st.one_of(
+    st.text(nasty_char, max_size=80),
+    st.text(nasty_char, min_size=1, max_size=8).map(lambda s: (s * 5000)[:5000]),  # over every limit
+    st.sampled_from(["", " ", "\x00", "INI-2026-0001\x00", "a\udc80b"]),
+)
+nasty_language = st.one_of(
+    st.none(),
+    nasty_text,
+    st.sampled_from(
+        ["en", "nl", "EN-gb", "pt-br", "zh-hans-cn", "x" * 17, "en\x00", "nl-" + "x" * 40, "../"]
+    ),
+)
+telegram_id = st.integers(1, 2**52)
+
+
+@st.composite
+def hostile_updates(draw: st.DrawFn) -> dict[str, object]:
+    """An Update as Telegram's JSON, with hostile text in every string a person can choose."""
+    user: dict[str, object] = {"id": draw(telegram_id), "is_bot": False, "first_name": draw(nasty_text)}
+    for key, value in (
+        ("last_name", nasty_text),
+        ("username", nasty_text),
+        ("language_code", nasty_language),
+    ):
+        if draw(st.booleans()):
+            user[key] = draw(value)
+    chat = {"id": user["id"], "type": "private", "first_name": user["first_name"]}
+    message: dict[str, object] = {"message_id": draw(st.integers(1, 2**31)), "date": 1764000000, "chat": chat}
+    message["from"] = user
+    kind = draw(
+        st.sampled_from(["text", "command", "case", "caption", "contact", "location", "edited", "button"])
+    )
+    if kind == "button":
+        query = {"id": draw(nasty_text), "from": user, "chat_instance": "1", "data": draw(nasty_text)}
+        if draw(st.booleans()):
+            query["message"] = {**message, "text": "?"}
+        return {"update_id": 1, "callback_query": query}
+    if kind in ("text", "edited"):
+        message["text"] = draw(nasty_text) or "x"
+    elif kind == "command":
+        message["text"] = "/" + draw(st.sampled_from(["start", "nieuw", "taal", "zaak", "x\x00"])) + " "
+        message["text"] += draw(nasty_text)
+    elif kind == "case":
+        message["text"] = "/zaak " + draw(st.sampled_from(["INI-2026-0001", "X"])) + draw(nasty_text)
+    elif kind == "caption":
+        file_id = draw(st.one_of(st.just("AgACAgQAAxkBAAI"), nasty_text.filter(bool)))
+        message["photo"] = [
+            {
+                "file_id": file_id,
+                "file_unique_id": draw(nasty_text) or "u",
+                "width": 90,
+                "height": 90,
+                "file_size": draw(st.integers(0, 2**62)),
+            }
+        ]
+        message["caption"] = draw(nasty_text)
+    elif kind == "contact":
+        message["contact"] = {
+            "phone_number": draw(nasty_text),
+            "first_name": draw(nasty_text),
+            "last_name": draw(nasty_text),
+            "user_id": draw(telegram_id),
+            "vcard": draw(nasty_text),
+        }
+    elif kind == "location":
+        message["location"] = {"latitude": draw(st.floats()), "longitude": draw(st.floats())}
+    return {"update_id": 1, ("edited_message" if kind == "edited" else "message"): message}
+
+
+@pytest_asyncio.fixture
+async def live_dispatcher(engine: AsyncEngine) -> Dispatcher:
+    return Dispatcher(session_factory(engine), ZUTPHEN, Translator(tuple(LANGUAGES)), lambda: NOW)
+
+
+@pytest.mark.timeout(120)
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(st.lists(hostile_updates(), min_size=1, max_size=3))
+async def test_a_person_sending_anything_gets_a_normal_answer_never_the_apology(
+    live_dispatcher: Dispatcher, updates: list[dict[str, object]]
+) -> None:
+    for raw in updates:
+        raw["update_id"] = next(UPDATE_IDS)
+        # Telegram's JSON as the webhook and polling decode it (lone surrogates survive json.loads).
+        update = Update.de_json(json.loads(json.dumps(raw)), None)
+        event = to_event(update)
+        assert event is not None
+        handled = await live_dispatcher.handle(event, update.update_id)
+        texts = [str(row.payload.get("text", "")) for row in handled.outbox]
+        assert not APOLOGIES & set(texts), raw
+        assert handled.outbox or event.kind is EventKind.BUTTON, raw
+
+
+UPDATE_IDS = itertools.count(1)
+
+
+@pytest.mark.parametrize(
+    "user",
+    [
+        {"language_code": "x" * 17},
+        {"language_code": "nl\x00"},
+        {"first_name": "An\x00na"},
+        {"first_name": "An\ud800na"},
+        {"first_name": "A" * 300},
+    ],
+)
+async def test_a_name_or_language_the_database_cannot_hold_does_not_block_the_person(
+    live_dispatcher: Dispatcher, user: dict[str, object]
+) -> None:
+    sender = {"id": 4242, "is_bot": False, "first_name": "Anna", **user}
+    chat = {"id": 4242, "type": "private"}
+    for update_id, text in enumerate(["/start", "/zaak X\x00", "/help"], start=1):
+        raw = {
+            "update_id": update_id,
+            "message": {
+                "message_id": update_id,
+                "date": 1764000000,
+                "chat": chat,
+                "from": sender,
+                "text": text,
+            },
+        }
+        event = to_event(Update.de_json(raw, None))
+        assert event is not None
+        handled = await live_dispatcher.handle(event, update_id)
+        texts = [str(row.payload.get("text", "")) for row in handled.outbox]
+        assert texts and not APOLOGIES & set(texts), (text, texts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
@@ -13,10 +14,11 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.app import Runtime
 from bot.dispatcher import Dispatcher
 from bot.i18n import Translator
-from bot.logs import JsonFormatter, setup_logging
-from bot.settings import load_municipality, resolve_config_path
+from bot.logs import JsonFormatter, Pseudonyms, setup_logging
+from bot.settings import ConfigError, Settings, load_municipality, resolve_config_path
 from flows.events import Event, EventKind
 from storage import repository
 from storage.db import session_factory
@@ -167,3 +169,82 @@ def test_libraries_that_log_secrets_are_kept_to_warnings(captured: io.StringIO) 
     logging.getLogger("aiosqlite").debug("executing select 'Anna'")
     logging.getLogger("bot.something").info("started")
     assert [entry["logger"] for entry in lines(captured)] == ["bot.something"]
+
+
+# --- pseudonyms: keyed with the deployment's secret ----------------------------------------------------
+
+RAW_ID = 777000111
+
+
+def runtime_settings(database_url: str, key: str | None = None) -> Settings:
+    return Settings(
+        database_url=database_url, config_path=resolve_config_path("zutphen"), log_pseudonym_key=key
+    )
+
+
+async def pseudonym_in_a_fresh_runtime(
+    database_url: str, captured: io.StringIO, key: str | None = None
+) -> str:
+    """Start the bot's runtime as a new process would, handle one update, and read its log line's user."""
+    runtime = await Runtime.open(runtime_settings(database_url, key))
+    try:
+        before = len(lines(captured))
+        event = Event(kind=EventKind.COMMAND, user_id=RAW_ID, chat_id=RAW_ID, command="help", text="/help")
+        await runtime.dispatcher.handle(event)
+    finally:
+        await runtime.close()
+    (entry,) = [e for e in lines(captured)[before:] if e.get("event") == "update"]
+    return str(entry["user"])
+
+
+async def test_one_person_keeps_one_pseudonym_across_restarts_and_workers(
+    engine: AsyncEngine, database_url: str, captured: io.StringIO
+) -> None:
+    first = await pseudonym_in_a_fresh_runtime(database_url, captured)
+    again = await pseudonym_in_a_fresh_runtime(database_url, captured)  # a restart, or a second worker
+    assert first == again
+    assert str(RAW_ID) not in first and len(first) == 16
+
+
+async def test_another_deployment_or_key_gives_another_pseudonym(
+    engine: AsyncEngine, database_url: str, captured: io.StringIO
+) -> None:
+    stored = await pseudonym_in_a_fresh_runtime(database_url, captured)
+    configured = await pseudonym_in_a_fresh_runtime(database_url, captured, key="k" * 32)
+    assert configured == await pseudonym_in_a_fresh_runtime(database_url, captured, key="k" * 32)
+    assert configured != await pseudonym_in_a_fresh_runtime(database_url, captured, key="q" * 32)
+    assert stored != configured
+    # The old unsalted hash anyone could recompute from a guessed id.
+    assert stored != hashlib.blake2b(str(RAW_ID).encode(), digest_size=6).hexdigest()
+
+
+def test_pseudonyms_are_keyed() -> None:
+    assert Pseudonyms(b"one key")(RAW_ID) == Pseudonyms(b"one key")(RAW_ID)
+    assert Pseudonyms(b"one key")(RAW_ID) != Pseudonyms(b"another key")(RAW_ID)
+    assert Pseudonyms(b"one key")(RAW_ID) != Pseudonyms(b"one key")(RAW_ID + 1)
+
+
+def test_a_short_pseudonym_key_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigError, match="LOG_PSEUDONYM_KEY"):
+        Settings.from_env({"LOG_PSEUDONYM_KEY": "short"})
+    assert Settings.from_env({"LOG_PSEUDONYM_KEY": "x" * 16}).log_pseudonym_key == "x" * 16
+    assert "x" * 16 not in repr(Settings.from_env({"LOG_PSEUDONYM_KEY": "x" * 16}))
+
+
+async def test_no_log_line_holds_a_raw_telegram_id(engine: AsyncEngine, captured: io.StringIO) -> None:
+    municipality = load_municipality(resolve_config_path("zutphen"))
+    dispatcher = Dispatcher(session_factory(engine), municipality, Translator(("nl", "en")), lambda: T0)
+    base = {"user_id": RAW_ID, "chat_id": RAW_ID, "language_code": "en", "first_name": TELEGRAM_NAME}
+    for update_id, event in enumerate(
+        [
+            Event(kind=EventKind.COMMAND, command="start", command_args="A" * 20, text="/start", **base),
+            Event(kind=EventKind.COMMAND, command="zaak", command_args="INI-2026-0001", text="/zaak", **base),
+            Event(kind=EventKind.BUTTON, button="c:INI-2026-0001:take", callback_query_id="q", **base),
+            Event(kind=EventKind.TEXT, text="hallo", **base),
+        ],
+        start=1,
+    ):
+        await dispatcher.handle(event, update_id)
+    output = captured.getvalue()
+    assert "invite refused" in output and "staff action refused" in output
+    assert str(RAW_ID) not in output
