@@ -15,13 +15,13 @@ from datetime import date, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import Translator
-from bot.notifications import notification_calls
+from bot.notifications import enqueue_for_sweep
 from flows import coordinator, lifecycle, resident
 from flows.cases import HandBack, Notification, StaffRole
 from flows.events import Reply
 from flows.resident import LANGUAGES
 from storage import repository
-from storage.repository import CaseRow, NewOutboxMessage, StaffRow
+from storage.repository import CaseRow, StaffRow
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ async def hand_back(
         )
         for c in cases
     ]
-    await _enqueue(session, residents, now, tr)
+    await enqueue_for_sweep(session, residents, tr, now)
     return len(cases), told
 
 
@@ -109,14 +109,5 @@ async def _tell_coordinators(
         Notification(person.telegram_user_id, person.telegram_user_id, message(found))
         for person, found in lists.values()
     ]
-    await _enqueue(session, notes, now, tr or Translator(tuple(LANGUAGES)))
+    await enqueue_for_sweep(session, notes, tr or Translator(tuple(LANGUAGES)), now)
     return len(notes)
-
-
-async def _enqueue(
-    session: AsyncSession, notes: Sequence[Notification], now: datetime, tr: Translator
-) -> None:
-    calls = await notification_calls(session, notes, tr)
-    await repository.enqueue_many(
-        session, [NewOutboxMessage(chat, c.method, c.payload) for chat, c in calls], now=now
-    )

@@ -65,3 +65,14 @@ async def enqueue_calls(
         )
         for row_id, (chat_id, c) in zip(ids, calls, strict=True)
     ]
+
+
+async def enqueue_for_sweep(
+    session: AsyncSession, notifications: Sequence[Notification], tr: Translator, now: datetime
+) -> None:
+    """Render ``notifications`` and queue them with no lease: nobody sends them right after commit,
+    the outbox sweep of any process does (for messages queued outside an update, e.g. by the outbox
+    itself or the command line)."""
+    await enqueue_calls(
+        session, await notification_calls(session, notifications, tr), now, lease=timedelta(0)
+    )

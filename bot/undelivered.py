@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import Translator
-from bot.notifications import enqueue_calls, notification_calls
+from bot.notifications import enqueue_for_sweep
 from flows import lifecycle
 from flows.cases import Notification
 from flows.events import Reply
@@ -110,5 +110,4 @@ async def report_undelivered(
         reply = _report(missed, max_age)
         notes.extend(Notification(m.telegram_user_id, m.telegram_user_id, reply) for m in staff)
     if notes:
-        # No lease: nobody sends these right after commit, the sweep does.
-        await enqueue_calls(session, await notification_calls(session, notes, tr), now, lease=timedelta(0))
+        await enqueue_for_sweep(session, notes, tr, now)
