@@ -136,9 +136,13 @@ class Runtime:
             send_gate(settings, sessions, holder=sender),
         )
 
+    @property
+    def send_timeouts(self) -> SendTimeouts:
+        return SendTimeouts(self.settings.telegram_send_timeout)
+
     def transport(self, bot: Bot) -> TelegramTransport:
         """Sends through ``bot`` with this deployment's timeouts."""
-        return TelegramTransport(bot, SendTimeouts(self.settings.telegram_send_timeout))
+        return TelegramTransport(bot, self.send_timeouts)
 
     def outbox(self, transport: Transport) -> Outbox:
         max_age = timedelta(hours=self.settings.outbox_max_age_hours)
@@ -240,8 +244,7 @@ class StoppableTransport:
 
 def stoppable_transport(runtime: Runtime, bot: Bot) -> StoppableTransport:
     """The runtime's transport for ``bot``, which a stopping process can hold (see :func:`stop_sending`)."""
-    timeouts = SendTimeouts(runtime.settings.telegram_send_timeout)
-    return StoppableTransport(runtime.transport(bot), call_seconds=timeouts.total)
+    return StoppableTransport(runtime.transport(bot), call_seconds=runtime.send_timeouts.total)
 
 
 async def set_commands(bot: Bot, translator: Translator) -> None:
