@@ -16,7 +16,8 @@ from storage import repository
 from storage.db import create_engine, session_factory
 from storage.migrate import current_revision, head_revision, is_up_to_date, upgrade
 from storage.models import Base
-from tests.test_storage_staff import downgrade, new_initiative
+from tests.factories import new_initiative
+from tests.test_storage_staff import downgrade
 
 
 @pytest_asyncio.fixture

@@ -23,7 +23,7 @@ from flows.events import Event, EventKind
 from storage import repository
 from storage.db import session_factory
 from storage.models import OutboxMessage, Person
-from tests.test_storage_staff import new_initiative
+from tests.factories import new_initiative
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 

@@ -15,6 +15,7 @@ from bot.settings import Settings, resolve_config_path
 from storage import repository
 from storage.db import session_factory
 from storage.models import Initiative, OutboxMessage
+from tests.factories import new_initiative
 
 
 def settings(database_url: str) -> Settings:
@@ -106,25 +107,18 @@ NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 def initiative(resident: int, wijk: str) -> repository.NewInitiative:
-    return repository.NewInitiative(
+    return new_initiative(
         municipality_code="0301",
-        prefix="INI",
         resident_user_id=resident,
         resident_chat_id=resident,
         title=f"Idee van {resident}",
         description="Bankjes bij de speeltuin, voor ouders en ouderen.",
-        theme_code="groen",
         wijk_code=wijk,
-        own_contribution=None,
         needs=(),
         amount_cents=None,
         neighbours=None,
-        photo_file_id=None,
         contact_name="Anna",
-        contact_phone=None,
-        contact_email=None,
         consent_at=NOW,
-        language="nl",
     )
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from storage import repository as repo
 from storage.db import create_engine, session_factory
 from storage.migrate import alembic_config, current_revision, upgrade
+from tests.factories import new_initiative
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 OPEN = frozenset({"ingediend", "toegewezen", "in_gesprek", "plan_in_uitwerking", "bij_gemeente"})
@@ -31,29 +32,6 @@ def only_on(backend: str) -> pytest.MarkDecorator:
 @pytest.fixture
 def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return session_factory(engine)
-
-
-def new_initiative(*, title: str = "Bankjes bij de speeltuin") -> repo.NewInitiative:
-    return repo.NewInitiative(
-        municipality_code="0363",
-        prefix="INI",
-        resident_user_id=1001,
-        resident_chat_id=1001,
-        title=title,
-        description="Twee bankjes zodat ouders kunnen zitten terwijl de kinderen spelen.",
-        theme_code="groen",
-        wijk_code="WK036301",
-        own_contribution=None,
-        needs=("geld",),
-        amount_cents=45_000,
-        neighbours=12,
-        photo_file_id=None,
-        contact_name="Fatima el Amrani",
-        contact_phone=None,
-        contact_email=None,
-        consent_at=NOW,
-        language="nl",
-    )
 
 
 async def add_broker(
