@@ -104,6 +104,8 @@ class SendGate(Protocol):
     chat_pace: Pace
     # A slot of the bot's budget is used only this soon after it was taken (see ``global_pace``).
     late: float
+    # Whether this process is the bot's only sender: then no other process sends from the queue.
+    alone: bool
 
     def turn(
         self, chat_id: int, *, now: float, wait: float
@@ -136,6 +138,7 @@ class LocalGate:
     """Turns and budgets in this process's memory: right for one process (the SQLite default)."""
 
     MAX_REMEMBERED = 10_000
+    alone = True
 
     def __init__(self, chat_pace: Pace = UNPACED, global_pace: Pace = UNPACED) -> None:
         self.chat_pace = chat_pace
@@ -188,6 +191,7 @@ class DatabaseGate:
     """
 
     FIRST_RETRY = 0.025  # then twice as long each time: a held chat is asked a few times, not polled
+    alone = False
 
     def __init__(
         self,
