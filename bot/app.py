@@ -35,7 +35,7 @@ from flows.resident import LANGUAGES
 from flows.text import Msg, t
 from storage.db import create_engine, is_sqlite, session_factory
 from storage.migrate import is_up_to_date, upgrade
-from storage.repository import OutboxRow
+from storage.outbox import OutboxRow
 
 log = logging.getLogger(__name__)
 

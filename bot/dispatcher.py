@@ -26,8 +26,14 @@ from flows.intake import intake_context
 from flows.municipality import Municipality
 from flows.resident import Context, Conversation, InitiativeLine, Outcome
 from flows.text import t
-from storage import repository
-from storage.repository import NewInitiative, OutboxRow, PersonRow
+from storage import conversations as conversations_store
+from storage import initiatives as initiatives_store
+from storage import people as people_store
+from storage import staff as staff_store
+from storage import updates as updates_store
+from storage.initiatives import NewInitiative
+from storage.outbox import OutboxRow
+from storage.people import PersonRow
 
 log = logging.getLogger(__name__)
 
@@ -84,14 +90,14 @@ class Dispatcher:
         try:
             async with self._sessions() as session, session.begin():
                 now = self._clock()
-                if update_id is not None and not await repository.claim_update(session, update_id, now):
+                if update_id is not None and not await updates_store.claim_update(session, update_id, now):
                     trace.outcome = "duplicate"
                     return Handled(duplicate=True)
                 verdict = self._flood.check(event.user_id, now)
                 # Staff are never limited; asked only when over the limit, so residents' normal
                 # traffic costs no extra query.
                 flooding = verdict is not Verdict.ALLOW
-                if flooding and await repository.load_staff(session, event.user_id) is None:
+                if flooding and await staff_store.load_staff(session, event.user_id) is None:
                     trace.outcome = "flood_notice" if verdict is Verdict.NOTIFY else "flood_dropped"
                     # Claimed above, so not redelivered; the flow and the draft are not touched.
                     if verdict is Verdict.DROP:
@@ -137,9 +143,9 @@ class Dispatcher:
     async def _process(
         self, session: AsyncSession, event: Event, now: datetime, trace: _Trace
     ) -> list[OutboxRow]:
-        row, person = await repository.load_chat(session, event.chat_id, event.user_id)
+        row, person = await conversations_store.load_chat(session, event.chat_id, event.user_id)
         if person is None or _outdated(person, event, now):
-            person = await repository.upsert_person(
+            person = await people_store.upsert_person(
                 session,
                 user_id=event.user_id,
                 chat_id=event.chat_id,
@@ -171,7 +177,7 @@ class Dispatcher:
                 )
         conv = out.conversation
         trace.flow, trace.step = conv.mode, conv.draft.step if conv.draft else None
-        await repository.save_conversation(
+        await conversations_store.save_conversation(
             session,
             chat_id=event.chat_id,
             user_id=event.user_id,
@@ -197,17 +203,17 @@ class Dispatcher:
         now: datetime,
     ) -> tuple[Outcome, str]:
         if isinstance(command, SetLanguage):
-            await repository.set_language(session, event.user_id, command.language)
+            await people_store.set_language(session, event.user_id, command.language)
             return out, command.language
         if isinstance(command, ShowMyInitiatives):
-            items = await repository.initiatives_of_resident(session, event.user_id)
+            items = await initiatives_store.initiatives_of_resident(session, event.user_id)
             lines = [
                 InitiativeLine(i.reference, i.title, i.status, i.status_changed_at.date()) for i in items
             ]
             reply = resident.my_initiatives(out.conversation, lines)
             return replace(out, replies=(*out.replies, reply)), language
         if isinstance(command, SubmitInitiative):
-            created = await repository.create_initiative(
+            created = await initiatives_store.create_initiative(
                 session,
                 NewInitiative(
                     municipality_code=self._municipality.code,
@@ -252,7 +258,7 @@ class Dispatcher:
             async with self._sessions() as session, session.begin():
                 now = self._clock()
                 if update_id is not None:
-                    await repository.claim_update(session, update_id, now)
+                    await updates_store.claim_update(session, update_id, now)
                 return Handled(
                     outbox=tuple(
                         await enqueue_calls(

@@ -18,9 +18,10 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.sendgate import UNBUDGETED_METHODS, ChatTurn, LocalGate, SendGate
-from storage import repository
+from storage import outbox as outbox_store
+from storage import people as people_store
 from storage.db import reading
-from storage.repository import OutboxRow
+from storage.outbox import OutboxRow
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +146,7 @@ class _SentLog:
         assert done is not None
         try:
             async with self._sessions() as session, session.begin():
-                await repository.mark_sent(session, batch, self._clock())
+                await outbox_store.mark_sent(session, batch, self._clock())
         except BaseException as exc:
             done.set_exception(exc)
             if not isinstance(exc, Exception):
@@ -228,7 +229,7 @@ class Outbox:
                 unsent.extend(row.id for row in chat_rows)  # another worker keeps the chat's turn
         if unsent:
             async with self._sessions() as session, session.begin():
-                await repository.lease(session, unsent, until=self._clock())
+                await outbox_store.lease(session, unsent, until=self._clock())
             self._deferred.set()  # the sweep looks soon, in case that worker had just let go
 
     async def flush(self, *, take_leased: bool = False) -> int:
@@ -242,7 +243,7 @@ class Outbox:
             now = self._clock()
             due = now + (self._lease if take_leased else timedelta(0))
             async with reading(self._sessions) as session:
-                rows = await repository.pending(session, now=due, limit=self._batch_size)
+                rows = await outbox_store.pending(session, now=due, limit=self._batch_size)
             chats = list(dict.fromkeys(row.chat_id for row in rows))
             results = await asyncio.gather(
                 *(self._drain(chat, wait=0) for chat in chats), return_exceptions=True
@@ -264,7 +265,7 @@ class Outbox:
         while True:
             await self.flush(take_leased=True)
             async with reading(self._sessions) as session:
-                due = await repository.next_due(session)
+                due = await outbox_store.next_due(session)
             if due is None:
                 return True
             # Due messages can wait for another worker's turn on their chat: look again, don't spin.
@@ -281,7 +282,7 @@ class Outbox:
             try:
                 await self.flush()
                 async with reading(self._sessions) as session:
-                    due = await repository.next_due(session)
+                    due = await outbox_store.next_due(session)
                 if due is not None:
                     delay = min(interval, max((due - self._clock()).total_seconds(), MIN_SWEEP_INTERVAL))
             except Exception:
@@ -329,7 +330,7 @@ class Outbox:
                     rows = list(fresh)
                 else:
                     async with reading(self._sessions) as session:
-                        rows = await repository.chat_pending(session, chat_id, limit=self._batch_size)
+                        rows = await outbox_store.chat_pending(session, chat_id, limit=self._batch_size)
                 while rows:
                     outcome = await self._send_chat(turn, rows, slot)
                     sent += len(outcome.sent)
@@ -344,7 +345,7 @@ class Outbox:
                         await self._record(session, chat_id, outcome)
                         rows = []
                         if not outcome.stopped:  # what was queued meanwhile goes in the same turn
-                            rows = await repository.chat_pending(session, chat_id, limit=self._batch_size)
+                            rows = await outbox_store.chat_pending(session, chat_id, limit=self._batch_size)
                         if not rows and not outcome.lost_turn:
                             await self._gate.record(session, turn)
                     if outcome.stopped or outcome.expired:  # a retry to plan, or news for staff to send
@@ -457,20 +458,20 @@ class Outbox:
 
     async def _record(self, session: AsyncSession, chat_id: int, out: _Outcome) -> None:
         now = self._clock()
-        await repository.mark_sent(session, out.sent[out.recorded :], now)
+        await outbox_store.mark_sent(session, out.sent[out.recorded :], now)
         for row_id, error in out.failed:
-            await repository.mark_failed(session, row_id, error)
+            await outbox_store.mark_failed(session, row_id, error)
         if out.expired and self._undelivered is not None:
             await self._undelivered(session, out.expired, now)
         if out.blocked:
-            await repository.mark_unreachable(session, chat_id, now)
-            await repository.fail_chat(session, chat_id, "forbidden: chat unreachable")
+            await people_store.mark_unreachable(session, chat_id, now)
+            await outbox_store.fail_chat(session, chat_id, "forbidden: chat unreachable")
             if self._unreachable is not None:  # e.g. a broker's cases go back to the coordinators
                 await self._unreachable(session, chat_id, now)
         if out.deferred is not None:
             row, until, error = out.deferred
-            await repository.defer(session, row.id, until=until, error=error)
-            await repository.hold_chat(session, chat_id, after_id=row.id, until=until)
+            await outbox_store.defer(session, row.id, until=until, error=error)
+            await outbox_store.hold_chat(session, chat_id, after_id=row.id, until=until)
         if out.held is not None:
             after_id, until = out.held
-            await repository.hold_chat(session, chat_id, after_id=after_id, until=until)
+            await outbox_store.hold_chat(session, chat_id, after_id=after_id, until=until)

@@ -28,7 +28,7 @@ from bot.settings import Settings
 from bot.telegram_io import to_event
 from bot.web_limits import MAX_BODY_BYTES, Limits, read_body, start
 from storage.migrate import is_up_to_date
-from storage.repository import OutboxRow
+from storage.outbox import OutboxRow
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,9 @@ from bot.settings import load_municipality, resolve_config_path
 from bot.telegram_io import ApiCall
 from bot.undelivered import report_undelivered
 from flows.events import Event, EventKind
-from storage import repository
+from storage import initiatives as initiatives_store
+from storage import people as people_store
+from storage import staff as staff_store
 from storage.db import session_factory
 from storage.models import OutboxMessage, Person
 from tests.factories import new_initiative
@@ -223,14 +225,14 @@ async def test_a_message_undelivered_for_days_is_given_up_and_the_broker_told_wh
 ) -> None:
     sessions = session_factory(engine)
     async with sessions() as session, session.begin():
-        dirk = await repository.add_staff(
+        dirk = await staff_store.add_staff(
             session, telegram_user_id=2001, name="Dirk", role="broker", wijken=(), themes=(), now=T0
         )
-        initiative = await repository.create_initiative(session, new_initiative(), T0)
-        await repository.assign(
+        initiative = await initiatives_store.create_initiative(session, new_initiative(), T0)
+        await initiatives_store.assign(
             session, initiative.id, broker_id=dirk.id, by_staff_id=None, note=None, now=T0
         )
-        await repository.upsert_person(
+        await people_store.upsert_person(
             session, user_id=2001, chat_id=2001, first_name="Dirk", telegram_language="nl", now=T0
         )
         rows = await enqueue_calls(
