@@ -28,6 +28,7 @@ from flows.resident import Context, Conversation, InitiativeLine, Outcome
 from flows.text import t
 from storage import conversations as conversations_store
 from storage import initiatives as initiatives_store
+from storage import outbox as outbox_store
 from storage import people as people_store
 from storage import staff as staff_store
 from storage import updates as updates_store
@@ -52,10 +53,12 @@ class _Trace:
 
 @dataclass(frozen=True)
 class Handled:
-    """What one update led to: the queued messages to send after commit."""
+    """What one update led to: the queued messages to send after commit, and the chats for which
+    these were the whole queue when committed (``alone``: nothing older was waiting for them)."""
 
     outbox: tuple[OutboxRow, ...] = ()
     duplicate: bool = False
+    alone: frozenset[int] = frozenset()
 
 
 class Dispatcher:
@@ -71,8 +74,12 @@ class Dispatcher:
         *,
         lease: timedelta = SEND_LEASE,
         pseudonyms: Pseudonyms | None = None,
+        sends_alone: bool = False,
     ) -> None:
         self._sessions = sessions
+        # Whether this process is the bot's only sender: then it may send a chat's fresh messages
+        # without reading the chat's queue again, if nothing older waits (see ``Handled.alone``).
+        self._sends_alone = sends_alone
         self._pseudonym = pseudonyms if pseudonyms is not None else Pseudonyms()
         self._municipality = municipality
         self._tr = translator
@@ -102,9 +109,8 @@ class Dispatcher:
                     # Claimed above, so not redelivered; the flow and the draft are not touched.
                     if verdict is Verdict.DROP:
                         return Handled()
-                    return Handled(outbox=tuple(await self._slow_down(session, event, now)))
-                rows = await self._process(session, event, now, trace)
-                return Handled(outbox=tuple(rows))
+                    return await self._handled(session, await self._slow_down(session, event, now))
+                return await self._handled(session, await self._process(session, event, now, trace))
         except Exception:
             trace.outcome = "error"
             # Only the id: never the event or the Update, which hold what the person typed.
@@ -132,6 +138,13 @@ class Dispatcher:
                     "ms": ms,
                 },
             )
+
+    async def _handled(self, session: AsyncSession, rows: list[OutboxRow]) -> Handled:
+        if not rows or not self._sends_alone:
+            return Handled(outbox=tuple(rows))
+        chats = {row.chat_id for row in rows}
+        older = await outbox_store.backlogged(session, chats, before_id=min(row.id for row in rows))
+        return Handled(outbox=tuple(rows), alone=frozenset(chats - older))
 
     async def _slow_down(self, session: AsyncSession, event: Event, now: datetime) -> list[OutboxRow]:
         language = resident.language_for(None, event.language_code)

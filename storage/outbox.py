@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -237,6 +237,27 @@ async def chat_pending(session: AsyncSession, chat_id: int, *, limit: int) -> li
     conn = await session.connection()
     result = await conn.execute(_CHAT_PENDING, {"chat_id": chat_id, "limit": limit})
     return [OutboxRow(*row) for row in result]
+
+
+_BACKLOGGED = (
+    select(outbox.c.chat_id)
+    .distinct()
+    .where(
+        outbox.c.status == OutboxStatus.PENDING.value,
+        outbox.c.chat_id.in_(bindparam("chat_ids", expanding=True)),
+        outbox.c.id < bindparam("before_id"),
+    )
+)
+
+
+async def backlogged(session: AsyncSession, chat_ids: Collection[int], *, before_id: int) -> set[int]:
+    """Which of these chats have a pending message older than ``before_id`` (deferred, held, queued by
+    another process or before a restart): for the others, what was queued since is their whole queue."""
+    if not chat_ids:
+        return set()
+    conn = await session.connection()
+    result = await conn.execute(_BACKLOGGED, {"chat_ids": list(chat_ids), "before_id": before_id})
+    return {int(chat_id) for chat_id in result.scalars()}
 
 
 async def next_due(session: AsyncSession) -> datetime | None:
