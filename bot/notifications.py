@@ -20,6 +20,7 @@ from storage import outbox as outbox_store
 from storage import people as people_store
 from storage.outbox import NewOutboxMessage, OutboxRow, OutboxStatus
 from storage.people import PersonRow
+from storage.sql import Db
 
 
 def language_of(person: PersonRow | None) -> str:
@@ -50,7 +51,7 @@ async def notification_calls(
 
 
 async def enqueue_calls(
-    session: AsyncSession,
+    session: Db,
     calls: Sequence[tuple[int, ApiCall]],
     now: datetime,
     *,

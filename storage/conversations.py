@@ -60,13 +60,13 @@ _LOAD_CHAT = (
 
 
 async def load_chat(
-    session: AsyncSession, chat_id: int, user_id: int
+    session: sql.Db, chat_id: int, user_id: int
 ) -> tuple[ConversationRow | None, PersonRow | None]:
     """Load and row-lock a chat's conversation together with the person; (None, None) for a new chat."""
-    conn = await session.connection()
-    row = (await conn.execute(_LOAD_CHAT, {"chat_id": chat_id, "user_id": user_id})).first()
-    if row is None:
+    rows = await sql.fetch(session, _LOAD_CHAT, {"chat_id": chat_id, "user_id": user_id})
+    if not rows:
         return None, None
+    row = rows[0]
     (chat, user, flow, step, data, history, updated_at, version, *person) = row
     conversation = ConversationRow(chat, user, flow, step, data, tuple(history), updated_at, version)
     return conversation, (PersonRow(*person) if person[0] is not None else None)
@@ -91,7 +91,7 @@ def _save_conversation_stmt(dialect: str) -> Any:
 
 
 async def save_conversation(
-    session: AsyncSession,
+    session: sql.Db,
     *,
     chat_id: int,
     user_id: int,
@@ -103,20 +103,17 @@ async def save_conversation(
 ) -> int:
     """Insert or update the chat's conversation and return its new version (1 for a new one)."""
     conn, dialect = await sql.connection(session)
-    result = await conn.execute(
-        _save_conversation_stmt(dialect),
-        {
-            "chat_id": chat_id,
-            "user_id": user_id,
-            "flow": flow,
-            "step": step,
-            "data": dict(data),
-            "history": list(history),
-            "updated_at": now,
-            "version": 1,
-        },
-    )
-    return int(result.scalar_one())
+    values = {
+        "chat_id": chat_id,
+        "user_id": user_id,
+        "flow": flow,
+        "step": step,
+        "data": dict(data),
+        "history": list(history),
+        "updated_at": now,
+        "version": 1,
+    }
+    return int((await sql.fetch(conn, _save_conversation_stmt(dialect), values, insert=True))[0][0])
 
 
 async def delete_conversation(session: AsyncSession, chat_id: int) -> None:

@@ -6,8 +6,6 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from storage import sql
 from storage.tables import processed_updates
 
@@ -18,8 +16,8 @@ def _claim_update_stmt(dialect: str) -> Any:
     return stmt.on_conflict_do_nothing(index_elements=["update_id"]).returning(processed_updates.c.update_id)
 
 
-async def claim_update(session: AsyncSession, update_id: int, now: datetime) -> bool:
+async def claim_update(session: sql.Db, update_id: int, now: datetime) -> bool:
     """Record ``update_id`` as processed; False if it already was (a redelivery to skip)."""
     conn, dialect = await sql.connection(session)
-    result = await conn.execute(_claim_update_stmt(dialect), {"update_id": update_id, "processed_at": now})
-    return result.first() is not None
+    values = {"update_id": update_id, "processed_at": now}
+    return bool(await sql.fetch(conn, _claim_update_stmt(dialect), values, insert=True))
