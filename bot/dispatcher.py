@@ -32,6 +32,7 @@ from storage import outbox as outbox_store
 from storage import people as people_store
 from storage import staff as staff_store
 from storage import updates as updates_store
+from storage.db import transaction
 from storage.initiatives import NewInitiative
 from storage.outbox import OutboxRow
 from storage.people import PersonRow
@@ -95,10 +96,9 @@ class Dispatcher:
         started = time.perf_counter()
         trace = _Trace()
         try:
-            async with self._sessions() as session, session.begin():
+            # The hot statements run on the connection itself (on SQLite: straight on sqlite3).
+            async with transaction(self._sessions) as (conn, session):
                 now = self._clock()
-                # The hot statements run on the connection itself (on SQLite: straight on sqlite3).
-                conn = await session.connection()
                 if update_id is not None and not await updates_store.claim_update(conn, update_id, now):
                     trace.outcome = "duplicate"
                     return Handled(duplicate=True)

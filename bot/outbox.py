@@ -20,7 +20,7 @@ from telegram.warnings import PTBDeprecationWarning
 from bot.sendgate import UNBUDGETED_METHODS, ChatTurn, LocalGate, SendGate
 from storage import outbox as outbox_store
 from storage import people as people_store
-from storage.db import reading
+from storage.db import reading, transaction
 from storage.outbox import OutboxRow
 
 log = logging.getLogger(__name__)
@@ -145,8 +145,8 @@ class _SentLog:
         self._batch, self._done = [], None
         assert done is not None
         try:
-            async with self._sessions() as session, session.begin():
-                await outbox_store.mark_sent(session, batch, self._clock())
+            async with transaction(self._sessions) as (conn, _):
+                await outbox_store.mark_sent(conn, batch, self._clock())
         except BaseException as exc:
             done.set_exception(exc)
             if not isinstance(exc, Exception):

@@ -11,7 +11,13 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.dialects import registry
 from sqlalchemy.engine import URL, Connection, Engine, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from storage.sqlite_driver import LOCK_TIMEOUT
@@ -91,6 +97,17 @@ async def reading(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[A
     async with sessions() as session:
         await session.connection(execution_options={READ_ONLY: True})
         yield session
+
+
+@contextlib.asynccontextmanager
+async def transaction(
+    sessions: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[tuple[AsyncConnection, AsyncSession]]:
+    """One write transaction: its connection for the hot statements, and a session on the same
+    transaction for the storage functions that take one (it costs nothing until used)."""
+    engine = sessions.kw["bind"]
+    async with engine.begin() as conn, AsyncSession(bind=conn, expire_on_commit=False) as session:
+        yield conn, session
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
