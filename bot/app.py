@@ -16,6 +16,7 @@ from telegram import Bot, BotCommand, Update
 from telegram.ext import Application, BaseRateLimiter, ContextTypes, ExtBot, TypeHandler
 from telegram.request import BaseRequest
 
+from bot.bot_api import bot_requests
 from bot.dispatcher import Dispatcher, Handled
 from bot.flood import FloodGuard
 from bot.handback import broker_unreachable
@@ -291,7 +292,8 @@ def telegram_bot(settings: Settings) -> ExtBot[None]:
             "base_url": settings.telegram_api_base_url,
             "base_file_url": file_url_for(settings.telegram_api_base_url),
         }
-    return ExtBot(settings.telegram_bot_token, **urls)
+    sends, polls = bot_requests()
+    return ExtBot(settings.telegram_bot_token, request=sends, get_updates_request=polls, **urls)
 
 
 class BotService:
@@ -407,9 +409,11 @@ def build_service(
 ) -> tuple[Application, BotService]:
     """A PTB Application and the service it hands every update to.
 
-    ``initiatiefbot run`` uses the application's bot and polls with :mod:`bot.polling`. Code that drives
-    PTB's own updater calls ``await app.initialize()`` and ``await app.post_init(app)`` first; the
-    application's ``post_stop`` and ``post_shutdown`` stop the sending and close the database.
+    The bot sends through :func:`bot.bot_api.bot_requests`, or through ``request`` (a stub in tests and
+    benchmarks) when given. ``initiatiefbot run`` uses the application's bot and polls with
+    :mod:`bot.polling`. Code that drives PTB's own updater calls ``await app.initialize()`` and
+    ``await app.post_init(app)`` first; the application's ``post_stop`` and ``post_shutdown`` stop the
+    sending and close the database.
     """
     if not settings.telegram_bot_token:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
@@ -445,8 +449,8 @@ def build_service(
         builder = builder.base_url(settings.telegram_api_base_url).base_file_url(
             file_url_for(settings.telegram_api_base_url)
         )
-    if request is not None:
-        builder = builder.request(request).get_updates_request(request)
+    sends, polls = (request, request) if request is not None else bot_requests()
+    builder = builder.request(sends).get_updates_request(polls)
     if rate_limiter is not None:  # the outbox paces and handles flood waits; PTB's limiter is optional
         builder = builder.rate_limiter(rate_limiter)
     app = builder.build()

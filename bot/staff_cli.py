@@ -7,10 +7,8 @@ import sys
 from datetime import UTC, date, datetime
 from typing import TextIO
 
-from telegram import Bot
-
 from bot import handback
-from bot.app import file_url_for
+from bot.app import telegram_bot
 from bot.settings import Settings
 from flows.cases import HandBack
 from flows.municipality import Municipality
@@ -79,13 +77,7 @@ async def _bot_username(settings: Settings, given: str | None) -> str | None:
         return settings.telegram_bot_username.lstrip("@")
     if not settings.telegram_bot_token:
         return None
-    kwargs = {}
-    if settings.telegram_api_base_url:
-        kwargs = {
-            "base_url": settings.telegram_api_base_url,
-            "base_file_url": file_url_for(settings.telegram_api_base_url),
-        }
-    async with Bot(settings.telegram_bot_token, **kwargs) as bot:
+    async with telegram_bot(settings) as bot:
         return bot.username
 
 
