@@ -92,7 +92,7 @@ async def fetch(
     conn = db if isinstance(db, AsyncConnection) else await db.connection()
     sqlite3_connection = _sqlite3_connection(conn)
     if sqlite3_connection is None:
-        return list((await conn.execute(statement, dict(params))).tuples())
+        return [tuple(row) for row in await conn.execute(statement, dict(params))]
     column_keys = tuple(params) if insert else None
     key = (id(statement), column_keys)
     compiled = _compiled.get(key)
