@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.casework import Casework
 from bot.flood import FloodGuard
@@ -36,6 +36,7 @@ from storage.db import transaction
 from storage.initiatives import NewInitiative
 from storage.outbox import OutboxRow
 from storage.people import PersonRow
+from storage.sql import Tx
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +98,9 @@ class Dispatcher:
         trace = _Trace()
         try:
             # The hot statements run on the connection itself (on SQLite: straight on sqlite3).
-            async with transaction(self._sessions) as (conn, session):
+            async with transaction(self._sessions) as (tx, session):
                 now = self._clock()
-                if update_id is not None and not await updates_store.claim_update(conn, update_id, now):
+                if update_id is not None and not await updates_store.claim_update(tx, update_id, now):
                     trace.outcome = "duplicate"
                     return Handled(duplicate=True)
                 verdict = self._flood.check(event.user_id, now)
@@ -111,8 +112,8 @@ class Dispatcher:
                     # Claimed above, so not redelivered; the flow and the draft are not touched.
                     if verdict is Verdict.DROP:
                         return Handled()
-                    return await self._handled(conn, await self._slow_down(conn, event, now))
-                return await self._handled(conn, await self._process(session, conn, event, now, trace))
+                    return await self._handled(tx, await self._slow_down(tx, event, now))
+                return await self._handled(tx, await self._process(session, tx, event, now, trace))
         except Exception:
             trace.outcome = "error"
             # Only the id: never the event or the Update, which hold what the person typed.
@@ -141,27 +142,27 @@ class Dispatcher:
                 },
             )
 
-    async def _handled(self, conn: AsyncConnection, rows: list[OutboxRow]) -> Handled:
+    async def _handled(self, tx: Tx, rows: list[OutboxRow]) -> Handled:
         if not rows or not self._sends_alone:
             return Handled(outbox=tuple(rows))
         chats = {row.chat_id for row in rows}
-        older = await outbox_store.backlogged(conn, chats, before_id=min(row.id for row in rows))
+        older = await outbox_store.backlogged(tx, chats, before_id=min(row.id for row in rows))
         return Handled(outbox=tuple(rows), alone=frozenset(chats - older))
 
-    async def _slow_down(self, conn: AsyncConnection, event: Event, now: datetime) -> list[OutboxRow]:
+    async def _slow_down(self, tx: Tx, event: Event, now: datetime) -> list[OutboxRow]:
         language = resident.language_for(None, event.language_code)
         calls = render_reply(
             slow_down(), chat_id=event.chat_id, message_id=None, tr=self._tr, language=language
         )
-        return await enqueue_calls(conn, [(event.chat_id, c) for c in calls], now, lease=self._lease)
+        return await enqueue_calls(tx, [(event.chat_id, c) for c in calls], now, lease=self._lease)
 
     async def _process(
-        self, session: AsyncSession, conn: AsyncConnection, event: Event, now: datetime, trace: _Trace
+        self, session: AsyncSession, tx: Tx, event: Event, now: datetime, trace: _Trace
     ) -> list[OutboxRow]:
-        row, person = await conversations_store.load_chat(conn, event.chat_id, event.user_id)
+        row, person = await conversations_store.load_chat(tx, event.chat_id, event.user_id)
         if person is None or _outdated(person, event, now):
             person = await people_store.upsert_person(
-                session,
+                tx,
                 user_id=event.user_id,
                 chat_id=event.chat_id,
                 first_name=event.first_name,
@@ -193,7 +194,7 @@ class Dispatcher:
         conv = out.conversation
         trace.flow, trace.step = conv.mode, conv.draft.step if conv.draft else None
         await conversations_store.save_conversation(
-            conn,
+            tx,
             chat_id=event.chat_id,
             user_id=event.user_id,
             flow=conv.mode,
@@ -206,7 +207,7 @@ class Dispatcher:
         # Messages for other people, each in their own language.
         if out.notifications:
             calls.extend(await notification_calls(session, out.notifications, self._tr))
-        return await enqueue_calls(conn, calls, now, lease=self._lease)
+        return await enqueue_calls(tx, calls, now, lease=self._lease)
 
     async def _run(
         self,

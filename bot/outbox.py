@@ -145,8 +145,8 @@ class _SentLog:
         self._batch, self._done = [], None
         assert done is not None
         try:
-            async with transaction(self._sessions) as (conn, _):
-                await outbox_store.mark_sent(conn, batch, self._clock())
+            async with transaction(self._sessions) as (tx, _):
+                await outbox_store.mark_sent(tx, batch, self._clock())
         except BaseException as exc:
             done.set_exception(exc)
             if not isinstance(exc, Exception):

@@ -102,7 +102,6 @@ async def save_conversation(
     now: datetime,
 ) -> int:
     """Insert or update the chat's conversation and return its new version (1 for a new one)."""
-    conn, dialect = await sql.connection(session)
     values = {
         "chat_id": chat_id,
         "user_id": user_id,
@@ -113,7 +112,8 @@ async def save_conversation(
         "updated_at": now,
         "version": 1,
     }
-    return int((await sql.fetch(conn, _save_conversation_stmt(dialect), values, insert=True))[0][0])
+    statement = _save_conversation_stmt(sql.dialect_name(session))
+    return int((await sql.fetch(session, statement, values, insert=True))[0][0])
 
 
 async def delete_conversation(session: AsyncSession, chat_id: int) -> None:

@@ -12,15 +12,15 @@ from sqlalchemy import event
 from sqlalchemy.dialects import registry
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import (
-    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
 
-from storage.sqlite_driver import LOCK_TIMEOUT
+from storage.sql import Tx
+from storage.sqlite_driver import LOCK_TIMEOUT, WriterPool
 
 registry.register("sqlite.initiatiefbot", "storage.sqlite_driver", "SQLiteDialect_inline")
 # The in-loop driver (storage/sqlite_driver.py) replaces aiosqlite, which hands every call to a thread.
@@ -50,11 +50,11 @@ def create_engine(url: str | URL, **kw: Any) -> AsyncEngine:
             pool_recycle=1800,
         )
     if backend == "sqlite":
-        # One connection: SQLite has one writer at a time anyway, and with the in-loop driver a second
-        # connection of this process would wait for the first in SQLite's busy handler, asleep with
-        # the whole event loop. Transactions queue for the connection in the loop instead. Every
-        # session ends in commit or rollback, so the pool's extra rollback on return is not needed.
-        options.update(pool_size=1, max_overflow=0, pool_timeout=60, pool_reset_on_return=None)
+        # One connection (the driver's WriterPool): SQLite has one writer at a time anyway, and with the
+        # in-loop driver a second connection of this process would wait for the first in SQLite's busy
+        # handler, asleep with the whole event loop. Transactions queue for the connection in the loop
+        # instead. Every session ends in commit or rollback: no extra rollback on return.
+        options.update(pool_reset_on_return=None)
     options.update(kw)
     engine = create_async_engine(url, **options)
     if backend == "sqlite":
@@ -71,7 +71,9 @@ _readers: weakref.WeakKeyDictionary[Engine, async_sessionmaker[AsyncSession]] = 
 
 def _add_readers(engine: AsyncEngine, url: URL, options: dict[str, Any]) -> None:
     """Give the engine a few read-only connections: a reader in WAL mode never waits for the writer."""
-    readers = create_async_engine(url, **{**options, "pool_size": 4, "max_overflow": 16})
+    readers = create_async_engine(
+        url, **{**options, "poolclass": AsyncAdaptedQueuePool, "pool_size": 4, "max_overflow": 16}
+    )
     _configure_sqlite(readers, in_memory=False, query_only=True)
     _readers[engine.sync_engine] = session_factory(readers)
 
@@ -100,14 +102,24 @@ async def reading(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[A
 
 
 @contextlib.asynccontextmanager
-async def transaction(
-    sessions: async_sessionmaker[AsyncSession],
-) -> AsyncIterator[tuple[AsyncConnection, AsyncSession]]:
-    """One write transaction: its connection for the hot statements, and a session on the same
-    transaction for the storage functions that take one (it costs nothing until used)."""
-    engine = sessions.kw["bind"]
+async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[tuple[Tx, AsyncSession]]:
+    """One write transaction: a ``Tx`` for the hot statements (on SQLite they run straight on
+    sqlite3) and a session in the same transaction for the rest (it costs nothing until used)."""
+    engine: AsyncEngine = sessions.kw["bind"]
+    pool = engine.sync_engine.pool
+    if isinstance(pool, WriterPool):
+        async with pool.writing() as connection:
+            # Checks out the connection again in this task (WriterPool allows it) and joins the
+            # transaction: it neither begins nor ends it.
+            session = AsyncSession(bind=engine, expire_on_commit=False)
+            try:
+                yield Tx(engine.dialect, connection.driver_connection, session), session
+            finally:
+                if session.sync_session.in_transaction():
+                    await session.close()
+        return
     async with engine.begin() as conn, AsyncSession(bind=conn, expire_on_commit=False) as session:
-        yield conn, session
+        yield Tx(engine.dialect, None, session, conn), session
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -160,6 +172,8 @@ def _configure_sqlite(engine: AsyncEngine, *, in_memory: bool, query_only: bool 
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
+        if inline and connection.connection.dbapi_connection.outer:  # type: ignore[union-attr]
+            return  # joined to a transaction WriterPool.writing began
         if connection.get_execution_options().get(READ_ONLY):
             connection.exec_driver_sql("BEGIN")  # a reader in WAL neither waits for nor blocks the writer
         else:

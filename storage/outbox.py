@@ -109,11 +109,11 @@ async def enqueue_many(
                 not_before=not_before,
             )
         ]
-    conn, dialect = await sql.connection(session)
     rows = [_outbox_values(m.chat_id, m.method, m.payload, now, not_before) for m in messages]
-    if dialect == "sqlite":
+    if sql.dialect_name(session) == "sqlite":
         # In the event loop one INSERT costs a few microseconds: no round trips to save.
-        return [int((await sql.fetch(conn, _ENQUEUE, row, insert=True))[0][0]) for row in rows]
+        return [int((await sql.fetch(session, _ENQUEUE, row, insert=True))[0][0]) for row in rows]
+    conn, _ = await sql.connection(session)
     result = await conn.execute(_ENQUEUE, rows)
     return [int(row_id) for row_id in result.scalars()]
 
@@ -161,15 +161,15 @@ async def mark_sent(
     """Mark messages as sent, with the message id Telegram gave each (None for calls without one)."""
     if not ids_and_message_ids:
         return
-    conn, dialect = await sql.connection(session)
     values = [
         {"outbox_id": outbox_id, "sent_now": now, "message_id": message_id}
         for outbox_id, message_id in ids_and_message_ids
     ]
-    if dialect == "sqlite":
+    if sql.dialect_name(session) == "sqlite":
         for one in values:
-            await sql.fetch(conn, _MARK_SENT, one)
+            await sql.fetch(session, _MARK_SENT, one)
         return
+    conn, _ = await sql.connection(session)
     await conn.execute(_MARK_SENT, values)
 
 

@@ -51,7 +51,7 @@ def _upsert_person_stmt(dialect: str) -> Any:
 
 
 async def upsert_person(
-    session: AsyncSession,
+    session: sql.Db,
     *,
     user_id: int,
     chat_id: int,
@@ -60,21 +60,18 @@ async def upsert_person(
     now: datetime,
 ) -> PersonRow:
     """Create or refresh the person behind an update and return the stored row."""
-    conn, dialect = await sql.connection(session)
-    result = await conn.execute(
-        _upsert_person_stmt(dialect),
-        {
-            "telegram_user_id": user_id,
-            "chat_id": chat_id,
-            "first_name": first_name,
-            "telegram_language": telegram_language,
-            "language": None,
-            "unreachable_at": None,
-            "created_at": now,
-            "last_seen_at": now,
-        },
-    )
-    return PersonRow(*result.one())
+    values = {
+        "telegram_user_id": user_id,
+        "chat_id": chat_id,
+        "first_name": first_name,
+        "telegram_language": telegram_language,
+        "language": None,
+        "unreachable_at": None,
+        "created_at": now,
+        "last_seen_at": now,
+    }
+    statement = _upsert_person_stmt(sql.dialect_name(session))
+    return PersonRow(*(await sql.fetch(session, statement, values, insert=True))[0])
 
 
 async def load_person(session: AsyncSession, user_id: int) -> PersonRow | None:

@@ -20,8 +20,8 @@ def columns(table: Table, row_type: type) -> list[Any]:
     return [table.c[field.name] for field in dataclasses.fields(row_type)]
 
 
-async def connection(session: AsyncSession | AsyncConnection) -> tuple[AsyncConnection, str]:
-    """The session's connection (or the connection itself) and the name of its dialect."""
+async def connection(session: Db) -> tuple[AsyncConnection, str]:
+    """The connection of a session or transaction (or the connection itself) and its dialect's name."""
     conn = session if isinstance(session, AsyncConnection) else await session.connection()
     return conn, conn.dialect.name
 
@@ -47,7 +47,42 @@ def statuses(statuses: Collection[str]) -> list[str]:
 # hot statements (a few per Telegram update) are compiled once by SQLAlchemy, with its type processing
 # (timestamps, JSON), and run on the in-loop driver's sqlite3 connection directly.
 
-Db = AsyncSession | AsyncConnection
+
+class Tx:
+    """A write transaction: on SQLite its sqlite3 connection (``raw``) for the hot statements; else
+    the transaction's connection. ``session`` is on the same transaction, for everything else."""
+
+    __slots__ = ("_conn", "dialect", "raw", "session")
+
+    def __init__(
+        self,
+        dialect: Dialect,
+        raw: sqlite3.Connection | None,
+        session: AsyncSession,
+        conn: AsyncConnection | None = None,
+    ) -> None:
+        self.dialect = dialect
+        self.raw = raw
+        self.session = session
+        self._conn = conn
+
+    async def connection(self) -> AsyncConnection:
+        """A SQLAlchemy connection in this transaction."""
+        if self._conn is None:
+            self._conn = await self.session.connection()
+        return self._conn
+
+
+Db = AsyncSession | AsyncConnection | Tx
+
+
+def dialect_name(db: Db) -> str:
+    """The name of the database's dialect ("sqlite", "postgresql"), without a round trip."""
+    if isinstance(db, AsyncSession):
+        bind = db.bind
+        assert bind is not None
+        return bind.dialect.name
+    return db.dialect.name
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -89,15 +124,18 @@ async def fetch(
 
     ``insert``: an INSERT, whose column list follows the keys of ``params`` (which must name every
     column that has a default)."""
-    conn = db if isinstance(db, AsyncConnection) else await db.connection()
-    sqlite3_connection = _sqlite3_connection(conn)
-    if sqlite3_connection is None:
-        return [tuple(row) for row in await conn.execute(statement, dict(params))]
+    if isinstance(db, Tx) and db.raw is not None:
+        sqlite3_connection, dialect = db.raw, db.dialect
+    else:
+        conn = db if isinstance(db, AsyncConnection) else await db.connection()
+        sqlite3_connection, dialect = _sqlite3_connection(conn), conn.dialect
+        if sqlite3_connection is None:
+            return [tuple(row) for row in await conn.execute(statement, dict(params))]
     column_keys = tuple(params) if insert else None
     key = (id(statement), column_keys)
     compiled = _compiled.get(key)
     if compiled is None or compiled.statement is not statement:
-        compiled = _compiled[key] = _compile(statement, conn.dialect, column_keys)
+        compiled = _compiled[key] = _compile(statement, dialect, column_keys)
     defaults = compiled.defaults
     values = []
     try:

@@ -19,16 +19,18 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
+from sqlalchemy import exc
 from sqlalchemy.connectors.asyncio import AsyncAdapt_dbapi_module
 from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from sqlalchemy.engine.interfaces import AdaptedConnection
-from sqlalchemy.pool import AsyncAdaptedQueuePool, Pool
-from sqlalchemy.util.concurrency import await_
+from sqlalchemy.pool import ConnectionPoolEntry, Pool, StaticPool
+from sqlalchemy.util.concurrency import await_, greenlet_spawn
 
 # How long a statement waits for another process's lock before it fails with "database is locked".
 LOCK_TIMEOUT = 10.0
@@ -144,7 +146,7 @@ class Cursor:
 class Connection(AdaptedConnection):
     """A sqlite3 connection adapted for SQLAlchemy's asyncio engine, used in the event loop."""
 
-    __slots__ = ("_checkpointing", "_commits", "_database", "dbapi")
+    __slots__ = ("_checkpointing", "_commits", "_database", "dbapi", "outer")
 
     def __init__(self, dbapi: Any, connection: sqlite3.Connection, database: str) -> None:
         self.dbapi = dbapi
@@ -152,6 +154,9 @@ class Connection(AdaptedConnection):
         self._database = database
         self._commits = 0
         self._checkpointing = False
+        # True while ``WriterPool.writing`` runs a transaction on this connection: SQLAlchemy's
+        # connections joined to it neither begin nor end it.
+        self.outer = False
 
     @property
     def driver_connection(self) -> sqlite3.Connection:
@@ -177,14 +182,32 @@ class Connection(AdaptedConnection):
         self._connection.create_function(*args, **kw)
 
     def commit(self) -> None:
+        if self.outer:
+            return
         self._connection.commit()
+        self.committed()
+
+    def rollback(self) -> None:
+        if self.outer:
+            return
+        self._connection.rollback()
+
+    async def begin_immediate(self) -> None:
+        """Start a write transaction, waiting (in the loop) while another process writes."""
+        connection = self._connection
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            if not _locked(error):
+                raise
+            await self.wait_for_lock(lambda: connection.execute("BEGIN IMMEDIATE"))
+
+    def committed(self) -> None:
+        """Count a commit; every ``CHECKPOINT_EVERY`` commits a worker thread checkpoints the log."""
         self._commits += 1
         if self._commits >= CHECKPOINT_EVERY and self._database and not self._checkpointing:
             self._commits = 0
             self._start_checkpoint()
-
-    def rollback(self) -> None:
-        self._connection.rollback()
 
     def close(self) -> None:
         self._connection.close()
@@ -227,6 +250,96 @@ def checkpoint(database: str) -> None:
         connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
     finally:
         connection.close()
+
+
+def _current_task() -> asyncio.Task[Any] | None:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:  # no event loop: e.g. the pool closed by the garbage collector
+        return None
+
+
+class WriterPool(StaticPool):
+    """The one connection of an in-loop SQLite engine, lent to one task at a time: the others wait for
+    it in the event loop. The task holding it may check it out again, so a session can join a
+    transaction begun by ``writing``."""
+
+    def __init__(self, *args: Any, timeout: float = 60.0, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self._timeout = timeout
+        self._lock = asyncio.Lock()
+        self._holder: asyncio.Task[Any] | None = None
+        self._depth = 0
+
+    def recreate(self) -> WriterPool:
+        self.logger.info("Pool recreating")
+        return self.__class__(
+            creator=self._creator,
+            recycle=self._recycle,
+            reset_on_return=self._reset_on_return,
+            pre_ping=self._pre_ping,
+            echo=self.echo,
+            logging_name=self._orig_logging_name,
+            _dispatch=self.dispatch,
+            dialect=self._dialect,
+            timeout=self._timeout,
+        )
+
+    def status(self) -> str:
+        return f"WriterPool (held by {self._depth} checkouts)"
+
+    async def _acquire(self) -> None:
+        try:
+            await asyncio.wait_for(self._lock.acquire(), self._timeout)
+        except TimeoutError:
+            raise exc.TimeoutError(
+                f"the SQLite connection was not free within {self._timeout:.0f} seconds"
+            ) from None
+        self._holder, self._depth = _current_task(), 1
+
+    def _let_go(self) -> None:
+        self._holder, self._depth = None, 0
+        self._lock.release()
+
+    def _do_get(self) -> ConnectionPoolEntry:
+        task = _current_task()
+        if task is not None and task is self._holder:
+            self._depth += 1
+            return super()._do_get()
+        await_(self._acquire())
+        try:
+            return super()._do_get()
+        except BaseException:
+            self._let_go()
+            raise
+
+    def _do_return_conn(self, record: ConnectionPoolEntry) -> None:
+        self._depth -= 1
+        if self._depth <= 0:
+            self._let_go()
+
+    @contextlib.asynccontextmanager
+    async def writing(self) -> AsyncIterator[Connection]:
+        """One write transaction straight on sqlite3, committed at the end (rolled back on error)."""
+        await self._acquire()
+        try:
+            record = self.__dict__.get("connection")
+            if record is None or record.dbapi_connection is None or record._is_hard_or_soft_invalidated():
+                record = await greenlet_spawn(StaticPool._do_get, self)
+            adapter: Connection = record.dbapi_connection  # type: ignore[assignment]
+            await adapter.begin_immediate()
+            adapter.outer = True
+            try:
+                yield adapter
+            except BaseException:
+                adapter.outer = False
+                adapter.driver_connection.rollback()
+                raise
+            adapter.outer = False
+            adapter.driver_connection.commit()
+            adapter.committed()
+        finally:
+            self._let_go()
 
 
 class _Module(AsyncAdapt_dbapi_module):
@@ -276,7 +389,7 @@ class SQLiteDialect_inline(SQLiteDialect_aiosqlite):
 
     @classmethod
     def get_pool_class(cls, url: Any) -> type[Pool]:
-        return AsyncAdaptedQueuePool
+        return WriterPool
 
     def get_driver_connection(self, connection: Any) -> Any:
         return connection.driver_connection

@@ -18,6 +18,5 @@ def _claim_update_stmt(dialect: str) -> Any:
 
 async def claim_update(session: sql.Db, update_id: int, now: datetime) -> bool:
     """Record ``update_id`` as processed; False if it already was (a redelivery to skip)."""
-    conn, dialect = await sql.connection(session)
     values = {"update_id": update_id, "processed_at": now}
-    return bool(await sql.fetch(conn, _claim_update_stmt(dialect), values, insert=True))
+    return bool(await sql.fetch(session, _claim_update_stmt(sql.dialect_name(session)), values, insert=True))

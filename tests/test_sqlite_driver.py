@@ -37,7 +37,7 @@ async def test_the_default_url_runs_sqlite_in_the_event_loop_on_one_connection(
         raw = await conn.get_raw_connection()
         assert isinstance(raw.driver_connection, sqlite3.Connection)
         assert (await conn.exec_driver_sql("PRAGMA wal_autocheckpoint")).scalar_one() == 0
-    assert sqlite_engine.pool.size() == 1
+    assert isinstance(sqlite_engine.sync_engine.pool, sqlite_driver.WriterPool)
 
 
 async def test_transactions_of_one_process_queue_for_the_connection_instead_of_failing(
