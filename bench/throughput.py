@@ -36,7 +36,6 @@ import aiosqlite  # noqa: E402
 from sqlalchemy import Engine, event  # noqa: E402
 from telegram import Message, Update  # noqa: E402
 from telegram.ext import (  # noqa: E402
-    AIORateLimiter,
     Application,
     CallbackQueryHandler,
     ContextTypes,
@@ -304,11 +303,6 @@ class Options:
     repeat: int
 
 
-def no_throttling() -> AIORateLimiter:
-    # 0 switches PTB's limits off: with them both harnesses would measure Telegram's 30 msg/s, not code.
-    return AIORateLimiter(overall_max_rate=0, group_max_rate=0, max_retries=0)
-
-
 async def drive(
     app: Application,
     traffic: Traffic,
@@ -376,7 +370,8 @@ async def run_full(opts: Options, *, profiler: cProfile.Profile | None = None) -
         await prepare_database(url, _settings(url).municipality)
         chats = ChatLog()
         stub = StubBotApi(chats)
-        app = build_application(_settings(url), request=stub, rate_limiter=no_throttling())
+        # As in production: no PTB rate limiter (the outbox paces; the bench's settings switch it off).
+        app = build_application(_settings(url), request=stub)
         assert app.post_init is not None and app.post_shutdown is not None
         traffic = Traffic(opts.residents, chats)
         await app.initialize()
@@ -417,7 +412,6 @@ def _bare_application(
         .token(TOKEN)
         .request(stub)
         .get_updates_request(stub)
-        .rate_limiter(no_throttling())
         .build()
     )
     app.add_handler(MessageHandler(filters.ALL, on_message))

@@ -42,6 +42,10 @@ MAX_PACE_WAIT = 5.0
 CLAIM_WAIT = 0.5
 # The sweep looks again at most this often, also when due messages wait for another worker's turn.
 MIN_SWEEP_INTERVAL = 0.5
+# Messages sent within this many seconds of each other are marked sent in one transaction (or sooner,
+# once this many wait).
+SENT_BATCH_WINDOW = 0.002
+SENT_BATCH_MAX = 200
 # Calls that change nothing when made twice (Telegram answers "not modified" or "query is too old"):
 # one of these need not be recorded before the next call, a new message must.
 IDEMPOTENT_METHODS = frozenset({"answerCallbackQuery", "editMessageText", "editMessageReplyMarkup"})
@@ -117,16 +121,18 @@ class _Outcome:
 
 
 class _SentLog:
-    """Marks messages sent, in one transaction for every chat that asks meanwhile.
+    """Marks messages sent, in one transaction for every chat that asks within ``SENT_BATCH_WINDOW``.
 
     A caller waits until its messages are marked, so a chat's next call still goes out only after the
-    previous new message is recorded (a crash then repeats at most that one message per chat)."""
+    previous new message is recorded (a crash then repeats at most that one message per chat). The
+    wait costs no one a reply: it ends a turn that already delivered its messages."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Callable[[], datetime]) -> None:
         self._sessions = sessions
         self._clock = clock
         self._batch: list[tuple[int, int | None]] = []
         self._done: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
 
     async def record(self, sent: Sequence[tuple[int, int | None]]) -> None:
         if not sent:
@@ -136,14 +142,20 @@ class _SentLog:
         if done is None:
             loop = asyncio.get_running_loop()
             done = self._done = loop.create_future()
-            # After the tasks that are ready now, so the chats sending beside this one join the batch.
-            loop.call_soon(lambda: loop.create_task(self._write()))
+            self._timer = loop.call_later(SENT_BATCH_WINDOW, self._start)
+        elif len(self._batch) >= SENT_BATCH_MAX:
+            self._start()
         await asyncio.shield(done)
 
-    async def _write(self) -> None:
+    def _start(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
         batch, done = self._batch, self._done
-        self._batch, self._done = [], None
-        assert done is not None
+        self._batch, self._done, self._timer = [], None, None
+        if done is not None:
+            asyncio.get_running_loop().create_task(self._write(batch, done))
+
+    async def _write(self, batch: list[tuple[int, int | None]], done: asyncio.Future[None]) -> None:
         try:
             async with transaction(self._sessions) as (tx, _):
                 await outbox_store.mark_sent(tx, batch, self._clock())
