@@ -595,20 +595,28 @@ def p99_ms(values: Sequence[float]) -> float:
 
 @dataclass
 class Repeats:
-    """The runs of one backend; the verdicts use the median of their p99s."""
+    """The runs of one backend; the verdicts use the median of the valid runs' p99s (a run whose checks
+    failed is shown, but does not count, unless no run is valid)."""
 
     backend: str
     results: list[Result] = field(default_factory=list)
 
-    def p99_all(self) -> list[float]:
-        return [p99_ms(r.timings.all()) for r in self.results]
+    @property
+    def counted(self) -> list[Result]:
+        valid = [r for r in self.results if r.checks["ok"]]
+        return valid or self.results
 
-    def p99_submit(self) -> list[float]:
-        return [p99_ms(r.timings.per_step[SUBMIT_STEP]) for r in self.results]
+    def p99_all(self, results: Sequence[Result] | None = None) -> list[float]:
+        return [p99_ms(r.timings.all()) for r in (self.results if results is None else results)]
+
+    def p99_submit(self, results: Sequence[Result] | None = None) -> list[float]:
+        return [
+            p99_ms(r.timings.per_step[SUBMIT_STEP]) for r in (self.results if results is None else results)
+        ]
 
     def median_run(self) -> Result:
-        """The run with the median p99 over all steps (the lower middle one for an even count)."""
-        ordered = sorted(self.results, key=lambda r: p99_ms(r.timings.all()))
+        """The counted run with the median p99 over all steps (the lower middle one for an even count)."""
+        ordered = sorted(self.counted, key=lambda r: p99_ms(r.timings.all()))
         return ordered[(len(ordered) - 1) // 2]
 
 
@@ -623,9 +631,14 @@ def _word(value: float, goal: float) -> str:
 
 
 def verdicts(runs: Repeats) -> list[str]:
-    n = len(runs.results)
+    counted = runs.counted
+    n = len(counted)
     of = f"median of {n}" if n > 1 else "1 run"
-    every, submit = _median(runs.p99_all()), _median(runs.p99_submit())
+    if len(counted) < len(runs.results):
+        of += f" valid of {len(runs.results)}"
+    elif not all(r.checks["ok"] for r in counted):
+        of += ", NOT VALID"
+    every, submit = _median(runs.p99_all(counted)), _median(runs.p99_submit(counted))
     return [
         f"{runs.backend}: p99 over all steps {every:.1f} ms ({of}): {_word(every, GOAL_MS)} "
         f"(goal ≤ {GOAL_MS:.0f} ms)",
@@ -648,6 +661,7 @@ def repeats_report(runs: Repeats) -> list[str]:
             lines.append(
                 f"  repeat {n}: {result.updates / result.seconds:.1f} updates/s offered, "
                 f"p99 all steps {every:.1f} ms, p99 {SUBMIT_STEP} {submit:.1f} ms, checks {ok}"
+                + ("" if result.checks["ok"] else " (does not count)")
             )
         lines.append("  the median run (by p99 over all steps) in full:")
     return lines + report(runs.median_run())
@@ -746,7 +760,7 @@ async def _main(args: argparse.Namespace) -> int:
     if unknown:
         print(f"unknown backend {unknown[0]!r}", file=sys.stderr)
         return 2
-    print(f"  {repeat} run(s) per backend; the verdicts use the median of their p99s")
+    print(f"  {repeat} run(s) per backend; the verdicts use the median of the valid runs' p99s")
     print()
     done: list[Repeats] = []
     notes: list[str] = []
