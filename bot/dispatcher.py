@@ -120,27 +120,31 @@ class Dispatcher:
             log.exception("update failed", extra={"event": "update_error", "update_id": update_id})
             return await self._apologise(event, update_id)
         finally:
-            ms = round((time.perf_counter() - started) * 1000, 1)
-            # Never the text, the name or contact details: only what helps to trace a problem.
-            log.info(
-                "update=%s kind=%s flow=%s step=%s outcome=%s ms=%.1f",
-                update_id,
-                event.kind.value,
-                trace.flow,
-                trace.step,
-                trace.outcome,
-                ms,
-                extra={
-                    "event": "update",
-                    "update_id": update_id,
-                    "user": self._pseudonym(event.user_id),
-                    "kind": event.kind.value,
-                    "flow": trace.flow,
-                    "step": trace.step,
-                    "outcome": trace.outcome,
-                    "ms": ms,
-                },
-            )
+            if log.isEnabledFor(logging.INFO):  # the pseudonym is an HMAC: not for a line nobody reads
+                self._log_update(event, update_id, trace, started)
+
+    def _log_update(self, event: Event, update_id: int | None, trace: _Trace, started: float) -> None:
+        ms = round((time.perf_counter() - started) * 1000, 1)
+        # Never the text, the name or contact details: only what helps to trace a problem.
+        log.info(
+            "update=%s kind=%s flow=%s step=%s outcome=%s ms=%.1f",
+            update_id,
+            event.kind.value,
+            trace.flow,
+            trace.step,
+            trace.outcome,
+            ms,
+            extra={
+                "event": "update",
+                "update_id": update_id,
+                "user": self._pseudonym(event.user_id),
+                "kind": event.kind.value,
+                "flow": trace.flow,
+                "step": trace.step,
+                "outcome": trace.outcome,
+                "ms": ms,
+            },
+        )
 
     async def _handled(self, tx: Tx, rows: list[OutboxRow]) -> Handled:
         if not rows or not self._sends_alone:
