@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage import sqlite_driver
-from storage.db import create_engine, session_factory
+from storage.db import create_engine, session_factory, transaction
 from storage.migrate import upgrade
 
 
@@ -132,3 +132,40 @@ async def test_the_write_ahead_log_is_checkpointed_by_a_worker_thread(
             )
     await asyncio.wait_for(done.wait(), timeout=30)
     assert checkpoints == [_database(sqlite_engine)]
+
+
+async def test_a_session_used_inside_a_write_transaction_joins_it_and_an_error_undoes_both(
+    sqlite_engine: AsyncEngine,
+) -> None:
+    sessions = session_factory(sqlite_engine)
+    insert = "INSERT INTO processed_updates VALUES (:id, '2026-11-30 10:00:00')"
+    with pytest.raises(RuntimeError, match="half way"):
+        async with transaction(sessions) as (tx, session):
+            assert tx.raw is not None
+            tx.raw.execute("INSERT INTO processed_updates VALUES (1, '2026-11-30 10:00:00')")
+            await session.execute(text(insert), {"id": 2})  # the same transaction, not a second one
+            raise RuntimeError("half way")
+    async with transaction(sessions) as (tx, session):
+        assert tx.raw is not None
+        tx.raw.execute("INSERT INTO processed_updates VALUES (3, '2026-11-30 10:00:00')")
+        await session.execute(text(insert), {"id": 4})
+    async with sessions() as session:
+        ids = (await session.execute(text("SELECT update_id FROM processed_updates ORDER BY 1"))).scalars()
+        assert list(ids) == [3, 4]
+
+
+async def test_write_transactions_of_two_tasks_never_interleave(sqlite_engine: AsyncEngine) -> None:
+    sessions = session_factory(sqlite_engine)
+    inside: list[str] = []
+
+    async def write(name: str, update_id: int) -> None:
+        async with transaction(sessions) as (_, session):
+            inside.append(f"{name} in")
+            await asyncio.sleep(0)  # the other task runs meanwhile, but cannot enter
+            await session.execute(
+                text("INSERT INTO processed_updates VALUES (:id, '2026-11-30 10:00:00')"), {"id": update_id}
+            )
+            inside.append(f"{name} out")
+
+    await asyncio.gather(write("a", 1), write("b", 2))
+    assert inside in (["a in", "a out", "b in", "b out"], ["b in", "b out", "a in", "a out"])
