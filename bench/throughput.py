@@ -407,13 +407,7 @@ def _bare_application(
         await query.answer()
         await query.message.reply_text("Dank je, ontvangen.")
 
-    app = (
-        Application.builder()
-        .token(TOKEN)
-        .request(stub)
-        .get_updates_request(stub)
-        .build()
-    )
+    app = Application.builder().token(TOKEN).request(stub).get_updates_request(stub).build()
     app.add_handler(MessageHandler(filters.ALL, on_message))
     app.add_handler(CallbackQueryHandler(on_button))
     return app

@@ -55,7 +55,7 @@ class Translator:
             template = tr.gettext(msg.msgid)
         params = {name: self._param(value, language) for name, value in msg.params.items()}
         if msg.n is not None:
-            params.setdefault("n", format_decimal(msg.n, locale=self._locale(language)))
+            params.setdefault("n", self._number(msg.n, language))
         try:
             return template.format(**params)
         except (KeyError, IndexError, ValueError):
@@ -64,6 +64,11 @@ class Translator:
 
     def _locale(self, language: str) -> Locale:
         return self._locales.get(language) or Locale.parse("nl")
+
+    def _number(self, value: int, language: str) -> str:
+        if 0 <= value < 1000:  # no grouping or sign to localise: the digits as they are
+            return str(value)
+        return format_decimal(value, locale=self._locale(language))
 
     def _param(self, value: ParamValue, language: str) -> str:
         locale = self._locale(language)
@@ -81,7 +86,7 @@ class Translator:
         if isinstance(value, bool):
             return str(value)
         if isinstance(value, int):
-            return format_decimal(value, locale=locale)
+            return self._number(value, language)
         if isinstance(value, datetime):
             return format_datetime(value.astimezone(TIMEZONE), format="medium", locale=locale)
         if isinstance(value, date):

@@ -165,12 +165,7 @@ async def mark_sent(
         {"outbox_id": outbox_id, "sent_now": now, "message_id": message_id}
         for outbox_id, message_id in ids_and_message_ids
     ]
-    if sql.dialect_name(session) == "sqlite":
-        for one in values:
-            await sql.fetch(session, _MARK_SENT, one)
-        return
-    conn, _ = await sql.connection(session)
-    await conn.execute(_MARK_SENT, values)
+    await sql.run_many(session, _MARK_SENT, values)
 
 
 async def mark_failed(session: AsyncSession, id: int, error: str) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Dialect, Table, exc
@@ -136,12 +136,8 @@ async def fetch(
     compiled = _compiled.get(key)
     if compiled is None or compiled.statement is not statement:
         compiled = _compiled[key] = _compile(statement, dialect, column_keys)
-    defaults = compiled.defaults
-    values = []
     try:
-        for name, process in zip(compiled.names, compiled.binds, strict=True):
-            value = params[name] if name in params else defaults[name]
-            values.append(value if process is None or value is None else process(value))
+        values = _bind(compiled, params)
     except Exception as error:  # as SQLAlchemy reports a value it cannot store
         raise exc.StatementError(str(error), compiled.sql, dict(params), error) from error
     try:
@@ -155,6 +151,38 @@ async def fetch(
             for row in rows
         ]
     return rows
+
+
+async def run_many(db: Db, statement: Any, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Run a Core statement (no RETURNING) once per parameter set; on SQLite in one sqlite3 call."""
+    if not rows:
+        return
+    raw = db.raw if isinstance(db, Tx) else None
+    if raw is None:
+        conn, _ = await connection(db)
+        await conn.execute(statement, [dict(row) for row in rows])
+        return
+    key = (id(statement), None)
+    compiled = _compiled.get(key)
+    if compiled is None or compiled.statement is not statement:
+        compiled = _compiled[key] = _compile(statement, db.dialect, None)
+    try:
+        values = [_bind(compiled, row) for row in rows]
+    except Exception as error:
+        raise exc.StatementError(str(error), compiled.sql, dict(rows[0]), error) from error
+    try:
+        raw.executemany(compiled.sql, values)
+    except sqlite3.Error as error:
+        raise exc.DBAPIError.instance(compiled.sql, values, error, sqlite3.Error) from error
+
+
+def _bind(compiled: _Compiled, params: Mapping[str, Any]) -> list[Any]:
+    defaults = compiled.defaults
+    values = []
+    for name, process in zip(compiled.names, compiled.binds, strict=True):
+        value = params[name] if name in params else defaults[name]
+        values.append(value if process is None or value is None else process(value))
+    return values
 
 
 def _sqlite3_connection(conn: AsyncConnection) -> sqlite3.Connection | None:
