@@ -289,6 +289,10 @@ class WriterPool(StaticPool):
         return f"WriterPool (held by {self._depth} checkouts)"
 
     async def _acquire(self) -> None:
+        if not self._lock.locked():  # free: taken at once, without a task to time the wait
+            await self._lock.acquire()
+            self._holder, self._depth = _current_task(), 1
+            return
         try:
             await asyncio.wait_for(self._lock.acquire(), self._timeout)
         except TimeoutError:
