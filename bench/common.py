@@ -17,7 +17,9 @@ import asyncpg
 from sqlalchemy import func, make_url, select
 
 from flows.municipality import Municipality
-from storage import repository
+from storage import people as people_store
+from storage import staff as staff_store
+from storage import tables
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
 
@@ -64,10 +66,10 @@ async def database_counts(database_url: str) -> Counts:
     engine = create_engine(database_url)
     try:
         async with engine.connect() as conn:
-            initiatives = await conn.scalar(select(func.count()).select_from(repository.initiatives))
-            processed = await conn.scalar(select(func.count()).select_from(repository.processed_updates))
+            initiatives = await conn.scalar(select(func.count()).select_from(tables.initiatives))
+            processed = await conn.scalar(select(func.count()).select_from(tables.processed_updates))
             rows = await conn.execute(
-                select(repository.outbox.c.status, func.count()).group_by(repository.outbox.c.status)
+                select(tables.outbox.c.status, func.count()).group_by(tables.outbox.c.status)
             )
             outbox = {str(status): int(n) for status, n in rows}
     finally:
@@ -85,7 +87,7 @@ async def prepare_database(database_url: str, municipality: Municipality) -> Non
         async with session_factory(engine)() as session, session.begin():
             for user_id, name in ((900_001, "Anna de Vries"), (900_002, "Bram Bakker")):
                 # They opened the bot once (as an invitation link does): only then do they get cases.
-                await repository.upsert_person(
+                await people_store.upsert_person(
                     session,
                     user_id=user_id,
                     chat_id=user_id,
@@ -93,7 +95,7 @@ async def prepare_database(database_url: str, municipality: Municipality) -> Non
                     telegram_language="nl",
                     now=now,
                 )
-                await repository.add_staff(
+                await staff_store.add_staff(
                     session,
                     telegram_user_id=user_id,
                     name=name,
@@ -102,7 +104,7 @@ async def prepare_database(database_url: str, municipality: Municipality) -> Non
                     themes=[],
                     now=now,
                 )
-            await repository.add_staff(
+            await staff_store.add_staff(
                 session,
                 telegram_user_id=900_003,
                 name="Cor Dinator",

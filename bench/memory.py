@@ -30,7 +30,7 @@ from bench.common import run_report  # noqa: E402
 from bot.app import Runtime  # noqa: E402
 from bot.settings import Settings, resolve_config_path  # noqa: E402
 from flows.events import Event, EventKind  # noqa: E402
-from storage import repository  # noqa: E402
+from storage import tables  # noqa: E402
 
 GOAL_MB = 120.0
 FIRST_NAMES = ("Anna", "Bram", "Chantal", "Daan", "Emma", "Fatima", "Gerrit", "Hanna", "Ilse", "Jeroen")
@@ -156,11 +156,11 @@ async def _main(args: argparse.Namespace) -> int:
             gc.collect()
             after = proc_status()
             async with runtime.engine.connect() as conn:
-                conversations = await conn.scalar(select(func.count()).select_from(repository.conversations))
-                initiatives = await conn.scalar(select(func.count()).select_from(repository.initiatives))
-                claimed = await conn.scalar(select(func.count()).select_from(repository.processed_updates))
+                conversations = await conn.scalar(select(func.count()).select_from(tables.conversations))
+                initiatives = await conn.scalar(select(func.count()).select_from(tables.initiatives))
+                claimed = await conn.scalar(select(func.count()).select_from(tables.processed_updates))
                 outbox_rows = await conn.execute(
-                    select(repository.outbox.c.status, func.count()).group_by(repository.outbox.c.status)
+                    select(tables.outbox.c.status, func.count()).group_by(tables.outbox.c.status)
                 )
                 outbox = {str(status): int(n) for status, n in outbox_rows}
         finally:

@@ -33,7 +33,9 @@ from bot.settings import BUNDLED_CONFIG_DIR, load_municipality  # noqa: E402
 from bot.watchdog import Watchdog  # noqa: E402
 from flows.resident import LANGUAGES  # noqa: E402
 from flows.stalls import AMSTERDAM  # noqa: E402
-from storage import repository  # noqa: E402
+from storage import people as people_store  # noqa: E402
+from storage import staff as staff_store  # noqa: E402
+from storage import tables  # noqa: E402
 from storage.db import create_engine, session_factory  # noqa: E402
 from storage.explain import explain_due_cases  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
@@ -127,10 +129,10 @@ async def _fill(engine: AsyncEngine, total: int, due: int) -> list[int]:
     sessions = session_factory(engine)
     async with sessions() as session, session.begin():
         for user_id, role in ((BROKER_USER, "broker"), (COORDINATOR_USER, "coordinator")):
-            await repository.upsert_person(
+            await people_store.upsert_person(
                 session, user_id=user_id, chat_id=user_id, first_name="X", telegram_language="nl", now=AS_OF
             )
-            row = await repository.add_staff(
+            row = await staff_store.add_staff(
                 session,
                 telegram_user_id=user_id,
                 name=role.title(),
@@ -157,22 +159,22 @@ async def _fill(engine: AsyncEngine, total: int, due: int) -> list[int]:
     else:
         async with engine.begin() as conn:
             for chunk in _chunks(total, due_numbers, broker_id):
-                await conn.execute(repository.initiatives.insert(), chunk)
+                await conn.execute(tables.initiatives.insert(), chunk)
     async with engine.connect() as conn:
         result = await conn.execute(
-            select(repository.initiatives.c.id)
-            .where(repository.initiatives.c.next_alert_at <= AS_OF)
-            .order_by(repository.initiatives.c.id)
+            select(tables.initiatives.c.id)
+            .where(tables.initiatives.c.next_alert_at <= AS_OF)
+            .order_by(tables.initiatives.c.id)
         )
         return list(result.scalars())
 
 
 async def _set_due(engine: AsyncEngine, ids: Sequence[int], due: int) -> None:
     """Make exactly the first ``due`` of ``ids`` due again, as before a sweep; forget earlier alerts."""
-    table = repository.initiatives
+    table = tables.initiatives
     async with engine.begin() as conn:
-        await conn.execute(delete(repository.stall_alerts))
-        await conn.execute(delete(repository.outbox))
+        await conn.execute(delete(tables.stall_alerts))
+        await conn.execute(delete(tables.outbox))
         await conn.execute(
             update(table).where(table.c.id.in_(ids[:due])).values(next_alert_at=DUE_SINCE + timedelta(days=7))
         )
@@ -229,8 +231,8 @@ async def _measure(
         real = await _timed(
             lambda: watchdog.sweep(as_of=AS_OF), repeat, before=functools.partial(_set_due, engine, ids, due)
         )
-        alerts = await _count(engine, repository.stall_alerts)
-        messages = await _count(engine, repository.outbox)
+        alerts = await _count(engine, tables.stall_alerts)
+        messages = await _count(engine, tables.outbox)
         assert alerts == due, (alerts, due)
         results.append(Result(backend, total, due, dry, real, alerts, messages))
     return results

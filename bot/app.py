@@ -36,7 +36,7 @@ from flows.resident import LANGUAGES
 from flows.text import Msg, t
 from storage.db import create_engine, is_sqlite, session_factory
 from storage.migrate import is_up_to_date, upgrade
-from storage.repository import OutboxRow
+from storage.outbox import OutboxRow
 
 log = logging.getLogger(__name__)
 
@@ -123,19 +123,18 @@ class Runtime:
         flood = FloodGuard(FloodRule(limit=settings.flood_limit))
         lease = timedelta(seconds=settings.outbox_lease_seconds)
         pseudonyms = await deployment_pseudonyms(settings.log_pseudonym_key, engine)
+        gate = send_gate(settings, sessions, holder=sender)
         dispatcher = Dispatcher(
-            sessions, municipality, translator, clock, flood=flood, lease=lease, pseudonyms=pseudonyms
-        )
-        return cls(
-            settings,
-            municipality,
-            engine,
             sessions,
+            municipality,
             translator,
-            dispatcher,
             clock,
-            send_gate(settings, sessions, holder=sender),
+            flood=flood,
+            lease=lease,
+            pseudonyms=pseudonyms,
+            sends_alone=gate.alone,
         )
+        return cls(settings, municipality, engine, sessions, translator, dispatcher, clock, gate)
 
     @property
     def send_timeouts(self) -> SendTimeouts:
@@ -346,7 +345,9 @@ class BotService:
         handled = await _handle_until_stored(self.runtime, event, update.update_id, running)
         if handled.outbox and self._outbox is not None:
             # Sent beside the next updates, not before them: one stuck on a slow send holds up no one.
-            task = asyncio.get_running_loop().create_task(self._outbox.send(handled.outbox))
+            task = asyncio.get_running_loop().create_task(
+                self._outbox.send(handled.outbox, alone=handled.alone)
+            )
             self.sending.add(task)
             task.add_done_callback(self._sent)
 

@@ -47,8 +47,12 @@ from flows.resident import Outcome
 from flows.routing import BrokerLoad, route
 from flows.stalls import AMSTERDAM
 from flows.text import t, verbatim
-from storage import reports, repository
-from storage.repository import CaseRow, InitiativeRow, StaffRow
+from storage import initiatives as initiatives_store
+from storage import people as people_store
+from storage import reports
+from storage import staff as staff_store
+from storage.initiatives import CaseRow, InitiativeRow
+from storage.staff import StaffRow
 
 log = logging.getLogger(__name__)
 
@@ -81,12 +85,12 @@ class Casework:
     async def staff(self, session: AsyncSession, user_id: int) -> StaffView | None:
         """The staff member behind an update; a coordinator with wijken also learns which wijken have a
         coordinator, since a wijk without one is every coordinator's (``StaffView.covers``)."""
-        row = await repository.load_staff(session, user_id)
+        row = await staff_store.load_staff(session, user_id)
         if row is None:
             return None
         view = staff_view(row)
         if view.is_coordinator and view.wijken:
-            everyone = await repository.all_coordinators(session)
+            everyone = await staff_store.all_coordinators(session)
             covered = (
                 None
                 if any(not c.wijken for c in everyone)
@@ -97,14 +101,14 @@ class Casework:
 
     async def case(self, session: AsyncSession, reference: str, *, lock: bool = True) -> CaseView | None:
         """The case as the flows see it, row-locked for the rest of the transaction."""
-        row = await repository.load_case(session, reference, lock=lock)
+        row = await initiatives_store.load_case(session, reference, lock=lock)
         return await self._view(session, row) if row is not None else None
 
     async def _view(self, session: AsyncSession, row: CaseRow) -> CaseView:
-        broker_row = await repository.staff_by_id(session, row.broker_id) if row.broker_id else None
+        broker_row = await staff_store.staff_by_id(session, row.broker_id) if row.broker_id else None
         if broker_row is not None and not broker_row.active:
             broker_row = None  # removed staff get no more messages; the coordinators take over
-        person = await repository.load_person(session, row.resident_user_id)
+        person = await people_store.load_person(session, row.resident_user_id)
         return CaseView(
             id=row.id,
             reference=row.reference,
@@ -136,7 +140,7 @@ class Casework:
         self, session: AsyncSession, created: InitiativeRow, now: datetime
     ) -> list[Notification]:
         """Give a new initiative to the right broker, or tell the coordinators nobody could take it."""
-        loads = await repository.broker_loads(session, open_statuses=OPEN)
+        loads = await staff_store.broker_loads(session, open_statuses=OPEN)
         brokers = [
             BrokerLoad(
                 b.staff_id,
@@ -159,12 +163,12 @@ class Casework:
         if routing.broker is None:
             case = await self.case(session, created.reference)
             assert case is not None
-            coordinators = await repository.coordinators_for_wijk(session, created.wijk_code)
+            coordinators = await staff_store.coordinators_for_wijk(session, created.wijk_code)
             alert = broker.unassigned_alert(case, self.context(now), routing.reason)
             if not coordinators:
                 log.warning("initiative %s has no broker and there is no coordinator", created.reference)
             return [Notification(c.telegram_user_id, c.telegram_user_id, alert) for c in coordinators]
-        chosen = await repository.staff_by_id(session, routing.broker.staff_id)
+        chosen = await staff_store.staff_by_id(session, routing.broker.staff_id)
         assert chosen is not None
         return await self._assign(session, created.reference, chosen, by=None, now=now)
 
@@ -173,12 +177,12 @@ class Casework:
     ) -> list[Notification]:
         before = await self.case(session, reference)
         assert before is not None
-        await repository.assign(
+        await initiatives_store.assign(
             session, before.id, broker_id=to.id, by_staff_id=by.id if by else None, note=None, now=now
         )
         if before.status == Status.INGEDIEND:
             role = Role.COORDINATOR.value if by else Role.SYSTEM.value
-            await repository.change_status(
+            await initiatives_store.change_status(
                 session,
                 before.id,
                 status=Status.TOEGEWEZEN.value,
@@ -235,11 +239,11 @@ class Casework:
             if staff is None:
                 return _add(out, Reply(t("This command is only for staff of the municipality.")))
             if staff.is_coordinator:
-                rows = await repository.unassigned_cases(session, open_statuses=OPEN)
+                rows = await initiatives_store.unassigned_cases(session, open_statuses=OPEN)
                 rows = [row for row in rows if staff.covers(row.wijk_code)]
                 title = t("Initiatives without an initiatiefmakelaar:")
             else:
-                rows = await repository.cases_of_broker(session, staff.id, open_statuses=OPEN)
+                rows = await initiatives_store.cases_of_broker(session, staff.id, open_statuses=OPEN)
                 title = t("Your open initiatives, most urgent first:")
             views = [await self._view(session, row) for row in rows]
             if staff.is_coordinator and not views:
@@ -250,7 +254,7 @@ class Casework:
         if case is None:  # the flows only emit the commands below for a loaded case
             return _add(out, Reply(t("I cannot find that initiative.")))
         if isinstance(command, ShowBrokers):
-            loads = await repository.broker_loads(session, open_statuses=OPEN)
+            loads = await staff_store.broker_loads(session, open_statuses=OPEN)
             # Someone the bot cannot write to would never see the case.
             options = [
                 BrokerOption(b.staff_id, b.name, b.open_cases, b.absent_until) for b in loads if b.reachable
@@ -259,7 +263,7 @@ class Casework:
                 options = [o for o in options if o.staff_id != staff.id]
             return _add(out, broker.broker_menu(case, options, purpose=command.purpose, today=now))
         if isinstance(command, ShowTimeline):
-            entries = await repository.timeline(session, case.id, resident_view=command.for_resident)
+            entries = await initiatives_store.timeline(session, case.id, resident_view=command.for_resident)
             items = [
                 TimelineItem(
                     e.at,
@@ -304,7 +308,7 @@ class Casework:
                 out, sent, notify=[Notification(case.resident_user_id, case.resident_chat_id, message)]
             )
         if isinstance(command, MessageBroker):
-            await repository.add_event(
+            await initiatives_store.add_event(
                 session,
                 case.id,
                 kind="message_from_resident",
@@ -332,7 +336,7 @@ class Casework:
             else:
                 targets = [
                     c.telegram_user_id
-                    for c in await repository.coordinators_for_wijk(session, case.wijk_code)
+                    for c in await staff_store.coordinators_for_wijk(session, case.wijk_code)
                 ]
                 done = Reply(
                     t("There is no initiatiefmakelaar yet, so your message went to the coordinator.")
@@ -350,10 +354,10 @@ class Casework:
             done = Reply(t("Reminder sent to {broker}.", broker=case.broker_name or ""))
             return _add(out, done, notify=notes)
         if isinstance(command, Handover | Assign) and staff is not None:
-            target = await repository.staff_by_id(session, command.to_staff_id)
+            target = await staff_store.staff_by_id(session, command.to_staff_id)
             if target is None or not target.active or target.role != StaffRole.BROKER:
                 return _add(out, Reply(t("That initiatiefmakelaar cannot take initiatives (any more).")))
-            if not await repository.is_reachable(session, target.telegram_user_id):
+            if not await people_store.is_reachable(session, target.telegram_user_id):
                 return _add(
                     out,
                     Reply(
@@ -395,7 +399,7 @@ class Casework:
         )
         if isinstance(verdict, lifecycle.Refused):
             return _add(out, Reply(verdict.reason))
-        await repository.change_status(
+        await initiatives_store.change_status(
             session,
             case.id,
             status=command.target,
@@ -428,7 +432,7 @@ class Casework:
             else:
                 targets = [
                     c.telegram_user_id
-                    for c in await repository.coordinators_for_wijk(session, case.wijk_code)
+                    for c in await staff_store.coordinators_for_wijk(session, case.wijk_code)
                 ]
             notes.extend(Notification(u, u, told) for u in targets)
             return _add(out, done, notify=notes)
@@ -460,7 +464,7 @@ class Casework:
         to: StaffRow,
         now: datetime,
     ) -> Outcome:
-        await repository.assign(
+        await initiatives_store.assign(
             session,
             case.id,
             broker_id=to.id,
@@ -490,7 +494,7 @@ class Casework:
 
     async def _report(self, session: AsyncSession, kind: str, staff: StaffView, now: datetime) -> Reply:
         if kind == "makelaars":
-            loads = await repository.broker_loads(session, open_statuses=OPEN)
+            loads = await staff_store.broker_loads(session, open_statuses=OPEN)
             options = [BrokerOption(b.staff_id, b.name, b.open_cases, b.absent_until) for b in loads]
             return coordinator.brokers(options, {b.staff_id: b.wijken for b in loads}, self._m, now)
         statuses = None if kind == "overzicht" else OPEN
@@ -506,7 +510,7 @@ class Casework:
         return coordinator.unassigned(lines, self._m, now)
 
     async def _redeem(self, session: AsyncSession, code: str, event: Event, now: datetime) -> Reply:
-        row = await repository.redeem_invite(session, code, telegram_user_id=event.user_id, now=now)
+        row = await staff_store.redeem_invite(session, code, telegram_user_id=event.user_id, now=now)
         if row is None:
             log.warning("invite refused for user %s", self._pseudonym(event.user_id))
             return Reply(t("This invitation does not work (any more). Ask the coordinator for a new one."))
@@ -538,7 +542,7 @@ async def _staff_event(
     visible_to_resident: bool = True,
 ) -> None:
     """A broker's or coordinator's action on the timeline; it also restarts the no-sign-of-life clock."""
-    await repository.add_event(
+    await initiatives_store.add_event(
         session,
         case.id,
         kind=kind,

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from bot.casework import Casework
 from bot.flood import FloodGuard
@@ -26,8 +26,16 @@ from flows.intake import intake_context
 from flows.municipality import Municipality
 from flows.resident import Context, Conversation, InitiativeLine, Outcome
 from flows.text import t
-from storage import repository
-from storage.repository import NewInitiative, OutboxRow, PersonRow
+from storage import conversations as conversations_store
+from storage import initiatives as initiatives_store
+from storage import outbox as outbox_store
+from storage import people as people_store
+from storage import staff as staff_store
+from storage import updates as updates_store
+from storage.db import transaction
+from storage.initiatives import NewInitiative
+from storage.outbox import OutboxRow
+from storage.people import PersonRow
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +54,12 @@ class _Trace:
 
 @dataclass(frozen=True)
 class Handled:
-    """What one update led to: the queued messages to send after commit."""
+    """What one update led to: the queued messages to send after commit, and the chats for which
+    these were the whole queue when committed (``alone``: nothing older was waiting for them)."""
 
     outbox: tuple[OutboxRow, ...] = ()
     duplicate: bool = False
+    alone: frozenset[int] = frozenset()
 
 
 class Dispatcher:
@@ -65,8 +75,12 @@ class Dispatcher:
         *,
         lease: timedelta = SEND_LEASE,
         pseudonyms: Pseudonyms | None = None,
+        sends_alone: bool = False,
     ) -> None:
         self._sessions = sessions
+        # Whether this process is the bot's only sender: then it may send a chat's fresh messages
+        # without reading the chat's queue again, if nothing older waits (see ``Handled.alone``).
+        self._sends_alone = sends_alone
         self._pseudonym = pseudonyms if pseudonyms is not None else Pseudonyms()
         self._municipality = municipality
         self._tr = translator
@@ -82,23 +96,23 @@ class Dispatcher:
         started = time.perf_counter()
         trace = _Trace()
         try:
-            async with self._sessions() as session, session.begin():
+            # The hot statements run on the connection itself (on SQLite: straight on sqlite3).
+            async with transaction(self._sessions) as (conn, session):
                 now = self._clock()
-                if update_id is not None and not await repository.claim_update(session, update_id, now):
+                if update_id is not None and not await updates_store.claim_update(conn, update_id, now):
                     trace.outcome = "duplicate"
                     return Handled(duplicate=True)
                 verdict = self._flood.check(event.user_id, now)
                 # Staff are never limited; asked only when over the limit, so residents' normal
                 # traffic costs no extra query.
                 flooding = verdict is not Verdict.ALLOW
-                if flooding and await repository.load_staff(session, event.user_id) is None:
+                if flooding and await staff_store.load_staff(session, event.user_id) is None:
                     trace.outcome = "flood_notice" if verdict is Verdict.NOTIFY else "flood_dropped"
                     # Claimed above, so not redelivered; the flow and the draft are not touched.
                     if verdict is Verdict.DROP:
                         return Handled()
-                    return Handled(outbox=tuple(await self._slow_down(session, event, now)))
-                rows = await self._process(session, event, now, trace)
-                return Handled(outbox=tuple(rows))
+                    return await self._handled(conn, await self._slow_down(conn, event, now))
+                return await self._handled(conn, await self._process(session, conn, event, now, trace))
         except Exception:
             trace.outcome = "error"
             # Only the id: never the event or the Update, which hold what the person typed.
@@ -127,19 +141,26 @@ class Dispatcher:
                 },
             )
 
-    async def _slow_down(self, session: AsyncSession, event: Event, now: datetime) -> list[OutboxRow]:
+    async def _handled(self, conn: AsyncConnection, rows: list[OutboxRow]) -> Handled:
+        if not rows or not self._sends_alone:
+            return Handled(outbox=tuple(rows))
+        chats = {row.chat_id for row in rows}
+        older = await outbox_store.backlogged(conn, chats, before_id=min(row.id for row in rows))
+        return Handled(outbox=tuple(rows), alone=frozenset(chats - older))
+
+    async def _slow_down(self, conn: AsyncConnection, event: Event, now: datetime) -> list[OutboxRow]:
         language = resident.language_for(None, event.language_code)
         calls = render_reply(
             slow_down(), chat_id=event.chat_id, message_id=None, tr=self._tr, language=language
         )
-        return await enqueue_calls(session, [(event.chat_id, c) for c in calls], now, lease=self._lease)
+        return await enqueue_calls(conn, [(event.chat_id, c) for c in calls], now, lease=self._lease)
 
     async def _process(
-        self, session: AsyncSession, event: Event, now: datetime, trace: _Trace
+        self, session: AsyncSession, conn: AsyncConnection, event: Event, now: datetime, trace: _Trace
     ) -> list[OutboxRow]:
-        row, person = await repository.load_chat(session, event.chat_id, event.user_id)
+        row, person = await conversations_store.load_chat(conn, event.chat_id, event.user_id)
         if person is None or _outdated(person, event, now):
-            person = await repository.upsert_person(
+            person = await people_store.upsert_person(
                 session,
                 user_id=event.user_id,
                 chat_id=event.chat_id,
@@ -171,8 +192,8 @@ class Dispatcher:
                 )
         conv = out.conversation
         trace.flow, trace.step = conv.mode, conv.draft.step if conv.draft else None
-        await repository.save_conversation(
-            session,
+        await conversations_store.save_conversation(
+            conn,
             chat_id=event.chat_id,
             user_id=event.user_id,
             flow=conv.mode,
@@ -183,8 +204,9 @@ class Dispatcher:
         )
         calls = [(event.chat_id, call) for call in self._calls(out, event, language)]
         # Messages for other people, each in their own language.
-        calls.extend(await notification_calls(session, out.notifications, self._tr))
-        return await enqueue_calls(session, calls, now, lease=self._lease)
+        if out.notifications:
+            calls.extend(await notification_calls(session, out.notifications, self._tr))
+        return await enqueue_calls(conn, calls, now, lease=self._lease)
 
     async def _run(
         self,
@@ -197,17 +219,17 @@ class Dispatcher:
         now: datetime,
     ) -> tuple[Outcome, str]:
         if isinstance(command, SetLanguage):
-            await repository.set_language(session, event.user_id, command.language)
+            await people_store.set_language(session, event.user_id, command.language)
             return out, command.language
         if isinstance(command, ShowMyInitiatives):
-            items = await repository.initiatives_of_resident(session, event.user_id)
+            items = await initiatives_store.initiatives_of_resident(session, event.user_id)
             lines = [
                 InitiativeLine(i.reference, i.title, i.status, i.status_changed_at.date()) for i in items
             ]
             reply = resident.my_initiatives(out.conversation, lines)
             return replace(out, replies=(*out.replies, reply)), language
         if isinstance(command, SubmitInitiative):
-            created = await repository.create_initiative(
+            created = await initiatives_store.create_initiative(
                 session,
                 NewInitiative(
                     municipality_code=self._municipality.code,
@@ -252,7 +274,7 @@ class Dispatcher:
             async with self._sessions() as session, session.begin():
                 now = self._clock()
                 if update_id is not None:
-                    await repository.claim_update(session, update_id, now)
+                    await updates_store.claim_update(session, update_id, now)
                 return Handled(
                     outbox=tuple(
                         await enqueue_calls(

@@ -20,8 +20,10 @@ from flows import coordinator, lifecycle, resident
 from flows.cases import HandBack, Notification, StaffRole
 from flows.events import Reply
 from flows.resident import LANGUAGES
-from storage import repository
-from storage.repository import CaseRow, StaffRow
+from storage import initiatives as initiatives_store
+from storage import staff as staff_store
+from storage.initiatives import CaseRow
+from storage.staff import StaffRow
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +37,7 @@ async def tell_absent(
 ) -> int:
     """Tell the coordinators of an absent broker's wijken (and of their cases) about the open cases;
     returns how many coordinators were told."""
-    cases = await repository.cases_of_broker(session, broker.id, open_statuses=OPEN)
+    cases = await initiatives_store.cases_of_broker(session, broker.id, open_statuses=OPEN)
     return await _tell_coordinators(
         session,
         cases,
@@ -51,7 +53,7 @@ async def hand_back(
 ) -> tuple[int, int]:
     """Take a broker's open cases off them and tell the coordinators and the residents;
     returns (cases handed back, coordinators told)."""
-    cases = await repository.hand_back_cases(
+    cases = await initiatives_store.hand_back_cases(
         session, broker.id, open_statuses=OPEN, reason=why.value, now=now
     )
     if not cases:
@@ -75,7 +77,7 @@ async def broker_unreachable(
 ) -> None:
     """After Telegram refused to deliver to ``chat_id`` (403): a broker's open cases go back to the
     coordinators, who are told why; anyone else is left alone."""
-    broker = await repository.load_staff(session, chat_id)  # a private chat's id is the user's id
+    broker = await staff_store.load_staff(session, chat_id)  # a private chat's id is the user's id
     if broker is None or broker.role != StaffRole.BROKER:
         return
     try:
@@ -97,13 +99,13 @@ async def _tell_coordinators(
 ) -> int:
     """One message per coordinator who covers one of ``cases`` (or one of the wijken ``also``),
     listing the cases they cover."""
-    everyone = await repository.all_coordinators(session)
+    everyone = await staff_store.all_coordinators(session)
     lists: dict[int, tuple[StaffRow, list[tuple[str, str]]]] = {}
     for wijk in also:
-        for person in repository.covering_coordinators(everyone, wijk):
+        for person in staff_store.covering_coordinators(everyone, wijk):
             lists.setdefault(person.id, (person, []))
     for case in cases:
-        for person in repository.covering_coordinators(everyone, case.wijk_code):
+        for person in staff_store.covering_coordinators(everyone, case.wijk_code):
             lists.setdefault(person.id, (person, []))[1].append((case.reference, case.title))
     notes = [
         Notification(person.telegram_user_id, person.telegram_user_id, message(found))

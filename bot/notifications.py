@@ -16,8 +16,11 @@ from bot.outbox import SEND_LEASE
 from bot.telegram_io import ApiCall, render_reply
 from flows.cases import Notification
 from flows.resident import DEFAULT_LANGUAGE, language_for
-from storage import repository
-from storage.repository import NewOutboxMessage, OutboxRow, OutboxStatus, PersonRow
+from storage import outbox as outbox_store
+from storage import people as people_store
+from storage.outbox import NewOutboxMessage, OutboxRow, OutboxStatus
+from storage.people import PersonRow
+from storage.sql import Db
 
 
 def language_of(person: PersonRow | None) -> str:
@@ -43,12 +46,12 @@ async def notification_calls(
     session: AsyncSession, notifications: Sequence[Notification], tr: Translator
 ) -> list[tuple[int, ApiCall]]:
     """Load the recipients' languages and render ``notifications``."""
-    people = await repository.load_people(session, {note.user_id for note in notifications})
+    people = await people_store.load_people(session, {note.user_id for note in notifications})
     return render_notifications(notifications, tr=tr, people=people)
 
 
 async def enqueue_calls(
-    session: AsyncSession,
+    session: Db,
     calls: Sequence[tuple[int, ApiCall]],
     now: datetime,
     *,
@@ -58,7 +61,7 @@ async def enqueue_calls(
     the caller's process sends them."""
     messages = [NewOutboxMessage(chat_id, c.method, c.payload) for chat_id, c in calls]
     # This process sends them right after commit; the sweep only takes them if that did not happen.
-    ids = await repository.enqueue_many(session, messages, now=now, not_before=now + lease)
+    ids = await outbox_store.enqueue_many(session, messages, now=now, not_before=now + lease)
     return [
         OutboxRow(
             row_id, chat_id, c.method, c.payload, OutboxStatus.PENDING.value, 0, now, now, None, None, None

@@ -8,7 +8,7 @@ import contextlib
 import logging
 import time
 import warnings
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -18,9 +18,10 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.sendgate import UNBUDGETED_METHODS, ChatTurn, LocalGate, SendGate
-from storage import repository
-from storage.db import reading
-from storage.repository import OutboxRow
+from storage import outbox as outbox_store
+from storage import people as people_store
+from storage.db import reading, transaction
+from storage.outbox import OutboxRow
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,50 @@ class _Outcome:
     def stopped(self) -> bool:
         return self.blocked or self.deferred is not None or self.held is not None or self.lost_turn
 
+    @property
+    def clean(self) -> bool:
+        """Everything went: nothing failed, waits or has to be reported."""
+        return not self.stopped and not self.failed and not self.expired
+
+
+class _SentLog:
+    """Marks messages sent, in one transaction for every chat that asks meanwhile.
+
+    A caller waits until its messages are marked, so a chat's next call still goes out only after the
+    previous new message is recorded (a crash then repeats at most that one message per chat)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Callable[[], datetime]) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._batch: list[tuple[int, int | None]] = []
+        self._done: asyncio.Future[None] | None = None
+
+    async def record(self, sent: Sequence[tuple[int, int | None]]) -> None:
+        if not sent:
+            return
+        self._batch.extend(sent)
+        done = self._done
+        if done is None:
+            loop = asyncio.get_running_loop()
+            done = self._done = loop.create_future()
+            # After the tasks that are ready now, so the chats sending beside this one join the batch.
+            loop.call_soon(lambda: loop.create_task(self._write()))
+        await asyncio.shield(done)
+
+    async def _write(self) -> None:
+        batch, done = self._batch, self._done
+        self._batch, self._done = [], None
+        assert done is not None
+        try:
+            async with transaction(self._sessions) as (conn, _):
+                await outbox_store.mark_sent(conn, batch, self._clock())
+        except BaseException as exc:
+            done.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+        else:
+            done.set_result(None)
+
 
 class Outbox:
     """Sends outbox rows through a transport and records what happened to each.
@@ -154,27 +199,37 @@ class Outbox:
         self._senders = asyncio.Semaphore(concurrent_chats)
         # Chats whose queue grew while this process's sender had their turn: it looks once more.
         self._again: set[int] = set()
+        self._sent_log = _SentLog(sessions, clock)
 
-    async def send(self, rows: Sequence[OutboxRow]) -> None:
+    async def send(self, rows: Sequence[OutboxRow], *, alone: Collection[int] = ()) -> None:
         """Send rows that were just committed (and leased to this process), with anything queued
-        before them for the same chats; failures stay in the table for the sweep."""
-        chats: dict[int, list[int]] = {}
+        before them for the same chats; failures stay in the table for the sweep.
+
+        ``alone``: chats for which these rows were the whole queue when they were committed. Where
+        this process is the only sender (``gate.alone``) they are sent as they are, without reading
+        the chat's queue again."""
+        chats: dict[int, list[OutboxRow]] = {}
         for row in rows:
-            chats.setdefault(row.chat_id, []).append(row.id)
+            chats.setdefault(row.chat_id, []).append(row)
         if not chats:
             return
+        from_memory = alone if self._gate.alone else ()
         results = await asyncio.gather(
-            *(self._drain(chat, wait=CLAIM_WAIT) for chat in chats), return_exceptions=True
+            *(
+                self._drain(chat, wait=CLAIM_WAIT, fresh=chat_rows if chat in from_memory else None)
+                for chat, chat_rows in chats.items()
+            ),
+            return_exceptions=True,
         )
         unsent: list[int] = []
-        for ids, result in zip(chats.values(), results, strict=True):
+        for chat_rows, result in zip(chats.values(), results, strict=True):
             if isinstance(result, BaseException):
                 log.error("sending to a chat failed; the sweep retries", exc_info=result)
             elif result is None:
-                unsent.extend(ids)  # another worker keeps the chat's turn: let any sweep take these
+                unsent.extend(row.id for row in chat_rows)  # another worker keeps the chat's turn
         if unsent:
             async with self._sessions() as session, session.begin():
-                await repository.lease(session, unsent, until=self._clock())
+                await outbox_store.lease(session, unsent, until=self._clock())
             self._deferred.set()  # the sweep looks soon, in case that worker had just let go
 
     async def flush(self, *, take_leased: bool = False) -> int:
@@ -188,7 +243,7 @@ class Outbox:
             now = self._clock()
             due = now + (self._lease if take_leased else timedelta(0))
             async with reading(self._sessions) as session:
-                rows = await repository.pending(session, now=due, limit=self._batch_size)
+                rows = await outbox_store.pending(session, now=due, limit=self._batch_size)
             chats = list(dict.fromkeys(row.chat_id for row in rows))
             results = await asyncio.gather(
                 *(self._drain(chat, wait=0) for chat in chats), return_exceptions=True
@@ -210,7 +265,7 @@ class Outbox:
         while True:
             await self.flush(take_leased=True)
             async with reading(self._sessions) as session:
-                due = await repository.next_due(session)
+                due = await outbox_store.next_due(session)
             if due is None:
                 return True
             # Due messages can wait for another worker's turn on their chat: look again, don't spin.
@@ -227,7 +282,7 @@ class Outbox:
             try:
                 await self.flush()
                 async with reading(self._sessions) as session:
-                    due = await repository.next_due(session)
+                    due = await outbox_store.next_due(session)
                 if due is not None:
                     delay = min(interval, max((due - self._clock()).total_seconds(), MIN_SWEEP_INTERVAL))
             except Exception:
@@ -235,7 +290,9 @@ class Outbox:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._deferred.wait(), timeout=delay)
 
-    async def _drain(self, chat_id: int, *, wait: float) -> int | None:
+    async def _drain(
+        self, chat_id: int, *, wait: float, fresh: Sequence[OutboxRow] | None = None
+    ) -> int | None:
         """Send the chat's pending messages under its turn; how many went, None without a turn.
 
         A chat this process already sends to is not waited for: its sender looks at the chat's queue
@@ -246,16 +303,20 @@ class Outbox:
             return 0
         total: int | None = None
         while True:
-            sent = await self._drain_turn(chat_id, wait=wait)
+            sent = await self._drain_turn(chat_id, wait=wait, fresh=fresh)
             if sent is None:  # another process has the chat's turn
                 return total
             total = (total or 0) + sent
             if chat_id not in self._again:
                 return total
             self._again.discard(chat_id)
-            wait = 0.0
+            wait, fresh = 0.0, None
 
-    async def _drain_turn(self, chat_id: int, *, wait: float) -> int | None:
+    async def _drain_turn(
+        self, chat_id: int, *, wait: float, fresh: Sequence[OutboxRow] | None = None
+    ) -> int | None:
+        """One turn on the chat: its queue (``fresh``, when that is known to be the whole queue, else
+        read under the turn) sent oldest first, and what happened recorded."""
         sent = 0
         # The slot is held while asking for the turn (a database round trip, and up to ``wait`` while
         # another process holds the chat), then given back whenever the chat waits for its pace.
@@ -265,16 +326,26 @@ class Outbox:
             async with self._gate.turn(chat_id, now=self._wall(), wait=wait) as turn:
                 if turn is None:
                     return None
-                async with reading(self._sessions) as session:
-                    rows = await repository.chat_pending(session, chat_id, limit=self._batch_size)
+                if fresh is not None:
+                    rows = list(fresh)
+                else:
+                    async with reading(self._sessions) as session:
+                        rows = await outbox_store.chat_pending(session, chat_id, limit=self._batch_size)
                 while rows:
                     outcome = await self._send_chat(turn, rows, slot)
                     sent += len(outcome.sent)
+                    if fresh is not None and outcome.clean and chat_id not in self._again:
+                        # All went and nothing else can be queued for the chat: "sent" is recorded
+                        # together with other chats' in one transaction, and the queue is not read again.
+                        await self._sent_log.record(outcome.sent[outcome.recorded :])
+                        turn.recorded = True
+                        break
+                    fresh = None
                     async with self._sessions() as session, session.begin():
                         await self._record(session, chat_id, outcome)
                         rows = []
                         if not outcome.stopped:  # what was queued meanwhile goes in the same turn
-                            rows = await repository.chat_pending(session, chat_id, limit=self._batch_size)
+                            rows = await outbox_store.chat_pending(session, chat_id, limit=self._batch_size)
                         if not rows and not outcome.lost_turn:
                             await self._gate.record(session, turn)
                     if outcome.stopped or outcome.expired:  # a retry to plan, or news for staff to send
@@ -381,29 +452,26 @@ class Outbox:
         await slot.take()
 
     async def _record_sent(self, out: _Outcome) -> None:
-        fresh = out.sent[out.recorded :]
-        if fresh:
-            async with self._sessions() as session, session.begin():
-                await repository.mark_sent(session, fresh, self._clock())
-            out.recorded = len(out.sent)
+        await self._sent_log.record(out.sent[out.recorded :])
+        out.recorded = len(out.sent)
         out.unrecorded_new = False
 
     async def _record(self, session: AsyncSession, chat_id: int, out: _Outcome) -> None:
         now = self._clock()
-        await repository.mark_sent(session, out.sent[out.recorded :], now)
+        await outbox_store.mark_sent(session, out.sent[out.recorded :], now)
         for row_id, error in out.failed:
-            await repository.mark_failed(session, row_id, error)
+            await outbox_store.mark_failed(session, row_id, error)
         if out.expired and self._undelivered is not None:
             await self._undelivered(session, out.expired, now)
         if out.blocked:
-            await repository.mark_unreachable(session, chat_id, now)
-            await repository.fail_chat(session, chat_id, "forbidden: chat unreachable")
+            await people_store.mark_unreachable(session, chat_id, now)
+            await outbox_store.fail_chat(session, chat_id, "forbidden: chat unreachable")
             if self._unreachable is not None:  # e.g. a broker's cases go back to the coordinators
                 await self._unreachable(session, chat_id, now)
         if out.deferred is not None:
             row, until, error = out.deferred
-            await repository.defer(session, row.id, until=until, error=error)
-            await repository.hold_chat(session, chat_id, after_id=row.id, until=until)
+            await outbox_store.defer(session, row.id, until=until, error=error)
+            await outbox_store.hold_chat(session, chat_id, after_id=row.id, until=until)
         if out.held is not None:
             after_id, until = out.held
-            await repository.hold_chat(session, chat_id, after_id=after_id, until=until)
+            await outbox_store.hold_chat(session, chat_id, after_id=after_id, until=until)

@@ -24,7 +24,7 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage import repository
+from storage import send_gates as send_gates_store
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,8 @@ class SendGate(Protocol):
     chat_pace: Pace
     # A slot of the bot's budget is used only this soon after it was taken (see ``global_pace``).
     late: float
+    # Whether this process is the bot's only sender: then no other process sends from the queue.
+    alone: bool
 
     def turn(
         self, chat_id: int, *, now: float, wait: float
@@ -136,6 +138,7 @@ class LocalGate:
     """Turns and budgets in this process's memory: right for one process (the SQLite default)."""
 
     MAX_REMEMBERED = 10_000
+    alone = True
 
     def __init__(self, chat_pace: Pace = UNPACED, global_pace: Pace = UNPACED) -> None:
         self.chat_pace = chat_pace
@@ -188,6 +191,7 @@ class DatabaseGate:
     """
 
     FIRST_RETRY = 0.025  # then twice as long each time: a held chat is asked a few times, not polled
+    alone = False
 
     def __init__(
         self,
@@ -243,7 +247,9 @@ class DatabaseGate:
             now = self._wall()
             until = now + self._call_seconds + self._claim_seconds
             async with self._sessions() as session, session.begin():
-                tat = await repository.claim_chat(session, chat_id, holder=self.holder, now=now, until=until)
+                tat = await send_gates_store.claim_chat(
+                    session, chat_id, holder=self.holder, now=now, until=until
+                )
             if tat is not None:
                 return ChatTurn(chat_id, tat, held_until=until)
             if loop.time() + pause > deadline:
@@ -252,7 +258,7 @@ class DatabaseGate:
             pause = min(pause * 2, 1.0)
 
     async def record(self, session: AsyncSession, turn: ChatTurn) -> None:
-        await repository.release_chat(session, turn.chat_id, holder=self.holder, tat=turn.tat)
+        await send_gates_store.release_chat(session, turn.chat_id, holder=self.holder, tat=turn.tat)
         turn.recorded = True
 
     async def keep(self, turn: ChatTurn, *, until: float) -> bool:
@@ -267,7 +273,9 @@ class DatabaseGate:
             )
         held_until = max(until, wall) + self._call_seconds + self._claim_seconds
         async with self._sessions() as session, session.begin():
-            kept = await repository.extend_claim(session, turn.chat_id, holder=self.holder, until=held_until)
+            kept = await send_gates_store.extend_claim(
+                session, turn.chat_id, holder=self.holder, until=held_until
+            )
         if kept:
             turn.held_until = held_until
         else:
@@ -283,9 +291,9 @@ class DatabaseGate:
             # statement commits by itself, so the row is locked for the statement, not a round trip.
             if session.get_bind().dialect.name == "postgresql":
                 await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-            wait = await repository.take_budget(
+            wait = await send_gates_store.take_budget(
                 session,
-                repository.GLOBAL_GATE_KEY,
+                send_gates_store.GLOBAL_GATE_KEY,
                 now=now,
                 interval=pace.interval,
                 tolerance=pace.tolerance,

@@ -140,7 +140,8 @@ async def run_shell(
         start = Event(
             kind=EventKind.COMMAND, command="start", user_id=user_id, chat_id=user_id, language_code=language
         )
-        await outbox.send((await runtime.dispatcher.handle(start)).outbox)
+        handled = await runtime.dispatcher.handle(start)
+        await outbox.send(handled.outbox, alone=handled.alone)
         while True:
             print("> ", end="", file=out, flush=True)
             line = await read()
@@ -151,6 +152,6 @@ async def run_shell(
             if event is None:
                 continue
             handled = await runtime.dispatcher.handle(event)
-            await outbox.send(handled.outbox)
+            await outbox.send(handled.outbox, alone=handled.alone)
     finally:
         await runtime.close()

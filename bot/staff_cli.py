@@ -12,7 +12,8 @@ from bot.app import telegram_bot
 from bot.settings import Settings
 from flows.cases import HandBack
 from flows.municipality import Municipality
-from storage import repository
+from storage import people as people_store
+from storage import staff as staff_store
 from storage.db import create_engine, is_sqlite, session_factory
 from storage.migrate import is_up_to_date, upgrade
 
@@ -97,7 +98,7 @@ async def run(settings: Settings, args: argparse.Namespace, out: TextIO = sys.st
         async with session_factory(engine)() as session, session.begin():
             command = args.staff_command
             if command == "invite":
-                invite = await repository.create_invite(
+                invite = await staff_store.create_invite(
                     session, role=args.role, name=args.name, wijken=args.wijk, themes=args.theme, now=now
                 )
                 username = await _bot_username(settings, args.bot_username)
@@ -115,7 +116,7 @@ async def run(settings: Settings, args: argparse.Namespace, out: TextIO = sys.st
                     )
                 return 0
             if command == "add":
-                row = await repository.add_staff(
+                row = await staff_store.add_staff(
                     session,
                     telegram_user_id=args.telegram_id,
                     name=args.name,
@@ -128,16 +129,16 @@ async def run(settings: Settings, args: argparse.Namespace, out: TextIO = sys.st
                     f"{row.name} is now {row.role} (staff id {row.id}, Telegram id {row.telegram_user_id}).",
                     file=out,
                 )
-                if not await repository.is_reachable(session, row.telegram_user_id):
+                if not await people_store.is_reachable(session, row.telegram_user_id):
                     print(f"Warning: {NOT_REACHABLE.format(name=row.name)}", file=out)
                 return 0
             if command == "list":
-                rows = await repository.list_staff(session)
+                rows = await staff_store.list_staff(session)
                 loads = {
                     b.staff_id: b.open_cases
-                    for b in await repository.broker_loads(session, open_statuses=_open())
+                    for b in await staff_store.broker_loads(session, open_statuses=_open())
                 }
-                people = await repository.load_people(session, [row.telegram_user_id for row in rows])
+                people = await people_store.load_people(session, [row.telegram_user_id for row in rows])
                 if not rows:
                     print(
                         "No staff yet. Add someone with: initiatiefbot staff invite --role broker …", file=out
@@ -165,12 +166,12 @@ async def run(settings: Settings, args: argparse.Namespace, out: TextIO = sys.st
                         file=out,
                     )
                 return 0
-            staff = await repository.load_staff(session, args.telegram_id)
+            staff = await staff_store.load_staff(session, args.telegram_id)
             if staff is None:
                 print(f"Telegram id {args.telegram_id} has no staff role.", file=sys.stderr)
                 return 1
             if command == "remove":
-                await repository.remove_staff(session, staff_id=staff.id, now=now)
+                await staff_store.remove_staff(session, staff_id=staff.id, now=now)
                 print(f"{staff.name} no longer has a staff role.", file=out)
                 if staff.role == "broker":
                     cases, told = await handback.hand_back(session, staff, HandBack.REMOVED, now)
@@ -183,7 +184,7 @@ async def run(settings: Settings, args: argparse.Namespace, out: TextIO = sys.st
                     )
                 return 0
             until = None if args.back else args.until
-            await repository.set_absent(session, staff.id, until)
+            await staff_store.set_absent(session, staff.id, until)
             print(f"{staff.name} is {'back' if until is None else f'absent until {until}'}.", file=out)
             if until is not None and staff.role == "broker":
                 told = await handback.tell_absent(session, staff, until, now)

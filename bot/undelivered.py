@@ -20,8 +20,11 @@ from flows import lifecycle
 from flows.cases import Notification
 from flows.events import Reply
 from flows.text import Msg, t, tn, verbatim
-from storage import repository
-from storage.repository import OutboxRow, StaffRole, StaffRow
+from storage import initiatives as initiatives_store
+from storage import people as people_store
+from storage import staff as staff_store
+from storage.outbox import OutboxRow
+from storage.staff import StaffRole, StaffRow
 
 EXCERPT = 200  # characters of the missed message quoted to staff
 OPEN = frozenset(s.value for s in lifecycle.OPEN_STATUSES)
@@ -45,24 +48,24 @@ def _excerpt(row: OutboxRow) -> str:
 
 async def _recipients(session: AsyncSession, chat_id: int, name: str) -> tuple[list[StaffRow], _Missed]:
     """The staff to tell about messages to ``chat_id`` (known to the bot as ``name``), and about whom."""
-    coordinators = await repository.all_coordinators(session)
-    staff = await repository.load_staff(session, chat_id)
+    coordinators = await staff_store.all_coordinators(session)
+    staff = await staff_store.load_staff(session, chat_id)
     if staff is not None:
         if staff.role == StaffRole.COORDINATOR.value:
             return [], _Missed(staff.name, None, ())
         return [c for c in coordinators if c.telegram_user_id != chat_id], _Missed(staff.name, None, ())
-    for summary in await repository.initiatives_of_resident(session, chat_id):
+    for summary in await initiatives_store.initiatives_of_resident(session, chat_id):
         if summary.status not in OPEN:
             continue
-        case = await repository.load_case(session, summary.reference)
+        case = await initiatives_store.load_case(session, summary.reference)
         if case is None:
             continue
         about = _Missed(case.contact_name or name, case.reference, ())
         if case.broker_id is not None:
-            broker = await repository.staff_by_id(session, case.broker_id)
+            broker = await staff_store.staff_by_id(session, case.broker_id)
             if broker is not None and broker.active:
                 return [broker], about
-        return repository.covering_coordinators(coordinators, case.wijk_code), about
+        return staff_store.covering_coordinators(coordinators, case.wijk_code), about
     return coordinators, _Missed(name, None, ())
 
 
@@ -100,7 +103,7 @@ async def report_undelivered(
     by_chat: dict[int, list[OutboxRow]] = {}
     for row in rows:
         by_chat.setdefault(row.chat_id, []).append(row)
-    people = await repository.load_people(session, set(by_chat))
+    people = await people_store.load_people(session, set(by_chat))
     notes: list[Notification] = []
     for chat_id, missed_rows in by_chat.items():
         person = people.get(chat_id)

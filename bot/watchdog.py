@@ -28,8 +28,13 @@ from flows.cases import CaseView, Notification, StaffRole, StaffView
 from flows.lifecycle import OPEN_STATUSES
 from flows.municipality import Municipality
 from flows.stalls import AMSTERDAM, Level, StallFacts, due_alerts, next_due
-from storage import reports, repository
-from storage.repository import DueCaseRow, NewStallAlert, OutboxRow, PersonRow
+from storage import alerts as alerts_store
+from storage import people as people_store
+from storage import reports
+from storage import staff as staff_store
+from storage.alerts import DueCaseRow, NewStallAlert
+from storage.outbox import OutboxRow
+from storage.people import PersonRow
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +185,7 @@ class Watchdog:
         after: tuple[datetime, int] | None = None
         while True:
             async with self._sessions() as session, session.begin():
-                rows = await repository.due_cases(
+                rows = await alerts_store.due_cases(
                     session, now=as_of, limit=batch, after=after, lock=not dry_run
                 )
                 done = (
@@ -222,8 +227,8 @@ class Watchdog:
         async with self._sessions() as session, session.begin():
             claimed = [
                 c
-                for c in await repository.all_coordinators(session)
-                if await repository.claim_digest(session, staff_id=c.id, week_start=week, now=now)
+                for c in await staff_store.all_coordinators(session)
+                if await alerts_store.claim_digest(session, staff_id=c.id, week_start=week, now=now)
             ]
             if not claimed:
                 return 0
@@ -257,7 +262,7 @@ class Watchdog:
         dry_run: bool,
         show: bool = False,
     ) -> _Batch:
-        sent = await repository.sent_alerts(session, [row.id for row in rows])
+        sent = await alerts_store.sent_alerts(session, [row.id for row in rows])
         facts = {row.id: _facts(row) for row in rows}
         due = {row.id: due_alerts(facts[row.id], self._m, as_of, sent[row.id]) for row in rows}
         if dry_run:
@@ -270,8 +275,8 @@ class Watchdog:
                 for alert in due[row.id]
             ]
             # Only the alerts this transaction inserted are its to send; another watchdog sends the rest.
-            mine = await repository.record_alerts(session, new, now=now)
-            await repository.set_next_alerts(
+            mine = await alerts_store.record_alerts(session, new, now=now)
+            await alerts_store.set_next_alerts(
                 session,
                 [
                     (row.id, next_due(facts[row.id], self._m, sent[row.id] | {a.key for a in due[row.id]}))
@@ -281,8 +286,8 @@ class Watchdog:
         ours = [(row, alert) for row in rows for alert in due[row.id] if (row.id, alert.key) in mine]
         if not ours:
             return _Batch()
-        staff = await repository.list_staff(session)
-        people = await repository.load_people(
+        staff = await staff_store.list_staff(session)
+        people = await people_store.load_people(
             session,
             {row.resident_user_id for row, _ in ours} | {s.telegram_user_id for s in staff},
         )
@@ -295,7 +300,7 @@ class Watchdog:
         notifications: list[Notification] = []
         for row, alert in ours:
             if row.wijk_code not in covering:
-                chosen = repository.covering_coordinators(coordinators, row.wijk_code)
+                chosen = staff_store.covering_coordinators(coordinators, row.wijk_code)
                 covering[row.wijk_code] = [views[c.id] for c in chosen]
             broker = brokers.get(row.broker_id) if row.broker_id is not None else None
             plan = plan_alert(

@@ -28,7 +28,7 @@ from bot.settings import Settings
 from bot.telegram_io import to_event
 from bot.web_limits import MAX_BODY_BYTES, Limits, read_body, start
 from storage.migrate import is_up_to_date
-from storage.repository import OutboxRow
+from storage.outbox import OutboxRow
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +76,9 @@ class _Worker:
     background: list[asyncio.Task[None]] = field(default_factory=list)
     sending: set[asyncio.Task[None]] = field(default_factory=set)
 
-    def send_later(self, rows: tuple[OutboxRow, ...]) -> None:
+    def send_later(self, rows: tuple[OutboxRow, ...], alone: frozenset[int] = frozenset()) -> None:
         """Send committed rows after the response; what fails stays queued for the sweeper."""
-        task = asyncio.get_running_loop().create_task(self.outbox.send(rows), name="outbox-send")
+        task = asyncio.get_running_loop().create_task(self.outbox.send(rows, alone=alone), name="outbox-send")
         self.sending.add(task)
         task.add_done_callback(self._sent)
 
@@ -174,7 +174,7 @@ def build_web_app(
             log.exception("update %s not stored; asking Telegram to deliver it again", update.update_id)
             raise web.HTTPServiceUnavailable() from None
         if handled.outbox:
-            worker.send_later(handled.outbox)
+            worker.send_later(handled.outbox, handled.alone)
         return web.Response(status=200)
 
     async def healthz(request: web.Request) -> web.Response:

@@ -4,25 +4,40 @@ from __future__ import annotations
 
 import contextlib
 import json
+import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.dialects import registry
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.pool import ConnectionPoolEntry
 
-SQLITE_BUSY_TIMEOUT_MS = 10_000
+from storage.sqlite_driver import LOCK_TIMEOUT
+
+registry.register("sqlite.initiatiefbot", "storage.sqlite_driver", "SQLiteDialect_inline")
+# The in-loop driver (storage/sqlite_driver.py) replaces aiosqlite, which hands every call to a thread.
+INLINE_SQLITE_DRIVER = "sqlite+initiatiefbot"
 
 
 def create_engine(url: str | URL, **kw: Any) -> AsyncEngine:
-    """Create an async engine; SQLite gets WAL, a busy timeout, foreign keys and BEGIN IMMEDIATE.
+    """Create an async engine; SQLite gets the in-loop driver, one connection, WAL, foreign keys and
+    BEGIN IMMEDIATE.
 
     Extra keyword arguments go to :func:`sqlalchemy.ext.asyncio.create_async_engine` and win over
     the defaults chosen here.
     """
     url = make_url(url)
     backend = url.get_backend_name()
+    if url.drivername == "sqlite+aiosqlite":
+        url = url.set(drivername=INLINE_SQLITE_DRIVER)
     # Readable JSON in SQLite files (no \u escapes) and a little less to send to PostgreSQL.
     options: dict[str, Any] = {"json_serializer": _compact_json}
     if backend == "postgresql" and "poolclass" not in kw:
@@ -35,14 +50,34 @@ def create_engine(url: str | URL, **kw: Any) -> AsyncEngine:
             pool_recycle=1800,
         )
     if backend == "sqlite":
-        # Every session ends in commit or rollback, so the pool's extra rollback when a connection
-        # is returned would only cost another round trip to the aiosqlite thread.
-        options.update(pool_reset_on_return=None)
+        # One connection: SQLite has one writer at a time anyway, and with the in-loop driver a second
+        # connection of this process would wait for the first in SQLite's busy handler, asleep with
+        # the whole event loop. Transactions queue for the connection in the loop instead. Every
+        # session ends in commit or rollback, so the pool's extra rollback on return is not needed.
+        options.update(pool_size=1, max_overflow=0, pool_timeout=60, pool_reset_on_return=None)
     options.update(kw)
     engine = create_async_engine(url, **options)
     if backend == "sqlite":
-        _configure_sqlite(engine, in_memory=_is_memory_database(url))
+        in_memory = _is_memory_database(url)
+        _configure_sqlite(engine, in_memory=in_memory)
+        if engine.dialect.driver == "initiatiefbot" and not in_memory:
+            _add_readers(engine, url, options)
     return engine
+
+
+# Each in-loop SQLite engine's sessions for reading, on connections of their own (see ``reading``).
+_readers: weakref.WeakKeyDictionary[Engine, async_sessionmaker[AsyncSession]] = weakref.WeakKeyDictionary()
+
+
+def _add_readers(engine: AsyncEngine, url: URL, options: dict[str, Any]) -> None:
+    """Give the engine a few read-only connections: a reader in WAL mode never waits for the writer."""
+    readers = create_async_engine(url, **{**options, "pool_size": 4, "max_overflow": 16})
+    _configure_sqlite(readers, in_memory=False, query_only=True)
+    _readers[engine.sync_engine] = session_factory(readers)
+
+    @event.listens_for(engine.sync_engine, "engine_disposed")
+    def _dispose_readers(_: Engine) -> None:
+        readers.sync_engine.dispose()
 
 
 def _compact_json(value: Any) -> str:
@@ -56,9 +91,23 @@ READ_ONLY = "initiatiefbot_read_only"
 @contextlib.asynccontextmanager
 async def reading(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     """A session whose transaction only reads: on SQLite it does not queue behind writers."""
+    bind = sessions.kw.get("bind")
+    if isinstance(bind, AsyncEngine) and (readers := _readers.get(bind.sync_engine)) is not None:
+        sessions = readers
     async with sessions() as session:
         await session.connection(execution_options={READ_ONLY: True})
         yield session
+
+
+@contextlib.asynccontextmanager
+async def transaction(
+    sessions: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[tuple[AsyncConnection, AsyncSession]]:
+    """One write transaction: its connection for the hot statements, and a session on the same
+    transaction for the storage functions that take one (it costs nothing until used)."""
+    engine = sessions.kw["bind"]
+    async with engine.begin() as conn, AsyncSession(bind=conn, expire_on_commit=False) as session:
+        yield conn, session
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -76,7 +125,7 @@ def _is_memory_database(url: URL) -> bool:
     return database in ("", ":memory:") or "mode=memory" in database or url.query.get("mode") == "memory"
 
 
-def _configure_sqlite(engine: AsyncEngine, *, in_memory: bool) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, in_memory: bool, query_only: bool = False) -> None:
     """Install the connection PRAGMAs and SQLAlchemy-controlled BEGIN IMMEDIATE transactions.
 
     This is SQLAlchemy's documented recipe for sqlite3/aiosqlite transaction control: the driver stops
@@ -85,16 +134,27 @@ def _configure_sqlite(engine: AsyncEngine, *, in_memory: bool) -> None:
     timeout makes the second one wait instead of failing.
     """
 
+    inline = engine.dialect.driver == "initiatiefbot"
+
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, connection_record: ConnectionPoolEntry) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            if inline:
+                # Locks of other processes are waited for in the event loop (sqlite_driver), and the
+                # log is checkpointed by a worker thread, not by a commit in the loop.
+                cursor.execute("PRAGMA busy_timeout = 0")
+            else:
+                cursor.execute(f"PRAGMA busy_timeout = {int(LOCK_TIMEOUT * 1000)}")
             if not in_memory:
                 cursor.execute("PRAGMA journal_mode = WAL")
+                if inline:
+                    cursor.execute("PRAGMA wal_autocheckpoint = 0")
             cursor.execute("PRAGMA synchronous = NORMAL")
             cursor.execute("PRAGMA foreign_keys = ON")
+            if query_only:
+                cursor.execute("PRAGMA query_only = ON")
         finally:
             cursor.close()
 

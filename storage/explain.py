@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from storage.repository import due_cases_statement
+from storage.alerts import due_cases_statement
 
 
 class _Explain(Executable, ClauseElement):

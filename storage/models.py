@@ -270,7 +270,17 @@ class OutboxMessage(Base):
     """A Bot API call queued in the update's transaction and sent after commit."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_status_not_before", "status", "not_before", "id"),)
+    __table_args__ = (
+        Index("ix_outbox_status_not_before", "status", "not_before", "id"),
+        # Each chat's queue: which messages wait for it, oldest first (see storage.outbox.backlogged).
+        Index(
+            "ix_outbox_pending_chat",
+            "chat_id",
+            "id",
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigIntegerKey, primary_key=True, autoincrement=True)
     chat_id: Mapped[int] = mapped_column(BigInteger, index=True)

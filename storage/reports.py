@@ -9,7 +9,7 @@ from datetime import date, datetime
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.repository import initiative_events, initiatives, staff
+from storage.tables import initiative_events, initiatives, staff
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
-from storage.repository import NewInitiative
+from storage.initiatives import NewInitiative
 
 CONSENT_AT = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 

@@ -17,7 +17,7 @@ import pytest_asyncio
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import repository
+from storage import staff as staff_store
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
 from tests.e2e import containing, intake_until_summary, press, running_bot, say
@@ -65,7 +65,7 @@ async def add_staff(
 ) -> int:
     """Add a staff member as the staff command does; returns their staff id."""
     async with database(database_url) as session:
-        row = await repository.add_staff(
+        row = await staff_store.add_staff(
             session,
             telegram_user_id=user_id,
             name=name,
@@ -75,7 +75,7 @@ async def add_staff(
             now=NOW,
         )
         if absent_until is not None:
-            await repository.set_absent(session, row.id, absent_until)
+            await staff_store.set_absent(session, row.id, absent_until)
         return row.id
 
 
@@ -181,7 +181,7 @@ async def test_new_initiatives_go_to_a_present_broker_of_the_wijk_with_the_most_
 
         # Bram is back early: as the greenery specialist he goes before the generalists.
         async with database(database_url) as session:
-            await repository.set_absent(session, bram_id, None)
+            await staff_store.set_absent(session, bram_id, None)
         third = await submit(residents[2])
         await bram.wait_for_message(containing(third))
         await residents[2].wait_for_message(containing("Bram Bos is your initiatiefmakelaar"))
@@ -497,7 +497,7 @@ async def test_staff_invite_link_makes_someone_a_broker_who_then_gets_initiative
     mallory = fake.user(5602, "Mallory", language_code="en")
     anna = fake.user(1701, "Anna", language_code="en")
     async with database(database_url) as session:
-        invite = await repository.create_invite(
+        invite = await staff_store.create_invite(
             session, role="broker", name="Bea Bakker", wijken=[WATERKWARTIER], themes=[], now=NOW
         )
 

@@ -20,7 +20,10 @@ import pytest
 import pytest_asyncio
 
 from bot.__main__ import main
-from storage import repository
+from storage import alerts as alerts_store
+from storage import initiatives as initiatives_store
+from storage import people as people_store
+from storage import staff as staff_store
 from tests.e2e import containing, migrate, press, running_bot, say
 from tests.fake_bot_api import FakeBotApi, FakeUser
 from tests.test_e2e_cases import NOORDVEEN, TITLE, WATERKWARTIER, add_staff, database, meet, submit, text_of
@@ -189,7 +192,7 @@ async def test_an_absent_brokers_case_reaches_the_coordinator(fake: FakeBotApi, 
         await bea.wait_for_message(containing("A new initiative for you."))
         # Bea goes on holiday until Friday 13 March.
         async with database(database_url) as session:
-            await repository.set_absent(session, bea_id, date(2026, 3, 13))
+            await staff_store.set_absent(session, bea_id, date(2026, 3, 13))
 
         printed = await watchdog(fake, database_url, REMINDER)
         assert f"{reference}  status  1 reminder  coordinator Carla Cornelissen" in printed
@@ -265,7 +268,7 @@ async def test_two_watchdog_processes_at_once_send_every_alert_exactly_once(
         await person.send_text("/start")  # they have opened the chat, so the bot may write to them
     async with database(database_url) as session:
         for person in (bea, carla, *residents):
-            await repository.upsert_person(
+            await people_store.upsert_person(
                 session,
                 user_id=person.id,
                 chat_id=person.id,
@@ -274,11 +277,11 @@ async def test_two_watchdog_processes_at_once_send_every_alert_exactly_once(
                 now=START,
             )
         for person in residents:
-            created = await repository.create_initiative(session, initiative_of(person.id), START)
-            await repository.assign(
+            created = await initiatives_store.create_initiative(session, initiative_of(person.id), START)
+            await initiatives_store.assign(
                 session, created.id, broker_id=bea_id, by_staff_id=None, note=None, now=START
             )
-            await repository.change_status(
+            await initiatives_store.change_status(
                 session,
                 created.id,
                 status="toegewezen",
@@ -307,8 +310,8 @@ async def test_two_watchdog_processes_at_once_send_every_alert_exactly_once(
     assert all(len(received(person, HONEST)) == 1 for person in residents)
 
 
-def initiative_of(user_id: int) -> repository.NewInitiative:
-    return repository.NewInitiative(
+def initiative_of(user_id: int) -> initiatives_store.NewInitiative:
+    return initiatives_store.NewInitiative(
         municipality_code="GM0301",
         prefix="INI",
         resident_user_id=user_id,
@@ -347,7 +350,7 @@ async def cases_in_the_database(
     coordinates every wijk; a case without a broker is in Noordveen."""
     async with database(database_url) as session:
         for user_id, language in people:
-            await repository.upsert_person(
+            await people_store.upsert_person(
                 session,
                 user_id=user_id,
                 chat_id=user_id,
@@ -356,11 +359,11 @@ async def cases_in_the_database(
                 now=START,
             )
         staff = {
-            "Bea Bakker": await repository.add_staff(
+            "Bea Bakker": await staff_store.add_staff(
                 session, telegram_user_id=5701, name="Bea Bakker", role="broker", wijken=[WATERKWARTIER],
                 themes=[], now=START,
             ),
-            "Carla Cornelissen": await repository.add_staff(
+            "Carla Cornelissen": await staff_store.add_staff(
                 session, telegram_user_id=5702, name="Carla Cornelissen", role="coordinator", wijken=[],
                 themes=[], now=START,
             ),
@@ -370,15 +373,15 @@ async def cases_in_the_database(
             new = dataclasses.replace(
                 initiative_of(resident), wijk_code=wijk, contact_name=f"Bewoner {resident}"
             )
-            created = await repository.create_initiative(session, new, since)
+            created = await initiatives_store.create_initiative(session, new, since)
             if broker is not None:
                 staff_id = staff[broker].id
-                await repository.assign(
+                await initiatives_store.assign(
                     session, created.id, broker_id=staff_id, by_staff_id=None, note=None, now=since
                 )
             status_code, _, department = status.partition(" ")  # "bij_gemeente verkeer"
             if status_code != "ingediend":
-                await repository.change_status(
+                await initiatives_store.change_status(
                     session,
                     created.id,
                     status=status_code,
@@ -439,7 +442,7 @@ async def test_a_dry_run_with_show_prints_each_message_as_its_reader_would_get_i
         "2026-03-09 09:00 Europe/Amsterdam; dry run: nothing recorded or sent\n"
     )
     async with database(database_url) as session:
-        assert await repository.sent_alerts(session, [1, 2]) == {1: set(), 2: set()}  # nothing recorded
+        assert await alerts_store.sent_alerts(session, [1, 2]) == {1: set(), 2: set()}  # nothing recorded
 
 
 def test_show_without_a_dry_run_is_refused(
@@ -477,7 +480,7 @@ async def test_vastgelopen_and_overzicht_show_exactly_what_the_watchdog_just_ale
     )
     async with database(database_url) as session:
         for initiative_id in (2, 3):  # Bea keeps these two going: she wrote a note yesterday
-            await repository.add_event(
+            await initiatives_store.add_event(
                 session,
                 initiative_id,
                 kind="note",

@@ -17,7 +17,8 @@ from bot.i18n import Translator
 from bot.settings import load_municipality, resolve_config_path
 from flows.events import Event, EventKind
 from flows.flood import FloodRule, Verdict, Window, decide
-from storage import repository
+from storage import outbox as outbox_store
+from storage import staff as staff_store
 from storage.db import session_factory
 from storage.models import Conversation, ProcessedUpdate
 
@@ -122,7 +123,7 @@ def events(user_id: int) -> list[Event]:
     return [*help_, new, *titles]
 
 
-def texts(rows: list[repository.OutboxRow]) -> list[str]:
+def texts(rows: list[outbox_store.OutboxRow]) -> list[str]:
     return [str(r.payload.get("text", "")) for r in rows if r.method == "sendMessage"]
 
 
@@ -174,7 +175,7 @@ async def test_fifty_messages_in_ten_seconds_get_one_slow_down_and_the_rest_does
 
 async def test_staff_are_not_limited(engine: AsyncEngine, clock: Clock) -> None:
     async with session_factory(engine)() as session, session.begin():
-        await repository.add_staff(
+        await staff_store.add_staff(
             session, telegram_user_id=3, name="Bea Bakker", role="broker", wijken=[], themes=[], now=T0
         )
     dispatcher = dispatcher_on(engine, clock)

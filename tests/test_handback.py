@@ -9,7 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bot import handback
-from storage import repository
+from storage import initiatives as initiatives_store
+from storage import people as people_store
+from storage import staff as staff_store
 from storage.db import session_factory
 from storage.models import OutboxMessage
 from tests.test_staff_cli import initiative
@@ -21,16 +23,18 @@ BROKER, COORDINATOR, RESIDENT = 42, 43, 701
 async def world(session: AsyncSession) -> tuple[int, str]:
     """A broker and a coordinator who both opened the bot, and one case of the broker's."""
     for user, name, role in ((BROKER, "Bea", "broker"), (COORDINATOR, "Cor", "coordinator")):
-        await repository.upsert_person(
+        await people_store.upsert_person(
             session, user_id=user, chat_id=user, first_name=name, telegram_language="en", now=NOW
         )
-        row = await repository.add_staff(
+        row = await staff_store.add_staff(
             session, telegram_user_id=user, name=name, role=role, wijken=["WK030101"], themes=[], now=NOW
         )
         if role == "broker":
             broker_id = row.id
-    case = await repository.create_initiative(session, initiative(RESIDENT, "WK030101"), NOW)
-    await repository.assign(session, case.id, broker_id=broker_id, by_staff_id=None, note=None, now=NOW)
+    case = await initiatives_store.create_initiative(session, initiative(RESIDENT, "WK030101"), NOW)
+    await initiatives_store.assign(
+        session, case.id, broker_id=broker_id, by_staff_id=None, note=None, now=NOW
+    )
     return broker_id, case.reference
 
 
@@ -49,10 +53,10 @@ async def test_a_403_from_a_broker_hands_their_cases_back_and_tells_the_coordina
 ) -> None:
     async with session_factory(engine)() as session, session.begin():
         _, reference = await world(session)
-        await repository.mark_unreachable(session, BROKER, NOW)  # as the outbox does first
+        await people_store.mark_unreachable(session, BROKER, NOW)  # as the outbox does first
         await handback.broker_unreachable(session, BROKER, NOW)
 
-        case = await repository.load_case(session, reference)
+        case = await initiatives_store.load_case(session, reference)
         assert case is not None and case.broker_id is None
         sent = await queued(session)
     assert sorted(sent) == [COORDINATOR, RESIDENT]
@@ -68,7 +72,7 @@ async def test_a_403_from_a_resident_or_a_coordinator_changes_no_case(engine: As
         broker_id, reference = await world(session)
         await handback.broker_unreachable(session, RESIDENT, NOW)
         await handback.broker_unreachable(session, COORDINATOR, NOW)
-        case = await repository.load_case(session, reference)
+        case = await initiatives_store.load_case(session, reference)
         assert case is not None and case.broker_id == broker_id
         assert await queued(session) == {}
 
@@ -79,11 +83,11 @@ async def test_a_failing_hand_back_leaves_the_outboxs_own_records_alone(
     async def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(repository, "hand_back_cases", broken)
+    monkeypatch.setattr(initiatives_store, "hand_back_cases", broken)
     async with session_factory(engine)() as session, session.begin():
         await world(session)
-        await repository.mark_unreachable(session, BROKER, NOW)
+        await people_store.mark_unreachable(session, BROKER, NOW)
         await handback.broker_unreachable(session, BROKER, NOW)  # logged, not raised
     async with session_factory(engine)() as session:
-        person = await repository.load_person(session, BROKER)
+        person = await people_store.load_person(session, BROKER)
         assert person is not None and person.unreachable_at == NOW  # committed with the transaction

@@ -20,7 +20,7 @@ from bot.i18n import Translator
 from bot.logs import JsonFormatter, Pseudonyms, setup_logging
 from bot.settings import ConfigError, Settings, load_municipality, resolve_config_path
 from flows.events import Event, EventKind
-from storage import repository
+from storage import conversations as conversations_store
 from storage.db import session_factory
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
@@ -116,14 +116,14 @@ async def test_one_json_line_per_update_and_nothing_personal_in_the_logs(
     await anna.text(NAME)
 
     # A programming error while the phone number is handled, with the text in the exception's message.
-    save = repository.save_conversation
+    save = conversations_store.save_conversation
 
     async def broken(*args: Any, **kw: Any) -> None:
         raise RuntimeError(f"could not save {PHONE} for {NAME} ({EMAIL})")
 
-    monkeypatch.setattr(repository, "save_conversation", broken)
+    monkeypatch.setattr(conversations_store, "save_conversation", broken)
     await anna.text(PHONE)
-    monkeypatch.setattr(repository, "save_conversation", save)
+    monkeypatch.setattr(conversations_store, "save_conversation", save)
     await anna.text(PHONE)
     await anna.press("I agree")
     assert any(TITLE in text for text in anna.sent), anna.sent[-3:]

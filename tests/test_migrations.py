@@ -12,7 +12,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage import repository
+from storage import alerts as alerts_store
+from storage import initiatives as initiatives_store
+from storage import staff as staff_store
 from storage.db import create_engine, session_factory
 from storage.migrate import current_revision, head_revision, is_up_to_date, upgrade
 from storage.models import Base
@@ -72,7 +74,7 @@ async def test_0006_hands_back_the_open_cases_of_brokers_removed_before(empty_en
     sessions = session_factory(empty_engine)
     async with sessions() as session, session.begin():
         gone, stays = [
-            await repository.add_staff(
+            await staff_store.add_staff(
                 session,
                 telegram_user_id=user,
                 name=name,
@@ -84,14 +86,14 @@ async def test_0006_hands_back_the_open_cases_of_brokers_removed_before(empty_en
             for user, name in ((1, "Anna"), (2, "Bram"))
         ]
         cases = [
-            await repository.create_initiative(session, new_initiative(title=f"Idee {n}"), now)
+            await initiatives_store.create_initiative(session, new_initiative(title=f"Idee {n}"), now)
             for n in range(3)
         ]
         for case, broker in zip(cases, (gone, gone, stays), strict=True):
-            await repository.assign(
+            await initiatives_store.assign(
                 session, case.id, broker_id=broker.id, by_staff_id=None, note=None, now=now
             )
-        await repository.change_status(
+        await initiatives_store.change_status(
             session,
             cases[1].id,
             status="gerealiseerd",
@@ -103,15 +105,15 @@ async def test_0006_hands_back_the_open_cases_of_brokers_removed_before(empty_en
             department=None,
         )
         # Removed as before 0006: her open case kept her.
-        await repository.remove_staff(session, staff_id=gone.id, now=removed)
+        await staff_store.remove_staff(session, staff_id=gone.id, now=removed)
     await downgrade(empty_engine, "0005")
 
     await upgrade(empty_engine)
 
     async with sessions() as session, session.begin():
-        brokers = [(await repository.load_case_by_id(session, c.id)).broker_id for c in cases]  # type: ignore[union-attr]
-        last = (await repository.timeline(session, cases[0].id, resident_view=False))[-1]
-        due = {c.id: c.next_alert_at for c in await repository.due_cases(session, now=removed, limit=10)}
+        brokers = [(await initiatives_store.load_case_by_id(session, c.id)).broker_id for c in cases]  # type: ignore[union-attr]
+        last = (await initiatives_store.timeline(session, cases[0].id, resident_view=False))[-1]
+        due = {c.id: c.next_alert_at for c in await alerts_store.due_cases(session, now=removed, limit=10)}
     assert brokers == [None, gone.id, stays.id]  # open: unassigned; done, or someone else's: untouched
     assert (last.kind, last.note, last.staff_id, last.at, last.visible_to_resident) == (
         "unassigned",

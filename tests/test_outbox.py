@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
-from bot.dispatcher import Dispatcher
+from bot.dispatcher import Dispatcher, Handled
 from bot.i18n import Translator
 from bot.notifications import enqueue_calls
 from bot.outbox import SEND_LEASE, TIMED_OUT_PAUSE, Outbox
@@ -20,7 +20,9 @@ from bot.settings import load_municipality, resolve_config_path
 from bot.telegram_io import ApiCall
 from bot.undelivered import report_undelivered
 from flows.events import Event, EventKind
-from storage import repository
+from storage import initiatives as initiatives_store
+from storage import people as people_store
+from storage import staff as staff_store
 from storage.db import session_factory
 from storage.models import OutboxMessage, Person
 from tests.factories import new_initiative
@@ -62,13 +64,23 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture
-def parts(engine: AsyncEngine, clock: Clock) -> tuple[Dispatcher, Outbox, Transport]:
+# Both ways a fresh reply is sent: read from the chat's queue under its turn, or (this process being the
+# bot's only sender and nothing older waiting for the chat) as committed, from memory.
+@pytest.fixture(params=[False, True], ids=["queue", "memory"])
+def parts(
+    engine: AsyncEngine, clock: Clock, request: pytest.FixtureRequest
+) -> tuple[Dispatcher, Outbox, Transport]:
     sessions = session_factory(engine)
     municipality = load_municipality(resolve_config_path("zutphen"))
-    dispatcher = Dispatcher(sessions, municipality, Translator(("nl", "en")), clock)
+    dispatcher = Dispatcher(
+        sessions, municipality, Translator(("nl", "en")), clock, sends_alone=request.param
+    )
     transport = Transport()
     return dispatcher, Outbox(sessions, transport, clock), transport
+
+
+async def send(outbox: Outbox, handled: Handled) -> None:
+    await outbox.send(handled.outbox, alone=handled.alone)
 
 
 def command(chat_id: int, name: str) -> Event:
@@ -86,7 +98,7 @@ async def test_the_sweep_leaves_fresh_messages_to_the_sender_so_none_goes_twice(
     dispatcher, outbox, transport = parts
     handled = await dispatcher.handle(command(1, "start"), update_id=1)
     assert await outbox.flush() == 0  # committed but not yet sent: the sweep must not take it
-    await outbox.send(handled.outbox)
+    await send(outbox, handled)
     assert await outbox.flush() == 0
     assert len(transport.texts(1)) == 1
     assert await statuses(engine) == ["sent"]
@@ -111,9 +123,9 @@ async def test_a_flood_wait_holds_that_chat_in_order_while_others_go_on(
     first = await dispatcher.handle(command(1, "start"), update_id=1)
     second = await dispatcher.handle(command(1, "help"), update_id=2)
     other = await dispatcher.handle(command(2, "start"), update_id=3)
-    await outbox.send(first.outbox)
-    await outbox.send(second.outbox)
-    await outbox.send(other.outbox)
+    await send(outbox, first)
+    await send(outbox, second)
+    await send(outbox, other)
     assert transport.texts(1) == []
     assert len(transport.texts(2)) == 1
     clock.now += timedelta(seconds=29)
@@ -129,7 +141,7 @@ async def test_a_blocked_user_is_marked_unreachable_and_never_retried(
 ) -> None:
     dispatcher, outbox, transport = parts
     transport.failures[1] = [Forbidden("Forbidden: bot was blocked by the user")]
-    await outbox.send((await dispatcher.handle(command(1, "start"), update_id=1)).outbox)
+    await send(outbox, await dispatcher.handle(command(1, "start"), update_id=1))
     clock.now += timedelta(hours=1)
     assert await outbox.flush() == 0
     assert transport.delivered == []
@@ -147,7 +159,7 @@ async def test_harmless_bad_requests_count_as_sent(
 ) -> None:
     dispatcher, outbox, transport = parts
     transport.failures[1] = [BadRequest(error)]
-    await outbox.send((await dispatcher.handle(command(1, "start"), update_id=1)).outbox)
+    await send(outbox, await dispatcher.handle(command(1, "start"), update_id=1))
     assert await statuses(engine) == ["sent"]
 
 
@@ -157,7 +169,7 @@ async def test_network_trouble_is_retried_with_backoff(
 ) -> None:
     dispatcher, outbox, transport = parts
     transport.failures[1] = [make_error(), make_error()]
-    await outbox.send((await dispatcher.handle(command(1, "start"), update_id=1)).outbox)
+    await send(outbox, await dispatcher.handle(command(1, "start"), update_id=1))
     clock.now += timedelta(seconds=1)
     await outbox.flush()  # second failure: waits longer now
     assert transport.texts(1) == []
@@ -173,7 +185,7 @@ async def test_a_send_that_timed_out_is_not_tried_again_at_once(
 ) -> None:
     dispatcher, outbox, transport = parts
     transport.failures[1] = [TimedOut()]  # Telegram may have shown it: a quick retry would show it twice
-    await outbox.send((await dispatcher.handle(command(1, "start"), update_id=1)).outbox)
+    await send(outbox, await dispatcher.handle(command(1, "start"), update_id=1))
     for _ in range(5):
         clock.now += timedelta(seconds=10)
         assert await outbox.flush() == 0
@@ -201,13 +213,13 @@ async def test_a_telegram_outage_of_half_an_hour_delays_every_message_in_order_a
     dispatcher, outbox, transport = parts
     back = T0 + timedelta(minutes=30)
     go_down(transport, clock, until=back)
-    await outbox.send((await dispatcher.handle(command(1, "start"), update_id=1)).outbox)
-    await outbox.send((await dispatcher.handle(command(2, "start"), update_id=2)).outbox)
+    await send(outbox, await dispatcher.handle(command(1, "start"), update_id=1))
+    await send(outbox, await dispatcher.handle(command(2, "start"), update_id=2))
     update_id = 3
     while clock.now < back + timedelta(minutes=10):  # the sweep looks every 10 s
         clock.now += timedelta(seconds=10)
         if clock.now == T0 + timedelta(minutes=15):  # a resident asks for help halfway the outage
-            await outbox.send((await dispatcher.handle(command(1, "help"), update_id=update_id)).outbox)
+            await send(outbox, await dispatcher.handle(command(1, "help"), update_id=update_id))
             update_id += 1
         await outbox.flush()
     greeting, help_text = transport.texts(1)
@@ -223,14 +235,14 @@ async def test_a_message_undelivered_for_days_is_given_up_and_the_broker_told_wh
 ) -> None:
     sessions = session_factory(engine)
     async with sessions() as session, session.begin():
-        dirk = await repository.add_staff(
+        dirk = await staff_store.add_staff(
             session, telegram_user_id=2001, name="Dirk", role="broker", wijken=(), themes=(), now=T0
         )
-        initiative = await repository.create_initiative(session, new_initiative(), T0)
-        await repository.assign(
+        initiative = await initiatives_store.create_initiative(session, new_initiative(), T0)
+        await initiatives_store.assign(
             session, initiative.id, broker_id=dirk.id, by_staff_id=None, note=None, now=T0
         )
-        await repository.upsert_person(
+        await people_store.upsert_person(
             session, user_id=2001, chat_id=2001, first_name="Dirk", telegram_language="nl", now=T0
         )
         rows = await enqueue_calls(
@@ -272,6 +284,6 @@ async def test_after_a_restart_leftovers_go_out_before_anything_new(
     dispatcher, outbox, transport = parts
     await dispatcher.handle(command(1, "start"), update_id=1)  # the process died before sending
     assert await outbox.flush(take_leased=True) == 1  # start-up of the next process
-    await outbox.send((await dispatcher.handle(command(1, "help"), update_id=2)).outbox)
+    await send(outbox, await dispatcher.handle(command(1, "help"), update_id=2))
     greeting, help_text = transport.texts(1)
     assert "What do you want to do?" in greeting and "/nieuw" in help_text

@@ -27,10 +27,10 @@ from bot.notifications import enqueue_calls
 from bot.outbox import Outbox
 from bot.sendgate import UNPACED, DatabaseGate, LocalGate, Pace, SendGate, chat_pace, global_pace
 from bot.telegram_io import ApiCall
-from storage import repository
+from storage import send_gates as send_gates_store
 from storage.db import create_engine, session_factory
 from storage.models import OutboxMessage
-from storage.repository import OutboxRow
+from storage.outbox import OutboxRow
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 
@@ -485,7 +485,9 @@ async def test_a_crashed_workers_turn_on_a_chat_runs_out(engine: AsyncEngine) ->
     now = clock.now.timestamp()
     async with sessions() as session, session.begin():
         # A worker that died while sending to chat 5: its claim runs 30 s more.
-        assert await repository.claim_chat(session, 5, holder="dead", now=now, until=now + 30) is not None
+        assert (
+            await send_gates_store.claim_chat(session, 5, holder="dead", now=now, until=now + 30) is not None
+        )
     await outbox.send(await queue(engine, 5, "Hallo", now=clock.now))
     assert transport.texts(5) == []  # the chat is someone else's turn: left to the sweep
     clock.now += timedelta(seconds=29)

@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot import staff_cli
 from bot.__main__ import _parser
 from bot.settings import Settings, resolve_config_path
-from storage import repository
+from storage import initiatives as initiatives_store
+from storage import staff as staff_store
 from storage.db import session_factory
 from storage.models import Initiative, OutboxMessage
 from tests.factories import new_initiative
@@ -106,7 +107,7 @@ async def test_unknown_wijk_or_theme_is_refused_with_the_known_ones(
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-def initiative(resident: int, wijk: str) -> repository.NewInitiative:
+def initiative(resident: int, wijk: str) -> initiatives_store.NewInitiative:
     return new_initiative(
         municipality_code="0301",
         resident_user_id=resident,
@@ -129,15 +130,18 @@ async def test_removing_a_broker_hands_their_open_initiatives_back_to_the_coordi
     await staff(database_url, *"add --telegram-id 43 --role coordinator --name Cor --wijk WK030101".split())
     await staff(database_url, *"add --telegram-id 44 --role coordinator --name Noor --wijk WK030102".split())
     async with session_factory(engine)() as session, session.begin():
-        bea = await repository.load_staff(session, 42)
+        bea = await staff_store.load_staff(session, 42)
         assert bea is not None
         cases = [
-            await repository.create_initiative(session, initiative(r, "WK030101"), NOW) for r in (701, 702)
+            await initiatives_store.create_initiative(session, initiative(r, "WK030101"), NOW)
+            for r in (701, 702)
         ]
-        cases.append(await repository.create_initiative(session, initiative(703, "WK030101"), NOW))
+        cases.append(await initiatives_store.create_initiative(session, initiative(703, "WK030101"), NOW))
         for case in cases:
-            await repository.assign(session, case.id, broker_id=bea.id, by_staff_id=None, note=None, now=NOW)
-        await repository.change_status(  # a finished one stays hers
+            await initiatives_store.assign(
+                session, case.id, broker_id=bea.id, by_staff_id=None, note=None, now=NOW
+            )
+        await initiatives_store.change_status(  # a finished one stays hers
             session,
             cases[2].id,
             status="gerealiseerd",

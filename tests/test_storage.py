@@ -12,7 +12,11 @@ from sqlalchemy import delete, func, select, text
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from storage import repository as repo
+from storage import conversations as conversations_store
+from storage import initiatives as initiatives_store
+from storage import outbox as outbox_store
+from storage import people as people_store
+from storage import updates as updates_store
 from storage.db import reading, session_factory
 from storage.models import Initiative, InitiativeEvent, Person
 
@@ -29,8 +33,8 @@ def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return session_factory(engine)
 
 
-def new_initiative(**changes: Any) -> repo.NewInitiative:
-    initiative = repo.NewInitiative(
+def new_initiative(**changes: Any) -> initiatives_store.NewInitiative:
+    initiative = initiatives_store.NewInitiative(
         municipality_code="0363",
         prefix="INI",
         resident_user_id=1001,
@@ -55,10 +59,10 @@ def new_initiative(**changes: Any) -> repo.NewInitiative:
 
 async def test_an_update_is_processed_only_once(sessions: async_sessionmaker[AsyncSession]) -> None:
     async with sessions() as session, session.begin():
-        assert await repo.claim_update(session, 812_345_678_901, NOW) is True
+        assert await updates_store.claim_update(session, 812_345_678_901, NOW) is True
     async with sessions() as session, session.begin():
-        assert await repo.claim_update(session, 812_345_678_901, NOW) is False
-        assert await repo.claim_update(session, 812_345_678_902, NOW) is True
+        assert await updates_store.claim_update(session, 812_345_678_901, NOW) is False
+        assert await updates_store.claim_update(session, 812_345_678_902, NOW) is True
 
 
 async def test_references_count_per_municipality_and_restart_each_year(
@@ -66,11 +70,15 @@ async def test_references_count_per_municipality_and_restart_each_year(
 ) -> None:
     async with sessions() as session, session.begin():
         amsterdam = [
-            await repo.next_reference(session, municipality_code="0363", prefix="INI", year=2026)
+            await initiatives_store.next_reference(session, municipality_code="0363", prefix="INI", year=2026)
             for _ in range(3)
         ]
-        utrecht = await repo.next_reference(session, municipality_code="0344", prefix="UTR", year=2026)
-        next_year = await repo.next_reference(session, municipality_code="0363", prefix="INI", year=2027)
+        utrecht = await initiatives_store.next_reference(
+            session, municipality_code="0344", prefix="UTR", year=2026
+        )
+        next_year = await initiatives_store.next_reference(
+            session, municipality_code="0363", prefix="INI", year=2027
+        )
 
     assert amsterdam == [("INI-2026-0001", 1), ("INI-2026-0002", 2), ("INI-2026-0003", 3)]
     assert utrecht == ("UTR-2026-0001", 1)
@@ -78,9 +86,9 @@ async def test_references_count_per_municipality_and_restart_each_year(
 
 
 def test_reference_numbers_get_longer_after_9999() -> None:
-    assert repo.format_reference("INI", 2026, 42) == "INI-2026-0042"
-    assert repo.format_reference("INI", 2026, 9999) == "INI-2026-9999"
-    assert repo.format_reference("INI", 2026, 10_000) == "INI-2026-10000"
+    assert initiatives_store.format_reference("INI", 2026, 42) == "INI-2026-0042"
+    assert initiatives_store.format_reference("INI", 2026, 9999) == "INI-2026-9999"
+    assert initiatives_store.format_reference("INI", 2026, 10_000) == "INI-2026-10000"
 
 
 async def test_simultaneous_submissions_get_distinct_references(
@@ -92,7 +100,9 @@ async def test_simultaneous_submissions_get_distinct_references(
         async with sessions() as session:
             await start.wait()
             async with session.begin():
-                _, seq = await repo.next_reference(session, municipality_code="0363", prefix="INI", year=2026)
+                _, seq = await initiatives_store.next_reference(
+                    session, municipality_code="0363", prefix="INI", year=2026
+                )
                 return seq
 
     numbers = await asyncio.gather(*(allocate() for _ in range(20)))
@@ -105,8 +115,8 @@ async def test_conversation_survives_a_round_trip_with_unicode(
 ) -> None:
     answers = {"title": "Geveltuintjes in de Çelik-straat 🌻", "needs": ["geld"], "amount_cents": 12_50}
     async with sessions() as session, session.begin():
-        assert await repo.load_conversation(session, 42) is None
-        version = await repo.save_conversation(
+        assert await conversations_store.load_conversation(session, 42) is None
+        version = await conversations_store.save_conversation(
             session,
             chat_id=42,
             user_id=7,
@@ -119,8 +129,8 @@ async def test_conversation_survives_a_round_trip_with_unicode(
     assert version == 1
 
     async with sessions() as session, session.begin():
-        loaded = await repo.load_conversation(session, 42)
-        assert loaded == repo.ConversationRow(
+        loaded = await conversations_store.load_conversation(session, 42)
+        assert loaded == conversations_store.ConversationRow(
             chat_id=42,
             user_id=7,
             flow="intake",
@@ -131,7 +141,7 @@ async def test_conversation_survives_a_round_trip_with_unicode(
             version=1,
         )
         later = NOW + timedelta(minutes=3)
-        version = await repo.save_conversation(
+        version = await conversations_store.save_conversation(
             session,
             chat_id=42,
             user_id=7,
@@ -144,42 +154,42 @@ async def test_conversation_survives_a_round_trip_with_unicode(
     assert version == 2
 
     async with sessions() as session, session.begin():
-        loaded = await repo.load_conversation(session, 42)
+        loaded = await conversations_store.load_conversation(session, 42)
         assert loaded is not None
         assert (loaded.step, loaded.version, loaded.updated_at) == ("description", 2, later)
         assert loaded.data["x"] == "ë"
-        await repo.delete_conversation(session, 42)
-        assert await repo.load_conversation(session, 42) is None
+        await conversations_store.delete_conversation(session, 42)
+        assert await conversations_store.load_conversation(session, 42) is None
 
 
 async def test_person_keeps_chosen_language_and_becomes_reachable_again(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     async with sessions() as session, session.begin():
-        person = await repo.upsert_person(
+        person = await people_store.upsert_person(
             session, user_id=7, chat_id=7, first_name="Sanne", telegram_language="nl", now=NOW
         )
-        assert person == repo.PersonRow(7, 7, "Sanne", "nl", None, None, NOW, NOW)
-        await repo.set_language(session, 7, "en")
-        await repo.mark_unreachable(session, 7, NOW + timedelta(hours=1))
-        blocked = await repo.load_person(session, 7)
+        assert person == people_store.PersonRow(7, 7, "Sanne", "nl", None, None, NOW, NOW)
+        await people_store.set_language(session, 7, "en")
+        await people_store.mark_unreachable(session, 7, NOW + timedelta(hours=1))
+        blocked = await people_store.load_person(session, 7)
         assert blocked is not None
         assert blocked.unreachable_at == NOW + timedelta(hours=1)
 
     later = NOW + timedelta(days=1)
     async with sessions() as session, session.begin():
-        person = await repo.upsert_person(
+        person = await people_store.upsert_person(
             session, user_id=7, chat_id=7, first_name="Sanne", telegram_language=None, now=later
         )
-    assert person == repo.PersonRow(7, 7, "Sanne", "nl", "en", None, NOW, later)
+    assert person == people_store.PersonRow(7, 7, "Sanne", "nl", "en", None, NOW, later)
 
 
 async def test_submitting_an_initiative_starts_its_timeline(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     async with sessions() as session, session.begin():
-        created = await repo.create_initiative(session, new_initiative(), NOW)
-        events = await repo.events_of_initiative(session, created.id)
+        created = await initiatives_store.create_initiative(session, new_initiative(), NOW)
+        events = await initiatives_store.events_of_initiative(session, created.id)
 
     assert created.reference == "INI-2026-0001"
     assert (created.year, created.seq, created.status) == (2026, 1, "ingediend")
@@ -189,14 +199,14 @@ async def test_submitting_an_initiative_starts_its_timeline(
         ("status", "ingediend", "resident", 1001, NOW)
     ]
     async with sessions() as session:
-        assert await repo.load_initiative(session, "INI-2026-0001") == created
+        assert await initiatives_store.load_initiative(session, "INI-2026-0001") == created
 
 
 async def test_reference_year_is_the_dutch_calendar_year(sessions: async_sessionmaker[AsyncSession]) -> None:
     # 23:30 UTC on 31 December is already New Year in the Netherlands.
     new_year_in_amsterdam = datetime(2026, 12, 31, 23, 30, tzinfo=UTC)
     async with sessions() as session, session.begin():
-        created = await repo.create_initiative(session, new_initiative(), new_year_in_amsterdam)
+        created = await initiatives_store.create_initiative(session, new_initiative(), new_year_in_amsterdam)
     assert (created.reference, created.year) == ("INI-2027-0001", 2027)
 
 
@@ -204,12 +214,16 @@ async def test_resident_sees_own_initiatives_newest_first(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     async with sessions() as session, session.begin():
-        await repo.create_initiative(session, new_initiative(title="Eerste"), NOW)
-        await repo.create_initiative(session, new_initiative(title="Tweede"), NOW + timedelta(days=2))
-        await repo.create_initiative(session, new_initiative(title="Van een ander", resident_user_id=5), NOW)
+        await initiatives_store.create_initiative(session, new_initiative(title="Eerste"), NOW)
+        await initiatives_store.create_initiative(
+            session, new_initiative(title="Tweede"), NOW + timedelta(days=2)
+        )
+        await initiatives_store.create_initiative(
+            session, new_initiative(title="Van een ander", resident_user_id=5), NOW
+        )
 
     async with sessions() as session:
-        mine = await repo.initiatives_of_resident(session, 1001)
+        mine = await initiatives_store.initiatives_of_resident(session, 1001)
     assert [(i.reference, i.title, i.status) for i in mine] == [
         ("INI-2026-0002", "Tweede", "ingediend"),
         ("INI-2026-0001", "Eerste", "ingediend"),
@@ -221,7 +235,7 @@ async def test_removing_an_initiative_removes_its_timeline(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     async with sessions() as session, session.begin():
-        created = await repo.create_initiative(session, new_initiative(), NOW)
+        created = await initiatives_store.create_initiative(session, new_initiative(), NOW)
     async with sessions() as session, session.begin():
         await session.execute(delete(Initiative).where(Initiative.id == created.id))
     async with sessions() as session:
@@ -230,20 +244,22 @@ async def test_removing_an_initiative_removes_its_timeline(
 
 async def test_outbox_hands_out_due_messages_in_order(sessions: async_sessionmaker[AsyncSession]) -> None:
     async with sessions() as session, session.begin():
-        first = await repo.enqueue(session, chat_id=1, method="sendMessage", payload={"text": "één"}, now=NOW)
-        more = await repo.enqueue_many(
+        first = await outbox_store.enqueue(
+            session, chat_id=1, method="sendMessage", payload={"text": "één"}, now=NOW
+        )
+        more = await outbox_store.enqueue_many(
             session,
             [
-                repo.NewOutboxMessage(2, "sendMessage", {"text": "twee"}),
-                repo.NewOutboxMessage(1, "answerCallbackQuery", {"callback_query_id": "abc"}),
-                repo.NewOutboxMessage(3, "sendPhoto", {"photo": "file-id", "caption": "drie"}),
+                outbox_store.NewOutboxMessage(2, "sendMessage", {"text": "twee"}),
+                outbox_store.NewOutboxMessage(1, "answerCallbackQuery", {"callback_query_id": "abc"}),
+                outbox_store.NewOutboxMessage(3, "sendPhoto", {"photo": "file-id", "caption": "drie"}),
             ],
             now=NOW,
         )
     assert more == sorted(more) and first < more[0]
 
     async with sessions() as session, session.begin():
-        due = await repo.pending(session, now=NOW, limit=10)
+        due = await outbox_store.pending(session, now=NOW, limit=10)
         assert [(m.id, m.chat_id, m.method, m.payload) for m in due] == [
             (first, 1, "sendMessage", {"text": "één"}),
             (more[0], 2, "sendMessage", {"text": "twee"}),
@@ -251,18 +267,20 @@ async def test_outbox_hands_out_due_messages_in_order(sessions: async_sessionmak
             (more[2], 3, "sendPhoto", {"photo": "file-id", "caption": "drie"}),
         ]
         assert all(m.status == "pending" and m.attempts == 0 and m.not_before == NOW for m in due)
-        assert [m.id for m in await repo.pending(session, now=NOW, limit=2)] == [first, more[0]]
+        assert [m.id for m in await outbox_store.pending(session, now=NOW, limit=2)] == [first, more[0]]
 
-        await repo.mark_sent(session, [(first, 501), (more[1], None)], NOW + timedelta(seconds=1))
-        await repo.defer(session, more[0], until=NOW + timedelta(seconds=30), error="429: retry after 30")
-        await repo.mark_failed(session, more[2], "403: bot was blocked by the user")
+        await outbox_store.mark_sent(session, [(first, 501), (more[1], None)], NOW + timedelta(seconds=1))
+        await outbox_store.defer(
+            session, more[0], until=NOW + timedelta(seconds=30), error="429: retry after 30"
+        )
+        await outbox_store.mark_failed(session, more[2], "403: bot was blocked by the user")
 
     async with sessions() as session, session.begin():
-        assert await repo.pending(session, now=NOW + timedelta(seconds=29), limit=10) == []
-        (retry,) = await repo.pending(session, now=NOW + timedelta(seconds=30), limit=10)
+        assert await outbox_store.pending(session, now=NOW + timedelta(seconds=29), limit=10) == []
+        (retry,) = await outbox_store.pending(session, now=NOW + timedelta(seconds=30), limit=10)
         assert (retry.id, retry.attempts, retry.last_error) == (more[0], 1, "429: retry after 30")
 
-        rows = {row.id: row for row in await repo.load_outbox(session, [first, more[1], more[2]])}
+        rows = {row.id: row for row in await outbox_store.load_outbox(session, [first, more[1], more[2]])}
     assert (rows[first].status, rows[first].telegram_message_id) == ("sent", 501)
     assert rows[first].sent_at == NOW + timedelta(seconds=1)
     assert (rows[more[1]].status, rows[more[1]].telegram_message_id) == ("sent", None)
@@ -273,11 +291,11 @@ async def test_outbox_hands_out_due_messages_in_order(sessions: async_sessionmak
 async def test_enqueue_many_returns_ids_in_the_order_given(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    messages = [repo.NewOutboxMessage(n, "sendMessage", {"text": str(n)}) for n in range(1201)]
+    messages = [outbox_store.NewOutboxMessage(n, "sendMessage", {"text": str(n)}) for n in range(1201)]
     async with sessions() as session, session.begin():
-        assert await repo.enqueue_many(session, [], now=NOW) == []
-        ids = await repo.enqueue_many(session, messages, now=NOW)
-        rows = await repo.load_outbox(session, ids)
+        assert await outbox_store.enqueue_many(session, [], now=NOW) == []
+        ids = await outbox_store.enqueue_many(session, messages, now=NOW)
+        rows = await outbox_store.load_outbox(session, ids)
     assert [(row.id, row.chat_id, row.payload["text"]) for row in rows] == [
         (row_id, chat_id, str(chat_id)) for row_id, chat_id in zip(ids, range(1201), strict=True)
     ]
@@ -286,7 +304,7 @@ async def test_enqueue_many_returns_ids_in_the_order_given(
 async def test_timestamps_come_back_as_aware_utc(sessions: async_sessionmaker[AsyncSession]) -> None:
     amsterdam_summer = datetime(2026, 7, 1, 14, 0, tzinfo=timezone(timedelta(hours=2)))
     async with sessions() as session, session.begin():
-        await repo.upsert_person(
+        await people_store.upsert_person(
             session, user_id=9, chat_id=9, first_name=None, telegram_language=None, now=amsterdam_summer
         )
     async with sessions() as session:
@@ -298,7 +316,7 @@ async def test_timestamps_come_back_as_aware_utc(sessions: async_sessionmaker[As
 async def test_naive_timestamps_are_refused(sessions: async_sessionmaker[AsyncSession]) -> None:
     async with sessions() as session, session.begin():
         with pytest.raises(StatementError, match="naive datetime"):
-            await repo.claim_update(session, 1, datetime(2026, 3, 2, 9, 30))
+            await updates_store.claim_update(session, 1, datetime(2026, 3, 2, 9, 30))
 
 
 @only_on("sqlite")
@@ -306,7 +324,8 @@ async def test_sqlite_runs_in_wal_mode_with_foreign_keys(engine: AsyncEngine) ->
     async with engine.connect() as conn:
         assert (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar_one() == "wal"
         assert (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar_one() == 1
-        assert (await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar_one() == 10_000
+        # Other processes' locks are waited for in the event loop, not in SQLite's busy handler.
+        assert (await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar_one() == 0
 
 
 # SQLite has no row locks; BEGIN IMMEDIATE serialises whole transactions there.
@@ -315,15 +334,15 @@ async def test_second_update_of_a_chat_waits_for_the_first_on_postgresql(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     async with sessions() as session, session.begin():
-        await repo.save_conversation(
+        await conversations_store.save_conversation(
             session, chat_id=42, user_id=7, flow="intake", step="title", data={}, history=[], now=NOW
         )
 
     async with sessions() as first, first.begin(), sessions() as second, second.begin():
-        assert await repo.load_conversation(first, 42) is not None
+        assert await conversations_store.load_conversation(first, 42) is not None
         await second.execute(text("SET LOCAL lock_timeout = '50ms'"))
         with pytest.raises(DBAPIError, match="lock timeout"):
-            await repo.load_conversation(second, 42)
+            await conversations_store.load_conversation(second, 42)
 
 
 @only_on("postgresql")
@@ -331,13 +350,15 @@ async def test_two_outbox_senders_never_get_the_same_message_on_postgresql(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     async with sessions() as session, session.begin():
-        ids = await repo.enqueue_many(
-            session, [repo.NewOutboxMessage(n, "sendMessage", {"text": "hoi"}) for n in range(4)], now=NOW
+        ids = await outbox_store.enqueue_many(
+            session,
+            [outbox_store.NewOutboxMessage(n, "sendMessage", {"text": "hoi"}) for n in range(4)],
+            now=NOW,
         )
 
     async with sessions() as first, first.begin(), sessions() as second, second.begin():
-        taken_first = [m.id for m in await repo.pending(first, now=NOW, limit=3)]
-        taken_second = [m.id for m in await repo.pending(second, now=NOW, limit=3)]
+        taken_first = [m.id for m in await outbox_store.pending(first, now=NOW, limit=3)]
+        taken_second = [m.id for m in await outbox_store.pending(second, now=NOW, limit=3)]
     assert taken_first == ids[:3]
     assert taken_second == ids[3:]
 

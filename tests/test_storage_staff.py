@@ -15,7 +15,11 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from storage import repository as repo
+from storage import alerts as alerts_store
+from storage import initiatives as initiatives_store
+from storage import people as people_store
+from storage import staff as staff_store
+from storage import tables
 from storage.db import create_engine, session_factory
 from storage.migrate import alembic_config, current_revision, upgrade
 from tests.factories import new_initiative
@@ -41,14 +45,16 @@ async def add_broker(
     *,
     wijken: Collection[str] = ("WK036301",),
     themes: Collection[str] = (),
-) -> repo.StaffRow:
-    return await repo.add_staff(
+) -> staff_store.StaffRow:
+    return await staff_store.add_staff(
         session, telegram_user_id=user_id, name=name, role="broker", wijken=wijken, themes=themes, now=NOW
     )
 
 
-async def add_coordinator(session: AsyncSession, user_id: int, name: str, wijken: list[str]) -> repo.StaffRow:
-    return await repo.add_staff(
+async def add_coordinator(
+    session: AsyncSession, user_id: int, name: str, wijken: list[str]
+) -> staff_store.StaffRow:
+    return await staff_store.add_staff(
         session, telegram_user_id=user_id, name=name, role="coordinator", wijken=wijken, themes=[], now=NOW
     )
 
@@ -60,7 +66,7 @@ async def test_an_invite_makes_its_holder_staff_exactly_once(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     async with sessions() as session, session.begin():
-        invite = await repo.create_invite(
+        invite = await staff_store.create_invite(
             session, role="broker", name="Sem de Vries", wijken=["WK036301"], themes=["groen"], now=NOW
         )
     # A Telegram deep-link payload: 1 to 64 characters from A-Z a-z 0-9 _ -; long enough not to guess.
@@ -70,7 +76,7 @@ async def test_an_invite_makes_its_holder_staff_exactly_once(
 
     later = NOW + timedelta(hours=2)
     async with sessions() as session, session.begin():
-        member = await repo.redeem_invite(session, invite.code, telegram_user_id=555, now=later)
+        member = await staff_store.redeem_invite(session, invite.code, telegram_user_id=555, now=later)
     assert member is not None
     assert (member.telegram_user_id, member.name, member.role) == (555, "Sem de Vries", "broker")
     assert (member.wijken, member.themes, member.created_at, member.active) == (
@@ -81,26 +87,29 @@ async def test_an_invite_makes_its_holder_staff_exactly_once(
     )
 
     async with sessions() as session, session.begin():
-        assert await repo.redeem_invite(session, invite.code, telegram_user_id=666, now=later) is None
-        assert await repo.redeem_invite(session, invite.code, telegram_user_id=555, now=later) is None
-        used = await repo.load_invite(session, invite.code)
+        assert await staff_store.redeem_invite(session, invite.code, telegram_user_id=666, now=later) is None
+        assert await staff_store.redeem_invite(session, invite.code, telegram_user_id=555, now=later) is None
+        used = await staff_store.load_invite(session, invite.code)
         assert used is not None
         assert (used.used_at, used.used_by_user_id) == (later, 555)
-        assert await repo.load_staff(session, 666) is None
-        assert await repo.list_staff(session) == [member]
+        assert await staff_store.load_staff(session, 666) is None
+        assert await staff_store.list_staff(session) == [member]
 
 
 async def test_an_expired_or_unknown_invite_is_refused(sessions: async_sessionmaker[AsyncSession]) -> None:
     async with sessions() as session, session.begin():
-        short = await repo.create_invite(
+        short = await staff_store.create_invite(
             session, role="coordinator", name="Iris", wijken=[], themes=[], now=NOW, valid=timedelta(hours=1)
         )
         assert short.expires_at == NOW + timedelta(hours=1)
-        assert await repo.redeem_invite(session, short.code, telegram_user_id=1, now=short.expires_at) is None
-        assert await repo.redeem_invite(session, "no-such-code", telegram_user_id=1, now=NOW) is None
-        assert await repo.load_invite(session, "no-such-code") is None
+        assert (
+            await staff_store.redeem_invite(session, short.code, telegram_user_id=1, now=short.expires_at)
+            is None
+        )
+        assert await staff_store.redeem_invite(session, "no-such-code", telegram_user_id=1, now=NOW) is None
+        assert await staff_store.load_invite(session, "no-such-code") is None
         last_moment = short.expires_at - timedelta(seconds=1)
-        member = await repo.redeem_invite(session, short.code, telegram_user_id=1, now=last_moment)
+        member = await staff_store.redeem_invite(session, short.code, telegram_user_id=1, now=last_moment)
     assert member is not None and member.role == "coordinator"
 
 
@@ -109,14 +118,18 @@ async def test_invites_get_distinct_codes_and_refuse_nonsense(
 ) -> None:
     async with sessions() as session, session.begin():
         codes = {
-            (await repo.create_invite(session, role="broker", name="X", wijken=[], themes=[], now=NOW)).code
+            (
+                await staff_store.create_invite(
+                    session, role="broker", name="X", wijken=[], themes=[], now=NOW
+                )
+            ).code
             for _ in range(20)
         }
         assert len(codes) == 20
         with pytest.raises(ValueError):
-            await repo.create_invite(session, role="admin", name="X", wijken=[], themes=[], now=NOW)
+            await staff_store.create_invite(session, role="admin", name="X", wijken=[], themes=[], now=NOW)
         with pytest.raises(ValueError):
-            await repo.create_invite(
+            await staff_store.create_invite(
                 session, role="broker", name="X", wijken=[], themes=[], now=NOW, valid=timedelta(0)
             )
 
@@ -125,22 +138,26 @@ async def test_ten_people_redeeming_one_invite_at_once_make_one_staff_member(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     async with sessions() as session, session.begin():
-        invite = await repo.create_invite(session, role="broker", name="Noor", wijken=[], themes=[], now=NOW)
+        invite = await staff_store.create_invite(
+            session, role="broker", name="Noor", wijken=[], themes=[], now=NOW
+        )
     start = asyncio.Barrier(10)
 
-    async def redeem(user_id: int) -> repo.StaffRow | None:
+    async def redeem(user_id: int) -> staff_store.StaffRow | None:
         async with sessions() as session:
             await start.wait()
             async with session.begin():
-                return await repo.redeem_invite(session, invite.code, telegram_user_id=user_id, now=NOW)
+                return await staff_store.redeem_invite(
+                    session, invite.code, telegram_user_id=user_id, now=NOW
+                )
 
     results = await asyncio.gather(*(redeem(user_id) for user_id in range(100, 110)))
 
     winners = [member for member in results if member is not None]
     assert len(winners) == 1
     async with sessions() as session:
-        assert await repo.list_staff(session) == winners
-        used = await repo.load_invite(session, invite.code)
+        assert await staff_store.list_staff(session) == winners
+        used = await staff_store.load_invite(session, invite.code)
     assert used is not None and used.used_by_user_id == winners[0].telegram_user_id
 
 
@@ -150,17 +167,21 @@ async def test_a_second_redeem_waits_for_the_first_and_then_finds_the_invite_use
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     async with sessions() as session, session.begin():
-        invite = await repo.create_invite(session, role="broker", name="Noor", wijken=[], themes=[], now=NOW)
+        invite = await staff_store.create_invite(
+            session, role="broker", name="Noor", wijken=[], themes=[], now=NOW
+        )
 
     async with sessions() as first, sessions() as second:
         async with first.begin():
-            assert await repo.redeem_invite(first, invite.code, telegram_user_id=1, now=NOW) is not None
+            assert (
+                await staff_store.redeem_invite(first, invite.code, telegram_user_id=1, now=NOW) is not None
+            )
             async with second.begin():
                 await second.execute(text("SET LOCAL lock_timeout = '50ms'"))
                 with pytest.raises(DBAPIError, match="lock timeout"):
-                    await repo.redeem_invite(second, invite.code, telegram_user_id=2, now=NOW)
+                    await staff_store.redeem_invite(second, invite.code, telegram_user_id=2, now=NOW)
         async with second.begin():
-            assert await repo.redeem_invite(second, invite.code, telegram_user_id=2, now=NOW) is None
+            assert await staff_store.redeem_invite(second, invite.code, telegram_user_id=2, now=NOW) is None
 
 
 # --- staff -------------------------------------------------------------------------------------
@@ -172,8 +193,8 @@ async def test_removed_staff_keep_their_row_and_come_back_on_the_same_one(
     async with sessions() as session, session.begin():
         sem = await add_broker(session, 10, "Sem", themes=["groen", "groen", "verkeer"])
         assert sem.themes == ("groen", "verkeer")
-        await repo.set_absent(session, sem.id, date(2026, 3, 13))
-        assert await repo.load_staff(session, 10) == repo.StaffRow(
+        await staff_store.set_absent(session, sem.id, date(2026, 3, 13))
+        assert await staff_store.load_staff(session, 10) == staff_store.StaffRow(
             sem.id, 10, "Sem", "broker", ("WK036301",), ("groen", "verkeer"), date(2026, 3, 13), NOW, None
         )
         # Adding an active person again updates their details and keeps the planned absence.
@@ -187,17 +208,17 @@ async def test_removed_staff_keep_their_row_and_come_back_on_the_same_one(
 
     removed_at = NOW + timedelta(days=1)
     async with sessions() as session, session.begin():
-        assert await repo.remove_staff(session, staff_id=sem.id, now=removed_at) is True
-        assert await repo.remove_staff(session, telegram_user_id=10, now=removed_at) is False
-        assert await repo.load_staff(session, 10) is None
-        assert await repo.list_staff(session) == []
-        kept = await repo.staff_by_id(session, sem.id)
+        assert await staff_store.remove_staff(session, staff_id=sem.id, now=removed_at) is True
+        assert await staff_store.remove_staff(session, telegram_user_id=10, now=removed_at) is False
+        assert await staff_store.load_staff(session, 10) is None
+        assert await staff_store.list_staff(session) == []
+        kept = await staff_store.staff_by_id(session, sem.id)
         assert kept is not None
         assert (kept.name, kept.removed_at, kept.active) == ("Sem de Vries", removed_at, False)
 
     back_at = NOW + timedelta(days=30)
     async with sessions() as session, session.begin():
-        back = await repo.add_staff(
+        back = await staff_store.add_staff(
             session,
             telegram_user_id=10,
             name="Sem",
@@ -213,9 +234,9 @@ async def test_removed_staff_keep_their_row_and_come_back_on_the_same_one(
             None,
             None,
         )
-        assert await repo.load_staff(session, 10) == back
-        assert await repo.remove_staff(session, telegram_user_id=10, now=back_at) is True
-        assert await repo.staff_by_id(session, 999) is None
+        assert await staff_store.load_staff(session, 10) == back
+        assert await staff_store.remove_staff(session, telegram_user_id=10, now=back_at) is True
+        assert await staff_store.staff_by_id(session, 999) is None
 
 
 async def test_staff_are_listed_by_role_and_name(sessions: async_sessionmaker[AsyncSession]) -> None:
@@ -224,11 +245,11 @@ async def test_staff_are_listed_by_role_and_name(sessions: async_sessionmaker[As
         bram = await add_broker(session, 2, "Bram")
         anna = await add_coordinator(session, 3, "Anna", ["WK036301"])
         kees = await add_broker(session, 4, "Kees")
-        await repo.remove_staff(session, staff_id=kees.id, now=NOW)
+        await staff_store.remove_staff(session, staff_id=kees.id, now=NOW)
 
-        assert await repo.list_staff(session) == [bram, anna, zoe]
-        assert await repo.list_staff(session, role="broker") == [bram]
-        assert await repo.all_coordinators(session) == [anna, zoe]
+        assert await staff_store.list_staff(session) == [bram, anna, zoe]
+        assert await staff_store.list_staff(session, role="broker") == [bram]
+        assert await staff_store.all_coordinators(session) == [anna, zoe]
 
 
 async def test_staff_need_a_known_role_and_one_key_to_be_removed(
@@ -236,13 +257,13 @@ async def test_staff_need_a_known_role_and_one_key_to_be_removed(
 ) -> None:
     async with sessions() as session, session.begin():
         with pytest.raises(ValueError):
-            await repo.add_staff(
+            await staff_store.add_staff(
                 session, telegram_user_id=1, name="X", role="admin", wijken=[], themes=[], now=NOW
             )
         with pytest.raises(TypeError):
-            await repo.remove_staff(session, now=NOW)
+            await staff_store.remove_staff(session, now=NOW)
         with pytest.raises(TypeError):
-            await repo.remove_staff(session, staff_id=1, telegram_user_id=1, now=NOW)
+            await staff_store.remove_staff(session, staff_id=1, telegram_user_id=1, now=NOW)
         with pytest.raises(TypeError):
             await add_broker(session, 1, "X", wijken="WK036301")
 
@@ -250,7 +271,7 @@ async def test_staff_need_a_known_role_and_one_key_to_be_removed(
         with pytest.raises(IntegrityError):
             async with session.begin():
                 await session.execute(
-                    repo.staff.insert().values(
+                    tables.staff.insert().values(
                         telegram_user_id=1, name="X", role="admin", wijken=[], themes=[], created_at=NOW
                     )
                 )
@@ -267,21 +288,22 @@ async def test_broker_loads_count_open_cases_and_know_the_last_assignment(
         bram = await add_broker(session, 2, "Bram")
         gone = await add_broker(session, 3, "Carla")
         await add_coordinator(session, 4, "Dirk", [])
-        await repo.set_absent(session, bram.id, date(2026, 3, 6))
+        await staff_store.set_absent(session, bram.id, date(2026, 3, 6))
         # Anna opened the bot; Bram never did.
-        await repo.upsert_person(
+        await people_store.upsert_person(
             session, user_id=1, chat_id=1, first_name="Anna", telegram_language=None, now=NOW
         )
 
         cases = [
-            await repo.create_initiative(session, new_initiative(title=f"Idee {n}"), NOW) for n in range(5)
+            await initiatives_store.create_initiative(session, new_initiative(title=f"Idee {n}"), NOW)
+            for n in range(5)
         ]
         for n, case in enumerate(cases[:3]):
-            await repo.assign(
+            await initiatives_store.assign(
                 session, case.id, broker_id=anna.id, by_staff_id=None, note=None, now=NOW + timedelta(hours=n)
             )
         # Anna's most recent case is done: it no longer counts, but it was her last assignment.
-        await repo.change_status(
+        await initiatives_store.change_status(
             session,
             cases[2].id,
             status="gerealiseerd",
@@ -292,22 +314,24 @@ async def test_broker_loads_count_open_cases_and_know_the_last_assignment(
             note=None,
             department=None,
         )
-        await repo.assign(session, cases[3].id, broker_id=gone.id, by_staff_id=None, note=None, now=NOW)
-        await repo.remove_staff(session, staff_id=gone.id, now=NOW)
+        await initiatives_store.assign(
+            session, cases[3].id, broker_id=gone.id, by_staff_id=None, note=None, now=NOW
+        )
+        await staff_store.remove_staff(session, staff_id=gone.id, now=NOW)
 
-        loads = await repo.broker_loads(session, open_statuses=OPEN)
-        assert await repo.broker_loads(session, open_statuses=[]) == [
-            repo.BrokerLoadRow(
+        loads = await staff_store.broker_loads(session, open_statuses=OPEN)
+        assert await staff_store.broker_loads(session, open_statuses=[]) == [
+            staff_store.BrokerLoadRow(
                 anna.id, "Anna", ("WK036301", "WK036302"), ("groen",), 0, NOW + timedelta(hours=2), None, True
             ),
-            repo.BrokerLoadRow(bram.id, "Bram", ("WK036301",), (), 0, None, date(2026, 3, 6), False),
+            staff_store.BrokerLoadRow(bram.id, "Bram", ("WK036301",), (), 0, None, date(2026, 3, 6), False),
         ]
 
     assert loads == [
-        repo.BrokerLoadRow(
+        staff_store.BrokerLoadRow(
             anna.id, "Anna", ("WK036301", "WK036302"), ("groen",), 2, NOW + timedelta(hours=2), None, True
         ),
-        repo.BrokerLoadRow(bram.id, "Bram", ("WK036301",), (), 0, None, date(2026, 3, 6), False),
+        staff_store.BrokerLoadRow(bram.id, "Bram", ("WK036301",), (), 0, None, date(2026, 3, 6), False),
     ]
     assert loads[0].last_assigned_at is not None and loads[0].last_assigned_at.tzinfo is UTC
 
@@ -317,20 +341,20 @@ async def test_a_broker_is_reachable_once_they_wrote_to_the_bot_until_a_send_is_
 ) -> None:
     async with sessions() as session, session.begin():
         anna = await add_broker(session, 1, "Anna")
-        assert not await repo.is_reachable(session, anna.telegram_user_id)  # only added
-        assert [b.reachable for b in await repo.broker_loads(session, open_statuses=OPEN)] == [False]
+        assert not await people_store.is_reachable(session, anna.telegram_user_id)  # only added
+        assert [b.reachable for b in await staff_store.broker_loads(session, open_statuses=OPEN)] == [False]
 
-        await repo.upsert_person(
+        await people_store.upsert_person(
             session, user_id=1, chat_id=1, first_name="Anna", telegram_language=None, now=NOW
         )
-        assert await repo.is_reachable(session, anna.telegram_user_id)
-        assert [b.reachable for b in await repo.broker_loads(session, open_statuses=OPEN)] == [True]
+        assert await people_store.is_reachable(session, anna.telegram_user_id)
+        assert [b.reachable for b in await staff_store.broker_loads(session, open_statuses=OPEN)] == [True]
 
-        await repo.mark_unreachable(session, 1, NOW)  # Telegram answered 403
-        assert not await repo.is_reachable(session, anna.telegram_user_id)
-        assert [b.reachable for b in await repo.broker_loads(session, open_statuses=OPEN)] == [False]
+        await people_store.mark_unreachable(session, 1, NOW)  # Telegram answered 403
+        assert not await people_store.is_reachable(session, anna.telegram_user_id)
+        assert [b.reachable for b in await staff_store.broker_loads(session, open_statuses=OPEN)] == [False]
 
-        await repo.upsert_person(  # she writes again
+        await people_store.upsert_person(  # she writes again
             session,
             user_id=1,
             chat_id=1,
@@ -338,7 +362,7 @@ async def test_a_broker_is_reachable_once_they_wrote_to_the_bot_until_a_send_is_
             telegram_language=None,
             now=NOW + timedelta(hours=1),
         )
-        assert await repo.is_reachable(session, anna.telegram_user_id)
+        assert await people_store.is_reachable(session, anna.telegram_user_id)
 
 
 async def test_handing_back_leaves_a_brokers_open_cases_unassigned_with_an_internal_note(
@@ -348,12 +372,17 @@ async def test_handing_back_leaves_a_brokers_open_cases_unassigned_with_an_inter
         anna = await add_broker(session, 1, "Anna")
         bram = await add_broker(session, 2, "Bram")
         cases = [
-            await repo.create_initiative(session, new_initiative(title=f"Idee {n}"), NOW) for n in range(4)
+            await initiatives_store.create_initiative(session, new_initiative(title=f"Idee {n}"), NOW)
+            for n in range(4)
         ]
         for case in cases[:3]:
-            await repo.assign(session, case.id, broker_id=anna.id, by_staff_id=None, note=None, now=NOW)
-        await repo.assign(session, cases[3].id, broker_id=bram.id, by_staff_id=None, note=None, now=NOW)
-        await repo.change_status(  # a finished case stays hers
+            await initiatives_store.assign(
+                session, case.id, broker_id=anna.id, by_staff_id=None, note=None, now=NOW
+            )
+        await initiatives_store.assign(
+            session, cases[3].id, broker_id=bram.id, by_staff_id=None, note=None, now=NOW
+        )
+        await initiatives_store.change_status(  # a finished case stays hers
             session,
             cases[2].id,
             status="gestopt",
@@ -366,19 +395,23 @@ async def test_handing_back_leaves_a_brokers_open_cases_unassigned_with_an_inter
         )
 
         later = NOW + timedelta(hours=1)
-        back = await repo.hand_back_cases(session, anna.id, open_statuses=OPEN, reason="removed", now=later)
+        back = await initiatives_store.hand_back_cases(
+            session, anna.id, open_statuses=OPEN, reason="removed", now=later
+        )
         assert [c.reference for c in back] == [cases[0].reference, cases[1].reference]
         assert all(c.broker_id == anna.id for c in back)  # as they were
 
-        assert await repo.cases_of_broker(session, anna.id, open_statuses=OPEN) == []
-        unassigned = await repo.unassigned_cases(session, open_statuses=OPEN)
+        assert await initiatives_store.cases_of_broker(session, anna.id, open_statuses=OPEN) == []
+        unassigned = await initiatives_store.unassigned_cases(session, open_statuses=OPEN)
         assert [c.reference for c in unassigned] == [cases[0].reference, cases[1].reference]
         # The watchdog looks at them again: their reminders now go to the coordinators.
-        due = {c.reference: c.next_alert_at for c in await repo.due_cases(session, now=later, limit=10)}
+        due = {
+            c.reference: c.next_alert_at for c in await alerts_store.due_cases(session, now=later, limit=10)
+        }
         assert due[cases[0].reference] == due[cases[1].reference] == later
-        assert (await repo.load_case(session, cases[2].reference)).broker_id == anna.id  # type: ignore[union-attr]
-        assert (await repo.load_case(session, cases[3].reference)).broker_id == bram.id  # type: ignore[union-attr]
-        staff_timeline = await repo.timeline(session, cases[0].id, resident_view=False)
+        assert (await initiatives_store.load_case(session, cases[2].reference)).broker_id == anna.id  # type: ignore[union-attr]
+        assert (await initiatives_store.load_case(session, cases[3].reference)).broker_id == bram.id  # type: ignore[union-attr]
+        staff_timeline = await initiatives_store.timeline(session, cases[0].id, resident_view=False)
         last = staff_timeline[-1]
         assert (last.kind, last.staff_id, last.staff_name, last.note, last.visible_to_resident) == (
             "unassigned",
@@ -387,11 +420,13 @@ async def test_handing_back_leaves_a_brokers_open_cases_unassigned_with_an_inter
             "removed",
             False,
         )
-        resident_timeline = await repo.timeline(session, cases[0].id, resident_view=True)
+        resident_timeline = await initiatives_store.timeline(session, cases[0].id, resident_view=True)
         assert "unassigned" not in [e.kind for e in resident_timeline]
         # A second time finds nothing to hand back.
         assert (
-            await repo.hand_back_cases(session, anna.id, open_statuses=OPEN, reason="removed", now=later)
+            await initiatives_store.hand_back_cases(
+                session, anna.id, open_statuses=OPEN, reason="removed", now=later
+            )
             == []
         )
 
@@ -400,22 +435,22 @@ async def test_alerts_for_a_wijk_go_to_its_coordinators_or_else_to_all(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     async with sessions() as session, session.begin():
-        assert await repo.coordinators_for_wijk(session, "WK036301") == []
+        assert await staff_store.coordinators_for_wijk(session, "WK036301") == []
         noord = await add_coordinator(session, 1, "Anna", ["WK036301"])
         zuid = await add_coordinator(session, 2, "Bram", ["WK036302", "WK036303"])
         await add_broker(session, 3, "Carla")
 
-        assert await repo.coordinators_for_wijk(session, "WK036301") == [noord]
-        assert await repo.coordinators_for_wijk(session, "WK036303") == [zuid]
+        assert await staff_store.coordinators_for_wijk(session, "WK036301") == [noord]
+        assert await staff_store.coordinators_for_wijk(session, "WK036303") == [zuid]
         # Nobody covers this wijk specifically, so every coordinator hears about it.
-        assert await repo.coordinators_for_wijk(session, "WK036309") == [noord, zuid]
-        assert await repo.coordinators_for_wijk(session, None) == [noord, zuid]
+        assert await staff_store.coordinators_for_wijk(session, "WK036309") == [noord, zuid]
+        assert await staff_store.coordinators_for_wijk(session, None) == [noord, zuid]
 
         # A coordinator without wijken covers them all.
         everywhere = await add_coordinator(session, 4, "Daan", [])
-        assert await repo.coordinators_for_wijk(session, "WK036301") == [noord, everywhere]
-        assert await repo.coordinators_for_wijk(session, "WK036309") == [everywhere]
-        assert await repo.coordinators_for_wijk(session, None) == [noord, zuid, everywhere]
+        assert await staff_store.coordinators_for_wijk(session, "WK036301") == [noord, everywhere]
+        assert await staff_store.coordinators_for_wijk(session, "WK036309") == [everywhere]
+        assert await staff_store.coordinators_for_wijk(session, None) == [noord, zuid, everywhere]
 
 
 # --- cases -------------------------------------------------------------------------------------
@@ -428,12 +463,14 @@ async def test_assigning_and_moving_a_case_updates_it_and_writes_the_timeline(
         anna = await add_broker(session, 1, "Anna")
         bram = await add_broker(session, 2, "Bram")
         dirk = await add_coordinator(session, 4, "Dirk", [])
-        created = await repo.create_initiative(session, new_initiative(), NOW)
+        created = await initiatives_store.create_initiative(session, new_initiative(), NOW)
 
     t1, t2, t3, t4 = (NOW + timedelta(hours=n) for n in range(1, 5))
     async with sessions() as session, session.begin():
-        await repo.assign(session, created.id, broker_id=anna.id, by_staff_id=None, note=None, now=t1)
-        case = await repo.load_case(session, created.reference, lock=True)
+        await initiatives_store.assign(
+            session, created.id, broker_id=anna.id, by_staff_id=None, note=None, now=t1
+        )
+        case = await initiatives_store.load_case(session, created.reference, lock=True)
         assert case is not None
         assert (case.status, case.broker_id, case.assigned_at, case.last_broker_action_at) == (
             "ingediend",
@@ -441,7 +478,7 @@ async def test_assigning_and_moving_a_case_updates_it_and_writes_the_timeline(
             t1,
             None,
         )
-        await repo.change_status(
+        await initiatives_store.change_status(
             session,
             created.id,
             status="toegewezen",
@@ -452,7 +489,7 @@ async def test_assigning_and_moving_a_case_updates_it_and_writes_the_timeline(
             note=None,
             department="Verkeer",
         )
-        case = await repo.load_case_by_id(session, created.id)
+        case = await initiatives_store.load_case_by_id(session, created.id)
         assert case is not None
         assert (case.status, case.status_changed_at, case.department, case.last_broker_action_at) == (
             "toegewezen",
@@ -462,7 +499,7 @@ async def test_assigning_and_moving_a_case_updates_it_and_writes_the_timeline(
         )
 
     async with sessions() as session, session.begin():
-        await repo.change_status(
+        await initiatives_store.change_status(
             session,
             created.id,
             status="bij_gemeente",
@@ -473,7 +510,7 @@ async def test_assigning_and_moving_a_case_updates_it_and_writes_the_timeline(
             note="Mag dit op de stoep?",
             department="Vergunningen",
         )
-        case = await repo.load_case(session, created.reference)
+        case = await initiatives_store.load_case(session, created.reference)
         assert case is not None
         assert (case.status, case.department, case.last_broker_action_at) == (
             "bij_gemeente",
@@ -481,7 +518,7 @@ async def test_assigning_and_moving_a_case_updates_it_and_writes_the_timeline(
             t2,
         )
 
-        await repo.assign(
+        await initiatives_store.assign(
             session,
             created.id,
             broker_id=bram.id,
@@ -490,7 +527,7 @@ async def test_assigning_and_moving_a_case_updates_it_and_writes_the_timeline(
             kind="handover",
             now=t3,
         )
-        await repo.change_status(
+        await initiatives_store.change_status(
             session,
             created.id,
             status="goedgekeurd",
@@ -501,7 +538,7 @@ async def test_assigning_and_moving_a_case_updates_it_and_writes_the_timeline(
             note=None,
             department="Vergunningen",
         )
-        case = await repo.load_case_by_id(session, created.id, lock=True)
+        case = await initiatives_store.load_case_by_id(session, created.id, lock=True)
         assert case is not None
         # A coordinator's change is not a broker action; leaving bij_gemeente clears the department.
         assert (
@@ -517,8 +554,8 @@ async def test_assigning_and_moving_a_case_updates_it_and_writes_the_timeline(
             None,
             t2,
         )
-        assert isinstance(case, repo.InitiativeRow) and case.reference == created.reference
-        entries = await repo.timeline(session, created.id, resident_view=False)
+        assert isinstance(case, initiatives_store.InitiativeRow) and case.reference == created.reference
+        entries = await initiatives_store.timeline(session, created.id, resident_view=False)
 
     assert [
         (
@@ -555,9 +592,11 @@ async def test_changing_an_unknown_case_is_an_error(sessions: async_sessionmaker
     async with sessions() as session, session.begin():
         anna = await add_broker(session, 1, "Anna")
         with pytest.raises(LookupError):
-            await repo.assign(session, 404, broker_id=anna.id, by_staff_id=None, note=None, now=NOW)
+            await initiatives_store.assign(
+                session, 404, broker_id=anna.id, by_staff_id=None, note=None, now=NOW
+            )
         with pytest.raises(LookupError):
-            await repo.change_status(
+            await initiatives_store.change_status(
                 session,
                 404,
                 status="gestopt",
@@ -569,11 +608,11 @@ async def test_changing_an_unknown_case_is_an_error(sessions: async_sessionmaker
                 department=None,
             )
         with pytest.raises(LookupError):
-            await repo.add_event(
+            await initiatives_store.add_event(
                 session, 404, kind="note", now=NOW, actor_role="broker", touch_broker_action=True
             )
-        assert await repo.load_case(session, "INI-2026-0404") is None
-        assert await repo.load_case_by_id(session, 404, lock=True) is None
+        assert await initiatives_store.load_case(session, "INI-2026-0404") is None
+        assert await initiatives_store.load_case_by_id(session, 404, lock=True) is None
 
 
 async def test_residents_do_not_see_internal_notes_on_the_timeline(
@@ -581,12 +620,14 @@ async def test_residents_do_not_see_internal_notes_on_the_timeline(
 ) -> None:
     async with sessions() as session, session.begin():
         anna = await add_broker(session, 1, "Anna")
-        created = await repo.create_initiative(session, new_initiative(), NOW)
-        await repo.assign(session, created.id, broker_id=anna.id, by_staff_id=None, note=None, now=NOW)
+        created = await initiatives_store.create_initiative(session, new_initiative(), NOW)
+        await initiatives_store.assign(
+            session, created.id, broker_id=anna.id, by_staff_id=None, note=None, now=NOW
+        )
 
     t1, t2, t3, t4 = (NOW + timedelta(hours=n) for n in range(1, 5))
     async with sessions() as session, session.begin():
-        note_id = await repo.add_event(
+        note_id = await initiatives_store.add_event(
             session,
             created.id,
             kind="note",
@@ -597,10 +638,10 @@ async def test_residents_do_not_see_internal_notes_on_the_timeline(
             note="Buurman is tegen, eerst bellen.",
             touch_broker_action=True,
         )
-        await repo.add_event(
+        await initiatives_store.add_event(
             session,
             created.id,
-            kind=repo.TimelineKind.MESSAGE_TO_RESIDENT,
+            kind=initiatives_store.TimelineKind.MESSAGE_TO_RESIDENT,
             now=t2,
             actor_role="broker",
             actor_user_id=1,
@@ -608,7 +649,7 @@ async def test_residents_do_not_see_internal_notes_on_the_timeline(
             note="Zullen we donderdag bellen?",
             touch_broker_action=True,
         )
-        await repo.add_event(
+        await initiatives_store.add_event(
             session,
             created.id,
             kind="message_from_resident",
@@ -617,7 +658,7 @@ async def test_residents_do_not_see_internal_notes_on_the_timeline(
             actor_user_id=1001,
             note="Prima, na vijf uur.",
         )
-        await repo.add_event(
+        await initiatives_store.add_event(
             session,
             created.id,
             kind="note",
@@ -626,11 +667,11 @@ async def test_residents_do_not_see_internal_notes_on_the_timeline(
             staff_id=anna.id,
             visible_to_resident=True,
         )
-        case = await repo.load_case_by_id(session, created.id)
+        case = await initiatives_store.load_case_by_id(session, created.id)
         assert case is not None and case.last_broker_action_at == t2
 
-        for_staff = await repo.timeline(session, created.id, resident_view=False)
-        for_resident = await repo.timeline(session, created.id, resident_view=True)
+        for_staff = await initiatives_store.timeline(session, created.id, resident_view=False)
+        for_resident = await initiatives_store.timeline(session, created.id, resident_view=True)
 
     assert [(e.kind, e.visible_to_resident) for e in for_staff] == [
         ("status", True),
@@ -658,14 +699,22 @@ async def test_brokers_see_their_open_cases_and_coordinators_the_unassigned_ones
         anna = await add_broker(session, 1, "Anna")
         bram = await add_broker(session, 2, "Bram")
         first, second, third, fourth, fifth = [
-            await repo.create_initiative(session, new_initiative(title=f"Idee {n}"), NOW + timedelta(hours=n))
+            await initiatives_store.create_initiative(
+                session, new_initiative(title=f"Idee {n}"), NOW + timedelta(hours=n)
+            )
             for n in range(5)
         ]
-        await repo.assign(session, first.id, broker_id=anna.id, by_staff_id=None, note=None, now=NOW)
-        await repo.assign(session, second.id, broker_id=anna.id, by_staff_id=None, note=None, now=NOW)
-        await repo.assign(session, third.id, broker_id=bram.id, by_staff_id=None, note=None, now=NOW)
+        await initiatives_store.assign(
+            session, first.id, broker_id=anna.id, by_staff_id=None, note=None, now=NOW
+        )
+        await initiatives_store.assign(
+            session, second.id, broker_id=anna.id, by_staff_id=None, note=None, now=NOW
+        )
+        await initiatives_store.assign(
+            session, third.id, broker_id=bram.id, by_staff_id=None, note=None, now=NOW
+        )
         # The second case has been waiting longest in its status.
-        await repo.change_status(
+        await initiatives_store.change_status(
             session,
             first.id,
             status="in_gesprek",
@@ -676,7 +725,7 @@ async def test_brokers_see_their_open_cases_and_coordinators_the_unassigned_ones
             note=None,
             department=None,
         )
-        await repo.change_status(
+        await initiatives_store.change_status(
             session,
             fifth.id,
             status="gestopt",
@@ -688,11 +737,11 @@ async def test_brokers_see_their_open_cases_and_coordinators_the_unassigned_ones
             department=None,
         )
 
-        annas = await repo.cases_of_broker(session, anna.id, open_statuses=OPEN)
-        unassigned = await repo.unassigned_cases(session, open_statuses=OPEN)
+        annas = await initiatives_store.cases_of_broker(session, anna.id, open_statuses=OPEN)
+        unassigned = await initiatives_store.unassigned_cases(session, open_statuses=OPEN)
 
     assert [c.reference for c in annas] == [second.reference, first.reference]
-    assert all(isinstance(c, repo.CaseRow) and c.broker_id == anna.id for c in annas)
+    assert all(isinstance(c, initiatives_store.CaseRow) and c.broker_id == anna.id for c in annas)
     assert annas[1].needs == ("geld",)
     assert [c.reference for c in unassigned] == [fourth.reference]
 
@@ -702,14 +751,14 @@ async def test_a_locked_case_makes_a_second_editor_wait_on_postgresql(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     async with sessions() as session, session.begin():
-        created = await repo.create_initiative(session, new_initiative(), NOW)
+        created = await initiatives_store.create_initiative(session, new_initiative(), NOW)
 
     async with sessions() as first, first.begin(), sessions() as second, second.begin():
-        assert await repo.load_case(first, created.reference, lock=True) is not None
-        assert await repo.load_case(second, created.reference) is not None
+        assert await initiatives_store.load_case(first, created.reference, lock=True) is not None
+        assert await initiatives_store.load_case(second, created.reference) is not None
         await second.execute(text("SET LOCAL lock_timeout = '50ms'"))
         with pytest.raises(DBAPIError, match="lock timeout"):
-            await repo.load_case_by_id(second, created.id, lock=True)
+            await initiatives_store.load_case_by_id(second, created.id, lock=True)
 
 
 # --- migration ---------------------------------------------------------------------------------
@@ -735,13 +784,15 @@ async def downgrade(engine: AsyncEngine, revision: str) -> None:
         await conn.run_sync(_run)
 
 
-async def create_initiative_at_0001(session: AsyncSession, new: repo.NewInitiative) -> repo.InitiativeRow:
+async def create_initiative_at_0001(
+    session: AsyncSession, new: initiatives_store.NewInitiative
+) -> initiatives_store.InitiativeRow:
     """An initiative and its first event as the code of revision 0001 wrote them: only 0001's columns."""
-    reference, seq = await repo.next_reference(
+    reference, seq = await initiatives_store.next_reference(
         session, municipality_code=new.municipality_code, prefix=new.prefix, year=NOW.year
     )
     fields = {name: getattr(new, name) for name in new.__dataclass_fields__ if name != "prefix"}
-    row = repo.InitiativeRow(
+    row = initiatives_store.InitiativeRow(
         id=0,
         **{**fields, "needs": tuple(new.needs)},
         reference=reference,
@@ -754,11 +805,11 @@ async def create_initiative_at_0001(session: AsyncSession, new: repo.NewInitiati
     )
     values = {name: getattr(row, name) for name in row.__dataclass_fields__ if name != "id"}
     result = await session.execute(
-        repo.initiatives.insert().returning(repo.initiatives.c.id), {**values, "needs": list(new.needs)}
+        tables.initiatives.insert().returning(tables.initiatives.c.id), {**values, "needs": list(new.needs)}
     )
     initiative_id = result.scalar_one()
     await session.execute(
-        repo.initiative_events.insert(),
+        tables.initiative_events.insert(),
         {
             "initiative_id": initiative_id,
             "at": NOW,
@@ -782,7 +833,7 @@ async def test_upgrading_from_0001_keeps_initiatives_and_their_timeline(empty_en
     await upgrade(empty_engine)
 
     async with sessions() as session, session.begin():
-        case = await repo.load_case(session, created.reference)
+        case = await initiatives_store.load_case(session, created.reference)
         assert case is not None
         assert (case.title, case.status, case.broker_id, case.assigned_at, case.department) == (
             created.title,
@@ -791,7 +842,7 @@ async def test_upgrading_from_0001_keeps_initiatives_and_their_timeline(empty_en
             None,
             None,
         )
-        (entry,) = await repo.timeline(session, created.id, resident_view=True)
+        (entry,) = await initiatives_store.timeline(session, created.id, resident_view=True)
         assert (entry.kind, entry.status, entry.at, entry.visible_to_resident) == (
             "status",
             "ingediend",
@@ -805,18 +856,22 @@ async def test_downgrading_to_0001_keeps_initiatives_and_their_timeline(empty_en
     sessions = session_factory(empty_engine)
     async with sessions() as session, session.begin():
         anna = await add_broker(session, 1, "Anna")
-        created = await repo.create_initiative(session, new_initiative(), NOW)
-        await repo.assign(session, created.id, broker_id=anna.id, by_staff_id=None, note="Hallo", now=NOW)
-        await repo.add_event(session, created.id, kind="note", now=NOW, actor_role="broker", staff_id=anna.id)
+        created = await initiatives_store.create_initiative(session, new_initiative(), NOW)
+        await initiatives_store.assign(
+            session, created.id, broker_id=anna.id, by_staff_id=None, note="Hallo", now=NOW
+        )
+        await initiatives_store.add_event(
+            session, created.id, kind="note", now=NOW, actor_role="broker", staff_id=anna.id
+        )
 
     await downgrade(empty_engine, "0001")
     assert await current_revision(empty_engine) == "0001"
     async with sessions() as session, session.begin():
-        assert await repo.load_initiative(session, created.reference) == created
-        events = await repo.events_of_initiative(session, created.id)
+        assert await initiatives_store.load_initiative(session, created.reference) == created
+        events = await initiatives_store.events_of_initiative(session, created.id)
     assert [(e.kind, e.note) for e in events] == [("status", None), ("assigned", "Hallo"), ("note", None)]
 
     await upgrade(empty_engine)
     async with sessions() as session, session.begin():
-        assert await repo.list_staff(session) == []
-        assert len(await repo.timeline(session, created.id, resident_view=True)) == 3
+        assert await staff_store.list_staff(session) == []
+        assert len(await initiatives_store.timeline(session, created.id, resident_view=True)) == 3

@@ -25,7 +25,11 @@ from flows import stalls
 from flows.municipality import Municipality
 from flows.resident import LANGUAGES
 from flows.stalls import AMSTERDAM, Level
-from storage import repository as repo
+from storage import alerts as alerts_store
+from storage import initiatives as initiatives_store
+from storage import people as people_store
+from storage import staff as staff_store
+from storage import tables
 from storage.db import create_engine, session_factory
 from storage.explain import explain_due_cases
 from storage.migrate import upgrade
@@ -78,9 +82,11 @@ class World:
     async def case(self, *, wijk: str = WATERKWARTIER, broker: int | None = None, at: datetime = T0) -> int:
         """A submitted initiative; with ``broker``, assigned to them (toegewezen) at the same moment."""
         async with self.sessions() as session, session.begin():
-            created = await repo.create_initiative(session, new_initiative(wijk), at)
+            created = await initiatives_store.create_initiative(session, new_initiative(wijk), at)
             if broker is not None:
-                await repo.assign(session, created.id, broker_id=broker, by_staff_id=None, note=None, now=at)
+                await initiatives_store.assign(
+                    session, created.id, broker_id=broker, by_staff_id=None, note=None, now=at
+                )
                 await change_status(session, created.id, "toegewezen", at)
             return created.id
 
@@ -106,13 +112,13 @@ class World:
 
     async def next_alert_at(self, initiative_id: int) -> datetime | None:
         async with self.sessions() as session, session.begin():
-            rows = await repo.due_cases(session, now=datetime(2100, 1, 1, tzinfo=UTC), limit=1000)
+            rows = await alerts_store.due_cases(session, now=datetime(2100, 1, 1, tzinfo=UTC), limit=1000)
             found = [row.next_alert_at for row in rows if row.id == initiative_id]
             return found[0] if found else None
 
 
-def new_initiative(wijk: str) -> repo.NewInitiative:
-    return repo.NewInitiative(
+def new_initiative(wijk: str) -> initiatives_store.NewInitiative:
+    return initiatives_store.NewInitiative(
         municipality_code="GM0301",
         prefix="INI",
         resident_user_id=RESIDENT,
@@ -137,7 +143,7 @@ def new_initiative(wijk: str) -> repo.NewInitiative:
 async def change_status(
     session: AsyncSession, initiative_id: int, status: str, at: datetime, department: str | None = None
 ) -> None:
-    await repo.change_status(
+    await initiatives_store.change_status(
         session,
         initiative_id,
         status=status,
@@ -157,7 +163,7 @@ async def world(engine: AsyncEngine) -> World:
     async with sessions() as session, session.begin():
         for user_id in (RESIDENT, ANNA, BERT, CARLA, DIRK):
             # Everybody reads English, so the texts here do not depend on the Dutch catalog.
-            await repo.upsert_person(
+            await people_store.upsert_person(
                 session, user_id=user_id, chat_id=user_id, first_name="X", telegram_language="en", now=T0
             )
         staff = (
@@ -167,7 +173,7 @@ async def world(engine: AsyncEngine) -> World:
             ("dirk", DIRK, "Dirk Bos", "coordinator", [NOORDVEEN]),
         )
         for attr, user_id, name, role, wijken in staff:
-            row = await repo.add_staff(
+            row = await staff_store.add_staff(
                 session, telegram_user_id=user_id, name=name, role=role, wijken=wijken, themes=[], now=T0
             )
             setattr(w, attr, row.id)
@@ -301,7 +307,7 @@ async def test_the_silence_clock_reminds_the_broker_and_restarts_when_they_act(w
     # Anna writes a note: the silence clock starts again from there.
     noted = reminder + timedelta(hours=1)
     async with world.sessions() as session, session.begin():
-        await repo.add_event(
+        await initiatives_store.add_event(
             session,
             case,
             kind="note",
@@ -321,7 +327,7 @@ async def test_an_absent_brokers_reminder_goes_to_the_wijks_coordinator(world: W
     reminder = due(T0, 5, Level.REMINDER)
     back = reminder.date() + timedelta(days=4)
     async with world.sessions() as session, session.begin():
-        await repo.set_absent(session, world.anna, back)
+        await staff_store.set_absent(session, world.anna, back)
     report = await world.sweep(reminder)
     assert [(r.audience.value, r.name) for r in report.lines[0].recipients] == [("coordinator", "Carla Smit")]
     ((chat, text_),) = await world.messages()
@@ -334,7 +340,7 @@ async def test_a_broker_absent_until_yesterday_gets_the_reminder_again(world: Wo
     await world.case(broker=world.anna)
     reminder = due(T0, 5, Level.REMINDER)
     async with world.sessions() as session, session.begin():
-        await repo.set_absent(session, world.anna, reminder.date() - timedelta(days=1))
+        await staff_store.set_absent(session, world.anna, reminder.date() - timedelta(days=1))
     await world.sweep(reminder)
     assert chats(await world.messages()) == [ANNA]
 
@@ -366,7 +372,7 @@ async def _without_broker(world: World) -> tuple[int, int]:
 async def _broker_away(world: World) -> tuple[int, int]:
     case = await world.case(broker=world.anna)
     async with world.sessions() as session, session.begin():
-        await repo.set_absent(session, world.anna, (T0 + timedelta(days=365)).date())
+        await staff_store.set_absent(session, world.anna, (T0 + timedelta(days=365)).date())
     return case, 5
 
 
@@ -380,7 +386,7 @@ async def _at_vergunningen(world: World) -> tuple[int, int]:
 async def _at_vergunningen_unstaffed(world: World) -> tuple[int, int]:
     case, norm = await _at_vergunningen(world)
     async with world.sessions() as session, session.begin():
-        await repo.remove_staff(session, staff_id=world.anna, now=T0)
+        await staff_store.remove_staff(session, staff_id=world.anna, now=T0)
     return case, norm
 
 
@@ -503,7 +509,7 @@ async def test_two_clocks_of_one_initiative_are_two_alerts_for_one_initiative(wo
 async def test_a_dry_run_with_show_prints_each_message_as_its_recipient_would_read_it(world: World) -> None:
     await world.case(broker=world.anna)
     async with world.sessions() as session, session.begin():
-        await repo.set_language(session, CARLA, "nl")  # Carla reads Dutch, the resident English
+        await people_store.set_language(session, CARLA, "nl")  # Carla reads Dutch, the resident English
     report = await world.sweep(due(T0, 5, Level.ESCALATION), dry_run=True, show=True)
     escalation = report.sent[0]
     assert [(m.recipient.audience.value, m.recipient.name, m.language) for m in escalation.messages] == [
@@ -564,13 +570,15 @@ async def test_every_write_that_moves_a_clock_asks_for_a_recheck(world: World) -
     for minutes, write in enumerate(("set", "assign", "status", "note", "touch"), start=1):
         now = T0 + timedelta(minutes=minutes)
         async with world.sessions() as session, session.begin():
-            await repo.set_next_alert(session, case, T0 + timedelta(days=30))
+            await alerts_store.set_next_alert(session, case, T0 + timedelta(days=30))
             if write == "assign":
-                await repo.assign(session, case, broker_id=world.anna, by_staff_id=None, note=None, now=now)
+                await initiatives_store.assign(
+                    session, case, broker_id=world.anna, by_staff_id=None, note=None, now=now
+                )
             elif write == "status":
                 await change_status(session, case, "in_gesprek", now)
             elif write in ("note", "touch"):
-                await repo.add_event(
+                await initiatives_store.add_event(
                     session,
                     case,
                     kind="note",
@@ -586,12 +594,12 @@ async def test_record_alert_is_true_only_for_the_first_and_sent_alerts_reads_the
     case = await world.case()
     key = {"initiative_id": case, "track": "status", "started_at": T0, "level": 1, "skipped": False}
     async with world.sessions() as session, session.begin():
-        assert await repo.record_alert(session, **key, now=T0) is True
-        assert await repo.record_alert(session, **key, now=T0) is False
-        assert await repo.record_alert(session, **{**key, "level": 2}, now=T0) is True
+        assert await alerts_store.record_alert(session, **key, now=T0) is True
+        assert await alerts_store.record_alert(session, **key, now=T0) is False
+        assert await alerts_store.record_alert(session, **{**key, "level": 2}, now=T0) is True
     async with world.sessions() as session, session.begin():
-        assert await repo.record_alert(session, **key, now=T0) is False
-        sent = await repo.sent_alerts(session, [case, case + 1])
+        assert await alerts_store.record_alert(session, **key, now=T0) is False
+        sent = await alerts_store.sent_alerts(session, [case, case + 1])
     assert sent == {case: {("status", T0, 1), ("status", T0, 2)}, case + 1: set()}
 
 
@@ -613,7 +621,7 @@ async def test_the_migration_asks_for_a_first_look_at_every_open_initiative(data
         await upgrade(engine, "0002")
         values = {
             field: getattr(new_initiative(WATERKWARTIER), field)
-            for field in repo.NewInitiative.__dataclass_fields__
+            for field in initiatives_store.NewInitiative.__dataclass_fields__
             if field != "prefix"
         }
         async with session_factory(engine)() as session, session.begin():
@@ -629,7 +637,7 @@ async def test_the_migration_asks_for_a_first_look_at_every_open_initiative(data
                     "created_at": T0,
                     "updated_at": T0,
                 }
-                await session.execute(repo.initiatives.insert(), row)
+                await session.execute(tables.initiatives.insert(), row)
         await upgrade(engine)
         async with engine.connect() as conn:
             found = dict((await conn.execute(text("select status, next_alert_at from initiatives"))).all())
@@ -677,11 +685,11 @@ async def test_the_unique_key_lets_only_one_of_two_racing_transactions_record_a_
     case = await world.case()
     key = {"initiative_id": case, "track": "status", "started_at": T0, "level": 1, "skipped": False}
     async with world.sessions() as first, first.begin():
-        assert await repo.record_alert(first, **key, now=T0) is True
+        assert await alerts_store.record_alert(first, **key, now=T0) is True
 
         async def second() -> bool:
             async with world.sessions() as session, session.begin():
-                return await repo.record_alert(session, **key, now=T0)
+                return await alerts_store.record_alert(session, **key, now=T0)
 
         racing = asyncio.create_task(second())
         await wait_until_blocked(world.engine)

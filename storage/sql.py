@@ -1,0 +1,127 @@
+"""SQL helpers the storage modules share: row columns, the session's connection, dialect upserts.
+
+Every storage function works inside the caller's transaction and never commits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
+
+from sqlalchemy import Dialect, Table, exc
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+
+def columns(table: Table, row_type: type) -> list[Any]:
+    """The table's columns in the order of the dataclass fields, so rows map positionally."""
+    return [table.c[field.name] for field in dataclasses.fields(row_type)]
+
+
+async def connection(session: AsyncSession | AsyncConnection) -> tuple[AsyncConnection, str]:
+    """The session's connection (or the connection itself) and the name of its dialect."""
+    conn = session if isinstance(session, AsyncConnection) else await session.connection()
+    return conn, conn.dialect.name
+
+
+def insert(dialect: str, table: Table) -> Any:
+    """An INSERT that supports ON CONFLICT for the given dialect."""
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"no upsert support for {dialect}")
+
+
+def statuses(statuses: Collection[str]) -> list[str]:
+    """Statuses as a list for an expanding IN parameter; a lone string is refused, not read as letters."""
+    if isinstance(statuses, str):
+        raise TypeError(f"expected a collection of statuses, not the string {statuses!r}")
+    return [str(status) for status in statuses]
+
+
+# --- the hot path on SQLite ------------------------------------------------------------------------
+# SQLAlchemy's execution of a cached statement costs several times the statement itself on SQLite. The
+# hot statements (a few per Telegram update) are compiled once by SQLAlchemy, with its type processing
+# (timestamps, JSON), and run on the in-loop driver's sqlite3 connection directly.
+
+Db = AsyncSession | AsyncConnection
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Compiled:
+    statement: Any  # kept alive, so its id stays its own
+    sql: str
+    names: tuple[str, ...]
+    binds: tuple[Callable[[Any], Any] | None, ...]
+    defaults: dict[str, Any]
+    results: tuple[Callable[[Any], Any] | None, ...]
+
+
+_compiled: dict[tuple[int, tuple[str, ...] | None], _Compiled] = {}
+
+
+def _compile(statement: Any, dialect: Dialect, column_keys: tuple[str, ...] | None) -> _Compiled:
+    compiled = statement.compile(dialect=dialect, column_keys=list(column_keys) if column_keys else None)
+    if compiled.insert_prefetch or compiled.update_prefetch:
+        raise ValueError("the hot path passes every column; this statement would fill some in Python")
+    names = tuple(compiled.positiontup or ())
+    processors = compiled._bind_processors
+    results = tuple(
+        column.type._cached_result_processor(dialect, None) for column in compiled._result_columns
+    )
+    return _Compiled(
+        statement,
+        compiled.string,
+        names,
+        tuple(processors.get(name) for name in names),
+        {name: bind.value for name, bind in compiled.binds.items()},
+        results,
+    )
+
+
+async def fetch(
+    db: Db, statement: Any, params: Mapping[str, Any], *, insert: bool = False
+) -> list[tuple[Any, ...]]:
+    """Run a Core statement and return its rows; on SQLite straight on the in-loop connection.
+
+    ``insert``: an INSERT, whose column list follows the keys of ``params`` (which must name every
+    column that has a default)."""
+    conn = db if isinstance(db, AsyncConnection) else await db.connection()
+    sqlite3_connection = _sqlite3_connection(conn)
+    if sqlite3_connection is None:
+        return [tuple(row) for row in await conn.execute(statement, dict(params))]
+    column_keys = tuple(params) if insert else None
+    key = (id(statement), column_keys)
+    compiled = _compiled.get(key)
+    if compiled is None or compiled.statement is not statement:
+        compiled = _compiled[key] = _compile(statement, conn.dialect, column_keys)
+    defaults = compiled.defaults
+    values = []
+    try:
+        for name, process in zip(compiled.names, compiled.binds, strict=True):
+            value = params[name] if name in params else defaults[name]
+            values.append(value if process is None or value is None else process(value))
+    except Exception as error:  # as SQLAlchemy reports a value it cannot store
+        raise exc.StatementError(str(error), compiled.sql, dict(params), error) from error
+    try:
+        rows = sqlite3_connection.execute(compiled.sql, values).fetchall()
+    except sqlite3.Error as error:  # as SQLAlchemy would: IntegrityError, OperationalError, …
+        raise exc.DBAPIError.instance(compiled.sql, values, error, sqlite3.Error) from error
+    results = compiled.results
+    if rows and any(results):
+        return [
+            tuple(v if p is None or v is None else p(v) for v, p in zip(row, results, strict=True))
+            for row in rows
+        ]
+    return rows
+
+
+def _sqlite3_connection(conn: AsyncConnection) -> sqlite3.Connection | None:
+    """The sqlite3 connection under the in-loop driver, inside the connection's transaction."""
+    if conn.dialect.driver != "initiatiefbot":
+        return None
+    driver = conn.sync_connection.connection.driver_connection  # type: ignore[union-attr]
+    return driver if isinstance(driver, sqlite3.Connection) else None

@@ -1,0 +1,33 @@
+"""The Core table of each model, for the storage modules' statements."""
+
+from __future__ import annotations
+
+from sqlalchemy import Table
+
+from storage.models import (
+    Conversation,
+    CoordinatorDigest,
+    Initiative,
+    InitiativeEvent,
+    OutboxMessage,
+    Person,
+    ProcessedUpdate,
+    ReferenceCounter,
+    SendGate,
+    Staff,
+    StaffInvite,
+    StallAlert,
+)
+
+people: Table = Person.__table__  # type: ignore[assignment]
+conversations: Table = Conversation.__table__  # type: ignore[assignment]
+reference_counters: Table = ReferenceCounter.__table__  # type: ignore[assignment]
+initiatives: Table = Initiative.__table__  # type: ignore[assignment]
+initiative_events: Table = InitiativeEvent.__table__  # type: ignore[assignment]
+processed_updates: Table = ProcessedUpdate.__table__  # type: ignore[assignment]
+outbox: Table = OutboxMessage.__table__  # type: ignore[assignment]
+staff: Table = Staff.__table__  # type: ignore[assignment]
+staff_invites: Table = StaffInvite.__table__  # type: ignore[assignment]
+coordinator_digests: Table = CoordinatorDigest.__table__  # type: ignore[assignment]
+stall_alerts: Table = StallAlert.__table__  # type: ignore[assignment]
+send_gates: Table = SendGate.__table__  # type: ignore[assignment]
