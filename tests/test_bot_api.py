@@ -27,9 +27,9 @@ KEYBOARD = {
 }
 
 
-def make_bot(fake: FakeBotApi, request: AiohttpRequest | None = None, token: str | None = None) -> Bot:
+def make_bot(fake: FakeBotApi, request: AiohttpRequest | None = None) -> Bot:
     return Bot(
-        token or fake.token,
+        fake.token,
         base_url=fake.base_url,
         base_file_url=fake.base_file_url,
         request=request or AiohttpRequest(),
@@ -105,6 +105,14 @@ async def test_a_photo_upload_goes_as_multipart(bot: Bot, fake_bot_api: FakeBotA
     assert message.caption == "Geüpload" and message.photo[-1].width == 64
     (call,) = fake_bot_api.calls("sendPhoto")
     assert jpeg in call.files.values() and call.params["reply_markup"] == KEYBOARD
+
+
+async def test_a_file_downloads_with_a_get(bot: Bot, anna: FakeUser) -> None:
+    shared = await anna.send_photo(64, 48)
+
+    file = await bot.get_file(shared["message"]["photo"][-1]["file_id"])
+    data = await file.download_as_bytearray()
+    assert data.startswith(b"\xff\xd8") and len(data) == file.file_size
 
 
 async def test_edits_change_the_message_and_give_its_id(
