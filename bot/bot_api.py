@@ -7,6 +7,8 @@ the status and body, so PTB itself turns a 429 into ``RetryAfter``, a 403 into `
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 from telegram._utils.defaultvalue import DefaultValue
 from telegram._utils.types import ODVInput
@@ -26,7 +28,7 @@ class AiohttpRequest(BaseRequest):
     :meth:`shutdown` closes; the timeouts are the defaults of calls that give none, ``proxy`` an HTTP
     proxy's URL (unlike httpx, ``HTTPS_PROXY`` is not read)."""
 
-    __slots__ = ("_defaults", "_media_write_timeout", "_pool_size", "_proxy", "_session")
+    __slots__ = ("_defaults", "_media_write_timeout", "_pool_size", "_proxy", "_session", "_slots")
 
     def __init__(
         self,
@@ -43,6 +45,9 @@ class AiohttpRequest(BaseRequest):
         self._media_write_timeout = media_write_timeout
         self._proxy = proxy
         self._session: aiohttp.ClientSession | None = None
+        # The pool is counted here: aiohttp's connector bounds waiting for a connection and connecting
+        # only together, and a call that finds no free connection should fail after pool_timeout.
+        self._slots = asyncio.Semaphore(connection_pool_size)
 
     @property
     def read_timeout(self) -> float | None:
@@ -50,10 +55,10 @@ class AiohttpRequest(BaseRequest):
         return self._defaults[0]
 
     def _open(self) -> aiohttp.ClientSession:
+        self._slots = asyncio.Semaphore(self._pool_size)  # of this event loop
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=self._pool_size),
             cookie_jar=aiohttp.DummyCookieJar(),
-            proxy=self._proxy,
             # Not trust_env: it reads .netrc and the proxy variables in a thread for every request.
         )
         return self._session
@@ -93,14 +98,9 @@ class AiohttpRequest(BaseRequest):
         # aiohttp has no write timeout, and its read timer starts once the body is sent: the whole call
         # is bounded by the sum of the phases instead, so a stalled upload ends too.
         total = None
-        if read is not None and write is not None and connect is not None and pool is not None:
-            total = pool + connect + write + read
-        timeout = aiohttp.ClientTimeout(
-            total=total,
-            connect=None if pool is None or connect is None else pool + connect,  # pool wait + connect
-            sock_connect=connect,
-            sock_read=read,
-        )
+        if read is not None and write is not None and connect is not None:
+            total = connect + write + read
+        timeout = aiohttp.ClientTimeout(total=total, connect=connect, sock_connect=connect, sock_read=read)
 
         headers = {"User-Agent": self.USER_AGENT}
         data: aiohttp.FormData | bytes | None = None
@@ -115,13 +115,31 @@ class AiohttpRequest(BaseRequest):
             data = request_data.url_encoded_parameters().encode()
             headers["Content-Type"] = "application/x-www-form-urlencoded"
 
+        await self._take_slot(pool)
         try:
-            async with session.request(method, url, data=data, headers=headers, timeout=timeout) as response:
+            async with session.request(
+                method, url, data=data, headers=headers, timeout=timeout, proxy=self._proxy
+            ) as response:
                 return response.status, await response.read()
         except TimeoutError as exc:  # before OSError, of which it is a kind
             raise TimedOut from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise NetworkError(f"aiohttp.{exc.__class__.__name__}: {exc}") from exc
+        finally:
+            self._slots.release()
+
+    async def _take_slot(self, pool_timeout: float | None) -> None:
+        if not self._slots.locked():
+            await self._slots.acquire()  # free: returns at once
+            return
+        try:
+            async with asyncio.timeout(pool_timeout):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise TimedOut(
+                "Pool timeout: All connections in the connection pool are occupied. Request was *not* "
+                "sent to Telegram. Consider adjusting the connection pool size or the pool timeout."
+            ) from None
 
 
 def _given(value: ODVInput[float], default: float | None) -> float | None:
