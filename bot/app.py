@@ -62,16 +62,26 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def default_send_coordination(database_url: str, *, sender: str | None) -> str:
+    """Where Telegram's budgets and each chat's order live when SEND_COORDINATION is unset.
+
+    In this process on SQLite (one process) and for a ``sender`` role of which one process runs at a time
+    (``run``: Telegram lets one poller in, and a deployment sends either through it or through webhook
+    workers, never both); in the database for webhook workers and one-off commands on PostgreSQL.
+    """
+    if make_url(database_url).get_backend_name() == "sqlite" or sender is not None:
+        return "local"
+    return "database"
+
+
 def send_gate(
     settings: Settings, sessions: async_sessionmaker[AsyncSession], *, holder: str | None = None
 ) -> SendGate:
-    """Telegram's budgets and the per-chat order: in the database on PostgreSQL (shared by every worker),
-    in this process on SQLite (one process), unless SEND_COORDINATION says otherwise."""
-    coordination = settings.send_coordination
-    if coordination is None:
-        coordination = (
-            "local" if make_url(settings.database_url).get_backend_name() == "sqlite" else "database"
-        )
+    """Telegram's budgets and the per-chat order, as SEND_COORDINATION says, else as
+    ``default_send_coordination``; ``holder`` names the process's sender role (``run``)."""
+    coordination = settings.send_coordination or default_send_coordination(
+        settings.database_url, sender=holder
+    )
     chat = chat_pace(settings.telegram_chat_max_per_second)
     if coordination == "database":
         # A slot comes back from the database a round trip after its moment: the pace leaves room for it.
@@ -110,7 +120,9 @@ class Runtime:
         cls, settings: Settings, *, clock: Callable[[], datetime] = utcnow, sender: str | None = None
     ) -> Runtime:
         """Open the database and everything on it; ``sender`` names a process role of which only one
-        runs at a time (``run``), so a restart takes its predecessor's turns on chats back at once."""
+        runs at a time (``run``): it is the deployment's only sender, so it keeps Telegram's budgets in
+        memory unless SEND_COORDINATION=database, and then a restart takes its predecessor's turns on
+        chats back at once."""
         municipality = load_municipality(settings.config_path)
         engine = create_engine(settings.database_url)
         if is_sqlite(engine):
@@ -318,7 +330,8 @@ class BotService:
     async def start(self, bot: Bot) -> None:
         """Open the database, set the command menu, send what a previous run left queued, and start the
         sweeper and the watchdog; ``bot`` must be initialized."""
-        # Telegram lets one poller in at a time, so `run` is one process: it may take back its own turns.
+        # Telegram lets one poller in at a time, so `run` is one process: the only sender (unless
+        # SEND_COORDINATION=database), and it may take back its own turns.
         runtime = await Runtime.open(self._settings, clock=self._clock, sender="run")
         self._runtime = runtime
         self._transport = stoppable_transport(runtime, bot)

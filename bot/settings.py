@@ -891,7 +891,8 @@ class Settings:
     # How long a message is retried through an outage before it is given up on and reported to staff.
     outbox_max_age_hours: int = DEFAULT_OUTBOX_MAX_AGE_HOURS
     # Where Telegram's send budget and the per-chat order live: "local" (this process) or "database"
-    # (shared by every process on the database); None: database on PostgreSQL, local on SQLite.
+    # (shared by every process on the database); None: local on SQLite and for `run`, else database
+    # (bot.app.default_send_coordination).
     send_coordination: str | None = None
     # Telegram's limits: messages per second for the whole bot and per chat (0: no limit, e.g. for a
     # local Bot API server in tests and benchmarks).

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,7 +13,8 @@ from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, case, exists, func, literal, select, update
+from sqlalchemy import bindparam, case, exists, func, literal, select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from storage import sql
@@ -127,17 +130,95 @@ def format_reference(prefix: str, year: int, seq: int) -> str:
     return f"{prefix}-{year}-{seq:04d}"
 
 
+def reference_sequence_name(municipality_code: str, year: int) -> str:
+    """The PostgreSQL sequence of a municipality's references in a year, e.g.
+    ``reference_seq_2026_gm0150_1a2b3c4d``: readable, and unique per code through the code's hash."""
+    readable = re.sub(r"[^a-z0-9]+", "", municipality_code.lower())[:20]
+    digest = hashlib.sha256(municipality_code.encode()).hexdigest()[:8]
+    return f"{REFERENCE_SEQUENCE_PREFIX}{year}_{readable}_{digest}"
+
+
+REFERENCE_SEQUENCE_PREFIX = "reference_seq_"
+# NULL when the sequence does not exist yet (to_regclass), and nextval(NULL) is NULL: one round trip.
+_NEXT_FROM_SEQUENCE = text("SELECT nextval(to_regclass(CAST(:name AS text)))")
+_REFERENCE_START = select(
+    func.greatest(
+        select(func.coalesce(func.max(reference_counters.c.last_seq), 0))
+        .where(
+            reference_counters.c.municipality_code == bindparam("municipality_code"),
+            reference_counters.c.year == bindparam("year"),
+        )
+        .scalar_subquery(),
+        select(func.coalesce(func.max(initiatives.c.seq), 0))
+        .where(
+            initiatives.c.municipality_code == bindparam("municipality_code"),
+            initiatives.c.year == bindparam("year"),
+        )
+        .scalar_subquery(),
+    )
+    + 1
+)
+# A concurrent first submission of the year creating the same sequence: its catalog row is a duplicate
+# (unique_violation) or, once committed, the relation exists (duplicate_table).
+_SEQUENCE_CREATED_MEANWHILE = frozenset({"23505", "42P07"})
+
+
 async def next_reference(
     session: AsyncSession, *, municipality_code: str, prefix: str, year: int
 ) -> tuple[str, int]:
-    """Hand out the next reference of a municipality in a year, atomically; returns (reference, seq)."""
+    """Hand out the next reference of a municipality in a year, atomically; returns (reference, seq).
+
+    SQLite counts in ``reference_counters`` (one writer at a time anyway). PostgreSQL takes the number
+    from a sequence per municipality and year, so concurrent submissions never wait for each other's
+    commit. A sequence is not transactional: a submission that rolls back after this leaves its number
+    unused (a gap), never a number handed out twice.
+    """
     conn, dialect = await sql.connection(session)
-    result = await conn.execute(
-        _next_reference_stmt(dialect),
-        {"municipality_code": municipality_code, "year": year, "last_seq": 1},
-    )
-    seq = int(result.scalar_one())
+    if dialect == "postgresql":
+        seq = await _next_from_sequence(session, municipality_code, year)
+    else:
+        result = await conn.execute(
+            _next_reference_stmt(dialect),
+            {"municipality_code": municipality_code, "year": year, "last_seq": 1},
+        )
+        seq = int(result.scalar_one())
     return format_reference(prefix, year, seq), seq
+
+
+async def _next_from_sequence(session: AsyncSession, municipality_code: str, year: int) -> int:
+    conn = await session.connection()
+    name = reference_sequence_name(municipality_code, year)
+    value = (await conn.execute(_NEXT_FROM_SEQUENCE, {"name": name})).scalar_one()
+    if value is None:
+        await _create_reference_sequence(session, municipality_code, year, name)
+        value = (await conn.execute(_NEXT_FROM_SEQUENCE, {"name": name})).scalar_one()
+    return int(value)
+
+
+async def _create_reference_sequence(
+    session: AsyncSession, municipality_code: str, year: int, name: str
+) -> None:
+    """Create the year's sequence, once a year per municipality, after the highest number known (from
+    before the sequence, or of an initiative); its counter row says that the sequence exists.
+
+    Inside the submission's transaction, under a savepoint: a concurrent first submission waits for
+    this one's commit, then finds the sequence made (the error is rolled back to the savepoint).
+    """
+    key = {"municipality_code": municipality_code, "year": year}
+    try:
+        async with session.begin_nested():
+            conn = await session.connection()
+            start = int((await conn.execute(_REFERENCE_START, key)).scalar_one())
+            # DDL takes no bind parameters: the name is ours ([a-z0-9_]) and the start an int.
+            await conn.execute(text(f"CREATE SEQUENCE IF NOT EXISTS {name} START WITH {start} MINVALUE 1"))
+            await conn.execute(
+                sql.insert("postgresql", reference_counters)
+                .values(**key, last_seq=start - 1)
+                .on_conflict_do_nothing(index_elements=["municipality_code", "year"])
+            )
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) not in _SEQUENCE_CREATED_MEANWHILE:
+            raise
 
 
 async def create_initiative(

@@ -115,7 +115,10 @@ class Conversation(Base):
 
 
 class ReferenceCounter(Base):
-    """The last reference sequence number handed out per municipality and year."""
+    """SQLite: the last reference number handed out per municipality and year. PostgreSQL counts in a
+    sequence per municipality and year; its row here says the sequence exists (``last_seq``: the number
+    before it started).
+    """
 
     __tablename__ = "reference_counters"
 

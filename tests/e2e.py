@@ -37,6 +37,7 @@ async def running_bot(
     clock: Callable[[], datetime] = utcnow,
     config: str = "zutphen",
     flood_limit: int = 10_000,
+    send_coordination: str | None = None,
 ) -> AsyncIterator[Application]:
     """Start the bot as ``initiatiefbot run`` does (polling), and stop it afterwards.
 
@@ -44,7 +45,9 @@ async def running_bot(
     """
     await migrate(database_url)
     # The tests type faster than any person; flood control is tested on its own (tests/test_flood.py).
-    settings = dataclasses.replace(settings_for(fake, database_url, config), flood_limit=flood_limit)
+    settings = dataclasses.replace(
+        settings_for(fake, database_url, config), flood_limit=flood_limit, send_coordination=send_coordination
+    )
     app = build_application(settings, clock=clock)
     await app.initialize()
     assert app.post_init is not None

@@ -153,6 +153,19 @@ async def test_an_update_delivered_twice_is_handled_once(fake: FakeBotApi, datab
     assert len(await rows(database_url, "select id from initiatives")) == 1
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True, ids=["postgresql"])
+@pytest.mark.parametrize(("coordination", "claimed"), [(None, False), ("database", True)])
+async def test_run_is_the_only_sender_and_asks_the_database_for_no_turns(
+    fake: FakeBotApi, database_url: str, coordination: str | None, claimed: bool
+) -> None:
+    erik = fake.user(1010, "Erik", language_code="nl")
+    async with running_bot(fake, database_url, send_coordination=coordination):
+        await say(erik, "/start", "Wat wil je doen?")
+        await say(erik, "/help", "/nieuw")
+    # Polling lets one process in, so by default it keeps the budgets and chats' turns in memory.
+    assert bool(await rows(database_url, "select key from send_gates")) == claimed
+
+
 async def test_garbage_at_a_question_gets_a_kind_reply_and_the_question_again(
     fake: FakeBotApi, database_url: str
 ) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest_asyncio
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, inspect
+from sqlalchemy import Connection, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage import alerts as alerts_store
@@ -123,3 +123,22 @@ async def test_0006_hands_back_the_open_cases_of_brokers_removed_before(empty_en
         False,
     )
     assert due[cases[0].id] == removed  # the watchdog looks at it again
+
+
+async def test_0009_keeps_the_reference_numbers_going_down_and_up(empty_engine: AsyncEngine) -> None:
+    await upgrade(empty_engine)
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    sessions = session_factory(empty_engine)
+    for n in range(3):
+        async with sessions() as session, session.begin():
+            await initiatives_store.create_initiative(session, new_initiative(title=f"Idee {n}"), now)
+    await downgrade(empty_engine, "0008")
+    async with sessions() as session, session.begin():
+        counter = (await session.execute(text("SELECT last_seq FROM reference_counters"))).scalar_one()
+    assert counter == 3
+
+    await upgrade(empty_engine)
+
+    async with sessions() as session, session.begin():
+        created = await initiatives_store.create_initiative(session, new_initiative(), now)
+    assert created.reference == "INI-2026-0004"

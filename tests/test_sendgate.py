@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from telegram.error import RetryAfter
 
+from bot.app import default_send_coordination
 from bot.notifications import enqueue_calls
 from bot.outbox import Outbox
 from bot.sendgate import UNPACED, DatabaseGate, LocalGate, Pace, SendGate, chat_pace, global_pace
@@ -84,6 +85,21 @@ def test_no_arrival_pattern_gets_more_through_than_the_limit(per_second: float, 
     sent = send_all(global_pace(per_second), requests)
     assert most_in_any_window(sent, 1.0) <= per_second
     assert all(s >= r for s, r in zip(sent, requests, strict=True))  # nothing goes before it was asked
+
+
+@pytest.mark.parametrize(
+    ("database_url", "sender", "expected"),
+    [
+        ("sqlite+aiosqlite:///bot.db", None, "local"),  # one process
+        ("sqlite+aiosqlite:///bot.db", "run", "local"),
+        ("postgresql+asyncpg://bot@db/bot", "run", "local"),  # the one poller: the only sender
+        ("postgresql+asyncpg://bot@db/bot", None, "database"),  # webhook workers, one-off commands
+    ],
+)
+def test_budgets_are_shared_through_the_database_only_where_several_processes_send(
+    database_url: str, sender: str | None, expected: str
+) -> None:
+    assert default_send_coordination(database_url, sender=sender) == expected
 
 
 def test_unpaced_lets_everything_through_at_once() -> None:

@@ -110,6 +110,93 @@ async def test_simultaneous_submissions_get_distinct_references(
     assert sorted(numbers) == list(range(1, 21))
 
 
+async def test_concurrent_submissions_get_every_number_once_in_the_order_taken(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    start = asyncio.Barrier(15)
+
+    async def submit(n: int) -> initiatives_store.InitiativeRow:
+        async with sessions() as session:
+            await start.wait()
+            async with session.begin():
+                created = await initiatives_store.create_initiative(
+                    session, new_initiative(title=f"Idee nummer {n}", resident_user_id=n), NOW
+                )
+                await asyncio.sleep(0)  # routing, rendering and queueing happen here: others go on
+                return created
+
+    created = await asyncio.gather(*(submit(n) for n in range(15)))
+
+    assert sorted(c.seq for c in created) == list(range(1, 16))
+    assert all(c.reference == f"INI-2026-{c.seq:04d}" for c in created)
+    async with sessions() as session:
+        stored = [(await initiatives_store.load_initiative(session, c.reference)) for c in created]
+    assert stored == created
+
+
+@only_on("postgresql")
+async def test_a_submission_does_not_wait_for_an_earlier_one_to_commit(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions() as session, session.begin():  # the year's first: it makes the sequence
+        first = await initiatives_store.create_initiative(session, new_initiative(), NOW)
+    async with sessions() as slow, slow.begin():
+        second = await initiatives_store.create_initiative(slow, new_initiative(title="Nog bezig"), NOW)
+
+        async def meanwhile() -> initiatives_store.InitiativeRow:
+            async with sessions() as session, session.begin():
+                return await initiatives_store.create_initiative(session, new_initiative(), NOW)
+
+        # With a counter row locked until commit this would wait for ``slow``, forever.
+        third = await asyncio.wait_for(meanwhile(), timeout=10)
+
+    assert [first.seq, second.seq, third.seq] == [1, 2, 3]
+
+
+async def test_a_failed_submission_never_lets_its_number_be_handed_out_twice(
+    sessions: async_sessionmaker[AsyncSession], database_url: str
+) -> None:
+    async with sessions() as session, session.begin():
+        await initiatives_store.create_initiative(session, new_initiative(), NOW)
+    with pytest.raises(RuntimeError):
+        async with sessions() as session, session.begin():
+            await initiatives_store.create_initiative(session, new_initiative(), NOW)
+            raise RuntimeError("routing failed")
+    async with sessions() as session, session.begin():
+        after = await initiatives_store.create_initiative(session, new_initiative(), NOW)
+
+    # A PostgreSQL sequence is not rolled back: number 2 stays unused (a gap). SQLite's counter is.
+    assert after.reference == ("INI-2026-0003" if database_url.startswith("postgresql") else "INI-2026-0002")
+
+
+async def test_numbering_goes_on_after_a_counter_from_before(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    # As the counter left it before revision 0009, with no sequence yet on PostgreSQL.
+    async with sessions() as session, session.begin():
+        await session.execute(
+            text(
+                "INSERT INTO reference_counters (municipality_code, year, last_seq) VALUES ('0344', 2026, 41)"
+            )
+        )
+    async with sessions() as session, session.begin():
+        next_one = await initiatives_store.next_reference(
+            session, municipality_code="0344", prefix="UTR", year=2026
+        )
+    assert next_one == ("UTR-2026-0042", 42)
+
+
+def test_each_municipality_and_year_has_a_sequence_of_its_own() -> None:
+    names = {
+        initiatives_store.reference_sequence_name(code, year)
+        for code in ("GM0150", "gm0150", "GM-0150", "0363")
+        for year in (2026, 2027)
+    }
+    assert len(names) == 8
+    assert initiatives_store.reference_sequence_name("GM0150", 2026).startswith("reference_seq_2026_gm0150_")
+    assert all(len(name) <= 63 for name in names)  # PostgreSQL's limit for a name
+
+
 async def test_conversation_survives_a_round_trip_with_unicode(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
