@@ -52,9 +52,10 @@ class OutboxRow:
 _OUTBOX_COLUMNS = sql.columns(outbox, OutboxRow)
 
 
-# Stays well under SQLite's limit of 32766 bound parameters per statement.
-_SQLITE_ROWS_PER_INSERT = 500
 _ENQUEUE = outbox.insert().returning(outbox.c.id, sort_by_parameter_order=True)
+# Without sort_by_parameter_order SQLAlchemy sends SQLite one multi-row INSERT per page of rows from a
+# statement compiled once (with it, one INSERT per row).
+_ENQUEUE_UNORDERED = outbox.insert().returning(outbox.c.id)
 
 
 def _outbox_values(
@@ -114,14 +115,10 @@ async def enqueue_many(
     conn, dialect = await sql.connection(session)
     rows = [_outbox_values(m.chat_id, m.method, m.payload, now, not_before) for m in messages]
     if dialect == "sqlite":
-        # SQLAlchemy would send one INSERT per row here. SQLite numbers the rows of one multi-row INSERT
-        # in VALUES order (max rowid + 1 each), but RETURNING may list them in any order: so sort.
-        ids: list[int] = []
-        for start in range(0, len(rows), _SQLITE_ROWS_PER_INSERT):
-            chunk = rows[start : start + _SQLITE_ROWS_PER_INSERT]
-            result = await conn.execute(outbox.insert().values(chunk).returning(outbox.c.id))
-            ids.extend(sorted(int(row_id) for row_id in result.scalars()))
-        return ids
+        # SQLite numbers the rows in VALUES order (max rowid + 1 each, and this transaction holds the
+        # write lock across the pages), but RETURNING may list them in any order: so sort.
+        result = await conn.execute(_ENQUEUE_UNORDERED, rows)
+        return sorted(int(row_id) for row_id in result.scalars())
     result = await conn.execute(_ENQUEUE, rows)
     return [int(row_id) for row_id in result.scalars()]
 
