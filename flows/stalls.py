@@ -32,9 +32,22 @@ def is_working_day(day: date, closing_days: Collection[date] = ()) -> bool:
     return day.weekday() < 5 and day not in _public_holidays(day.year) and day not in closing_days
 
 
+def _frozen(closing_days: Collection[date]) -> frozenset[date]:
+    if isinstance(closing_days, frozenset):
+        return closing_days
+    if isinstance(closing_days, tuple):  # a municipality's: the same few for every case
+        return _frozen_tuple(closing_days)
+    return frozenset(closing_days)
+
+
+@lru_cache(maxsize=64)
+def _frozen_tuple(closing_days: tuple[date, ...]) -> frozenset[date]:
+    return frozenset(closing_days)
+
+
 def working_days_between(start: datetime, end: datetime, closing_days: Collection[date] = ()) -> int:
     """Whole working days after ``start``'s day up to and including ``end``'s day (Amsterdam time)."""
-    closed = closing_days if isinstance(closing_days, frozenset) else frozenset(closing_days)
+    closed = _frozen(closing_days)
     return _working_days(start.astimezone(AMSTERDAM).date(), end.astimezone(AMSTERDAM).date(), closed)
 
 
@@ -61,8 +74,7 @@ def due_at(started: datetime, working_days: int, closing_days: Collection[date] 
     if working_days < 1:
         raise ValueError(f"working_days must be at least 1, got {working_days}")
     _require_aware(started, "started")
-    closed = closing_days if isinstance(closing_days, frozenset) else frozenset(closing_days)
-    return _due_on(started.astimezone(AMSTERDAM).date(), working_days, closed)
+    return _due_on(started.astimezone(AMSTERDAM).date(), working_days, _frozen(closing_days))
 
 
 @lru_cache(maxsize=65_536)
@@ -177,21 +189,29 @@ def clocks(facts: StallFacts, m: Municipality) -> tuple[StallClock, ...]:
     return tuple(out)
 
 
-def _ladder(clock: StallClock, closing_days: Collection[date]) -> list[tuple[Level, datetime]]:
-    return [(level, due_at(clock.started_at, threshold(clock.norm, level), closing_days)) for level in Level]
+Ladder = tuple[tuple[Level, datetime], ...]
+"""Every step of a clock's ladder with the moment it is due, lowest first."""
 
 
-def _reached(
-    clock: StallClock, closing_days: Collection[date], now: datetime
-) -> list[tuple[Level, datetime]]:
+def ladder(clock: StallClock, closing_days: Collection[date]) -> Ladder:
+    """When each step of ``clock``'s ladder is due: ``due_at`` of the started moment and the step's
+    threshold, worked out once per (start day, norm) for all cases that share them."""
+    _require_aware(clock.started_at, "started")
+    return _ladder_on(clock.started_at.astimezone(AMSTERDAM).date(), clock.norm, _frozen(closing_days))
+
+
+@lru_cache(maxsize=65_536)
+def _ladder_on(start: date, norm: int, closed: frozenset[date]) -> Ladder:
+    return tuple((level, _due_on(start, threshold(norm, level), closed)) for level in Level)
+
+
+def _reached(clock: StallClock, closing_days: Collection[date], now: datetime) -> Ladder:
     """The ladder steps of ``clock`` that are due at ``now``: the one rule behind alerts and overviews."""
-    reached: list[tuple[Level, datetime]] = []
-    for level in Level:  # the steps rise, so the first one not due ends the search (most cases)
-        at = due_at(clock.started_at, threshold(clock.norm, level), closing_days)
+    steps = ladder(clock, closing_days)
+    for i, (_, at) in enumerate(steps):  # the steps rise, so the first one not due ends the search
         if at > now:
-            break
-        reached.append((level, at))
-    return reached
+            return steps[:i]
+    return steps
 
 
 def _key(clock: StallClock, level: Level) -> AlertKey:
@@ -203,14 +223,37 @@ def due_alerts(
 ) -> list[DueAlert]:
     """The ladder steps due at ``now`` and not in ``sent``, earliest first. Of one clock only the highest
     due step is sent; lower unsent ones come back with ``skipped=True``, so they never fire later."""
+    return sweep_steps(facts, m, now, sent)[0]
+
+
+def next_due(facts: StallFacts, m: Municipality, sent: Collection[AlertKey]) -> datetime | None:
+    """The earliest moment a step not in ``sent`` is due (possibly past), or None when nothing is left."""
+    closed = _frozen(m.closing_days)
+    pending = [
+        at
+        for clock in clocks(facts, m)
+        for level, at in ladder(clock, closed)
+        if _key(clock, level) not in sent
+    ]
+    return min(pending, default=None)
+
+
+def sweep_steps(
+    facts: StallFacts, m: Municipality, now: datetime, sent: Collection[AlertKey]
+) -> tuple[list[DueAlert], datetime | None]:
+    """What the watchdog does with one case, from one reading of its ladders: ``due_alerts`` at ``now``,
+    and ``next_due`` once those are recorded as sent too."""
     _require_aware(now, "now")
-    closed = frozenset(m.closing_days)
+    closed = _frozen(m.closing_days)
     alerts: list[DueAlert] = []
+    later: list[datetime] = []
     for clock in clocks(facts, m):
-        due = _reached(clock, closed, now)
+        steps = ladder(clock, closed)
+        due = [(level, at) for level, at in steps if at <= now]
+        later.extend(at for level, at in steps[len(due) :] if _key(clock, level) not in sent)
         if not due:
             continue
-        top = max(level for level, _ in due)
+        top = due[-1][0]
         unsent = [(level, at) for level, at in due if _key(clock, level) not in sent]
         overtook = tuple(level for level, _ in unsent if level < top)
         alerts.extend(
@@ -219,19 +262,15 @@ def due_alerts(
             else DueAlert(clock.track, clock.started_at, level, at, overtook=overtook)
             for level, at in unsent
         )
-    return sorted(alerts, key=lambda a: (a.due_at, list(Track).index(a.track), a.level))
+    alerts.sort(key=_alert_order)
+    return alerts, min(later, default=None)
 
 
-def next_due(facts: StallFacts, m: Municipality, sent: Collection[AlertKey]) -> datetime | None:
-    """The earliest moment a step not in ``sent`` is due (possibly past), or None when nothing is left."""
-    closed = frozenset(m.closing_days)
-    pending = [
-        at
-        for clock in clocks(facts, m)
-        for level, at in _ladder(clock, closed)
-        if _key(clock, level) not in sent
-    ]
-    return min(pending, default=None)
+_TRACK_ORDER = {track: i for i, track in enumerate(Track)}
+
+
+def _alert_order(alert: DueAlert) -> tuple[datetime, int, Level]:
+    return (alert.due_at, _TRACK_ORDER[alert.track], alert.level)
 
 
 @dataclass(frozen=True)
@@ -260,7 +299,7 @@ class Standing:
 def standings(facts: StallFacts, m: Municipality, now: datetime) -> tuple[Standing, ...]:
     """Every running clock of the case with its days and the ladder step it has reached at ``now``."""
     _require_aware(now, "now")
-    closed = frozenset(m.closing_days)
+    closed = _frozen(m.closing_days)
     out: list[Standing] = []
     for clock in clocks(facts, m):
         reached = _reached(clock, closed, now)
@@ -288,7 +327,7 @@ def days_over(facts: StallFacts, m: Municipality, now: datetime) -> int | None:
 def is_stalled(facts: StallFacts, m: Municipality, now: datetime) -> bool:
     """True once any clock (the status, or no sign of life) has reached its norm: the watchdog's reminder."""
     _require_aware(now, "now")
-    closed = frozenset(m.closing_days)
+    closed = _frozen(m.closing_days)
     return any(_reached(clock, closed, now) for clock in clocks(facts, m))
 
 
