@@ -21,13 +21,14 @@ from bot.casework import staff_view
 from bot.i18n import Translator
 from bot.notifications import enqueue_calls, language_of, notification_calls, render_notifications
 from bot.outbox import SEND_LEASE, Outbox
+from bot.telegram_io import ApiCall
 from flows import coordinator
 from flows.alerts import Audience, Recipient, plan_alert
 from flows.broker import StaffContext
 from flows.cases import CaseView, Notification, StaffRole, StaffView
 from flows.lifecycle import OPEN_STATUSES
 from flows.municipality import Municipality
-from flows.stalls import AMSTERDAM, Level, StallFacts, due_alerts, next_due
+from flows.stalls import AMSTERDAM, Level, StallFacts, sweep_steps
 from storage import alerts as alerts_store
 from storage import people as people_store
 from storage import reports
@@ -264,7 +265,9 @@ class Watchdog:
     ) -> _Batch:
         sent = await alerts_store.sent_alerts(session, [row.id for row in rows])
         facts = {row.id: _facts(row) for row in rows}
-        due = {row.id: due_alerts(facts[row.id], self._m, as_of, sent[row.id]) for row in rows}
+        # Each case's ladders read once: what is due now, and when the next step is once that is recorded.
+        steps = {row.id: sweep_steps(facts[row.id], self._m, as_of, sent[row.id]) for row in rows}
+        due = {row_id: alerts for row_id, (alerts, _) in steps.items()}
         if dry_run:
             mine = {(row.id, alert.key) for row in rows for alert in due[row.id]}
         else:
@@ -276,13 +279,7 @@ class Watchdog:
             ]
             # Only the alerts this transaction inserted are its to send; another watchdog sends the rest.
             mine = await alerts_store.record_alerts(session, new, now=now)
-            await alerts_store.set_next_alerts(
-                session,
-                [
-                    (row.id, next_due(facts[row.id], self._m, sent[row.id] | {a.key for a in due[row.id]}))
-                    for row in rows
-                ],
-            )
+            await alerts_store.set_next_alerts(session, [(row_id, at) for row_id, (_, at) in steps.items()])
         ours = [(row, alert) for row in rows for alert in due[row.id] if (row.id, alert.key) in mine]
         if not ours:
             return _Batch()
@@ -297,7 +294,7 @@ class Watchdog:
         covering: dict[str | None, list[StaffView]] = {}
         ctx = StaffContext(self._m, as_of)
         done = _Batch()
-        notifications: list[Notification] = []
+        calls: list[tuple[int, ApiCall]] = []
         for row, alert in ours:
             if row.wijk_code not in covering:
                 chosen = staff_store.covering_coordinators(coordinators, row.wijk_code)
@@ -318,15 +315,37 @@ class Watchdog:
                     row.reference, alert.track.value, int(alert.level), alert.skipped, plan.recipients, shown
                 )
             )
-            notifications.extend(plan.notifications)
+            if not dry_run:
+                # Rendered at once: the case's message objects are gone before the next case's are built,
+                # instead of thousands of them living on (and being traversed by the garbage collector).
+                calls.extend(self._render(plan.notifications, people))
             if not alert.skipped and not _reaches_staff(plan.recipients):
                 log.warning(
                     "stall alert for %s reaches no staff member: there is no coordinator", row.reference
                 )
-        if not dry_run and notifications:
-            calls = render_notifications(notifications, tr=self._tr, people=people)
+        if calls:
             done.outbox = await enqueue_calls(session, calls, self._clock(), lease=self._lease)
         return done
+
+    def _render(
+        self, notifications: Sequence[Notification], people: Mapping[int, PersonRow]
+    ) -> list[tuple[int, ApiCall]]:
+        """The Bot API calls of one plan, each in its recipient's language. A reply that several people
+        read in one language (an escalation to the wijk's coordinators) is rendered once, then addressed."""
+        calls: list[tuple[int, ApiCall]] = []
+        rendered: dict[tuple[int, str], tuple[int, list[tuple[int, ApiCall]]]] = {}
+        for note in notifications:
+            key = (id(note.reply), language_of(people.get(note.user_id)))
+            if key not in rendered:
+                rendered[key] = (note.chat_id, render_notifications([note], tr=self._tr, people=people))
+                calls.extend(rendered[key][1])
+                continue
+            first_chat, first_calls = rendered[key]
+            for _, call in first_calls:
+                # Only the chat differs: a new message's payload names its chat and nothing else of it.
+                assert call.payload["chat_id"] == first_chat
+                calls.append((note.chat_id, ApiCall(call.method, {**call.payload, "chat_id": note.chat_id})))
+        return calls
 
     def _show(
         self,
