@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 from datetime import date, datetime
+from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -44,46 +45,82 @@ class Translator:
         self.languages = languages
         self._translations = {lang: load_translations(lang, locales_dir) for lang in languages}
         self._locales = {lang: Locale.parse(lang) for lang in languages}
+        # (language, msgid) -> the catalog's text: a case card looks up some twenty of them.
+        self._templates: dict[tuple[str, str], str] = {}
 
     def render(self, msg: Msg, language: str) -> str:
-        tr = self._translations.get(language) or NullTranslations()
         if msg.plural is not None and msg.n is not None:
+            tr = self._translations.get(language) or _NO_TRANSLATIONS
             template = tr.ngettext(msg.msgid, msg.plural, msg.n)
         elif msg.msgid == "{text}":
             template = msg.msgid
         else:
-            template = tr.gettext(msg.msgid)
-        params = {name: self._param(value, language) for name, value in msg.params.items()}
+            template = self._template(msg.msgid, language)
+        # Strings (references, titles, names, free text) are most parameters: taken as they are.
+        params = {
+            name: value if type(value) is str else self._param(value, language)
+            for name, value in msg.params.items()
+        }
         if msg.n is not None:
-            params.setdefault("n", format_decimal(msg.n, locale=self._locale(language)))
+            params.setdefault("n", self._decimal(msg.n, language))
         try:
             return template.format(**params)
         except (KeyError, IndexError, ValueError):
             log.error("bad placeholders in translation", extra={"msgid": msg.msgid, "language": language})
             return msg.msgid.format(**params)
 
+    def _template(self, msgid: str, language: str) -> str:
+        key = (language, msgid)
+        template = self._templates.get(key)
+        if template is None:
+            template = (self._translations.get(language) or _NO_TRANSLATIONS).gettext(msgid)
+            if len(self._templates) < _TEMPLATES_KEPT:  # msgids are the catalog's, plus a few joins
+                self._templates[key] = template
+        return template
+
     def _locale(self, language: str) -> Locale:
         return self._locales.get(language) or Locale.parse("nl")
 
+    def _decimal(self, value: int, language: str) -> str:
+        if type(value) is int:  # not a bool or an IntEnum: those take babel's own way, as before
+            return _format_int(value, self._locale(language))
+        return format_decimal(value, locale=self._locale(language))
+
     def _param(self, value: ParamValue, language: str) -> str:
-        locale = self._locale(language)
+        if type(value) is str:  # most parameters: references, titles, names, free text
+            return value
         if isinstance(value, Msg):
             return self.render(value, language)
         if isinstance(value, Localized):
             return value.get(language)
         if isinstance(value, Money):
-            if value.cents % 100 == 0:  # whole euros read better without ",00"
-                pattern = locale.currency_formats["standard"].pattern.replace(".00", "")
-                return format_currency(
-                    value.cents // 100, "EUR", format=pattern, locale=locale, currency_digits=False
-                )
-            return format_currency(value.cents / 100, "EUR", locale=locale)
+            return _format_money(value.cents, self._locale(language))
         if isinstance(value, bool):
             return str(value)
         if isinstance(value, int):
-            return format_decimal(value, locale=locale)
+            return self._decimal(value, language)
+        locale = self._locale(language)
         if isinstance(value, datetime):
             return format_datetime(value.astimezone(TIMEZONE), format="medium", locale=locale)
         if isinstance(value, date):
             return format_date(value, format="long", locale=locale)
         return str(value)
+
+
+_NO_TRANSLATIONS = NullTranslations()
+_TEMPLATES_KEPT = 8192
+
+
+# Babel parses the locale's number pattern on every call; the watchdog's cards and the overviews format
+# the same few day counts and norms for every case, so these remember what they formatted.
+@lru_cache(maxsize=4096)
+def _format_int(value: int, locale: Locale) -> str:
+    return format_decimal(value, locale=locale)
+
+
+@lru_cache(maxsize=4096)
+def _format_money(cents: int, locale: Locale) -> str:
+    if cents % 100 == 0:  # whole euros read better without ",00"
+        pattern = locale.currency_formats["standard"].pattern.replace(".00", "")
+        return format_currency(cents // 100, "EUR", format=pattern, locale=locale, currency_digits=False)
+    return format_currency(cents / 100, "EUR", locale=locale)
