@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import logging
 from datetime import date, datetime
-from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -47,6 +46,10 @@ class Translator:
         self._locales = {lang: Locale.parse(lang) for lang in languages}
         # (language, msgid) -> the catalog's text: a case card looks up some twenty of them.
         self._templates: dict[tuple[str, str], str] = {}
+        # babel parses the locale's number pattern on every call; the watchdog's cards and the overviews
+        # format the same few day counts, norms and amounts for every case. (value, language) -> text.
+        self._numbers: dict[tuple[int, str], str] = {}
+        self._amounts: dict[tuple[int, str], str] = {}
 
     def render(self, msg: Msg, language: str) -> str:
         if msg.plural is not None and msg.n is not None:
@@ -82,9 +85,29 @@ class Translator:
         return self._locales.get(language) or Locale.parse("nl")
 
     def _decimal(self, value: int, language: str) -> str:
-        if type(value) is int:  # not a bool or an IntEnum: those take babel's own way, as before
-            return _format_int(value, self._locale(language))
-        return format_decimal(value, locale=self._locale(language))
+        if type(value) is not int:  # a bool or an IntEnum takes babel's own way, as before
+            return format_decimal(value, locale=self._locale(language))
+        key = (value, language)
+        text = self._numbers.get(key)
+        if text is None:
+            text = format_decimal(value, locale=self._locale(language))
+            _remember(self._numbers, key, text)
+        return text
+
+    def _money(self, cents: int, language: str) -> str:
+        key = (cents, language)
+        text = self._amounts.get(key)
+        if text is None:
+            locale = self._locale(language)
+            if cents % 100 == 0:  # whole euros read better without ",00"
+                pattern = locale.currency_formats["standard"].pattern.replace(".00", "")
+                text = format_currency(
+                    cents // 100, "EUR", format=pattern, locale=locale, currency_digits=False
+                )
+            else:
+                text = format_currency(cents / 100, "EUR", locale=locale)
+            _remember(self._amounts, key, text)
+        return text
 
     def _param(self, value: ParamValue, language: str) -> str:
         if type(value) is str:  # most parameters: references, titles, names, free text
@@ -94,7 +117,7 @@ class Translator:
         if isinstance(value, Localized):
             return value.get(language)
         if isinstance(value, Money):
-            return _format_money(value.cents, self._locale(language))
+            return self._money(value.cents, language)
         if isinstance(value, bool):
             return str(value)
         if isinstance(value, int):
@@ -109,18 +132,10 @@ class Translator:
 
 _NO_TRANSLATIONS = NullTranslations()
 _TEMPLATES_KEPT = 8192
+_NUMBERS_KEPT = 4096
 
 
-# Babel parses the locale's number pattern on every call; the watchdog's cards and the overviews format
-# the same few day counts and norms for every case, so these remember what they formatted.
-@lru_cache(maxsize=4096)
-def _format_int(value: int, locale: Locale) -> str:
-    return format_decimal(value, locale=locale)
-
-
-@lru_cache(maxsize=4096)
-def _format_money(cents: int, locale: Locale) -> str:
-    if cents % 100 == 0:  # whole euros read better without ",00"
-        pattern = locale.currency_formats["standard"].pattern.replace(".00", "")
-        return format_currency(cents // 100, "EUR", format=pattern, locale=locale, currency_digits=False)
-    return format_currency(cents / 100, "EUR", locale=locale)
+def _remember(cache: dict[tuple[int, str], str], key: tuple[int, str], text: str) -> None:
+    if len(cache) >= _NUMBERS_KEPT:  # amounts vary without end; start over rather than grow
+        cache.clear()
+    cache[key] = text
