@@ -133,7 +133,7 @@ def threshold(norm: int, level: Level) -> int:
     return math.ceil(LADDER[level] * norm)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StallFacts:
     """What the stall rules need to know about one initiative; all moments timezone-aware."""
 
@@ -145,7 +145,7 @@ class StallFacts:
     last_broker_action_at: datetime | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StallClock:
     """A running clock: ``norm`` working days from ``started_at``."""
 
@@ -154,7 +154,7 @@ class StallClock:
     norm: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DueAlert:
     """A ladder step that is due. A ``skipped`` step was overtaken by a higher one: record it, don't send.
     ``overtook`` lists the steps this one skipped, so what belonged to them (the resident's sentence)
@@ -273,7 +273,7 @@ def _alert_order(alert: DueAlert) -> tuple[datetime, int, Level]:
     return (alert.due_at, _TRACK_ORDER[alert.track], alert.level)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Standing:
     """Where one clock stands at a moment: its working days so far and the highest ladder step reached
     (None while within the norm). The watchdog sends that step; the overviews show it."""
@@ -300,12 +300,13 @@ def standings(facts: StallFacts, m: Municipality, now: datetime) -> tuple[Standi
     """Every running clock of the case with its days and the ladder step it has reached at ``now``."""
     _require_aware(now, "now")
     closed = _frozen(m.closing_days)
-    out: list[Standing] = []
-    for clock in clocks(facts, m):
-        reached = _reached(clock, closed, now)
-        days = working_days_between(clock.started_at, now, closed)
-        out.append(Standing(clock, days, max((level for level, _ in reached), default=None)))
-    return tuple(out)
+    return tuple(_standing(clock, closed, now) for clock in clocks(facts, m))
+
+
+def _standing(clock: StallClock, closed: frozenset[date], now: datetime) -> Standing:
+    reached = _reached(clock, closed, now)
+    days = working_days_between(clock.started_at, now, closed)
+    return Standing(clock, days, reached[-1][0] if reached else None)
 
 
 def stalled_standings(facts: StallFacts, m: Municipality, now: datetime) -> tuple[Standing, ...]:
@@ -315,7 +316,12 @@ def stalled_standings(facts: StallFacts, m: Municipality, now: datetime) -> tupl
 
 def status_standing(facts: StallFacts, m: Municipality, now: datetime) -> Standing | None:
     """The status clock's standing (the department's own norm while bij_gemeente), None without a norm."""
-    return next((s for s in standings(facts, m, now) if s.track is Track.STATUS), None)
+    # The status clock alone (as ``clocks`` makes it): a case card shows no other.
+    _require_aware(now, "now")
+    norm = norm_for(m, facts.status, facts.department)
+    if norm is None:
+        return None
+    return _standing(StallClock(Track.STATUS, facts.status_changed_at, norm), _frozen(m.closing_days), now)
 
 
 def days_over(facts: StallFacts, m: Municipality, now: datetime) -> int | None:
