@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, time, timedelta
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -43,7 +44,7 @@ DEFAULT_BATCH = 500
 LEVEL_NAMES = {Level.REMINDER: "reminder", Level.ESCALATION: "escalation", Level.URGENT: "urgent"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ShownMessage:
     """A message a dry run would send (``show``): to whom, in which language, and its text as rendered."""
 
@@ -52,7 +53,7 @@ class ShownMessage:
     text: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SweepLine:
     """One ladder step a sweep handled: sent (or, in a dry run, would be sent) or skipped."""
 
@@ -383,12 +384,13 @@ def _facts(row: DueCaseRow) -> StallFacts:
 
 
 _VIEW_FIELDS = tuple(f.name for f in fields(CaseView) if f.name in DueCaseRow.__dataclass_fields__)
+_VIEW_VALUES = attrgetter(*_VIEW_FIELDS)
 
 
 def _case_view(row: DueCaseRow, broker: StaffView | None, resident: PersonRow | None) -> CaseView:
     """The case as the flows see it, as ``Casework`` builds it, from rows loaded for the whole batch."""
     return CaseView(
-        **{name: getattr(row, name) for name in _VIEW_FIELDS},
+        **dict(zip(_VIEW_FIELDS, _VIEW_VALUES(row), strict=True)),
         broker_name=broker.name if broker else None,
         broker_telegram_id=broker.telegram_user_id if broker else None,
         resident_unreachable=resident is not None and resident.unreachable_at is not None,
