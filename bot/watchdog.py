@@ -337,15 +337,18 @@ class Watchdog:
         rendered: dict[tuple[int, str], tuple[int, list[tuple[int, ApiCall]]]] = {}
         for note in notifications:
             key = (id(note.reply), language_of(people.get(note.user_id)))
-            if key not in rendered:
-                rendered[key] = (note.chat_id, render_notifications([note], tr=self._tr, people=people))
-                calls.extend(rendered[key][1])
-                continue
-            first_chat, first_calls = rendered[key]
-            for _, call in first_calls:
-                # Only the chat differs: a new message's payload names its chat and nothing else of it.
-                assert call.payload["chat_id"] == first_chat
-                calls.append((note.chat_id, ApiCall(call.method, {**call.payload, "chat_id": note.chat_id})))
+            if key in rendered:
+                first_chat, first_calls = rendered[key]
+                # A new message's payload names its chat and nothing else of it: address a copy.
+                if all(call.payload.get("chat_id") == first_chat for _, call in first_calls):
+                    calls.extend(
+                        (note.chat_id, ApiCall(call.method, {**call.payload, "chat_id": note.chat_id}))
+                        for _, call in first_calls
+                    )
+                    continue
+            mine = render_notifications([note], tr=self._tr, people=people)
+            rendered.setdefault(key, (note.chat_id, mine))
+            calls.extend(mine)
         return calls
 
     def _show(
