@@ -46,12 +46,25 @@ class Translator:
         self._locales = {lang: Locale.parse(lang) for lang in languages}
         # (language, msgid) -> the catalog's text: a case card looks up some twenty of them.
         self._templates: dict[tuple[str, str], str] = {}
+        self._plain: dict[tuple[str, str], str] = {}  # (language, msgid) -> a text without parameters
         # babel parses the locale's number pattern on every call; the watchdog's cards and the overviews
         # format the same few day counts, norms and amounts for every case. (value, language) -> text.
         self._numbers: dict[tuple[int, str], str] = {}
         self._amounts: dict[tuple[int, str], str] = {}
 
     def render(self, msg: Msg, language: str) -> str:
+        if not msg.params and msg.plural is None and msg.n is None:
+            # A fixed text (a button or status label): the same for every case, so rendered once.
+            key = (language, msg.msgid)
+            text = self._plain.get(key)
+            if text is None:
+                text = self._render(msg, language)
+                if len(self._plain) < _TEMPLATES_KEPT:
+                    self._plain[key] = text
+            return text
+        return self._render(msg, language)
+
+    def _render(self, msg: Msg, language: str) -> str:
         if msg.plural is not None and msg.n is not None:
             tr = self._translations.get(language) or _NO_TRANSLATIONS
             template = tr.ngettext(msg.msgid, msg.plural, msg.n)
