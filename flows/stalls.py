@@ -250,11 +250,15 @@ def sweep_steps(
     for clock in clocks(facts, m):
         steps = ladder(clock, closed)
         due = [(level, at) for level, at in steps if at <= now]
-        later.extend(at for level, at in steps[len(due) :] if _key(clock, level) not in sent)
+        if sent:
+            later.extend(at for level, at in steps[len(due) :] if _key(clock, level) not in sent)
+            unsent = [(level, at) for level, at in due if _key(clock, level) not in sent]
+        else:  # nothing recorded yet, as for most cases: no keys to build
+            later.extend(at for _, at in steps[len(due) :])
+            unsent = due
         if not due:
             continue
         top = due[-1][0]
-        unsent = [(level, at) for level, at in due if _key(clock, level) not in sent]
         overtook = tuple(level for level, _ in unsent if level < top)
         alerts.extend(
             DueAlert(clock.track, clock.started_at, level, at, skipped=level < top)
