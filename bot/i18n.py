@@ -44,51 +44,113 @@ class Translator:
         self.languages = languages
         self._translations = {lang: load_translations(lang, locales_dir) for lang in languages}
         self._locales = {lang: Locale.parse(lang) for lang in languages}
+        # (language, msgid) -> the catalog's text: a case card looks up some twenty of them.
+        self._templates: dict[tuple[str, str], str] = {}
+        self._plain: dict[tuple[str, str], str] = {}  # (language, msgid) -> a text without parameters
+        # babel parses the locale's number pattern on every call; the watchdog's cards and the overviews
+        # format the same few day counts, norms and amounts for every case. (value, language) -> text.
+        self._numbers: dict[tuple[int, str], str] = {}
+        self._amounts: dict[tuple[int, str], str] = {}
 
     def render(self, msg: Msg, language: str) -> str:
-        tr = self._translations.get(language) or NullTranslations()
+        if not msg.params and msg.plural is None and msg.n is None:
+            # A fixed text (a button or status label): the same for every case, so rendered once.
+            key = (language, msg.msgid)
+            text = self._plain.get(key)
+            if text is None:
+                text = self._render(msg, language)
+                if len(self._plain) < _TEMPLATES_KEPT:
+                    self._plain[key] = text
+            return text
+        return self._render(msg, language)
+
+    def _render(self, msg: Msg, language: str) -> str:
         if msg.plural is not None and msg.n is not None:
+            tr = self._translations.get(language) or _NO_TRANSLATIONS
             template = tr.ngettext(msg.msgid, msg.plural, msg.n)
         elif msg.msgid == "{text}":
             template = msg.msgid
         else:
-            template = tr.gettext(msg.msgid)
-        params = {name: self._param(value, language) for name, value in msg.params.items()}
+            template = self._template(msg.msgid, language)
+        # Strings (references, titles, names, free text) are most parameters: taken as they are.
+        params = {
+            name: value if type(value) is str else self._param(value, language)
+            for name, value in msg.params.items()
+        }
         if msg.n is not None:
-            params.setdefault("n", self._number(msg.n, language))
+            params.setdefault("n", self._decimal(msg.n, language))
         try:
             return template.format(**params)
         except (KeyError, IndexError, ValueError):
             log.error("bad placeholders in translation", extra={"msgid": msg.msgid, "language": language})
             return msg.msgid.format(**params)
 
+    def _template(self, msgid: str, language: str) -> str:
+        key = (language, msgid)
+        template = self._templates.get(key)
+        if template is None:
+            template = (self._translations.get(language) or _NO_TRANSLATIONS).gettext(msgid)
+            if len(self._templates) < _TEMPLATES_KEPT:  # msgids are the catalog's, plus a few joins
+                self._templates[key] = template
+        return template
+
     def _locale(self, language: str) -> Locale:
         return self._locales.get(language) or Locale.parse("nl")
 
-    def _number(self, value: int, language: str) -> str:
+    def _decimal(self, value: int, language: str) -> str:
+        if type(value) is not int:  # a bool or an IntEnum takes babel's own way, as before
+            return format_decimal(value, locale=self._locale(language))
         if 0 <= value < 1000:  # no grouping or sign to localise: the digits as they are
             return str(value)
-        return format_decimal(value, locale=self._locale(language))
+        key = (value, language)
+        text = self._numbers.get(key)
+        if text is None:
+            text = format_decimal(value, locale=self._locale(language))
+            _remember(self._numbers, key, text)
+        return text
+
+    def _money(self, cents: int, language: str) -> str:
+        key = (cents, language)
+        text = self._amounts.get(key)
+        if text is None:
+            locale = self._locale(language)
+            if cents % 100 == 0:  # whole euros read better without ",00"
+                pattern = locale.currency_formats["standard"].pattern.replace(".00", "")
+                text = format_currency(
+                    cents // 100, "EUR", format=pattern, locale=locale, currency_digits=False
+                )
+            else:
+                text = format_currency(cents / 100, "EUR", locale=locale)
+            _remember(self._amounts, key, text)
+        return text
 
     def _param(self, value: ParamValue, language: str) -> str:
-        locale = self._locale(language)
+        if type(value) is str:  # most parameters: references, titles, names, free text
+            return value
         if isinstance(value, Msg):
             return self.render(value, language)
         if isinstance(value, Localized):
             return value.get(language)
         if isinstance(value, Money):
-            if value.cents % 100 == 0:  # whole euros read better without ",00"
-                pattern = locale.currency_formats["standard"].pattern.replace(".00", "")
-                return format_currency(
-                    value.cents // 100, "EUR", format=pattern, locale=locale, currency_digits=False
-                )
-            return format_currency(value.cents / 100, "EUR", locale=locale)
+            return self._money(value.cents, language)
         if isinstance(value, bool):
             return str(value)
         if isinstance(value, int):
-            return self._number(value, language)
+            return self._decimal(value, language)
+        locale = self._locale(language)
         if isinstance(value, datetime):
             return format_datetime(value.astimezone(TIMEZONE), format="medium", locale=locale)
         if isinstance(value, date):
             return format_date(value, format="long", locale=locale)
         return str(value)
+
+
+_NO_TRANSLATIONS = NullTranslations()
+_TEMPLATES_KEPT = 8192
+_NUMBERS_KEPT = 4096
+
+
+def _remember(cache: dict[tuple[int, str], str], key: tuple[int, str], text: str) -> None:
+    if len(cache) >= _NUMBERS_KEPT:  # amounts vary without end; start over rather than grow
+        cache.clear()
+    cache[key] = text

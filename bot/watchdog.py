@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, time, timedelta
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -21,13 +22,14 @@ from bot.casework import staff_view
 from bot.i18n import Translator
 from bot.notifications import enqueue_calls, language_of, notification_calls, render_notifications
 from bot.outbox import SEND_LEASE, Outbox
+from bot.telegram_io import ApiCall
 from flows import coordinator
 from flows.alerts import Audience, Recipient, plan_alert
 from flows.broker import StaffContext
 from flows.cases import CaseView, Notification, StaffRole, StaffView
 from flows.lifecycle import OPEN_STATUSES
 from flows.municipality import Municipality
-from flows.stalls import AMSTERDAM, Level, StallFacts, due_alerts, next_due
+from flows.stalls import AMSTERDAM, Level, StallFacts, sweep_steps
 from storage import alerts as alerts_store
 from storage import people as people_store
 from storage import reports
@@ -42,7 +44,7 @@ DEFAULT_BATCH = 500
 LEVEL_NAMES = {Level.REMINDER: "reminder", Level.ESCALATION: "escalation", Level.URGENT: "urgent"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ShownMessage:
     """A message a dry run would send (``show``): to whom, in which language, and its text as rendered."""
 
@@ -51,7 +53,7 @@ class ShownMessage:
     text: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SweepLine:
     """One ladder step a sweep handled: sent (or, in a dry run, would be sent) or skipped."""
 
@@ -264,7 +266,9 @@ class Watchdog:
     ) -> _Batch:
         sent = await alerts_store.sent_alerts(session, [row.id for row in rows])
         facts = {row.id: _facts(row) for row in rows}
-        due = {row.id: due_alerts(facts[row.id], self._m, as_of, sent[row.id]) for row in rows}
+        # Each case's ladders read once: what is due now, and when the next step is once that is recorded.
+        steps = {row.id: sweep_steps(facts[row.id], self._m, as_of, sent[row.id]) for row in rows}
+        due = {row_id: alerts for row_id, (alerts, _) in steps.items()}
         if dry_run:
             mine = {(row.id, alert.key) for row in rows for alert in due[row.id]}
         else:
@@ -276,13 +280,7 @@ class Watchdog:
             ]
             # Only the alerts this transaction inserted are its to send; another watchdog sends the rest.
             mine = await alerts_store.record_alerts(session, new, now=now)
-            await alerts_store.set_next_alerts(
-                session,
-                [
-                    (row.id, next_due(facts[row.id], self._m, sent[row.id] | {a.key for a in due[row.id]}))
-                    for row in rows
-                ],
-            )
+            await alerts_store.set_next_alerts(session, [(row_id, at) for row_id, (_, at) in steps.items()])
         ours = [(row, alert) for row in rows for alert in due[row.id] if (row.id, alert.key) in mine]
         if not ours:
             return _Batch()
@@ -297,7 +295,7 @@ class Watchdog:
         covering: dict[str | None, list[StaffView]] = {}
         ctx = StaffContext(self._m, as_of)
         done = _Batch()
-        notifications: list[Notification] = []
+        calls: list[tuple[int, ApiCall]] = []
         for row, alert in ours:
             if row.wijk_code not in covering:
                 chosen = staff_store.covering_coordinators(coordinators, row.wijk_code)
@@ -318,15 +316,40 @@ class Watchdog:
                     row.reference, alert.track.value, int(alert.level), alert.skipped, plan.recipients, shown
                 )
             )
-            notifications.extend(plan.notifications)
+            if not dry_run:
+                # Rendered at once: the case's message objects are gone before the next case's are built,
+                # instead of thousands of them living on (and being traversed by the garbage collector).
+                calls.extend(self._render(plan.notifications, people))
             if not alert.skipped and not _reaches_staff(plan.recipients):
                 log.warning(
                     "stall alert for %s reaches no staff member: there is no coordinator", row.reference
                 )
-        if not dry_run and notifications:
-            calls = render_notifications(notifications, tr=self._tr, people=people)
+        if calls:
             done.outbox = await enqueue_calls(session, calls, self._clock(), lease=self._lease)
         return done
+
+    def _render(
+        self, notifications: Sequence[Notification], people: Mapping[int, PersonRow]
+    ) -> list[tuple[int, ApiCall]]:
+        """The Bot API calls of one plan, each in its recipient's language. A reply that several people
+        read in one language (an escalation to the wijk's coordinators) is rendered once, then addressed."""
+        calls: list[tuple[int, ApiCall]] = []
+        rendered: dict[tuple[int, str], tuple[int, list[tuple[int, ApiCall]]]] = {}
+        for note in notifications:
+            key = (id(note.reply), language_of(people.get(note.user_id)))
+            if key in rendered:
+                first_chat, first_calls = rendered[key]
+                # A new message's payload names its chat and nothing else of it: address a copy.
+                if all(call.payload.get("chat_id") == first_chat for _, call in first_calls):
+                    calls.extend(
+                        (note.chat_id, ApiCall(call.method, {**call.payload, "chat_id": note.chat_id}))
+                        for _, call in first_calls
+                    )
+                    continue
+            mine = render_notifications([note], tr=self._tr, people=people)
+            rendered.setdefault(key, (note.chat_id, mine))
+            calls.extend(mine)
+        return calls
 
     def _show(
         self,
@@ -364,12 +387,13 @@ def _facts(row: DueCaseRow) -> StallFacts:
 
 
 _VIEW_FIELDS = tuple(f.name for f in fields(CaseView) if f.name in DueCaseRow.__dataclass_fields__)
+_VIEW_VALUES = attrgetter(*_VIEW_FIELDS)
 
 
 def _case_view(row: DueCaseRow, broker: StaffView | None, resident: PersonRow | None) -> CaseView:
     """The case as the flows see it, as ``Casework`` builds it, from rows loaded for the whole batch."""
     return CaseView(
-        **{name: getattr(row, name) for name in _VIEW_FIELDS},
+        **dict(zip(_VIEW_FIELDS, _VIEW_VALUES(row), strict=True)),
         broker_name=broker.name if broker else None,
         broker_telegram_id=broker.telegram_user_id if broker else None,
         resident_unreachable=resident is not None and resident.unreachable_at is not None,

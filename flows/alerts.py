@@ -35,7 +35,7 @@ class Audience(StrEnum):
     RESIDENT = "resident"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Recipient:
     """One person an alert goes to; ``name`` is the staff member's name, or the resident's contact name."""
 
@@ -44,7 +44,7 @@ class Recipient:
     name: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AlertPlan:
     """The messages one ladder step sends, and who gets them (for the dry-run table)."""
 

@@ -6,9 +6,10 @@ dispatcher): does it exist, may this person act on it, is this step allowed now.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from types import MappingProxyType
 
 from flows import lifecycle
 from flows.cases import (
@@ -86,13 +87,23 @@ def _btn(label: Msg, case: CaseView, action: str, argument: str = "") -> Button:
     return Button(label, case_button(STAFF_PREFIX, case.reference, action, argument))
 
 
+# The card's button labels, built once: every case card carries them.
+_CHANGE_STATUS, _MESSAGE, _NOTE, _HAND_OVER, _TIMELINE = (
+    t("Change status"),
+    t("Message to initiator"),
+    t("Note"),
+    t("Hand over"),
+    t("Timeline"),
+)
+
+
 def card_buttons(case: CaseView) -> tuple[tuple[Button, ...], ...]:
     if lifecycle.is_final(case.status):
-        return ((_btn(t("Timeline"), case, "tl"),),)
+        return ((_btn(_TIMELINE, case, "tl"),),)
     return (
-        (_btn(t("Change status"), case, "st"), _btn(t("Message to initiator"), case, "msg")),
-        (_btn(t("Note"), case, "note"), _btn(t("Hand over"), case, "ho")),
-        (_btn(t("Timeline"), case, "tl"),),
+        (_btn(_CHANGE_STATUS, case, "st"), _btn(_MESSAGE, case, "msg")),
+        (_btn(_NOTE, case, "note"), _btn(_HAND_OVER, case, "ho")),
+        (_btn(_TIMELINE, case, "tl"),),
     )
 
 
@@ -116,6 +127,7 @@ def days_in_status(case: CaseView, ctx: StaffContext) -> int:
 
 
 _BLANK = verbatim("")
+_NEED_LABELS: Mapping[str, Msg] = MappingProxyType({o.code: o.label for o in NEEDS})
 
 
 def status_clock(case: CaseView, ctx: StaffContext) -> Standing | None:
@@ -154,8 +166,7 @@ def case_card(case: CaseView, ctx: StaffContext, *, heading: Msg | None = None) 
     lines += [_BLANK, t("What do they want?\n{text}", text=case.description), _BLANK]
     if case.own_contribution:
         lines += [t("What can they do themselves?\n{text}", text=case.own_contribution), _BLANK]
-    labels = {o.code: o.label for o in NEEDS}
-    needs = [labels.get(code, verbatim(code)) for code in case.needs]
+    needs = [_NEED_LABELS.get(code) or verbatim(code) for code in case.needs]
     joined = Msg(", ".join(f"{{n{i}}}" for i in range(len(needs))), {f"n{i}": n for i, n in enumerate(needs)})
     lines.append(t("What do they need? {needs}", needs=joined))
     if case.amount_cents:

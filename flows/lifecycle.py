@@ -100,9 +100,9 @@ def _parse(status: str) -> Status | None:
         return None
 
 
-def status_label(status: str) -> Msg:
-    """What a status means, in words a resident understands."""
-    labels = {
+# Built once: the watchdog's cards and the overviews ask for a label per case.
+_STATUS_LABELS: Mapping[Status, Msg] = MappingProxyType(
+    {
         Status.INGEDIEND: t("submitted"),
         Status.TOEGEWEZEN: t("an initiatiefmakelaar is assigned"),
         Status.IN_GESPREK: t("in conversation with your initiatiefmakelaar"),
@@ -114,13 +114,9 @@ def status_label(status: str) -> Msg:
         Status.GEREALISEERD: t("done"),
         Status.GESTOPT: t("stopped"),
     }
-    parsed = _parse(status)
-    return labels[parsed] if parsed is not None else verbatim(status)
-
-
-def staff_label(status: str) -> Msg:
-    """The short name of a status as staff use it in menus and overviews."""
-    labels = {
+)
+_STAFF_LABELS: Mapping[Status, Msg] = MappingProxyType(
+    {
         Status.INGEDIEND: t("Submitted"),
         Status.TOEGEWEZEN: t("Assigned"),
         Status.IN_GESPREK: t("In conversation"),
@@ -132,8 +128,19 @@ def staff_label(status: str) -> Msg:
         Status.GEREALISEERD: t("Done"),
         Status.GESTOPT: t("Stopped"),
     }
+)
+
+
+def status_label(status: str) -> Msg:
+    """What a status means, in words a resident understands."""
     parsed = _parse(status)
-    return labels[parsed] if parsed is not None else verbatim(status)
+    return _STATUS_LABELS[parsed] if parsed is not None else verbatim(status)
+
+
+def staff_label(status: str) -> Msg:
+    """The short name of a status as staff use it in menus and overviews."""
+    parsed = _parse(status)
+    return _STAFF_LABELS[parsed] if parsed is not None else verbatim(status)
 
 
 def is_final(status: str) -> bool:

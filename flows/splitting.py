@@ -30,7 +30,10 @@ _MIN_FILL = 4
 
 def utf16_len(text: str) -> int:
     """The length Telegram counts: UTF-16 code units (a character outside the BMP counts twice)."""
-    return len(text) + sum(1 for c in text if ord(c) > 0xFFFF)
+    if text.isascii():
+        return len(text)
+    # Two bytes per unit; surrogatepass counts a lone surrogate as the one unit it is.
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def split_text(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:

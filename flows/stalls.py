@@ -32,9 +32,22 @@ def is_working_day(day: date, closing_days: Collection[date] = ()) -> bool:
     return day.weekday() < 5 and day not in _public_holidays(day.year) and day not in closing_days
 
 
+def _frozen(closing_days: Collection[date]) -> frozenset[date]:
+    if isinstance(closing_days, frozenset):
+        return closing_days
+    if isinstance(closing_days, tuple):  # a municipality's: the same few for every case
+        return _frozen_tuple(closing_days)
+    return frozenset(closing_days)
+
+
+@lru_cache(maxsize=64)
+def _frozen_tuple(closing_days: tuple[date, ...]) -> frozenset[date]:
+    return frozenset(closing_days)
+
+
 def working_days_between(start: datetime, end: datetime, closing_days: Collection[date] = ()) -> int:
     """Whole working days after ``start``'s day up to and including ``end``'s day (Amsterdam time)."""
-    closed = closing_days if isinstance(closing_days, frozenset) else frozenset(closing_days)
+    closed = _frozen(closing_days)
     return _working_days(start.astimezone(AMSTERDAM).date(), end.astimezone(AMSTERDAM).date(), closed)
 
 
@@ -61,8 +74,7 @@ def due_at(started: datetime, working_days: int, closing_days: Collection[date] 
     if working_days < 1:
         raise ValueError(f"working_days must be at least 1, got {working_days}")
     _require_aware(started, "started")
-    closed = closing_days if isinstance(closing_days, frozenset) else frozenset(closing_days)
-    return _due_on(started.astimezone(AMSTERDAM).date(), working_days, closed)
+    return _due_on(started.astimezone(AMSTERDAM).date(), working_days, _frozen(closing_days))
 
 
 @lru_cache(maxsize=65_536)
@@ -121,7 +133,7 @@ def threshold(norm: int, level: Level) -> int:
     return math.ceil(LADDER[level] * norm)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StallFacts:
     """What the stall rules need to know about one initiative; all moments timezone-aware."""
 
@@ -133,7 +145,7 @@ class StallFacts:
     last_broker_action_at: datetime | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StallClock:
     """A running clock: ``norm`` working days from ``started_at``."""
 
@@ -142,7 +154,7 @@ class StallClock:
     norm: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DueAlert:
     """A ladder step that is due. A ``skipped`` step was overtaken by a higher one: record it, don't send.
     ``overtook`` lists the steps this one skipped, so what belonged to them (the resident's sentence)
@@ -177,21 +189,29 @@ def clocks(facts: StallFacts, m: Municipality) -> tuple[StallClock, ...]:
     return tuple(out)
 
 
-def _ladder(clock: StallClock, closing_days: Collection[date]) -> list[tuple[Level, datetime]]:
-    return [(level, due_at(clock.started_at, threshold(clock.norm, level), closing_days)) for level in Level]
+Ladder = tuple[tuple[Level, datetime], ...]
+"""Every step of a clock's ladder with the moment it is due, lowest first."""
 
 
-def _reached(
-    clock: StallClock, closing_days: Collection[date], now: datetime
-) -> list[tuple[Level, datetime]]:
+def ladder(clock: StallClock, closing_days: Collection[date]) -> Ladder:
+    """When each step of ``clock``'s ladder is due: ``due_at`` of the started moment and the step's
+    threshold, worked out once per (start day, norm) for all cases that share them."""
+    _require_aware(clock.started_at, "started")
+    return _ladder_on(clock.started_at.astimezone(AMSTERDAM).date(), clock.norm, _frozen(closing_days))
+
+
+@lru_cache(maxsize=65_536)
+def _ladder_on(start: date, norm: int, closed: frozenset[date]) -> Ladder:
+    return tuple((level, _due_on(start, threshold(norm, level), closed)) for level in Level)
+
+
+def _reached(clock: StallClock, closing_days: Collection[date], now: datetime) -> Ladder:
     """The ladder steps of ``clock`` that are due at ``now``: the one rule behind alerts and overviews."""
-    reached: list[tuple[Level, datetime]] = []
-    for level in Level:  # the steps rise, so the first one not due ends the search (most cases)
-        at = due_at(clock.started_at, threshold(clock.norm, level), closing_days)
+    steps = ladder(clock, closing_days)
+    for i, (_, at) in enumerate(steps):  # the steps rise, so the first one not due ends the search
         if at > now:
-            break
-        reached.append((level, at))
-    return reached
+            return steps[:i]
+    return steps
 
 
 def _key(clock: StallClock, level: Level) -> AlertKey:
@@ -203,15 +223,42 @@ def due_alerts(
 ) -> list[DueAlert]:
     """The ladder steps due at ``now`` and not in ``sent``, earliest first. Of one clock only the highest
     due step is sent; lower unsent ones come back with ``skipped=True``, so they never fire later."""
+    return sweep_steps(facts, m, now, sent)[0]
+
+
+def next_due(facts: StallFacts, m: Municipality, sent: Collection[AlertKey]) -> datetime | None:
+    """The earliest moment a step not in ``sent`` is due (possibly past), or None when nothing is left."""
+    closed = _frozen(m.closing_days)
+    pending = [
+        at
+        for clock in clocks(facts, m)
+        for level, at in ladder(clock, closed)
+        if _key(clock, level) not in sent
+    ]
+    return min(pending, default=None)
+
+
+def sweep_steps(
+    facts: StallFacts, m: Municipality, now: datetime, sent: Collection[AlertKey]
+) -> tuple[list[DueAlert], datetime | None]:
+    """What the watchdog does with one case, from one reading of its ladders: ``due_alerts`` at ``now``,
+    and ``next_due`` once those are recorded as sent too."""
     _require_aware(now, "now")
-    closed = frozenset(m.closing_days)
+    closed = _frozen(m.closing_days)
     alerts: list[DueAlert] = []
+    later: list[datetime] = []
     for clock in clocks(facts, m):
-        due = _reached(clock, closed, now)
+        steps = ladder(clock, closed)
+        due = [(level, at) for level, at in steps if at <= now]
+        if sent:
+            later.extend(at for level, at in steps[len(due) :] if _key(clock, level) not in sent)
+            unsent = [(level, at) for level, at in due if _key(clock, level) not in sent]
+        else:  # nothing recorded yet, as for most cases: no keys to build
+            later.extend(at for _, at in steps[len(due) :])
+            unsent = due
         if not due:
             continue
-        top = max(level for level, _ in due)
-        unsent = [(level, at) for level, at in due if _key(clock, level) not in sent]
+        top = due[-1][0]
         overtook = tuple(level for level, _ in unsent if level < top)
         alerts.extend(
             DueAlert(clock.track, clock.started_at, level, at, skipped=level < top)
@@ -219,22 +266,18 @@ def due_alerts(
             else DueAlert(clock.track, clock.started_at, level, at, overtook=overtook)
             for level, at in unsent
         )
-    return sorted(alerts, key=lambda a: (a.due_at, list(Track).index(a.track), a.level))
+    alerts.sort(key=_alert_order)
+    return alerts, min(later, default=None)
 
 
-def next_due(facts: StallFacts, m: Municipality, sent: Collection[AlertKey]) -> datetime | None:
-    """The earliest moment a step not in ``sent`` is due (possibly past), or None when nothing is left."""
-    closed = frozenset(m.closing_days)
-    pending = [
-        at
-        for clock in clocks(facts, m)
-        for level, at in _ladder(clock, closed)
-        if _key(clock, level) not in sent
-    ]
-    return min(pending, default=None)
+_TRACK_ORDER = {track: i for i, track in enumerate(Track)}
 
 
-@dataclass(frozen=True)
+def _alert_order(alert: DueAlert) -> tuple[datetime, int, Level]:
+    return (alert.due_at, _TRACK_ORDER[alert.track], alert.level)
+
+
+@dataclass(frozen=True, slots=True)
 class Standing:
     """Where one clock stands at a moment: its working days so far and the highest ladder step reached
     (None while within the norm). The watchdog sends that step; the overviews show it."""
@@ -260,13 +303,14 @@ class Standing:
 def standings(facts: StallFacts, m: Municipality, now: datetime) -> tuple[Standing, ...]:
     """Every running clock of the case with its days and the ladder step it has reached at ``now``."""
     _require_aware(now, "now")
-    closed = frozenset(m.closing_days)
-    out: list[Standing] = []
-    for clock in clocks(facts, m):
-        reached = _reached(clock, closed, now)
-        days = working_days_between(clock.started_at, now, closed)
-        out.append(Standing(clock, days, max((level for level, _ in reached), default=None)))
-    return tuple(out)
+    closed = _frozen(m.closing_days)
+    return tuple(_standing(clock, closed, now) for clock in clocks(facts, m))
+
+
+def _standing(clock: StallClock, closed: frozenset[date], now: datetime) -> Standing:
+    reached = _reached(clock, closed, now)
+    days = working_days_between(clock.started_at, now, closed)
+    return Standing(clock, days, reached[-1][0] if reached else None)
 
 
 def stalled_standings(facts: StallFacts, m: Municipality, now: datetime) -> tuple[Standing, ...]:
@@ -276,7 +320,12 @@ def stalled_standings(facts: StallFacts, m: Municipality, now: datetime) -> tupl
 
 def status_standing(facts: StallFacts, m: Municipality, now: datetime) -> Standing | None:
     """The status clock's standing (the department's own norm while bij_gemeente), None without a norm."""
-    return next((s for s in standings(facts, m, now) if s.track is Track.STATUS), None)
+    # The status clock alone (as ``clocks`` makes it): a case card shows no other.
+    _require_aware(now, "now")
+    norm = norm_for(m, facts.status, facts.department)
+    if norm is None:
+        return None
+    return _standing(StallClock(Track.STATUS, facts.status_changed_at, norm), _frozen(m.closing_days), now)
 
 
 def days_over(facts: StallFacts, m: Municipality, now: datetime) -> int | None:
@@ -288,7 +337,7 @@ def days_over(facts: StallFacts, m: Municipality, now: datetime) -> int | None:
 def is_stalled(facts: StallFacts, m: Municipality, now: datetime) -> bool:
     """True once any clock (the status, or no sign of life) has reached its norm: the watchdog's reminder."""
     _require_aware(now, "now")
-    closed = frozenset(m.closing_days)
+    closed = _frozen(m.closing_days)
     return any(_reached(clock, closed, now) for clock in clocks(facts, m))
 
 

@@ -35,6 +35,7 @@ from flows.stalls import (
     stalled_standings,
     standings,
     status_standing,
+    sweep_steps,
     threshold,
     working_days_between,
 )
@@ -561,6 +562,18 @@ def test_watchdog_index_never_misses_a_due_step(
     assert bool(alerts) == (upcoming is not None and upcoming <= now)
     for alert in alerts:
         assert upcoming is not None and upcoming <= alert.due_at
+
+
+@FAST
+@given(situations())
+def test_the_sweep_stores_the_next_moment_the_ladders_give_once_the_due_steps_are_recorded(
+    situation: tuple[StallFacts, datetime, set[AlertKey]],
+) -> None:
+    f, now, sent = situation
+    alerts, upcoming = sweep_steps(f, TOWN, now, sent)
+    # The next moment is the one the watchdog stores once it has recorded the due steps.
+    assert upcoming == next_due(f, TOWN, sent | keys(alerts))
+    assert upcoming is None or upcoming > now
 
 
 @FAST

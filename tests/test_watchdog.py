@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import select, text
+from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.i18n import Translator
@@ -438,6 +438,35 @@ async def test_a_wijk_without_its_own_coordinator_alerts_all_coordinators(world:
     await world.case(wijk="WK030104")  # Leesten
     await world.sweep(due(T0, 2, Level.REMINDER))
     assert sorted(chats(await world.messages())) == [CARLA, DIRK]
+
+
+async def test_coordinators_each_read_the_escalation_in_their_own_language_in_their_own_chat(
+    world: World,
+) -> None:
+    async def payloads() -> dict[int, dict[str, Any]]:
+        async with world.engine.connect() as conn:
+            result = await conn.execute(select(OutboxMessage.chat_id, OutboxMessage.payload))
+            return {chat: payload for chat, payload in result}
+
+    # Leesten has no coordinator of its own, so Carla and Dirk both hear; both read English.
+    await world.case(wijk="WK030104")
+    await world.sweep(due(T0, 2, Level.REMINDER))
+    sent = await payloads()
+    assert sorted(sent) == [CARLA, DIRK]
+    assert sent[CARLA]["chat_id"] == CARLA and sent[DIRK]["chat_id"] == DIRK
+    assert {**sent[CARLA], "chat_id": 0} == {**sent[DIRK], "chat_id": 0}
+    assert sent[CARLA]["text"].startswith("Reminder for ")
+
+    async with world.sessions() as session, session.begin():
+        await session.execute(delete(OutboxMessage))
+        await people_store.set_language(session, DIRK, "nl")
+    later = T0 + timedelta(days=7)
+    await world.case(wijk="WK030104", at=later)
+    await world.sweep(due(later, 2, Level.REMINDER))
+    sent = await payloads()
+    assert sent[CARLA]["text"].startswith("Reminder for ")
+    assert sent[DIRK]["text"].startswith("Herinnering voor ")
+    assert sent[CARLA]["reply_markup"] != sent[DIRK]["reply_markup"]  # the buttons are translated too
 
 
 async def test_the_resident_sentence_can_be_switched_off(world: World) -> None:
