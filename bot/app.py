@@ -304,7 +304,7 @@ def telegram_bot(settings: Settings) -> ExtBot[None]:
             "base_url": settings.telegram_api_base_url,
             "base_file_url": file_url_for(settings.telegram_api_base_url),
         }
-    sends, polls = bot_requests()
+    sends, polls = bot_requests(settings.telegram_api_base_url)
     return ExtBot(settings.telegram_bot_token, request=sends, get_updates_request=polls, **urls)
 
 
@@ -462,7 +462,7 @@ def build_service(
         builder = builder.base_url(settings.telegram_api_base_url).base_file_url(
             file_url_for(settings.telegram_api_base_url)
         )
-    sends, polls = (request, request) if request is not None else bot_requests()
+    sends, polls = (request, request) if request is not None else bot_requests(settings.telegram_api_base_url)
     builder = builder.request(sends).get_updates_request(polls)
     if rate_limiter is not None:  # the outbox paces and handles flood waits; PTB's limiter is optional
         builder = builder.rate_limiter(rate_limiter)

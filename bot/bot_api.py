@@ -8,12 +8,17 @@ the status and body, so PTB itself turns a 429 into ``RetryAfter``, a 403 into `
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import urllib.request
+from urllib.parse import urlsplit
 
 import aiohttp
 from telegram._utils.defaultvalue import DefaultValue
 from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
+
+DEFAULT_BASE_URL = "https://api.telegram.org/bot"
 
 # Connections for Bot API calls: the outbox sends to 16 chats at once, with room for the rest (startup
 # calls, a webhook worker's answers). A call that waits for a connection longer than the pool timeout
@@ -26,7 +31,7 @@ POLL_CONNECTIONS = 1
 class AiohttpRequest(BaseRequest):
     """Sends Bot API requests with one ``aiohttp.ClientSession``, which :meth:`initialize` opens and
     :meth:`shutdown` closes; the timeouts are the defaults of calls that give none, ``proxy`` an HTTP
-    proxy's URL (unlike httpx, ``HTTPS_PROXY`` is not read)."""
+    proxy's URL (see :func:`environment_proxy`)."""
 
     __slots__ = ("_defaults", "_media_write_timeout", "_pool_size", "_proxy", "_session", "_slots")
 
@@ -146,9 +151,27 @@ def _given(value: ODVInput[float], default: float | None) -> float | None:
     return default if isinstance(value, DefaultValue) else value
 
 
-def bot_requests() -> tuple[AiohttpRequest, AiohttpRequest]:
+def bot_requests(base_url: str | None = None) -> tuple[AiohttpRequest, AiohttpRequest]:
     """The request for Bot API calls and the one for getUpdates, as PTB's ``request`` and
-    ``get_updates_request``."""
-    return AiohttpRequest(connection_pool_size=SEND_CONNECTIONS), AiohttpRequest(
-        connection_pool_size=POLL_CONNECTIONS
+    ``get_updates_request``; through the proxy the environment names for ``base_url``, if any."""
+    proxy = environment_proxy(base_url or DEFAULT_BASE_URL)
+    return AiohttpRequest(connection_pool_size=SEND_CONNECTIONS, proxy=proxy), AiohttpRequest(
+        connection_pool_size=POLL_CONNECTIONS, proxy=proxy
     )
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def environment_proxy(base_url: str) -> str | None:
+    """The proxy ``HTTPS_PROXY``/``HTTP_PROXY`` names for the Bot API's host (None where ``NO_PROXY``
+    exempts it), read once at start-up, as httpx read it for every call."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    if not host or host == "localhost" or _loopback(host) or urllib.request.proxy_bypass(host):
+        return None
+    return urllib.request.getproxies().get(parts.scheme or "https")

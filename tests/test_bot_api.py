@@ -13,7 +13,7 @@ from telegram import Bot
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TimedOut
 
 from bot.app import build_service
-from bot.bot_api import AiohttpRequest
+from bot.bot_api import AiohttpRequest, environment_proxy
 from bot.transport import SendTimeouts, TelegramTransport
 from tests import fake_bot_api as fake_module
 from tests.e2e import settings_for
@@ -296,3 +296,16 @@ async def test_the_application_sends_and_polls_through_aiohttp_unless_given_a_re
     given = AiohttpRequest()
     app, _ = build_service(settings, request=given)
     assert app.bot._request == (given, given)
+
+
+def test_the_bot_api_is_reached_through_the_proxy_the_environment_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    assert environment_proxy("https://api.telegram.org/bot") is None
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.gemeente.example:3128")
+    assert environment_proxy("https://api.telegram.org/bot") == "http://proxy.gemeente.example:3128"
+    assert environment_proxy("http://127.0.0.1:8081/bot") is None  # a local Bot API server: never
+    monkeypatch.setenv("NO_PROXY", "api.telegram.org")
+    assert environment_proxy("https://api.telegram.org/bot") is None
