@@ -149,9 +149,11 @@ class Dispatcher:
     async def _handled(self, tx: Tx, rows: list[OutboxRow]) -> Handled:
         if not rows or not self._sends_alone:
             return Handled(outbox=tuple(rows))
-        chats = {row.chat_id for row in rows}
-        older = await outbox_store.backlogged(tx, chats, before_id=min(row.id for row in rows))
-        return Handled(outbox=tuple(rows), alone=frozenset(chats - older))
+        firsts: dict[int, int] = {}
+        for row in rows:  # in id order: the first row of each chat
+            firsts.setdefault(row.chat_id, row.id)
+        older = await outbox_store.backlogged(tx, firsts)
+        return Handled(outbox=tuple(rows), alone=frozenset(firsts.keys() - older))
 
     async def _slow_down(self, tx: Tx, event: Event, now: datetime) -> list[OutboxRow]:
         language = resident.language_for(None, event.language_code)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -239,13 +239,14 @@ _BACKLOGGED = (
 )
 
 
-async def backlogged(session: sql.Db, chat_ids: Collection[int], *, before_id: int) -> set[int]:
-    """Which of these chats have a pending message older than ``before_id`` (deferred, held, queued by
-    another process or before a restart): for the others, what was queued since is their whole queue."""
+async def backlogged(session: sql.Db, firsts: Mapping[int, int]) -> set[int]:
+    """Which chats have a pending message older than their first one given (``firsts``: chat id → the
+    id of its first new message): one deferred, held, queued by another process or before a restart.
+    For the others, the new messages are their whole queue."""
     return {
         chat_id
-        for chat_id in chat_ids
-        if await sql.fetch(session, _BACKLOGGED, {"chat_id": chat_id, "before_id": before_id})
+        for chat_id, first in firsts.items()
+        if await sql.fetch(session, _BACKLOGGED, {"chat_id": chat_id, "before_id": first})
     }
 
 
