@@ -91,6 +91,8 @@ class Dispatcher:
         self._flow_ctx = intake_context(municipality)
         self._casework = Casework(municipality, self._pseudonym)
         self._first_steps_days = stalls.first_contact_days(municipality)
+        # At start-up, not in the first submission: the holiday calendars take a while to load.
+        stalls.load_calendar(clock().year)
 
     async def handle(self, event: Event, update_id: int | None = None) -> Handled:
         """Process one event; an ``update_id`` seen before is skipped (Telegram may deliver twice)."""

@@ -28,6 +28,12 @@ def _public_holidays(year: int) -> frozenset[date]:
     return frozenset(holidays.country_holidays("NL", years=year))
 
 
+def load_calendar(year: int) -> None:
+    """Work out this year's and next year's public holidays now (the calendars load on first use)."""
+    _public_holidays(year)
+    _public_holidays(year + 1)
+
+
 def is_working_day(day: date, closing_days: Collection[date] = ()) -> bool:
     return day.weekday() < 5 and day not in _public_holidays(day.year) and day not in closing_days
 
