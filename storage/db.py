@@ -1,4 +1,5 @@
-"""Engine and session setup for SQLite (aiosqlite) and PostgreSQL (asyncpg)."""
+"""Engines, write transactions and read sessions for SQLite (the in-loop driver of
+``storage/sqlite_driver.py``) and PostgreSQL (asyncpg)."""
 
 from __future__ import annotations
 
@@ -144,8 +145,9 @@ def _configure_sqlite(engine: AsyncEngine, *, in_memory: bool, query_only: bool 
 
     This is SQLAlchemy's documented recipe for sqlite3/aiosqlite transaction control: the driver stops
     emitting BEGIN itself and SQLAlchemy emits it on every transaction start. IMMEDIATE takes the write
-    lock up front, so two writers never both hold a read lock and deadlock on the upgrade; the busy
-    timeout makes the second one wait instead of failing.
+    lock up front, so two writers never both hold a read lock and deadlock on the upgrade; a second
+    writer waits for it (in the event loop with the in-loop driver, in the busy handler otherwise)
+    instead of failing.
     """
 
     inline = engine.dialect.driver == "initiatiefbot"
