@@ -22,8 +22,8 @@ import collections
 import contextlib
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import exc
 from sqlalchemy.connectors.asyncio import AsyncAdapt_dbapi_module
@@ -37,22 +37,11 @@ LOCK_TIMEOUT = 10.0
 # Commits between two checkpoints of the write-ahead log (by a worker thread).
 CHECKPOINT_EVERY = 500
 _LOCKED = ("database is locked", "database table is locked")
+T = TypeVar("T")
 
 
 def _locked(error: sqlite3.OperationalError) -> bool:
     return str(error).lower() in _LOCKED
-
-
-class _Ready:
-    """An awaitable that is done at once: SQLAlchemy's asyncio API wants each execute to await once."""
-
-    __slots__ = ()
-
-    def __await__(self) -> Iterator[None]:
-        return iter(())
-
-
-_READY = _Ready()
 
 
 class Cursor:
@@ -88,28 +77,16 @@ class Cursor:
 
     def execute(self, operation: str, parameters: Sequence[Any] | None = None) -> Any:
         cursor = self._cursor
-        try:
-            cursor.execute(operation, () if parameters is None else parameters)
-        except sqlite3.OperationalError as error:
-            if not _locked(error):
-                raise
-            await_(self._adapt.wait_for_lock(lambda: cursor.execute(operation, parameters or ())))
-        else:
-            await_(_READY)
+        values = () if parameters is None else parameters
+        # Awaited even when done at once: SQLAlchemy's asyncio API wants each execute to await.
+        await_(self._adapt.attempt(lambda: cursor.execute(operation, values)))
         if cursor.description is not None:
             self._rows = collections.deque(cursor.fetchall())
         return self
 
     def executemany(self, operation: str, seq_of_parameters: Sequence[Sequence[Any]]) -> Any:
         cursor = self._cursor
-        try:
-            cursor.executemany(operation, seq_of_parameters)
-        except sqlite3.OperationalError as error:
-            if not _locked(error):
-                raise
-            await_(self._adapt.wait_for_lock(lambda: cursor.executemany(operation, seq_of_parameters)))
-        else:
-            await_(_READY)
+        await_(self._adapt.attempt(lambda: cursor.executemany(operation, seq_of_parameters)))
         return self
 
     def fetchone(self) -> Any:
@@ -195,12 +172,7 @@ class Connection(AdaptedConnection):
     async def begin_immediate(self) -> None:
         """Start a write transaction, waiting (in the loop) while another process writes."""
         connection = self._connection
-        try:
-            connection.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as error:
-            if not _locked(error):
-                raise
-            await self.wait_for_lock(lambda: connection.execute("BEGIN IMMEDIATE"))
+        await self.attempt(lambda: connection.execute("BEGIN IMMEDIATE"))
 
     def committed(self) -> None:
         """Count a commit; every ``CHECKPOINT_EVERY`` commits a worker thread checkpoints the log."""
@@ -215,17 +187,22 @@ class Connection(AdaptedConnection):
     def terminate(self) -> None:
         self._connection.close()
 
-    async def wait_for_lock(self, attempt: Any) -> Any:
-        """Try ``attempt`` again until another process lets go of the database, sleeping in between."""
-        deadline = time.monotonic() + LOCK_TIMEOUT
+    async def attempt(self, operation: Callable[[], T]) -> T:
+        """Run a sqlite3 call; while another process holds the database's lock, try it again after a
+        pause in the event loop, up to ``LOCK_TIMEOUT`` seconds."""
+        deadline: float | None = None
         pause = 0.001
         while True:
-            await asyncio.sleep(pause)
             try:
-                return attempt()
+                return operation()
             except sqlite3.OperationalError as error:
-                if not _locked(error) or time.monotonic() > deadline:
+                if not _locked(error):
                     raise
+                if deadline is None:
+                    deadline = time.monotonic() + LOCK_TIMEOUT
+                elif time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(pause)
             pause = min(pause * 2, 0.05)
 
     def _start_checkpoint(self) -> None:
