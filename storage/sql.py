@@ -131,15 +131,8 @@ async def fetch(
         sqlite3_connection, dialect = _sqlite3_connection(conn), conn.dialect
         if sqlite3_connection is None:
             return [tuple(row) for row in await conn.execute(statement, dict(params))]
-    column_keys = tuple(params) if insert else None
-    key = (id(statement), column_keys)
-    compiled = _compiled.get(key)
-    if compiled is None or compiled.statement is not statement:
-        compiled = _compiled[key] = _compile(statement, dialect, column_keys)
-    try:
-        values = _bind(compiled, params)
-    except Exception as error:  # as SQLAlchemy reports a value it cannot store
-        raise exc.StatementError(str(error), compiled.sql, dict(params), error) from error
+    compiled = _compiled_for(statement, dialect, tuple(params) if insert else None)
+    values = _bind(compiled, params)
     try:
         rows = sqlite3_connection.execute(compiled.sql, values).fetchall()
     except sqlite3.Error as error:  # as SQLAlchemy would: IntegrityError, OperationalError, …
@@ -162,26 +155,32 @@ async def run_many(db: Db, statement: Any, rows: Sequence[Mapping[str, Any]]) ->
         conn, _ = await connection(db)
         await conn.execute(statement, [dict(row) for row in rows])
         return
-    key = (id(statement), None)
-    compiled = _compiled.get(key)
-    if compiled is None or compiled.statement is not statement:
-        compiled = _compiled[key] = _compile(statement, db.dialect, None)
-    try:
-        values = [_bind(compiled, row) for row in rows]
-    except Exception as error:
-        raise exc.StatementError(str(error), compiled.sql, dict(rows[0]), error) from error
+    compiled = _compiled_for(statement, db.dialect, None)
+    values = [_bind(compiled, row) for row in rows]
     try:
         raw.executemany(compiled.sql, values)
     except sqlite3.Error as error:
         raise exc.DBAPIError.instance(compiled.sql, values, error, sqlite3.Error) from error
 
 
+def _compiled_for(statement: Any, dialect: Dialect, column_keys: tuple[str, ...] | None) -> _Compiled:
+    key = (id(statement), column_keys)
+    compiled = _compiled.get(key)
+    if compiled is None or compiled.statement is not statement:
+        compiled = _compiled[key] = _compile(statement, dialect, column_keys)
+    return compiled
+
+
 def _bind(compiled: _Compiled, params: Mapping[str, Any]) -> list[Any]:
+    """The statement's parameters in order, through SQLAlchemy's type processing."""
     defaults = compiled.defaults
     values = []
-    for name, process in zip(compiled.names, compiled.binds, strict=True):
-        value = params[name] if name in params else defaults[name]
-        values.append(value if process is None or value is None else process(value))
+    try:
+        for name, process in zip(compiled.names, compiled.binds, strict=True):
+            value = params[name] if name in params else defaults[name]
+            values.append(value if process is None or value is None else process(value))
+    except Exception as error:  # as SQLAlchemy reports a value it cannot store
+        raise exc.StatementError(str(error), compiled.sql, dict(params), error) from error
     return values
 
 
