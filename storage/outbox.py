@@ -83,7 +83,10 @@ async def enqueue(
     not_before: datetime | None = None,
 ) -> int:
     """Queue one Bot API call and return its id; the sweep may take it from ``not_before`` (default now)."""
-    values = _outbox_values(chat_id, method, payload, now, not_before)
+    return await _insert(session, _outbox_values(chat_id, method, payload, now, not_before))
+
+
+async def _insert(session: sql.Db, values: dict[str, Any]) -> int:
     return int((await sql.fetch(session, _ENQUEUE, values, insert=True))[0][0])
 
 
@@ -95,24 +98,10 @@ async def enqueue_many(
     not_before: datetime | None = None,
 ) -> list[int]:
     """Queue several Bot API calls in one round trip; the ids come back in the order given."""
-    if not messages:
-        return []
-    if len(messages) == 1:
-        (one,) = messages
-        return [
-            await enqueue(
-                session,
-                chat_id=one.chat_id,
-                method=one.method,
-                payload=one.payload,
-                now=now,
-                not_before=not_before,
-            )
-        ]
     rows = [_outbox_values(m.chat_id, m.method, m.payload, now, not_before) for m in messages]
-    if sql.dialect_name(session) == "sqlite":
-        # In the event loop one INSERT costs a few microseconds: no round trips to save.
-        return [int((await sql.fetch(session, _ENQUEUE, row, insert=True))[0][0]) for row in rows]
+    if len(rows) <= 1 or sql.dialect_name(session) == "sqlite":
+        # One row, or SQLite in the event loop (an INSERT costs microseconds): no round trips to save.
+        return [await _insert(session, row) for row in rows]
     conn, _ = await sql.connection(session)
     result = await conn.execute(_ENQUEUE, rows)
     return [int(row_id) for row_id in result.scalars()]
