@@ -268,14 +268,13 @@ class WriterPool(StaticPool):
     async def _acquire(self) -> None:
         if not self._lock.locked():  # free: taken at once, without a task to time the wait
             await self._lock.acquire()
-            self._holder, self._depth = _current_task(), 1
-            return
-        try:
-            await asyncio.wait_for(self._lock.acquire(), self._timeout)
-        except TimeoutError:
-            raise exc.TimeoutError(
-                f"the SQLite connection was not free within {self._timeout:.0f} seconds"
-            ) from None
+        else:
+            try:
+                await asyncio.wait_for(self._lock.acquire(), self._timeout)
+            except TimeoutError:
+                raise exc.TimeoutError(
+                    f"the SQLite connection was not free within {self._timeout:.0f} seconds"
+                ) from None
         self._holder, self._depth = _current_task(), 1
 
     def _let_go(self) -> None:
