@@ -7,7 +7,7 @@ import hashlib
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from functools import cache
 from typing import Any
@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from storage import sql
 from storage.staff import StaffRole
-from storage.tables import initiative_events, initiatives, reference_counters, staff
+from storage.tables import initiative_events, initiatives, reference_counters, staff, status_spells
 
 SUBMITTED_STATUS = "ingediend"
 # The status in which a case waits on a department of the municipality (initiatives.department).
@@ -248,6 +248,8 @@ async def create_initiative(
         updated_at=now,
         # "Recheck me": the watchdog works out when the first step of the ladder is due.
         next_alert_at=now,
+        submitted_on=amsterdam_day(now),
+        status_on=amsterdam_day(now),
     )
     row = (await conn.execute(initiatives.insert().returning(*_INITIATIVE_COLUMNS), values)).one()
     created = _initiative_row(row)
@@ -499,6 +501,42 @@ async def hand_back_cases(
     return cases
 
 
+# A case's first contact: the first message to the initiators, or this status, whichever comes first.
+FIRST_CONTACT_STATUS = "in_gesprek"
+
+_CLOSE_SPELL = status_spells.insert().from_select(
+    ["initiative_id", "status", "department", "started_at", "ended_at", "started_on", "ended_on"],
+    select(
+        initiatives.c.id,
+        initiatives.c.status,
+        initiatives.c.department,
+        initiatives.c.status_changed_at,
+        bindparam("now", type_=initiatives.c.status_changed_at.type),
+        initiatives.c.status_on,
+        bindparam("today", type_=initiatives.c.status_on.type),
+    )
+    # A row written without the overview's dates (by hand, not through create_initiative) has no spell.
+    .where(initiatives.c.id == bindparam("initiative_id"), initiatives.c.status_on.is_not(None)),
+)
+
+
+def amsterdam_day(moment: datetime) -> date:
+    """The Dutch calendar date of ``moment``, as the overview's figures count days."""
+    return moment.astimezone(REFERENCE_TIMEZONE).date()
+
+
+def _first_contact(now: datetime, today: date) -> dict[str, Any]:
+    # The first one stays: a later contact never moves it.
+    return {
+        "first_contact_at": func.coalesce(
+            initiatives.c.first_contact_at, literal(now, initiatives.c.first_contact_at.type)
+        ),
+        "first_contact_on": func.coalesce(
+            initiatives.c.first_contact_on, literal(today, initiatives.c.first_contact_on.type)
+        ),
+    }
+
+
 async def change_status(
     session: AsyncSession,
     initiative_id: int,
@@ -518,13 +556,17 @@ async def change_status(
     """
     status = str(status)
     department = department if status == AT_MUNICIPALITY_STATUS else None
+    today = amsterdam_day(now)
     values: dict[str, Any] = {
         "status": status,
         "status_changed_at": now,
+        "status_on": today,
         "updated_at": now,
         "department": department,
         "next_alert_at": now,
     }
+    if status == FIRST_CONTACT_STATUS:
+        values.update(_first_contact(now, today))
     if staff_id is not None:
         by_broker = exists().where(staff.c.id == staff_id, staff.c.role == StaffRole.BROKER.value)
         values["last_broker_action_at"] = case(
@@ -532,6 +574,8 @@ async def change_status(
             else_=initiatives.c.last_broker_action_at,
         )
     conn = await session.connection()
+    # The status that ends here becomes a finished spell, read from the row before it changes.
+    await conn.execute(_CLOSE_SPELL, {"initiative_id": initiative_id, "now": now, "today": today})
     await _update_initiative(conn, initiative_id, values)
     await conn.execute(
         initiative_events.insert(),
@@ -576,10 +620,13 @@ async def add_event(
     if visible_to_resident is None:
         visible_to_resident = kind not in _INTERNAL_KINDS
     conn = await session.connection()
+    values: dict[str, Any] = {}
     if touch_broker_action:
-        await _update_initiative(
-            conn, initiative_id, {"last_broker_action_at": now, "updated_at": now, "next_alert_at": now}
-        )
+        values.update(last_broker_action_at=now, updated_at=now, next_alert_at=now)
+    if kind == TimelineKind.MESSAGE_TO_RESIDENT:
+        values.update(_first_contact(now, amsterdam_day(now)), updated_at=now)
+    if values:
+        await _update_initiative(conn, initiative_id, values)
     result = await conn.execute(
         _ADD_EVENT,
         {

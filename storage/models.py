@@ -179,6 +179,9 @@ class Initiative(Base):
         Index("ix_initiatives_broker_status", "broker_id", "status"),
         # The watchdog's query: only initiatives whose next alert is due, in order, never the whole table.
         Index("ix_initiatives_next_alert_at", "next_alert_at", "id"),
+        # The overview's period filter (submitted between two days) and its realised-per-quarter count.
+        Index("ix_initiatives_created_at", "created_at"),
+        Index("ix_initiatives_status_on", "status", "status_on"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -215,6 +218,13 @@ class Initiative(Base):
     # When the watchdog should look at the case again: the next step of its escalation ladder, or the
     # moment of a write that may have moved a clock ("recheck me"). NULL: no clock is running.
     next_alert_at: Mapped[datetime | None]
+    # Amsterdam dates for the overview's figures (storage.reports), written with the moments they date:
+    # the submission, the current status, and the first contact with the initiators (the first message
+    # to them or in_gesprek, whichever came first).
+    submitted_on: Mapped[date | None] = mapped_column(Date)
+    status_on: Mapped[date | None] = mapped_column(Date)
+    first_contact_at: Mapped[datetime | None]
+    first_contact_on: Mapped[date | None] = mapped_column(Date)
 
 
 class InitiativeEvent(Base):
@@ -237,6 +247,44 @@ class InitiativeEvent(Base):
     to_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     # False for internal entries (notes between staff) that the resident never sees.
     visible_to_resident: Mapped[bool] = mapped_column(Boolean, server_default=true())
+
+
+class StatusSpell(Base):
+    """A finished stay of an initiative in one status (the current one is on the initiative's row), so the
+    overview adds up waiting times without walking the timeline. Dates are Amsterdam dates."""
+
+    __tablename__ = "status_spells"
+    __table_args__ = (
+        # Covers the overview's sums: per case, what waited from which day to which day.
+        Index(
+            "ix_status_spells_initiative",
+            "initiative_id",
+            "status",
+            "department",
+            "started_on",
+            "ended_on",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntegerKey, primary_key=True, autoincrement=True)
+    initiative_id: Mapped[int] = mapped_column(ForeignKey("initiatives.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(32))
+    department: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime]
+    started_on: Mapped[date] = mapped_column(Date)
+    ended_on: Mapped[date] = mapped_column(Date)
+
+
+class WorkingDayOrdinal(Base):
+    """A municipality's working-day calendar: per day, the working days counted up to it from the first
+    day stored, so the working days between two dates are a subtraction (``flows.reports``)."""
+
+    __tablename__ = "working_day_ordinals"
+
+    municipality_code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    ordinal: Mapped[int] = mapped_column(Integer)
 
 
 class StallAlert(Base):

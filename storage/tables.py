@@ -17,6 +17,8 @@ from storage.models import (
     Staff,
     StaffInvite,
     StallAlert,
+    StatusSpell,
+    WorkingDayOrdinal,
 )
 
 people: Table = Person.__table__  # type: ignore[assignment]
@@ -24,6 +26,8 @@ conversations: Table = Conversation.__table__  # type: ignore[assignment]
 reference_counters: Table = ReferenceCounter.__table__  # type: ignore[assignment]
 initiatives: Table = Initiative.__table__  # type: ignore[assignment]
 initiative_events: Table = InitiativeEvent.__table__  # type: ignore[assignment]
+status_spells: Table = StatusSpell.__table__  # type: ignore[assignment]
+working_day_ordinals: Table = WorkingDayOrdinal.__table__  # type: ignore[assignment]
 processed_updates: Table = ProcessedUpdate.__table__  # type: ignore[assignment]
 outbox: Table = OutboxMessage.__table__  # type: ignore[assignment]
 staff: Table = Staff.__table__  # type: ignore[assignment]
