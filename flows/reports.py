@@ -296,30 +296,35 @@ class StalledCase:
 
 def stalled(cases: Iterable[CaseFacts], m: Municipality, now: datetime) -> list[StalledCase]:
     """The cases that reached a ladder step at ``now``, worst first: highest step, then most working
-    days beyond the norm, then the reference. Each case shows its worst clock."""
-    out: list[StalledCase] = []
+    days beyond a norm, then longest in the status. Each case shows its worst clock."""
+    found: list[tuple[tuple[int, int, datetime, str], StalledCase]] = []
     for case in cases:
         reached = stalled_standings(case.facts, m, now)
         if not reached:
             continue
-        worst = max(reached, key=lambda s: (s.level, s.over, s.track == Track.STATUS))
+        worst = max(reached, key=lambda s: (s.level or 0, s.over, s.track == Track.STATUS))
         assert worst.level is not None
-        out.append(
-            StalledCase(
-                reference=case.reference,
-                title=case.title,
-                wijk_code=case.wijk_code,
-                broker_name=case.broker_name,
-                status=case.facts.status,
-                department=case.facts.department,
-                level=worst.level,
-                track=worst.track,
-                days=worst.days,
-                norm=worst.norm,
+        # As the bot's /vastgelopen list: highest step, most days over, longest in the status.
+        order = (-worst.level, -max(s.over for s in reached), case.facts.status_changed_at, case.reference)
+        found.append(
+            (
+                order,
+                StalledCase(
+                    reference=case.reference,
+                    title=case.title,
+                    wijk_code=case.wijk_code,
+                    broker_name=case.broker_name,
+                    status=case.facts.status,
+                    department=case.facts.department,
+                    level=worst.level,
+                    track=worst.track,
+                    days=worst.days,
+                    norm=worst.norm,
+                ),
             )
         )
-    out.sort(key=lambda c: (-c.level, -c.over, c.reference))
-    return out
+    found.sort(key=lambda pair: pair[0])
+    return [case for _, case in found]
 
 
 def level_counts(cases: Iterable[StalledCase]) -> list[tuple[Level, int]]:
