@@ -7,6 +7,7 @@ CSP nonce, filled in per page; the drawing itself is cached, as the same figures
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -48,7 +49,9 @@ STYLE = Style(
 )
 
 _NONCE = "__CSP_NONCE__"
-_TOOLTIP_STYLE = re.compile(r' style="opacity: 0"')
+_UNWANTED = re.compile(
+    r'<script[^>]*>.*?</script>|<title>Pygal</title>|<!--.*?-->| style="opacity: 0"', re.DOTALL
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,10 +114,13 @@ def _draw(
         no_data_text="",
     )
     chart.x_labels = list(labels)
+    if all(float(v).is_integer() for v in values):
+        chart.y_labels = _whole_ticks(max(values, default=0))
     chart.add(title, list(values))
     svg = chart.render(is_unicode=True)
-    # The empty tooltip is hidden by site.css: a style attribute would break the CSP.
-    svg = _TOOLTIP_STYLE.sub("", svg)
+    # No scripts (pygal writes its config in one even without js), no style attributes (the CSP
+    # allows neither; site.css hides the empty tooltip), no title of its own and no comments.
+    svg = _UNWANTED.sub("", svg)
     svg = svg.replace("<style", f'<style nonce="{_NONCE}"')
     name = escape(title, quote=True)
     svg = svg.replace(
@@ -125,3 +131,17 @@ def _draw(
     opening = svg.index(">") + 1
     svg = f"{svg[:opening]}<title>{escape(title)}</title>{svg[opening:]}"
     return Chart(svg)
+
+
+def _whole_ticks(top: float) -> list[int]:
+    """Axis ticks at whole numbers (counts and days have no halves): 0 to just over ``top`` in at most
+    about six steps of 1, 2 or 5 times a power of ten."""
+    step = 1
+    while top / step > 6:
+        for factor in (2, 2.5, 2):
+            step = int(step * factor)
+            if top / step <= 6:
+                break
+    if not top:
+        return [0, 1]
+    return list(range(0, math.ceil(top / step) * step + 1, step))
