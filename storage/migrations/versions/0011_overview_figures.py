@@ -68,13 +68,14 @@ def _day(moment: datetime) -> object:
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("initiatives") as batch:
-        batch.add_column(sa.Column("submitted_on", sa.Date(), nullable=True))
-        batch.add_column(sa.Column("status_on", sa.Date(), nullable=True))
-        batch.add_column(sa.Column("first_contact_at", sa.DateTime(timezone=True), nullable=True))
-        batch.add_column(sa.Column("first_contact_on", sa.Date(), nullable=True))
-        batch.create_index("ix_initiatives_created_at", ["created_at"], unique=False)
-        batch.create_index("ix_initiatives_status_on", ["status", "status_on"], unique=False)
+    # Plain columns: SQLite adds and drops them in place. A batch rebuild of initiatives would drop the
+    # old table, and with foreign keys on that deletes the timeline by cascade.
+    op.add_column("initiatives", sa.Column("submitted_on", sa.Date(), nullable=True))
+    op.add_column("initiatives", sa.Column("status_on", sa.Date(), nullable=True))
+    op.add_column("initiatives", sa.Column("first_contact_at", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("initiatives", sa.Column("first_contact_on", sa.Date(), nullable=True))
+    op.create_index("ix_initiatives_created_at", "initiatives", ["created_at"], unique=False)
+    op.create_index("ix_initiatives_status_on", "initiatives", ["status", "status_on"], unique=False)
     op.create_table(
         "status_spells",
         sa.Column("id", BigIntegerKey, autoincrement=True, nullable=False),
@@ -176,10 +177,7 @@ def downgrade() -> None:
     op.drop_table("working_day_ordinals")
     op.drop_index("ix_status_spells_initiative", table_name="status_spells")
     op.drop_table("status_spells")
-    with op.batch_alter_table("initiatives") as batch:
-        batch.drop_index("ix_initiatives_status_on")
-        batch.drop_index("ix_initiatives_created_at")
-        batch.drop_column("first_contact_on")
-        batch.drop_column("first_contact_at")
-        batch.drop_column("status_on")
-        batch.drop_column("submitted_on")
+    op.drop_index("ix_initiatives_status_on", table_name="initiatives")
+    op.drop_index("ix_initiatives_created_at", table_name="initiatives")
+    for column in ("first_contact_on", "first_contact_at", "status_on", "submitted_on"):
+        op.drop_column("initiatives", column)
