@@ -12,13 +12,22 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from types import MappingProxyType
 
 from flows.lifecycle import OPEN_STATUSES, Status
 from flows.municipality import Municipality
-from flows.stalls import Level, StallFacts, Track, first_contact_days, is_working_day, stalled_standings
+from flows.stalls import (
+    AMSTERDAM,
+    Level,
+    StallFacts,
+    Track,
+    due_at,
+    first_contact_days,
+    is_working_day,
+    stalled_standings,
+)
 
 
 class Party(StrEnum):
@@ -325,6 +334,15 @@ def stalled(cases: Iterable[CaseFacts], m: Municipality, now: datetime) -> list[
         )
     found.sort(key=lambda pair: pair[0])
     return [case for _, case in found]
+
+
+def latest_start(m: Municipality, working_days: int, now: datetime) -> date:
+    """The last Amsterdam day on which a clock could start and have run ``working_days`` by ``now``
+    (its step due at 09:00 on that working day, as ``flows.stalls.due_at``)."""
+    day = now.astimezone(AMSTERDAM).date()
+    while due_at(datetime.combine(day, time(12), tzinfo=AMSTERDAM), working_days, m.closing_days) > now:
+        day -= timedelta(days=1)
+    return day
 
 
 def level_counts(cases: Iterable[StalledCase]) -> list[tuple[Level, int]]:

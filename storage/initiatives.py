@@ -19,7 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from storage import sql
 from storage.staff import StaffRole
-from storage.tables import initiative_events, initiatives, reference_counters, staff, status_spells
+from storage.tables import (
+    initiative_events,
+    initiatives,
+    reference_counters,
+    staff,
+    status_spells,
+    working_day_ordinals,
+)
 
 SUBMITTED_STATUS = "ingediend"
 # The status in which a case waits on a department of the municipality (initiatives.department).
@@ -504,8 +511,31 @@ async def hand_back_cases(
 # A case's first contact: the first message to the initiators, or this status, whichever comes first.
 FIRST_CONTACT_STATUS = "in_gesprek"
 
+
+def _ordinal(day: Any) -> Any:
+    """The working-day ordinal of ``day`` in the case's municipality's calendar (NULL when not there)."""
+    return (
+        select(working_day_ordinals.c.ordinal)
+        .where(
+            working_day_ordinals.c.municipality_code == initiatives.c.municipality_code,
+            working_day_ordinals.c.day == day,
+        )
+        .scalar_subquery()
+    )
+
+
+_TODAY = bindparam("today", type_=initiatives.c.status_on.type)
 _CLOSE_SPELL = status_spells.insert().from_select(
-    ["initiative_id", "status", "department", "started_at", "ended_at", "started_on", "ended_on"],
+    [
+        "initiative_id",
+        "status",
+        "department",
+        "started_at",
+        "ended_at",
+        "started_on",
+        "ended_on",
+        "working_days",
+    ],
     select(
         initiatives.c.id,
         initiatives.c.status,
@@ -513,7 +543,8 @@ _CLOSE_SPELL = status_spells.insert().from_select(
         initiatives.c.status_changed_at,
         bindparam("now", type_=initiatives.c.status_changed_at.type),
         initiatives.c.status_on,
-        bindparam("today", type_=initiatives.c.status_on.type),
+        _TODAY,
+        _ordinal(_TODAY) - _ordinal(initiatives.c.status_on),
     )
     # A row written without the overview's dates (by hand, not through create_initiative) has no spell.
     .where(initiatives.c.id == bindparam("initiative_id"), initiatives.c.status_on.is_not(None)),
@@ -526,13 +557,17 @@ def amsterdam_day(moment: datetime) -> date:
 
 
 def _first_contact(now: datetime, today: date) -> dict[str, Any]:
-    # The first one stays: a later contact never moves it.
+    # The first one stays: a later contact never moves it (SET reads the values from before the update).
+    on = literal(today, initiatives.c.first_contact_on.type)
+    first = initiatives.c.first_contact_on.is_(None)
     return {
         "first_contact_at": func.coalesce(
             initiatives.c.first_contact_at, literal(now, initiatives.c.first_contact_at.type)
         ),
-        "first_contact_on": func.coalesce(
-            initiatives.c.first_contact_on, literal(today, initiatives.c.first_contact_on.type)
+        "first_contact_on": func.coalesce(initiatives.c.first_contact_on, on),
+        "first_contact_days": case(
+            (first, _ordinal(on) - _ordinal(initiatives.c.submitted_on)),
+            else_=initiatives.c.first_contact_days,
         ),
     }
 

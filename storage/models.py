@@ -179,8 +179,20 @@ class Initiative(Base):
         Index("ix_initiatives_broker_status", "broker_id", "status"),
         # The watchdog's query: only initiatives whose next alert is due, in order, never the whole table.
         Index("ix_initiatives_next_alert_at", "next_alert_at", "id"),
-        # The overview's period filter (submitted between two days) and its realised-per-quarter count.
+        # The case list's period filter (submitted between two moments).
         Index("ix_initiatives_created_at", "created_at"),
+        # The overview's counts read this index alone: per day of submission, with what they filter on.
+        Index(
+            "ix_initiatives_overview",
+            "submitted_on",
+            "status",
+            "wijk_code",
+            "theme_code",
+            "broker_id",
+            "first_contact_days",
+            "first_contact_on",
+        ),
+        # Realised per quarter: the day a case reached its (final) status.
         Index("ix_initiatives_status_on", "status", "status_on"),
     )
 
@@ -228,6 +240,9 @@ class Initiative(Base):
     status_on: Mapped[date | None] = mapped_column(Date)
     first_contact_at: Mapped[datetime | None]
     first_contact_on: Mapped[date | None] = mapped_column(Date)
+    # Working days from submission to first contact, by the calendar in working_day_ordinals (NULL until
+    # the calendar has both days; storage.reports.refresh_calendar fills it in then).
+    first_contact_days: Mapped[int | None] = mapped_column(Integer)
 
 
 class InitiativeEvent(Base):
@@ -258,15 +273,9 @@ class StatusSpell(Base):
 
     __tablename__ = "status_spells"
     __table_args__ = (
-        # Covers the overview's sums: per case, what waited from which day to which day.
-        Index(
-            "ix_status_spells_initiative",
-            "initiative_id",
-            "status",
-            "department",
-            "started_on",
-            "ended_on",
-        ),
+        # Cover the overview's sums: per case (for a filtered overview), and over all cases.
+        Index("ix_status_spells_initiative", "initiative_id", "status", "department", "working_days"),
+        Index("ix_status_spells_waits", "status", "department", "working_days"),
     )
 
     id: Mapped[int] = mapped_column(BigIntegerKey, primary_key=True, autoincrement=True)
@@ -277,6 +286,9 @@ class StatusSpell(Base):
     ended_at: Mapped[datetime]
     started_on: Mapped[date] = mapped_column(Date)
     ended_on: Mapped[date] = mapped_column(Date)
+    # Working days from started_on to ended_on, by the calendar in working_day_ordinals (NULL until the
+    # calendar has both days; storage.reports.refresh_calendar fills it in then).
+    working_days: Mapped[int | None] = mapped_column(Integer)
 
 
 class WorkingDayOrdinal(Base):

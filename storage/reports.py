@@ -8,8 +8,9 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, true
+from sqlalchemy import ColumnElement, and_, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import True_
 
 from flows import reports
 from flows.lifecycle import OPEN_STATUSES, Status
@@ -215,7 +216,14 @@ CALENDAR_BASE = date(2000, 1, 1)
 
 
 def _where(scope: Scope, f: CaseFilter) -> list[ColumnElement[bool]]:
-    return [scope_clause(scope), *filter_clauses(f)]
+    """``scope_clause`` and ``filter_clauses``, the period on the Amsterdam day of submission: the same
+    cases, found in ix_initiatives_overview alone."""
+    clauses = [scope_clause(scope), *filter_clauses(replace(f, since=None, until=None))]
+    if f.since is not None:
+        clauses.append(initiatives.c.submitted_on >= f.since)
+    if f.until is not None:
+        clauses.append(initiatives.c.submitted_on <= f.until)
+    return clauses
 
 
 async def calendar_starts(session: AsyncSession) -> date | None:
@@ -227,20 +235,63 @@ async def calendar_starts(session: AsyncSession) -> date | None:
 
 async def refresh_calendar(session: AsyncSession, m: Municipality, first: date, last: date) -> None:
     """Write the municipality's working-day ordinals for ``first``..``last`` (holidays and its closing
-    days as they are now), replacing what was there for those days."""
+    days as they are now), and the working days of spells and first contacts that were waiting for
+    them; where the closing days changed, those are worked out again."""
     first = max(first, CALENDAR_BASE)
-    rows = [
-        {"municipality_code": m.code, "day": day, "ordinal": ordinal}
-        for day, ordinal in reports.calendar_ordinals(m, CALENDAR_BASE, last)
-        if day >= first
-    ]
+    wanted = {day: n for day, n in reports.calendar_ordinals(m, CALENDAR_BASE, last) if day >= first}
     conn = await session.connection()
-    stmt = sql.insert(conn.dialect.name, working_day_ordinals)
+    cal = working_day_ordinals
+    stored = {
+        day: n
+        for day, n in await conn.execute(
+            select(cal.c.day, cal.c.ordinal).where(
+                cal.c.municipality_code == m.code, cal.c.day >= first, cal.c.day <= last
+            )
+        )
+    }
+    rows = [
+        {"municipality_code": m.code, "day": day, "ordinal": n}
+        for day, n in wanted.items()
+        if stored.get(day) != n
+    ]
+    stmt = sql.insert(conn.dialect.name, cal)
     stmt = stmt.on_conflict_do_update(
         index_elements=["municipality_code", "day"], set_={"ordinal": stmt.excluded.ordinal}
     )
     for start in range(0, len(rows), 2_000):
         await conn.execute(stmt, rows[start : start + 2_000])
+    moved = [day for day, n in wanted.items() if day in stored and stored[day] != n]
+    if moved:  # the closing days changed: what was counted across them is counted again
+        since = min(moved)
+        await conn.execute(
+            update(status_spells).where(status_spells.c.ended_on >= since).values(working_days=None)
+        )
+        await conn.execute(
+            update(initiatives).where(initiatives.c.first_contact_on >= since).values(first_contact_days=None)
+        )
+    await conn.execute(
+        update(status_spells)
+        .where(status_spells.c.working_days.is_(None))
+        .values(working_days=_ordinal(m, status_spells.c.ended_on) - _ordinal(m, status_spells.c.started_on))
+    )
+    await conn.execute(
+        update(initiatives)
+        .where(initiatives.c.first_contact_days.is_(None), initiatives.c.first_contact_on.is_not(None))
+        .values(
+            first_contact_days=_ordinal(m, initiatives.c.first_contact_on)
+            - _ordinal(m, initiatives.c.submitted_on)
+        )
+    )
+
+
+def _ordinal(m: Municipality, day: Any) -> Any:
+    cal = working_day_ordinals
+    return select(cal.c.ordinal).where(cal.c.municipality_code == m.code, cal.c.day == day).scalar_subquery()
+
+
+def _joined(clauses: list[ColumnElement[bool]]) -> list[ColumnElement[bool]]:
+    """The clauses that restrict anything: everyone's overview without filters needs no join."""
+    return [c for c in clauses if not isinstance(c, True_)]
 
 
 def _calendar(name: str) -> Any:
@@ -289,26 +340,12 @@ async def first_contact_histogram(
     session: AsyncSession, scope: Scope, f: CaseFilter, m: Municipality
 ) -> tuple[dict[int, int], int]:
     """Working days from submission to first contact -> cases; and the open cases not contacted yet."""
-    submitted, contacted = initiatives.c.submitted_on, initiatives.c.first_contact_on
-    pairs = (
-        select(submitted.label("s"), contacted.label("c"), func.count().label("n"))
-        .where(*_where(scope, f), contacted.is_not(None))
-        .group_by(submitted, contacted)
-        .subquery()
-    )
-    start, end = _calendar("cs"), _calendar("ce")
-    days = (end.c.ordinal - start.c.ordinal).label("days")
-    stmt = (
-        select(days, func.sum(pairs.c.n))
-        .select_from(
-            pairs.join(start, and_(start.c.municipality_code == m.code, start.c.day == pairs.c.s)).join(
-                end, and_(end.c.municipality_code == m.code, end.c.day == pairs.c.c)
-            )
-        )
-        .group_by(days)
-    )
+    days = initiatives.c.first_contact_days
+    stmt = select(days, func.count()).where(*_where(scope, f), days.is_not(None)).group_by(days)
     waiting = select(func.count()).where(
-        *_where(scope, f), contacted.is_(None), initiatives.c.status.in_(sorted(OPEN_STATUSES))
+        *_where(scope, f),
+        initiatives.c.first_contact_on.is_(None),
+        initiatives.c.status.in_(sorted(OPEN_STATUSES)),
     )
     conn = await session.connection()
     histogram = {int(d): int(n) for d, n in await conn.execute(stmt)}
@@ -324,34 +361,16 @@ async def spell_totals(
     """Per (status, department): the waiting periods of the filtered cases, finished and running, and
     their working days (a running one up to ``today``)."""
     spells = status_spells
-    finished = (
-        select(
-            spells.c.status,
-            spells.c.department,
-            spells.c.started_on,
-            spells.c.ended_on,
-            func.count().label("n"),
-        )
-        .select_from(spells.join(initiatives, initiatives.c.id == spells.c.initiative_id))
-        .where(*_where(scope, f), spells.c.status.in_(_WAITING_STATUSES))
-        .group_by(spells.c.status, spells.c.department, spells.c.started_on, spells.c.ended_on)
-        .subquery()
-    )
-    start, end = _calendar("cs"), _calendar("ce")
+    clauses = _joined(_where(scope, f))
     finished_totals = (
-        select(
-            finished.c.status,
-            finished.c.department,
-            func.sum(finished.c.n),
-            func.sum(finished.c.n * (end.c.ordinal - start.c.ordinal)),
-        )
-        .select_from(
-            finished.join(
-                start, and_(start.c.municipality_code == m.code, start.c.day == finished.c.started_on)
-            ).join(end, and_(end.c.municipality_code == m.code, end.c.day == finished.c.ended_on))
-        )
-        .group_by(finished.c.status, finished.c.department)
+        select(spells.c.status, spells.c.department, func.count(), func.sum(spells.c.working_days))
+        .where(*clauses, spells.c.status.in_(_WAITING_STATUSES))
+        .group_by(spells.c.status, spells.c.department)
     )
+    if clauses:
+        finished_totals = finished_totals.select_from(
+            spells.join(initiatives, initiatives.c.id == spells.c.initiative_id)
+        )
     running = (
         select(
             initiatives.c.status,
@@ -394,8 +413,13 @@ async def spell_totals(
 
 
 def _stall_candidates(m: Municipality, now: datetime) -> ColumnElement[bool]:
-    """Open cases whose status clock or silence clock has run at least as many calendar days as the
+    """Open cases whose status clock or silence clock has run long enough for the first step of the
     smallest norm that could apply: a necessary condition for a stall, so few rows reach Python."""
+
+    def started_before(n: int) -> datetime:
+        return day_start(reports.latest_start(m, n, now) + timedelta(days=1))
+
+    quiet = started_before(m.no_sign_of_life_days)
     status_clauses: list[ColumnElement[bool]] = []
     for status in sorted(OPEN_STATUSES):
         norms = [norm_for(m, status, None)]
@@ -403,16 +427,18 @@ def _stall_candidates(m: Municipality, now: datetime) -> ColumnElement[bool]:
             norms += [norm_for(m, status, d.code) for d in m.departments]
         known = [n for n in norms if n is not None]
         if known:
-            cutoff = now - timedelta(days=min(known))
             status_clauses.append(
-                and_(initiatives.c.status == status, initiatives.c.status_changed_at <= cutoff)
+                and_(
+                    initiatives.c.status == status,
+                    initiatives.c.status_changed_at < started_before(min(known)),
+                )
             )
-    quiet = now - timedelta(days=m.no_sign_of_life_days)
+    acted, assigned = initiatives.c.last_broker_action_at, initiatives.c.assigned_at
     silence = and_(
         initiatives.c.broker_id.is_not(None),
-        initiatives.c.status_changed_at <= quiet,
-        or_(initiatives.c.assigned_at.is_(None), initiatives.c.assigned_at <= quiet),
-        or_(initiatives.c.last_broker_action_at.is_(None), initiatives.c.last_broker_action_at <= quiet),
+        or_(assigned.is_(None), assigned < quiet),
+        or_(acted.is_(None), acted < quiet),
+        or_(assigned.is_not(None), acted.is_not(None), initiatives.c.status_changed_at < quiet),
     )
     return and_(initiatives.c.status.in_(sorted(OPEN_STATUSES)), or_(*status_clauses, silence))
 

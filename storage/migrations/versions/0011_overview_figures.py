@@ -5,7 +5,9 @@ and quarter, for up to 100,000 initiatives in a few hundred milliseconds. So the
 Amsterdam dates of its submission, its current status and its first contact (first message to the
 initiators, or in_gesprek), each finished stay in a status is a row of ``status_spells``, and
 ``working_day_ordinals`` (filled by the overview for its municipality) turns two dates into working
-days by a subtraction. This revision fills the dates and the spells from the timeline.
+days by a subtraction; the working days of a spell and to the first contact are kept with them once
+the calendar has their days. This revision fills the dates and the spells from the timeline; their
+working days follow when the overview first writes the calendar.
 
 Revision ID: 0011
 Revises: 0010
@@ -74,7 +76,22 @@ def upgrade() -> None:
     op.add_column("initiatives", sa.Column("status_on", sa.Date(), nullable=True))
     op.add_column("initiatives", sa.Column("first_contact_at", sa.DateTime(timezone=True), nullable=True))
     op.add_column("initiatives", sa.Column("first_contact_on", sa.Date(), nullable=True))
+    op.add_column("initiatives", sa.Column("first_contact_days", sa.Integer(), nullable=True))
     op.create_index("ix_initiatives_created_at", "initiatives", ["created_at"], unique=False)
+    op.create_index(
+        "ix_initiatives_overview",
+        "initiatives",
+        [
+            "submitted_on",
+            "status",
+            "wijk_code",
+            "theme_code",
+            "broker_id",
+            "first_contact_days",
+            "first_contact_on",
+        ],
+        unique=False,
+    )
     op.create_index("ix_initiatives_status_on", "initiatives", ["status", "status_on"], unique=False)
     op.create_table(
         "status_spells",
@@ -86,6 +103,7 @@ def upgrade() -> None:
         sa.Column("ended_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("started_on", sa.Date(), nullable=False),
         sa.Column("ended_on", sa.Date(), nullable=False),
+        sa.Column("working_days", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
             ["initiative_id"],
             ["initiatives.id"],
@@ -97,8 +115,11 @@ def upgrade() -> None:
     op.create_index(
         "ix_status_spells_initiative",
         "status_spells",
-        ["initiative_id", "status", "department", "started_on", "ended_on"],
+        ["initiative_id", "status", "department", "working_days"],
         unique=False,
+    )
+    op.create_index(
+        "ix_status_spells_waits", "status_spells", ["status", "department", "working_days"], unique=False
     )
     op.create_table(
         "working_day_ordinals",
@@ -175,9 +196,11 @@ def _backfill() -> None:
 
 def downgrade() -> None:
     op.drop_table("working_day_ordinals")
+    op.drop_index("ix_status_spells_waits", table_name="status_spells")
     op.drop_index("ix_status_spells_initiative", table_name="status_spells")
     op.drop_table("status_spells")
     op.drop_index("ix_initiatives_status_on", table_name="initiatives")
+    op.drop_index("ix_initiatives_overview", table_name="initiatives")
     op.drop_index("ix_initiatives_created_at", table_name="initiatives")
-    for column in ("first_contact_on", "first_contact_at", "status_on", "submitted_on"):
+    for column in ("first_contact_days", "first_contact_on", "first_contact_at", "status_on", "submitted_on"):
         op.drop_column("initiatives", column)
