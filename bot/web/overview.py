@@ -26,7 +26,7 @@ from flows import reports
 from flows.lifecycle import Status, staff_label
 from flows.municipality import Municipality
 from flows.stalls import AMSTERDAM, Level, Track
-from flows.text import Msg, ParamValue, t
+from flows.text import Msg, t
 from storage import reports as reports_store
 from storage.reports import STATUS_GROUPS, CaseFilter, Scope, parse_filter
 
@@ -145,13 +145,10 @@ async def overview(request: web.Request) -> web.Response:
     )
     lang = viewer.language
 
-    def tr(msgid: str, **params: ParamValue) -> str:
-        return site.translator.render(t(msgid, **params), lang)
-
     def render(msg: Msg) -> str:
         return site.translator.render(msg, lang)
 
-    context = _page(found, f, whole, m, tr, render, lang)
+    context = _page(found, f, whole, m, render, lang)
     context["problems"] = [render(p) for p in problems]
     context["scope_wijken"] = ", ".join(_wijk_name(m, code) for code in viewer.staff.wijken)
     return aiohttp_jinja2.render_template("overview.html", request, context)
@@ -172,19 +169,19 @@ def _wijk_name(m: Municipality, code: str) -> str:
     return wijk.name if wijk else code
 
 
-def _quarter(start: date, tr: Callable[..., str]) -> str:
-    return tr("Q{quarter} {year}", quarter=(start.month - 1) // 3 + 1, year=str(start.year))
+def _quarter(start: date, render: Callable[[Msg], str]) -> str:
+    return render(t("Q{quarter} {year}", quarter=(start.month - 1) // 3 + 1, year=str(start.year)))
 
 
-def _waiter_name(w: reports.Waiter, m: Municipality, tr: Callable[..., str]) -> str:
+def _waiter_name(w: reports.Waiter, m: Municipality, render: Callable[[Msg], str]) -> str:
     if w.party is reports.Party.RESIDENT:
-        return tr("The initiators (residents)")
+        return render(t("The initiators (residents)"))
     if w.party is reports.Party.BROKER:
-        return tr("The initiatiefmakelaar")
+        return render(t("The initiatiefmakelaar"))
     department = m.department(w.department) if w.department else None
     if department is not None:
-        return tr("Department: {department}", department=department.name)
-    return tr("Department: {department}", department=w.department or tr("not recorded"))
+        return render(t("Department: {department}", department=department.name))
+    return render(t("Department: {department}", department=w.department or render(t("not recorded"))))
 
 
 LEVELS: dict[Level, Msg] = {
@@ -203,7 +200,6 @@ def _page(
     f: CaseFilter,
     whole: bool,
     m: Municipality,
-    tr: Callable[..., str],
     render: Callable[[Msg], str],
     lang: str,
 ) -> dict[str, Any]:
@@ -212,15 +208,15 @@ def _page(
     status_names = {s.value: render(staff_label(s.value)) for s in Status}
     open_rows = [(c.status, status_names[c.status], c.count) for c in found.open]
     months = [(format_date(p.start, "MMMM y", locale=lang), p.count) for p in found.new]
-    quarters = [(_quarter(p.start, tr), p.count) for p in found.realised]
+    quarters = [(_quarter(p.start, render), p.count) for p in found.realised]
     fc = found.first_contact
     contact_bars = reports.contact_buckets(fc)
-    wait_rows = [(_waiter_name(w.waiter, m, tr), w) for w in found.waits]
+    wait_rows = [(_waiter_name(w.waiter, m, render), w) for w in found.waits]
     levels = reports.level_counts(found.stalled)
-    n = tr("Initiatives")
+    n = render(t("Initiatives"))
     charts: dict[str, Chart] = {
         "open": bar_chart(
-            tr("Open cases by status"),
+            render(t("Open cases by status")),
             [name for _, name, _ in open_rows],
             [count for _, _, count in open_rows],
             horizontal=True,
@@ -228,21 +224,21 @@ def _page(
             language=lang,
         ),
         "new": bar_chart(
-            tr("New initiatives per month"),
+            render(t("New initiatives per month")),
             [format_date(p.start, "MMM y", locale=lang) for p in found.new],
             [p.count for p in found.new],
             value_title=n,
             language=lang,
         ),
         "contact": bar_chart(
-            tr("Working days from submission to first contact"),
+            render(t("Working days from submission to first contact")),
             [label for label, _ in contact_bars],
             [count for _, count in contact_bars],
             value_title=n,
             language=lang,
         ),
         "stalled": bar_chart(
-            tr("Stalled cases by the step they reached"),
+            render(t("Stalled cases by the step they reached")),
             [render(LEVELS[level]) for level, _ in levels],
             [count for _, count in levels],
             horizontal=True,
@@ -250,15 +246,15 @@ def _page(
             language=lang,
         ),
         "waits": bar_chart(
-            tr("Average working days a case waited, per party"),
+            render(t("Average working days a case waited, per party")),
             [name for name, _ in wait_rows],
             [round(w.average, 1) for _, w in wait_rows],
             horizontal=True,
-            value_title=tr("Working days"),
+            value_title=render(t("Working days")),
             language=lang,
         ),
         "realised": bar_chart(
-            tr("Initiatives realised per quarter"),
+            render(t("Initiatives realised per quarter")),
             [label for label, _ in quarters],
             [count for _, count in quarters],
             value_title=n,
@@ -286,7 +282,7 @@ def _page(
         "realised_total": sum(count for _, count in quarters),
         "cases_link": lambda **changes: cases_link(f, **changes),
         "now_link": lambda **changes: cases_link(f, since=None, until=None, **changes),
-        "status_choices": _status_choices(status_names, tr),
+        "status_choices": _status_choices(status_names, render),
         "all_link": "/dashboard?" + urlencode({**_without_period(f), "period": "all"}),
     }
 
@@ -295,6 +291,10 @@ def _without_period(f: CaseFilter) -> dict[str, str]:
     return {key: value for key, value in f.query().items() if key not in ("since", "until")}
 
 
-def _status_choices(names: dict[str, str], tr: Callable[..., str]) -> Sequence[tuple[str, str]]:
-    groups = {"open": tr("All open cases"), "closed": tr("All closed cases"), "stalled": tr("Stalled cases")}
+def _status_choices(names: dict[str, str], render: Callable[[Msg], str]) -> Sequence[tuple[str, str]]:
+    groups = {
+        "open": render(t("All open cases")),
+        "closed": render(t("All closed cases")),
+        "stalled": render(t("Stalled cases")),
+    }
     return [(code, groups[code]) for code in STATUS_GROUPS] + list(names.items())
