@@ -21,12 +21,15 @@ from flows.municipality import Municipality
 from flows.stalls import (
     AMSTERDAM,
     Level,
+    StallClock,
     StallFacts,
     Track,
+    clocks,
     due_at,
     first_contact_days,
     is_working_day,
-    stalled_standings,
+    ladder,
+    working_days_between,
 )
 
 
@@ -304,17 +307,36 @@ class StalledCase:
 
 
 def stalled(cases: Iterable[CaseFacts], m: Municipality, now: datetime) -> list[StalledCase]:
-    """The cases that reached a ladder step at ``now``, worst first: highest step, then most working
-    days beyond a norm, then longest in the status. Each case shows its worst clock."""
+    """The cases that reached a ladder step at ``now`` (``flows.stalls.stalled_standings``), worst first:
+    highest step, then most working days beyond a norm, then longest in the status. Each case shows its
+    worst clock."""
+    closed = m.closing_days
+    memo: dict[tuple[Track, date, int], tuple[Level | None, int]] = {}
+
+    def standing(clock: StallClock) -> tuple[Level | None, int]:
+        # A clock stands where its Amsterdam start day and its norm put it, so cases share the work.
+        key = (clock.track, clock.started_at.astimezone(AMSTERDAM).date(), clock.norm)
+        known = memo.get(key)
+        if known is None:
+            due = [level for level, at in ladder(clock, closed) if at <= now]
+            known = memo[key] = (
+                due[-1] if due else None,
+                working_days_between(clock.started_at, now, closed),
+            )
+        return known
+
     found: list[tuple[tuple[int, int, datetime, str], StalledCase]] = []
     for case in cases:
-        reached = stalled_standings(case.facts, m, now)
+        reached = []
+        for clock in clocks(case.facts, m):
+            level, days = standing(clock)
+            if level is not None:
+                reached.append((level, max(0, days - clock.norm), clock.track == Track.STATUS, days, clock))
         if not reached:
             continue
-        worst = max(reached, key=lambda s: (s.level or 0, s.over, s.track == Track.STATUS))
-        assert worst.level is not None
+        level, _, _, days, clock = max(reached, key=lambda r: r[:3])
         # As the bot's /vastgelopen list: highest step, most days over, longest in the status.
-        order = (-worst.level, -max(s.over for s in reached), case.facts.status_changed_at, case.reference)
+        order = (-level, -max(r[1] for r in reached), case.facts.status_changed_at, case.reference)
         found.append(
             (
                 order,
@@ -325,10 +347,10 @@ def stalled(cases: Iterable[CaseFacts], m: Municipality, now: datetime) -> list[
                     broker_name=case.broker_name,
                     status=case.facts.status,
                     department=case.facts.department,
-                    level=worst.level,
-                    track=worst.track,
-                    days=worst.days,
-                    norm=worst.norm,
+                    level=level,
+                    track=clock.track,
+                    days=days,
+                    norm=clock.norm,
                 ),
             )
         )

@@ -20,6 +20,7 @@ from flows.reports import (
     contact_buckets,
     default_period,
     first_contact,
+    latest_start,
     level_counts,
     open_by_status,
     per_month,
@@ -29,7 +30,7 @@ from flows.reports import (
     waiter,
     waits,
 )
-from flows.stalls import AMSTERDAM, Level, StallFacts, Track, working_days_between
+from flows.stalls import AMSTERDAM, Level, StallFacts, Track, stalled_standings, working_days_between
 
 # Friday 15 May 2026, the day after Ascension, is the town hall's closing day.
 TOWN = Municipality(
@@ -247,3 +248,38 @@ def test_equally_stalled_cases_longest_in_their_status_first() -> None:
 def test_the_default_period_is_the_last_twelve_months_this_month_included() -> None:
     assert default_period(date(2026, 11, 17)) == (date(2025, 12, 1), date(2026, 11, 17))
     assert default_period(date(2026, 1, 1)) == (date(2025, 2, 1), date(2026, 1, 1))
+
+
+def test_the_stalled_list_agrees_with_the_watchdogs_rule_for_any_case() -> None:
+    pick = random.Random(7)
+    statuses = [s.value for s in Status]
+    cases = []
+    for n in range(400):
+        started = NOW - timedelta(hours=pick.randrange(1, 24 * 120))
+        acted = started - timedelta(hours=pick.randrange(0, 24 * 60)) if pick.random() < 0.7 else None
+        facts = StallFacts(
+            pick.choice(statuses),
+            started,
+            department=pick.choice([None, "verkeer", "groen"]),
+            broker_id=pick.choice([None, 7]),
+            assigned_at=acted,
+            last_broker_action_at=acted if pick.random() < 0.5 else None,
+        )
+        cases.append(CaseFacts(f"R{n:03d}", "Idee", None, None, facts))
+    found = {c.reference: c for c in stalled(cases, TOWN, NOW)}
+    for case in cases:
+        reached = stalled_standings(case.facts, TOWN, NOW)
+        assert (case.reference in found) == bool(reached), case
+        if reached:
+            top = max(s.level or 0 for s in reached)
+            mine = found[case.reference]
+            assert mine.level == top
+            assert any((s.track, s.days, s.norm) == (mine.track, mine.days, mine.norm) for s in reached)
+
+
+def test_latest_start_is_the_last_day_a_clock_can_start_and_be_due() -> None:
+    # Due at 09:00 on the 5th working day: on Thursday 30 April at noon, a clock of 5 days is due if it
+    # started on or before Wednesday 22 April (23, 24, 28, 29, 30: King's Day skipped).
+    assert latest_start(TOWN, 5, NOW) == date(2026, 4, 22)
+    # Before 09:00 that day's step is not due yet.
+    assert latest_start(TOWN, 5, at(date(2026, 4, 30), 8)) == date(2026, 4, 21)
