@@ -34,7 +34,7 @@ from flows.cases import StaffView
 from flows.lifecycle import staff_label
 from flows.municipality import Municipality
 from flows.resident import language_for
-from flows.text import Msg, ParamValue
+from flows.text import Msg, ParamValue, t
 from storage import people as people_store
 from storage import staff as staff_store
 from storage import web_sessions
@@ -237,17 +237,17 @@ async def friendly_errors(
         return error_page(request, 500)
 
 
-_ERRORS: dict[int, tuple[str, str]] = {
+_ERRORS: dict[int, tuple[Msg, Msg]] = {
     401: (
-        "Please log in",
-        "Send /dashboard to the bot in Telegram. It sends you a link that logs you in for 8 hours.",
+        t("Please log in"),
+        t("Send /dashboard to the bot in Telegram. It sends you a link that logs you in for 8 hours."),
     ),
     403: (
-        "This is not allowed",
-        "The form was too old or did not come from this site. Go back, reload the page and try again.",
+        t("This is not allowed"),
+        t("The form was too old or did not come from this site. Go back, reload the page and try again."),
     ),
-    404: ("Page not found", "This page does not exist, or you may not see it."),
-    500: ("Something went wrong", "Sorry, something went wrong on our side. Please try again later."),
+    404: (t("Page not found"), t("This page does not exist, or you may not see it.")),
+    500: (t("Something went wrong"), t("Sorry, something went wrong on our side. Please try again later.")),
 }
 
 
