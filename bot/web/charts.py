@@ -89,7 +89,7 @@ def _draw(
 ) -> Chart:
     kind = pygal.HorizontalBar if horizontal else pygal.Bar
     many = len(labels) > 14
-    height = max(220, 34 * len(labels) + 60) if horizontal else 320
+    height = max(220, 34 * len(labels) + 60) if horizontal else 340
     chart = kind(
         style=STYLE,
         width=720,
@@ -97,10 +97,11 @@ def _draw(
         js=[],
         disable_xml_declaration=True,
         show_legend=False,
-        print_values=not many,
-        print_zeroes=False,
+        # No numbers on the bars: dark text on a dark bar fails the contrast, and the table beside
+        # the chart holds every number anyway.
+        print_values=False,
         tooltip_fancy_mode=False,
-        x_label_rotation=0 if horizontal or not many else 45,
+        x_label_rotation=0 if horizontal or len(labels) <= 8 else 40,
         show_minor_x_labels=not many or horizontal,
         x_labels_major_every=3 if many and not horizontal else None,
         truncate_label=-1,
@@ -113,6 +114,8 @@ def _draw(
         value_formatter=lambda value: format_decimal(value, "#,##0.#", locale=language),
         no_data_text="",
     )
+    if horizontal:  # pygal draws the first bar at the bottom; the table beside starts at the top
+        labels, values = labels[::-1], values[::-1]
     chart.x_labels = list(labels)
     if all(float(v).is_integer() for v in values):
         chart.y_labels = _whole_ticks(max(values, default=0))
