@@ -176,6 +176,7 @@ def initiative(
                 "ended_at": when.astimezone(UTC),
                 "started_on": _day(since),
                 "ended_on": _day(when),
+                "submitted_on": _day(created),
             }
         )
         department = (

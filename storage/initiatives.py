@@ -535,6 +535,7 @@ _CLOSE_SPELL = status_spells.insert().from_select(
         "started_on",
         "ended_on",
         "working_days",
+        "submitted_on",
     ],
     select(
         initiatives.c.id,
@@ -545,6 +546,7 @@ _CLOSE_SPELL = status_spells.insert().from_select(
         initiatives.c.status_on,
         _TODAY,
         _ordinal(_TODAY) - _ordinal(initiatives.c.status_on),
+        initiatives.c.submitted_on,
     )
     # A row written without the overview's dates (by hand, not through create_initiative) has no spell.
     .where(initiatives.c.id == bindparam("initiative_id"), initiatives.c.status_on.is_not(None)),

@@ -276,6 +276,7 @@ class StatusSpell(Base):
         # Cover the overview's sums: per case (for a filtered overview), and over all cases.
         Index("ix_status_spells_initiative", "initiative_id", "status", "department", "working_days"),
         Index("ix_status_spells_waits", "status", "department", "working_days"),
+        Index("ix_status_spells_period", "submitted_on", "status", "department", "working_days"),
     )
 
     id: Mapped[int] = mapped_column(BigIntegerKey, primary_key=True, autoincrement=True)
@@ -286,6 +287,8 @@ class StatusSpell(Base):
     ended_at: Mapped[datetime]
     started_on: Mapped[date] = mapped_column(Date)
     ended_on: Mapped[date] = mapped_column(Date)
+    # The case's day of submission (initiatives.submitted_on), so a period needs no join.
+    submitted_on: Mapped[date | None] = mapped_column(Date)
     # Working days from started_on to ended_on, by the calendar in working_day_ordinals (NULL until the
     # calendar has both days; storage.reports.refresh_calendar fills it in then).
     working_days: Mapped[int | None] = mapped_column(Integer)

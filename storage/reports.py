@@ -361,17 +361,20 @@ async def spell_totals(
     """Per (status, department): the waiting periods of the filtered cases, finished and running, and
     their working days (a running one up to ``today``)."""
     spells = status_spells
-    clauses = _joined(_where(scope, f))
     finished_totals = select(
         spells.c.status, spells.c.department, func.count(), func.sum(spells.c.working_days)
     ).group_by(spells.c.status, spells.c.department)
-    if clauses:
+    if _joined(_where(scope, replace(f, since=None, until=None))):
         # The cases first, then their spells (the statuses nobody waits in are dropped by flows.reports):
         # a join lets SQLite walk all spells in status order instead.
-        picked = select(initiatives.c.id).where(*clauses)
+        picked = select(initiatives.c.id).where(*_where(scope, f))
         finished_totals = finished_totals.where(spells.c.initiative_id.in_(picked))
-    else:
+    else:  # everyone's cases, perhaps of a period: the spells know their day of submission
         finished_totals = finished_totals.where(spells.c.status.in_(_WAITING_STATUSES))
+        if f.since is not None:
+            finished_totals = finished_totals.where(spells.c.submitted_on >= f.since)
+        if f.until is not None:
+            finished_totals = finished_totals.where(spells.c.submitted_on <= f.until)
     running = (
         select(
             initiatives.c.status,

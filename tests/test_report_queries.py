@@ -167,6 +167,20 @@ async def test_waiting_time_per_status_and_department_finished_and_running(
     assert by_party[reports.Waiter(reports.Party.DEPARTMENT, "verkeer")] == 8
 
 
+async def test_a_period_sums_the_same_spells_with_and_without_a_scope(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    await seed(sessions)
+    period = CaseFilter(since=date(2026, 4, 21), until=date(2026, 6, 2))  # one and two were on the 20th
+    both = Scope(wijken=frozenset({"WK01", "WK02"}))
+    async with sessions() as session:
+        everyone = await reports_store.spell_totals(session, Scope(), period, TOWN, NOW.date())
+        scoped = await reports_store.spell_totals(session, both, period, TOWN, NOW.date())
+    assert sorted(everyone, key=repr) == sorted(scoped, key=repr)
+    assert {t.status for t in everyone} >= {"in_uitvoering", "in_gesprek"}  # three's, not one's
+    assert all(t.department is None for t in everyone)  # one's bij_gemeente is outside the period
+
+
 async def test_counts_per_status_day_and_realisation(sessions: async_sessionmaker[AsyncSession]) -> None:
     await seed(sessions)
     async with sessions() as session:
@@ -211,6 +225,7 @@ async def test_0011_fills_the_dates_and_spells_from_the_timeline_and_goes_down_a
                         status_spells.c.ended_at,
                         status_spells.c.started_on,
                         status_spells.c.ended_on,
+                        status_spells.c.submitted_on,
                     ).order_by(status_spells.c.initiative_id, status_spells.c.started_at)
                 )
             ).all()

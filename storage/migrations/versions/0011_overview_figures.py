@@ -60,6 +60,7 @@ _spells = sa.table(
     sa.column("ended_at", sa.DateTime(timezone=True)),
     sa.column("started_on", sa.Date()),
     sa.column("ended_on", sa.Date()),
+    sa.column("submitted_on", sa.Date()),
 )
 
 
@@ -104,6 +105,7 @@ def upgrade() -> None:
         sa.Column("started_on", sa.Date(), nullable=False),
         sa.Column("ended_on", sa.Date(), nullable=False),
         sa.Column("working_days", sa.Integer(), nullable=True),
+        sa.Column("submitted_on", sa.Date(), nullable=True),
         sa.ForeignKeyConstraint(
             ["initiative_id"],
             ["initiatives.id"],
@@ -121,6 +123,12 @@ def upgrade() -> None:
     op.create_index(
         "ix_status_spells_waits", "status_spells", ["status", "department", "working_days"], unique=False
     )
+    op.create_index(
+        "ix_status_spells_period",
+        "status_spells",
+        ["submitted_on", "status", "department", "working_days"],
+        unique=False,
+    )
     op.create_table(
         "working_day_ordinals",
         sa.Column("municipality_code", sa.String(length=16), nullable=False),
@@ -137,6 +145,7 @@ def _backfill() -> None:
         sa.select(_initiatives.c.id, _initiatives.c.created_at, _initiatives.c.status_changed_at)
     ).all()
     dates = [{"b_id": i, "b_sub": _day(created), "b_st": _day(changed)} for i, created, changed in rows]
+    submitted = {d["b_id"]: d["b_sub"] for d in dates}
     set_dates = (
         _initiatives.update()
         .where(_initiatives.c.id == sa.bindparam("b_id"))
@@ -184,6 +193,7 @@ def _backfill() -> None:
                     "ended_at": row.at,
                     "started_on": _day(previous.at),
                     "ended_on": _day(row.at),
+                    "submitted_on": submitted.get(row.initiative_id),
                 }
             )
             if len(spells) >= BATCH:
@@ -196,6 +206,7 @@ def _backfill() -> None:
 
 def downgrade() -> None:
     op.drop_table("working_day_ordinals")
+    op.drop_index("ix_status_spells_period", table_name="status_spells")
     op.drop_index("ix_status_spells_waits", table_name="status_spells")
     op.drop_index("ix_status_spells_initiative", table_name="status_spells")
     op.drop_table("status_spells")
