@@ -369,8 +369,10 @@ async def spell_totals(
         # a join lets SQLite walk all spells in status order instead.
         picked = select(initiatives.c.id).where(*_where(scope, f))
         finished_totals = finished_totals.where(spells.c.initiative_id.in_(picked))
-    else:  # everyone's cases, perhaps of a period: the spells know their day of submission
+    elif f.since is None and f.until is None:  # everyone's cases, all of them
         finished_totals = finished_totals.where(spells.c.status.in_(_WAITING_STATUSES))
+    else:  # everyone's cases of a period: the spells know their day of submission (ix_status_spells_period;
+        # a clause on the status would send SQLite through ix_status_spells_waits to every row)
         if f.since is not None:
             finished_totals = finished_totals.where(spells.c.submitted_on >= f.since)
         if f.until is not None:
