@@ -50,6 +50,8 @@ class NewInitiative:
     contact_email: str | None
     consent_at: datetime
     language: str
+    # The resident agreed that the description may be published without their name; None: not asked.
+    publish_consent: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
