@@ -7,7 +7,7 @@ photos and the resident's Telegram ids are never selected. The contact name is s
 
 from __future__ import annotations
 
-from sqlalchemy import Select, case, select, true
+from sqlalchemy import case, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flows.open311 import CLOSED_STATUSES, MAX_IDS, PublicCase, RequestQuery
@@ -30,15 +30,18 @@ _COLUMNS = (
 _NEWEST_FIRST = (_i.created_at.desc(), _i.id.desc())
 
 
-def _select(municipality_code: str) -> Select[tuple[object, ...]]:
-    return select(*_COLUMNS).where(_i.municipality_code == municipality_code)
+# The status as an expression no index serves: without table statistics SQLite would otherwise pick
+# ix_initiatives_status_changed for "status IN (…)" and sort every closed initiative ever.
+_STATUS = func.coalesce(_i.status, "")
 
 
-async def public_cases(
-    session: AsyncSession, municipality_code: str, query: RequestQuery
-) -> list[PublicCase]:
-    """The initiatives a GeoReport query asks for: by reference, or one page of a date range, newest first."""
-    stmt = _select(municipality_code)
+async def public_cases(session: AsyncSession, query: RequestQuery) -> list[PublicCase]:
+    """The initiatives a GeoReport query asks for: by reference, or one page of a date range, newest first.
+
+    A database holds one municipality, as every other query assumes: no filter on its code (which would
+    also lead SQLite to the (municipality_code, year, seq) index and a sort of every initiative).
+    """
+    stmt = select(*_COLUMNS)
     if query.ids:
         stmt = stmt.where(_i.reference.in_(query.ids)).order_by(*_NEWEST_FIRST).limit(MAX_IDS)
     else:
@@ -47,17 +50,17 @@ async def public_cases(
         if query.service_codes:
             stmt = stmt.where(_i.theme_code.in_(query.service_codes))
         if query.closed is True:
-            stmt = stmt.where(_i.status.in_(sorted(CLOSED_STATUSES)))
+            stmt = stmt.where(_STATUS.in_(sorted(CLOSED_STATUSES)))
         elif query.closed is False:
-            stmt = stmt.where(_i.status.not_in(sorted(CLOSED_STATUSES)))
+            stmt = stmt.where(_STATUS.not_in(sorted(CLOSED_STATUSES)))
         offset = (query.page - 1) * query.page_size
         stmt = stmt.order_by(*_NEWEST_FIRST).limit(query.page_size).offset(offset)
     conn = await session.connection()
     return [PublicCase(*row) for row in await conn.execute(stmt)]
 
 
-async def public_case(session: AsyncSession, municipality_code: str, reference: str) -> PublicCase | None:
+async def public_case(session: AsyncSession, reference: str) -> PublicCase | None:
     """One initiative by its reference (INI-2026-0042), or None."""
     conn = await session.connection()
-    row = (await conn.execute(_select(municipality_code).where(_i.reference == reference))).first()
+    row = (await conn.execute(select(*_COLUMNS).where(_i.reference == reference))).first()
     return None if row is None else PublicCase(*row)

@@ -94,7 +94,7 @@ async def requests(request: web.Request) -> web.Response:
     if isinstance(query, open311.BadQuery):
         return error(fmt, 400, query.description)
     async with site.sessions() as session, session.begin():
-        cases = await open_data.public_cases(session, site.municipality.code, query)
+        cases = await open_data.public_cases(session, query)
     render = _renderer(request)
     rows = [open311.service_request(case, site.municipality, render) for case in cases]
     return _respond(fmt, "service_requests", "request", rows)
@@ -106,7 +106,7 @@ async def one_request(request: web.Request) -> web.Response:
     fmt = _format(request)
     reference = request.match_info["id"]
     async with site.sessions() as session, session.begin():
-        case = await open_data.public_case(session, site.municipality.code, reference)
+        case = await open_data.public_case(session, reference)
     if case is None:
         return error(fmt, 404, f"There is no service request {reference}")
     row = open311.service_request(case, site.municipality, _renderer(request))
