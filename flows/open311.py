@@ -169,12 +169,14 @@ def w3c(moment: datetime | None) -> str | None:
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # Ten or more digits with the separators people type (06-1234 5678, +31 6 12345678, 0575 123456).
 _PHONE = re.compile(r"(?<![\w+])\+?\d(?:[\s().-]*\d){8,}")
+_IBAN = re.compile(r"\b[A-Z]{2}\d{2}\s?[A-Z]{4}(?:\s?\d){10}\b", re.IGNORECASE)
 REDACTED = "[…]"
 
 
 def scrub(text: str, name: str) -> str:
-    """Take e-mail addresses, phone numbers and the resident's name out of a text that will be published."""
+    """Take e-mail addresses, phone numbers, bank accounts and the resident's name out of a published text."""
     text = _EMAIL.sub(REDACTED, text)
+    text = _IBAN.sub(REDACTED, text)
     text = _PHONE.sub(REDACTED, text)
     # The full name in any case, and each part of it written as a name (capitalised, whole word).
     if name.strip():

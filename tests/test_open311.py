@@ -285,6 +285,7 @@ def test_contact_details_and_the_name_are_scrubbed_from_published_text() -> None
     scrubbed = open311.scrub(text, "Anna de Vries")
     assert scrubbed == "Bel […] of […], mail […]. Groet, […] (anna)"
     assert open311.scrub("Een bank voor 12 mensen in 2026", "Anna") == "Een bank voor 12 mensen in 2026"
+    assert open311.scrub("Geld naar NL91 ABNA 0417 1643 00 graag", "Bo") == "Geld naar […] graag"
 
 
 # --- status, agency, expected date -------------------------------------------------------------
