@@ -179,8 +179,6 @@ class Initiative(Base):
         Index("ix_initiatives_broker_status", "broker_id", "status"),
         # The watchdog's query: only initiatives whose next alert is due, in order, never the whole table.
         Index("ix_initiatives_next_alert_at", "next_alert_at", "id"),
-        # Open data (Open311) lists initiatives by submission time, newest first, a page at a time.
-        Index("ix_initiatives_created_at", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -220,9 +218,6 @@ class Initiative(Base):
     # When the watchdog should look at the case again: the next step of its escalation ladder, or the
     # moment of a write that may have moved a clock ("recheck me"). NULL: no clock is running.
     next_alert_at: Mapped[datetime | None]
-    # The resident agreed (at intake) that the description may be published without their name.
-    # NULL: not asked (submitted before the question existed); NULL and False publish title and theme only.
-    publish_consent: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class InitiativeEvent(Base):

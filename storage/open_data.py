@@ -26,7 +26,8 @@ _COLUMNS = (
     _i.status_changed_at,
     _i.contact_name,
 )
-# Newest first; ix_initiatives_created_at (created_at, id) serves both the range and the order.
+# Newest first; ix_initiatives_created_at (migration 0011, shared with the overview) serves both the
+# range and the order (on SQLite the index holds the rowid, which is id).
 _NEWEST_FIRST = (_i.created_at.desc(), _i.id.desc())
 
 

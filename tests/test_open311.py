@@ -5,27 +5,22 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 from xml.etree import ElementTree as ET
 
 import pytest
 import pytest_asyncio
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.i18n import Translator
 from bot.settings import load_municipality, resolve_config_path
-from bot.web import open311 as open311_web
-from bot.web.site import SITE
 from flows import open311
 from flows.lifecycle import Status
 from flows.stalls import due_at
 from storage import initiatives as initiatives_store
-from storage.db import session_factory
 from storage.tables import initiatives
 from tests.factories import new_initiative
+from tests.web_support import WebWorld, web_world
 
 ZUTPHEN = load_municipality(resolve_config_path("zutphen"))
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -36,7 +31,7 @@ SERVICE_FIELDS = ["service_code", "service_name", "description", "metadata", "ty
 
 
 async def _seed(
-    engine: AsyncEngine,
+    world: WebWorld,
     *,
     title: str,
     description: str,
@@ -62,7 +57,7 @@ async def _seed(
         contact_email=EMAIL,
         publish_consent=publish,
     )
-    async with session_factory(engine)() as session, session.begin():
+    async with world.runtime.sessions() as session, session.begin():
         created = await initiatives_store.create_initiative(session, new, submitted)
         conn = await session.connection()
         await conn.execute(
@@ -74,11 +69,19 @@ async def _seed(
 
 
 @pytest_asyncio.fixture
-async def seeded(engine: AsyncEngine) -> dict[str, str]:
+async def world(database_url: str, engine: AsyncEngine) -> AsyncIterator[WebWorld]:
+    """The whole site with its middlewares on a migrated database, nobody logged in, on 30 November 2026."""
+    async with web_world(database_url, config_path=resolve_config_path("zutphen")) as world:
+        world.clock.now = NOW
+        yield world
+
+
+@pytest_asyncio.fixture
+async def seeded(world: WebWorld) -> dict[str, str]:
     """Four initiatives of Anna: talking (published), at a department (private), done, and an old one."""
     return {
         "talking": await _seed(
-            engine,
+            world,
             title="Bankjes in het park",
             description=f"Drie bankjes bij de speeltuin. Vragen? Bel {PHONE} of mail {EMAIL}, groet {NAME}",
             submitted=NOW - timedelta(days=20),
@@ -87,7 +90,7 @@ async def seeded(engine: AsyncEngine) -> dict[str, str]:
             publish=True,
         ),
         "department": await _seed(
-            engine,
+            world,
             title="Drempel in de Spoorstraat",
             description=SECRET,
             submitted=NOW - timedelta(days=10),
@@ -98,7 +101,7 @@ async def seeded(engine: AsyncEngine) -> dict[str, str]:
             theme="verkeer_veiligheid",
         ),
         "done": await _seed(
-            engine,
+            world,
             title="Moestuin achter de school",
             description=SECRET,
             submitted=NOW - timedelta(days=5),
@@ -106,7 +109,7 @@ async def seeded(engine: AsyncEngine) -> dict[str, str]:
             wijk=None,
         ),
         "old": await _seed(
-            engine,
+            world,
             title="Speeltoestel op het plein",
             description="Een klimrek voor de kinderen uit de buurt.",
             submitted=NOW - timedelta(days=200),
@@ -116,18 +119,10 @@ async def seeded(engine: AsyncEngine) -> dict[str, str]:
 
 
 @pytest_asyncio.fixture
-async def client(engine: AsyncEngine, seeded: dict[str, str]) -> AsyncIterator[TestClient[Any, Any]]:
-    app = web.Application()
-    # Only what the Open311 handlers use of the site.
-    app[SITE] = SimpleNamespace(  # type: ignore[misc]
-        municipality=ZUTPHEN,
-        sessions=session_factory(engine),
-        clock=lambda: NOW,
-        translator=Translator(("nl", "en")),
-    )
-    open311_web.add_routes(app)
-    async with TestClient(TestServer(app)) as test_client:
-        yield test_client
+async def client(world: WebWorld, seeded: dict[str, str]) -> TestClient[Any, Any]:
+    """A stranger's browser or script: no session cookie."""
+    assert world.session_cookie() is None
+    return world.client
 
 
 async def get_json(client: TestClient[Any, Any], path: str, status: int = 200) -> Any:
