@@ -239,6 +239,9 @@ async def create_initiative(
     values = {
         field.name: getattr(new, field.name) for field in dataclasses.fields(new) if field.name != "prefix"
     }
+    if new.publish_consent is None:
+        # Not asked: the column's NULL; left out so that code at older schema revisions can still insert.
+        del values["publish_consent"]
     values.update(
         reference=reference,
         year=year,
