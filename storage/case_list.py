@@ -214,19 +214,11 @@ def stalled_clause(m: Municipality, now: datetime) -> ColumnElement[bool]:
 
 
 def where_clauses(scope: Scope, f: CaseFilter, m: Municipality, now: datetime) -> list[ColumnElement[bool]]:
-    """Scope, the viewer's filter and, for status "stalled", the clock."""
+    """Scope, the viewer's filter (wijk, theme, status, period) and, for status "stalled", the clock."""
     clauses = [scope_clause(scope), *filter_clauses(f)]
     if f.status == STALLED:
         clauses.append(stalled_clause(m, now))
-    if f.since is not None:
-        clauses.append(initiatives.c.created_at >= _day_start(f.since))
-    if f.until is not None:
-        clauses.append(initiatives.c.created_at < _day_start(f.until + timedelta(days=1)))
     return clauses
-
-
-def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=AMSTERDAM)
 
 
 def _rank(column: Any, codes: Sequence[str]) -> Any:
