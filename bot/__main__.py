@@ -40,6 +40,18 @@ def _parser() -> argparse.ArgumentParser:
         help="register URL/telegram/<path-secret> with Telegram, e.g. --set-url https://bot.example.org",
     )
     register.add_argument("--delete", action="store_true", help="remove the webhook (back to polling)")
+    web_ = sub.add_parser(
+        "web",
+        help="serve the staff web (dashboard, case pages, exports, Open311) on its own",
+        description="Serves the staff web on the database of DATABASE_URL (default: the embedded SQLite). "
+        "Staff log in with a one-time link: /dashboard in the bot, or --login-link here.",
+    )
+    web_.add_argument(
+        "--login-link", action="store_true", help="print a one-time login link for --telegram-id and stop"
+    )
+    web_.add_argument("--telegram-id", type=int, help="with --login-link: the staff member's Telegram id")
+    web_.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1)")
+    web_.add_argument("--port", type=int, help="the port to listen on (default: PORT, else 8080)")
     shell = sub.add_parser("shell", help="chat with the bot in the terminal (no Telegram needed)")
     shell.add_argument("--user-id", type=int, default=1, help="act as this Telegram user id (default 1)")
     shell.add_argument("--lang", default="nl", help="the Telegram language code to pretend (default nl)")
@@ -99,6 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(settings)
         if args.command == "webhook":
             return _webhook(settings, set_url=args.set_url, delete=args.delete)
+        if args.command == "web":
+            return _web(settings, args)
         if args.command == "shell":
             from bot.shell import run_shell
 
@@ -135,7 +149,7 @@ def _uses_database(args: argparse.Namespace) -> bool:
         return args.set_url is None and not args.delete
     if args.command == "watchdog":
         return bool(args.once)
-    return args.command in ("run", "shell", "db", "staff")
+    return args.command in ("run", "shell", "db", "staff", "web")
 
 
 def _checked_database(settings: Settings) -> Settings:
@@ -166,6 +180,20 @@ def _run(settings: Settings) -> int:
     except DatabaseNotReady as exc:
         print(exc, file=sys.stderr)
         return 2
+    return 0
+
+
+def _web(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.web.standalone import print_login_link, serve_site
+
+    if args.port is not None:
+        settings = dataclasses.replace(settings, port=args.port)
+    if args.login_link:
+        if args.telegram_id is None:
+            print("--login-link needs --telegram-id, e.g. --telegram-id 43", file=sys.stderr)
+            return 2
+        return asyncio.run(print_login_link(settings, args.telegram_id))
+    asyncio.run(serve_site(settings, host=args.host, port=settings.port))
     return 0
 
 

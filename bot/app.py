@@ -145,6 +145,7 @@ class Runtime:
             lease=lease,
             pseudonyms=pseudonyms,
             sends_alone=gate.alone,
+            web_url=settings.web_url,
         )
         return cls(settings, municipality, engine, sessions, translator, dispatcher, clock, gate)
 

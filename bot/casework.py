@@ -35,6 +35,7 @@ from flows.commands import (
     ListCases,
     MessageBroker,
     MessageResident,
+    OpenDashboard,
     RedeemInvite,
     RemindBroker,
     ShowBrokers,
@@ -49,7 +50,7 @@ from flows.stalls import AMSTERDAM
 from flows.text import t, verbatim
 from storage import initiatives as initiatives_store
 from storage import people as people_store
-from storage import reports
+from storage import reports, web_sessions
 from storage import staff as staff_store
 from storage.initiatives import CaseRow, InitiativeRow
 from storage.staff import StaffRow
@@ -74,8 +75,15 @@ def staff_view(row: StaffRow) -> StaffView:
 class Casework:
     """Case commands for one municipality."""
 
-    def __init__(self, municipality: Municipality, pseudonym: Callable[[int], str] | None = None) -> None:
+    def __init__(
+        self,
+        municipality: Municipality,
+        pseudonym: Callable[[int], str] | None = None,
+        *,
+        web_url: str = "http://localhost:8080",
+    ) -> None:
         self._m = municipality
+        self._web_url = web_url  # login links to the staff web start with it
         # Logs name a person by pseudonym only (bot.logs.Pseudonyms), never by Telegram id.
         self._pseudonym = pseudonym if pseudonym is not None else Pseudonyms()
 
@@ -98,6 +106,11 @@ class Casework:
             )
             view = replace(view, coordinated_wijken=covered)
         return view
+
+    async def login_url(self, session: AsyncSession, staff_id: int, now: datetime) -> str:
+        """A one-time link to the staff web (15 minutes); it holds a random token, nothing personal."""
+        token = await web_sessions.create_login_link(session, staff_id, now=now)
+        return f"{self._web_url}/login/{token}"
 
     async def case(self, session: AsyncSession, reference: str, *, lock: bool = True) -> CaseView | None:
         """The case as the flows see it, row-locked for the rest of the transaction."""
@@ -249,6 +262,18 @@ class Casework:
             if staff.is_coordinator and not views:
                 return _add(out, Reply(t("Every open initiative has an initiatiefmakelaar.")))
             return _add(out, broker.case_list(views, ctx, title=title))
+        if isinstance(command, OpenDashboard) and staff is not None:
+            url = await self.login_url(session, staff.id, now)
+            return _add(
+                out,
+                Reply(
+                    t(
+                        "Your link to the dashboard: {url}\nIt works once, within 15 minutes, and logs "
+                        "you in for 8 hours. Do not share it: whoever opens it is logged in as you.",
+                        url=url,
+                    )
+                ),
+            )
         if isinstance(command, CoordinatorReport) and staff is not None and staff.is_coordinator:
             return _add(out, await self._report(session, command.kind, staff, now))
         if case is None:  # the flows only emit the commands below for a loaded case

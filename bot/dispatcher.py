@@ -77,6 +77,7 @@ class Dispatcher:
         lease: timedelta = SEND_LEASE,
         pseudonyms: Pseudonyms | None = None,
         sends_alone: bool = False,
+        web_url: str = "http://localhost:8080",
     ) -> None:
         self._sessions = sessions
         # Whether this process is the bot's only sender: then it may send a chat's fresh messages
@@ -89,10 +90,15 @@ class Dispatcher:
         self._lease = lease
         self._flood = flood if flood is not None else FloodGuard()  # an empty guard is falsy (__len__)
         self._flow_ctx = intake_context(municipality)
-        self._casework = Casework(municipality, self._pseudonym)
+        self._casework = Casework(municipality, self._pseudonym, web_url=web_url)
         self._first_steps_days = stalls.first_contact_days(municipality)
         # At start-up, not in the first submission: the holiday calendars take a while to load.
         stalls.load_calendar(clock().year)
+
+    @property
+    def casework(self) -> Casework:
+        """The case rules the flows' commands run through (the staff web uses the same)."""
+        return self._casework
 
     async def handle(self, event: Event, update_id: int | None = None) -> Handled:
         """Process one event; an ``update_id`` seen before is skipped (Telegram may deliver twice)."""

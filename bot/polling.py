@@ -195,8 +195,13 @@ async def run_polling(settings: Settings, *, stop_signals: Sequence[int] = STOP_
         loop.add_signal_handler(sig, stop.set)
     try:
         await app.initialize()
+        web_runner = None
         try:
             await service.start(app.bot)
+            if settings.port_set:  # a platform that gives the process a port gets the staff web on it
+                from bot.web.standalone import start_beside_bot
+
+                web_runner = await start_beside_bot(settings, service.runtime, app.bot)
             poller = Poller(app.bot, service.store)
             polling = asyncio.ensure_future(poller.run())
             stopped = asyncio.ensure_future(stop.wait())
@@ -207,6 +212,8 @@ async def run_polling(settings: Settings, *, stop_signals: Sequence[int] = STOP_
             poller.stop()
             await polling  # raises what ended polling early (a revoked token)
         finally:
+            if web_runner is not None:
+                await web_runner.cleanup()
             await service.close()  # sending ends while the HTTP client is still open
             await app.shutdown()
     finally:

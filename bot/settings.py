@@ -772,6 +772,15 @@ def _port(environ: Mapping[str, str]) -> int:
     return int(raw)
 
 
+def _base_url(environ: Mapping[str, str]) -> str | None:
+    raw = _optional(environ, "WEB_BASE_URL")
+    if raw is None:
+        return None
+    if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", raw):
+        raise ConfigError(None, None, "WEB_BASE_URL", f"'{raw}' is not a URL like https://bot.example.nl")
+    return raw.rstrip("/")
+
+
 def _flood_limit(environ: Mapping[str, str]) -> int:
     raw = _optional(environ, "FLOOD_LIMIT")
     if raw is None:
@@ -907,6 +916,10 @@ class Settings:
     webhook_max_connections: int = DEFAULT_WEBHOOK_MAX_CONNECTIONS
     # The key that turns Telegram ids into log pseudonyms; None: one made on first start, in the database.
     log_pseudonym_key: str | None = field(default=None, repr=False)
+    # Where staff reach the staff web (login links start with it); None: http://localhost:PORT.
+    web_base_url: str | None = None
+    # Whether PORT was set: then `run` (polling) serves the staff web on it too.
+    port_set: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -914,7 +927,7 @@ class Settings:
         INITIATIEFBOT_CONFIG, LOG_LEVEL, TELEGRAM_WEBHOOK_SECRET, PORT, WEBHOOK_HOST, FLOOD_LIMIT,
         OUTBOX_LEASE_SECONDS, OUTBOX_MAX_AGE_HOURS, SEND_COORDINATION, TELEGRAM_MAX_PER_SECOND,
         TELEGRAM_CHAT_MAX_PER_SECOND, TELEGRAM_SEND_TIMEOUT, WEBHOOK_HEADER_TIMEOUT, WEBHOOK_BODY_TIMEOUT,
-        WEBHOOK_MAX_CONNECTIONS and LOG_PSEUDONYM_KEY."""
+        WEBHOOK_MAX_CONNECTIONS, LOG_PSEUDONYM_KEY and WEB_BASE_URL."""
         log_level = (_optional(environ, "LOG_LEVEL") or "INFO").upper()
         if log_level not in LOG_LEVELS:
             raise ConfigError(
@@ -944,7 +957,14 @@ class Settings:
             webhook_body_timeout=_seconds(environ, "WEBHOOK_BODY_TIMEOUT", DEFAULT_WEBHOOK_TIMEOUT),
             webhook_max_connections=_max_connections(environ),
             log_pseudonym_key=_pseudonym_key(environ),
+            web_base_url=_base_url(environ),
+            port_set=_optional(environ, "PORT") is not None,
         )
+
+    @property
+    def web_url(self) -> str:
+        """The staff web's base URL without a trailing slash."""
+        return (self.web_base_url or f"http://localhost:{self.port}").rstrip("/")
 
     @property
     def log_level_number(self) -> int:

@@ -35,6 +35,7 @@ from flows.commands import (
     Handover,
     ListCases,
     MessageResident,
+    OpenDashboard,
     RemindBroker,
     ShowBrokers,
     ShowTimeline,
@@ -346,6 +347,8 @@ def _command(
     conv = replace(conv, pending=None)
     if event.command == "zaken":
         return Outcome(conv, commands=(ListCases(),))
+    if event.command == "dashboard":
+        return Outcome(conv, commands=(OpenDashboard(),))
     if event.command in COORDINATOR_COMMANDS:
         if not staff.is_coordinator:
             return Outcome(conv, (Reply(t("This command is only for coordinators.")),))

@@ -11,7 +11,7 @@ from flows.events import Event, EventKind, Reply
 # Callback data: "c:<reference>:<action>[:<argument>]" for staff, "r:<reference>:<action>" for residents.
 STAFF_PREFIX, RESIDENT_PREFIX = "c", "r"
 COORDINATOR_COMMANDS = frozenset({"overzicht", "vastgelopen", "onverdeeld", "makelaars"})
-STAFF_COMMANDS = frozenset({"zaken", "zaak", "toewijzen"}) | COORDINATOR_COMMANDS
+STAFF_COMMANDS = frozenset({"zaken", "zaak", "toewijzen", "dashboard"}) | COORDINATOR_COMMANDS
 
 
 class StaffRole(StrEnum):

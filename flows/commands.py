@@ -100,6 +100,11 @@ class RemindBroker:
 
 
 @dataclass(frozen=True)
+class OpenDashboard:
+    """A one-time link to the staff web for the staff member who asked."""
+
+
+@dataclass(frozen=True)
 class Assign:
     reference: str
     to_staff_id: int
@@ -121,4 +126,5 @@ Command = (
     | Assign
     | CoordinatorReport
     | RemindBroker
+    | OpenDashboard
 )

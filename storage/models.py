@@ -212,6 +212,9 @@ class Initiative(Base):
     last_broker_action_at: Mapped[datetime | None]
     # The department the case waits on while its status is bij_gemeente.
     department: Mapped[str | None] = mapped_column(String(64))
+    # The resident's answer at intake to "may the municipality show your idea without your name?":
+    # True lets open data show the description; False or NULL (not asked) show the title and theme only.
+    publish_consent: Mapped[bool | None] = mapped_column(Boolean)
     # When the watchdog should look at the case again: the next step of its escalation ladder, or the
     # moment of a write that may have moved a clock ("recheck me"). NULL: no clock is running.
     next_alert_at: Mapped[datetime | None]
@@ -335,3 +338,46 @@ class DeploymentSecret(Base):
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     value: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime]
+
+
+class StaffLoginLink(Base):
+    """A one-time link, sent by the bot, that starts a staff member's web session; only its hash is kept."""
+
+    __tablename__ = "staff_login_links"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class StaffWebSession(Base):
+    """A staff member's session on the staff web; the cookie carries its id, the table only its hash."""
+
+    __tablename__ = "staff_web_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
+    # Every form of the session carries this token; a POST without it is refused.
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    # Set by log-out; an ended session is never valid again.
+    ended_at: Mapped[datetime | None]
+
+
+class AuditEntry(Base):
+    """Who looked at contact details or exported cases, and when; never what they saw."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+    id: Mapped[int] = mapped_column(BigIntegerKey, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    # "view_contact", "export_csv", "export_xlsx", "export_council", "login", "logout".
+    action: Mapped[str] = mapped_column(String(32))
+    initiative_id: Mapped[int | None] = mapped_column(ForeignKey("initiatives.id", ondelete="SET NULL"))
+    # A count or a filter, never the contents of what was seen.
+    detail: Mapped[str | None] = mapped_column(String(255))

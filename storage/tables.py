@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Table
 
 from storage.models import (
+    AuditEntry,
     Conversation,
     CoordinatorDigest,
     Initiative,
@@ -16,6 +17,8 @@ from storage.models import (
     SendGate,
     Staff,
     StaffInvite,
+    StaffLoginLink,
+    StaffWebSession,
     StallAlert,
 )
 
@@ -31,3 +34,6 @@ staff_invites: Table = StaffInvite.__table__  # type: ignore[assignment]
 coordinator_digests: Table = CoordinatorDigest.__table__  # type: ignore[assignment]
 stall_alerts: Table = StallAlert.__table__  # type: ignore[assignment]
 send_gates: Table = SendGate.__table__  # type: ignore[assignment]
+staff_login_links: Table = StaffLoginLink.__table__  # type: ignore[assignment]
+staff_web_sessions: Table = StaffWebSession.__table__  # type: ignore[assignment]
+audit_log: Table = AuditEntry.__table__  # type: ignore[assignment]

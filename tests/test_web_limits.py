@@ -17,7 +17,7 @@ import pytest_asyncio
 
 from bot.settings import ConfigError, Settings
 from bot.web import SECRET_HEADER, build_web_app, limits_of, webhook_path
-from bot.web_limits import Limits, start
+from bot.web.limits import Limits, start
 from tests.e2e import migrate, settings_for
 from tests.fake_bot_api import FakeBotApi
 

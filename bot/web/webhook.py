@@ -1,4 +1,4 @@
-"""The webhook worker: Telegram's updates over HTTPS, and health checks for the platform.
+"""The webhook worker: Telegram's updates over HTTPS, health checks for the platform, and the staff web.
 
 Telegram POSTs each update to ``/telegram/<path-secret>`` with the header
 ``X-Telegram-Bot-Api-Secret-Token: $TELEGRAM_WEBHOOK_SECRET``. The path secret is derived from that
@@ -26,7 +26,8 @@ from bot.app import Runtime, StoppableTransport, stop_sending, stoppable_transpo
 from bot.outbox import Outbox
 from bot.settings import Settings
 from bot.telegram_io import to_event
-from bot.web_limits import MAX_BODY_BYTES, Limits, read_body, start
+from bot.web.limits import MAX_BODY_BYTES, Limits, read_body, start
+from bot.web.site import SITE, open_site, setup_site
 from storage.migrate import is_up_to_date
 from storage.outbox import OutboxRow
 
@@ -98,7 +99,8 @@ def build_web_app(
     bot: Bot | None = None,
     clock: Callable[[], datetime] = utcnow,
 ) -> web.Application:
-    """The aiohttp application of ``initiatiefbot webhook``: the webhook, ``/healthz`` and ``/readyz``.
+    """The aiohttp application of ``initiatiefbot webhook``: the webhook, ``/healthz``, ``/readyz``, the
+    staff web and the Open311 API.
 
     ``open_runtime`` (default ``Runtime.open``) and ``bot`` are opened at start-up and closed at
     clean-up by the application.
@@ -121,6 +123,7 @@ def build_web_app(
         transport = stoppable_transport(runtime, telegram)
         outbox = runtime.outbox(transport)
         worker = _Worker(runtime, telegram, transport, outbox)
+        app[SITE] = open_site(runtime, telegram)
         loop = asyncio.get_running_loop()
         # Unlike `run`, no flush(take_leased=True): other workers may be sending their fresh rows. The
         # sweeper takes over what a crashed worker left once its lease has run out.
@@ -190,6 +193,7 @@ def build_web_app(
     app.router.add_route("*", WEBHOOK_PREFIX + "{secret}", telegram_update)
     app.router.add_get("/healthz", healthz, allow_head=True)
     app.router.add_get("/readyz", readyz, allow_head=True)
+    setup_site(app)
     app.on_startup.append(start)
     app.on_cleanup.append(cleanup)
     return app
