@@ -233,3 +233,36 @@ async def test_without_telegram_the_page_says_the_photo_is_there(web: WebWorld) 
     assert "The photo is in Telegram." in html and "/photo" not in html
     response = await web.client.get(f"/dashboard/cases/{reference}/photo")
     assert response.status == 404
+
+
+class FakeFile:
+    file_path = "photos/file_7.jpg"
+
+    async def download_as_bytearray(self) -> bytearray:
+        return bytearray(b"\xff\xd8\xff-a-jpeg")
+
+
+class FakeBot:
+    """Telegram's getFile and download, as python-telegram-bot's Bot offers them."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    async def get_file(self, file_id: str) -> FakeFile:
+        self.asked.append(file_id)
+        return FakeFile()
+
+
+async def test_the_photo_comes_from_telegram(web: WebWorld) -> None:
+    from bot.web.site import SITE
+
+    bot = FakeBot()
+    web.client.app[SITE].bot = bot  # type: ignore[assignment,index]
+    coordinator = await web.add_staff("Carla", language="en")
+    reference = await web.add_case(photo_file_id="AgACAgQAAxkBAAIB")
+    await web.login(coordinator)
+    _, html = await page(web, f"/dashboard/cases/{reference}")
+    assert f'src="/dashboard/cases/{reference}/photo"' in html
+    response = await web.client.get(f"/dashboard/cases/{reference}/photo")
+    assert response.status == 200 and response.headers["Content-Type"] == "image/jpeg"
+    assert await response.read() == b"\xff\xd8\xff-a-jpeg" and bot.asked == ["AgACAgQAAxkBAAIB"]

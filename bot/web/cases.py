@@ -311,8 +311,8 @@ def _entry(e: TimelineEntry) -> dict[str, object]:
     """A timeline entry for the template, in the words of the bot's timeline."""
     who_name = e.staff_name or e.to_staff_name if e.kind != "status" else e.staff_name
     item = TimelineItem(e.at, e.kind, e.status, who_name, e.actor_role, e.note, e.department)
-    if e.staff_name:
-        who: Msg = t("{text}", text=e.staff_name)
+    if item.staff_name:
+        who: Msg = t("{text}", text=item.staff_name)
     elif e.actor_role == "resident":
         who = t("the initiator")
     elif e.actor_role == "system":

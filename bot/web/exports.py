@@ -27,7 +27,6 @@ from aiohttp import web
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import TIMEZONE
 from bot.web.site import SITE, VIEWER, Site, Viewer
@@ -391,6 +390,3 @@ async def council_csv(request: web.Request) -> web.StreamResponse:
 
 async def council_xlsx(request: web.Request) -> web.StreamResponse:
     return await _xlsx(request, council=True)
-
-
-__all__ = ["AsyncSession", "add_routes"]
