@@ -40,7 +40,7 @@ from flows.stalls import (
     status_standing,
     working_days_between,
 )
-from flows.text import Msg, t, tn
+from flows.text import Msg, t, tn, verbatim
 from flows.validators import clean_text
 from storage import audit
 from storage import case_list as store
@@ -260,7 +260,7 @@ async def case_page(request: web.Request) -> web.Response:
         "stalled": [render(_stalled_text(s)) for s in (norm.stalled if norm else ())],
         "next_step": render(LEVEL_NAMES[norm.next_step[0]]) if norm and norm.next_step else None,
         "next_step_at": norm.next_step[1] if norm and norm.next_step else None,
-        "needs": [render(NEED_LABELS.get(code) or t("{text}", text=code)) for code in case.needs],
+        "needs": [render(NEED_LABELS.get(code) or verbatim(code)) for code in case.needs],
         "days_in_status": working_days_between(case.status_changed_at, now, m.closing_days),
         "timeline": [_entry(e) for e in reversed(entries)],
         "may_act": may_act,
@@ -312,7 +312,7 @@ def _entry(e: TimelineEntry) -> dict[str, object]:
     who_name = e.staff_name or e.to_staff_name if e.kind != "status" else e.staff_name
     item = TimelineItem(e.at, e.kind, e.status, who_name, e.actor_role, e.note, e.department)
     if item.staff_name:
-        who: Msg = t("{text}", text=item.staff_name)
+        who: Msg = verbatim(item.staff_name)
     elif e.actor_role == "resident":
         who = t("the initiator")
     elif e.actor_role == "system":
