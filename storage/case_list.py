@@ -232,8 +232,10 @@ _STATUS_ORDER = tuple(s.value for s in Status)
 
 
 def order_by(sort: Sort, *, wijk_order: Sequence[str] = (), theme_order: Sequence[str] = ()) -> list[Any]:
-    """The ORDER BY of ``sort``; the id last so pages never overlap. Reference and days in status use
-    indexed columns (the reference as municipality, year and number, so 10000 comes after 9999)."""
+    """The ORDER BY of ``sort``, the id last so pages never overlap. The reference sorts on the unique
+    (municipality, year, number) index, so 10000 comes after 9999; the submission date on created_at
+    (indexed by the overview's migration 0011); the other columns are a top-N sort of the matching rows.
+    Wijk and theme sort in the order of ``wijk_order``/``theme_order`` (codes by their shown names)."""
     keys: list[Any]
     if sort.key is SortKey.REFERENCE:
         keys = [initiatives.c.municipality_code, initiatives.c.year, initiatives.c.seq]
