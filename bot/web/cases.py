@@ -29,7 +29,7 @@ from flows.coordinator import STEP_LABELS
 from flows.events import Event, EventKind, Reply
 from flows.intake import NEEDS
 from flows.lifecycle import Status, is_final
-from flows.resident import Conversation, Outcome
+from flows.resident import LANGUAGES, Conversation, Outcome
 from flows.stalls import (
     AMSTERDAM,
     Level,
@@ -274,6 +274,7 @@ async def case_page(request: web.Request) -> web.Response:
         "message": site.translator.render(done or error, viewer.language) if (done or error) else None,
         "message_ok": done is not None,
         "amount": case.amount_cents / 100 if case.amount_cents is not None else None,
+        "language_name": LANGUAGES.get(case.language, case.language),
     }
     return aiohttp_jinja2.render_template("case.html", request, context)
 
