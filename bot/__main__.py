@@ -50,6 +50,12 @@ def _parser() -> argparse.ArgumentParser:
         "--login-link", action="store_true", help="print a one-time login link for --telegram-id and stop"
     )
     web_.add_argument("--telegram-id", type=int, help="with --login-link: the staff member's Telegram id")
+    web_.add_argument(
+        "--demo",
+        action="store_true",
+        help="fill an empty database with made-up staff and initiatives, print a login link for the demo "
+        "coordinator (Telegram id 43), and serve",
+    )
     web_.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1)")
     web_.add_argument("--port", type=int, help="the port to listen on (default: PORT, else 8080)")
     shell = sub.add_parser("shell", help="chat with the bot in the terminal (no Telegram needed)")
@@ -184,7 +190,8 @@ def _run(settings: Settings) -> int:
 
 
 def _web(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.web.standalone import print_login_link, serve_site
+    from bot.demo import DEMO_COORDINATOR_ID
+    from bot.web.standalone import fill_demo, print_login_link, serve_site
 
     if args.port is not None:
         settings = dataclasses.replace(settings, port=args.port)
@@ -193,6 +200,9 @@ def _web(settings: Settings, args: argparse.Namespace) -> int:
             print("--login-link needs --telegram-id, e.g. --telegram-id 43", file=sys.stderr)
             return 2
         return asyncio.run(print_login_link(settings, args.telegram_id))
+    if args.demo:
+        asyncio.run(fill_demo(settings))
+        asyncio.run(print_login_link(settings, DEMO_COORDINATOR_ID))
     asyncio.run(serve_site(settings, host=args.host, port=settings.port))
     return 0
 

@@ -10,6 +10,7 @@ from typing import TextIO
 from aiohttp import web
 from telegram import Bot
 
+from bot import demo
 from bot.app import Runtime, telegram_bot
 from bot.settings import Settings
 from bot.web.limits import start
@@ -69,9 +70,7 @@ async def serve_site(settings: Settings, *, host: str, port: int, out: TextIO = 
         runner, _ = await start(
             build_site_app(settings, bot=bot), host=host, port=port, limits=limits_of(settings)
         )
-        print(
-            f"The staff web runs on http://{host}:{port}/dashboard (Ctrl+C stops it).", file=out, flush=True
-        )
+        print(f"The staff web runs on {settings.web_url}/dashboard (Ctrl+C stops it).", file=out, flush=True)
         try:
             await stop.wait()
         finally:
@@ -81,6 +80,20 @@ async def serve_site(settings: Settings, *, host: str, port: int, out: TextIO = 
             await bot.shutdown()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+
+async def fill_demo(settings: Settings, *, out: TextIO = sys.stdout) -> None:
+    """``web --demo``: on an empty database, made-up staff and two years of initiatives to look at."""
+    runtime = await Runtime.open(settings)
+    try:
+        async with runtime.sessions() as session, session.begin():
+            if await demo.has_initiatives(session):
+                print("The database already holds initiatives: no demo data added.", file=out)
+                return
+            count = await demo.seed(session, runtime.municipality, runtime.clock())
+    finally:
+        await runtime.close()
+    print(f"Demo data added: {count} initiatives of {runtime.municipality.name} over two years.", file=out)
 
 
 async def print_login_link(settings: Settings, telegram_id: int, *, out: TextIO = sys.stdout) -> int:

@@ -21,8 +21,9 @@ BigIntegerKey = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("initiatives") as batch:
-        batch.add_column(sa.Column("publish_consent", sa.Boolean(), nullable=True))
+    # In place, not in a batch: a SQLite batch rebuilds the table, and dropping the old initiatives
+    # would cascade-delete every timeline (initiative_events … ON DELETE CASCADE).
+    op.add_column("initiatives", sa.Column("publish_consent", sa.Boolean(), nullable=True))
     op.create_table(
         "staff_login_links",
         sa.Column("token_hash", sa.String(length=64), nullable=False),
@@ -77,5 +78,4 @@ def downgrade() -> None:
     op.drop_table("staff_web_sessions")
     op.drop_index("ix_staff_login_links_staff_id", table_name="staff_login_links")
     op.drop_table("staff_login_links")
-    with op.batch_alter_table("initiatives") as batch:
-        batch.drop_column("publish_consent")
+    op.drop_column("initiatives", "publish_consent")  # SQLite 3.35+ drops a column in place

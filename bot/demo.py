@@ -1,0 +1,267 @@
+"""Demo data for trying the staff web (``initiatiefbot web --demo``) and for its browser tests: staff,
+and two years of made-up initiatives with their histories, written through the same storage functions
+the bot uses (so every derived table is as the bot would leave it). Fixed seed: the same data each time.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from flows.lifecycle import Status
+from flows.municipality import Municipality
+from flows.stalls import AMSTERDAM
+from storage import initiatives as initiatives_store
+from storage import people as people_store
+from storage import staff as staff_store
+from storage.initiatives import NewInitiative
+from storage.tables import initiatives
+
+# Who logs in to try it: `initiatiefbot web --login-link --telegram-id 43`.
+DEMO_COORDINATOR_ID = 43
+
+
+@dataclass(frozen=True)
+class _Idea:
+    title: str
+    description: str
+    theme: str
+    department: str
+
+
+IDEAS = (
+    _Idea(
+        "Moestuin bij de school",
+        "Een moestuin waar kinderen en ouderen samen groenten kweken.",
+        "groen",
+        "groen",
+    ),
+    _Idea(
+        "Bankjes in het park",
+        "Drie bankjes bij de speeltuin, zodat ouderen en ouders kunnen zitten.",
+        "ontmoeten",
+        "groen",
+    ),
+    _Idea(
+        "Skatebaan voor de jeugd",
+        "Een kleine skatebaan op het veldje achter de sporthal.",
+        "spelen_sport",
+        "vergunningen",
+    ),
+    _Idea(
+        "Bloembakken in de straat",
+        "Bloembakken langs de stoep, onderhouden door de buren.",
+        "groen",
+        "verkeer",
+    ),
+    _Idea(
+        "Buurtfeest in juni",
+        "Een straatfeest met muziek en eten uit alle landen van de buurt.",
+        "ontmoeten",
+        "vergunningen",
+    ),
+    _Idea("Jeu-de-boulesbaan", "Een baan bij het buurthuis, voor jong en oud.", "spelen_sport", "groen"),
+    _Idea(
+        "Repair Café",
+        "Een maandelijkse middag waarop vrijwilligers spullen repareren.",
+        "duurzaamheid",
+        "subsidies",
+    ),
+    _Idea(
+        "Kunst op de stroomkast",
+        "Jongeren beschilderen de grijze stroomkasten in de wijk.",
+        "kunst_cultuur",
+        "vergunningen",
+    ),
+    _Idea(
+        "Drempel bij de school",
+        "Een verkeersdrempel, want auto's rijden te hard bij het schoolplein.",
+        "verkeer_veiligheid",
+        "verkeer",
+    ),
+    _Idea(
+        "Buurtbieb in een kast",
+        "Een boekenkast bij de bushalte waar iedereen boeken ruilt.",
+        "ontmoeten",
+        "wijkbudget",
+    ),
+    _Idea(
+        "Zwerfafval opruimen",
+        "Elke maand ruimen we met de buurt zwerfafval op.",
+        "duurzaamheid",
+        "wijkbudget",
+    ),
+    _Idea(
+        "Koffieochtend voor ouderen", "Elke week koffie en een praatje in het buurthuis.", "zorg", "subsidies"
+    ),
+    _Idea("Geveltuinen", "Tegels eruit, planten erin: geveltuinen langs de huizen.", "groen", "groen"),
+    _Idea(
+        "Speeltuin opknappen", "Nieuwe toestellen en een hek om de speeltuin.", "spelen_sport", "subsidies"
+    ),
+)
+NAMES = (
+    "Fatima el Amrani", "Jan de Boer", "Sanne Visser", "Mehmet Yilmaz", "Anouk Jansen", "Piotr Nowak",
+    "Ingrid Bakker", "Kees Smit", "Olena Kovalenko", "Youssef Haddou", "Lotte Mulder", "Henk Dijkstra",
+)  # fmt: skip
+BROKERS = ((44, "Bram Hendriks"), (45, "Esra Demir"), (46, "Marieke Kok"))
+
+
+async def has_initiatives(session: AsyncSession) -> bool:
+    conn = await session.connection()
+    return bool((await conn.execute(select(func.count()).select_from(initiatives))).scalar_one())
+
+
+def _working_hours(moment: datetime) -> datetime:
+    """The same day at a plausible office hour, Amsterdam time."""
+    local = moment.astimezone(AMSTERDAM)
+    return datetime.combine(local.date(), time(9 + local.hour % 8, local.minute), tzinfo=AMSTERDAM)
+
+
+async def seed(session: AsyncSession, m: Municipality, now: datetime, *, count: int = 240) -> int:
+    """Fill an empty database with staff and ``count`` initiatives over the two years before ``now``."""
+    rng = random.Random(2026)
+    start = now - timedelta(days=730)
+    await _person(session, DEMO_COORDINATOR_ID, "Anna", start)
+    await staff_store.add_staff(
+        session,
+        telegram_user_id=DEMO_COORDINATOR_ID,
+        name="Anna de Vries",
+        role="coordinator",
+        wijken=[],
+        themes=[],
+        now=start,
+    )
+    wijken = [w.code for w in m.wijken]
+    brokers = []
+    for index, (user_id, name) in enumerate(BROKERS):
+        await _person(session, user_id, name.split()[0], start)
+        own = wijken[index :: len(BROKERS)]
+        brokers.append(
+            await staff_store.add_staff(
+                session, telegram_user_id=user_id, name=name, role="broker", wijken=own, themes=[], now=start
+            )
+        )
+    themes = {th.code for th in m.themes}
+    departments = {d.code for d in m.departments}
+    moments = sorted(start + timedelta(minutes=rng.randrange(730 * 24 * 60)) for _ in range(count))
+    for number, created_at in enumerate(moments):
+        idea = IDEAS[rng.randrange(len(IDEAS))]
+        wijk = rng.choice(wijken)
+        broker = next(b for b in brokers if wijk in b.wijken)
+        resident = 10_000 + number
+        created_at = _working_hours(created_at)
+        await _person(session, resident, NAMES[number % len(NAMES)].split()[0], created_at)
+        row = await initiatives_store.create_initiative(
+            session,
+            NewInitiative(
+                municipality_code=m.code,
+                prefix=m.reference_prefix,
+                resident_user_id=resident,
+                resident_chat_id=resident,
+                title=idea.title,
+                description=idea.description,
+                theme_code=idea.theme if idea.theme in themes else m.themes[0].code,
+                wijk_code=wijk,
+                own_contribution="We doen het onderhoud met de buren.",
+                needs=("geld", "vergunning") if rng.random() < 0.4 else ("materiaal",),
+                amount_cents=rng.randrange(2, 40) * 5_000,
+                neighbours=rng.randrange(3, 40),
+                photo_file_id=None,
+                contact_name=NAMES[number % len(NAMES)],
+                contact_phone=f"06-{rng.randrange(10_000_000, 99_999_999)}",
+                contact_email=None,
+                consent_at=created_at,
+                language="nl" if rng.random() < 0.85 else "en",
+            ),
+            created_at,
+        )
+        department = idea.department if idea.department in departments else None
+        await _history(session, row.id, broker, created_at, now, department, rng)
+    return count
+
+
+async def _person(session: AsyncSession, user_id: int, first_name: str, at: datetime) -> None:
+    await people_store.upsert_person(
+        session, user_id=user_id, chat_id=user_id, first_name=first_name, telegram_language="nl", now=at
+    )
+
+
+async def _history(
+    session: AsyncSession,
+    initiative_id: int,
+    broker: staff_store.StaffRow,
+    at: datetime,
+    now: datetime,
+    department: str | None,
+    rng: random.Random,
+) -> None:
+    """Walk the case along a plausible path; it stops where the next step would be after ``now``."""
+    path = [Status.TOEGEWEZEN, Status.IN_GESPREK, Status.PLAN_IN_UITWERKING]
+    ending = rng.random()
+    if ending < 0.1:
+        path.append(Status.GESTOPT)
+    else:
+        path.append(Status.BIJ_GEMEENTE)
+        if ending < 0.22:
+            path.append(Status.AFGEWEZEN)
+        else:
+            path += [Status.GOEDGEKEURD, Status.IN_UITVOERING, Status.GEREALISEERD]
+    # Typical days per step; a few cases take much longer (the stalls the dashboard is for).
+    typical = {
+        Status.TOEGEWEZEN: 0.2,
+        Status.IN_GESPREK: 4,
+        Status.PLAN_IN_UITWERKING: 10,
+        Status.BIJ_GEMEENTE: 18,
+        Status.GOEDGEKEURD: 25,
+        Status.AFGEWEZEN: 25,
+        Status.GESTOPT: 30,
+        Status.IN_UITVOERING: 10,
+        Status.GEREALISEERD: 45,
+    }
+    for status in path:
+        days = rng.expovariate(1 / typical[status]) * (3 if rng.random() < 0.08 else 1)
+        at = _working_hours(at + timedelta(days=days, hours=rng.randrange(1, 6)))
+        if at >= now:
+            return
+        if status is Status.TOEGEWEZEN:
+            await initiatives_store.assign(
+                session, initiative_id, broker_id=broker.id, by_staff_id=None, note=None, now=at
+            )
+            role, actor, staff_id = "system", None, None
+        else:
+            role, actor, staff_id = "broker", broker.telegram_user_id, broker.id
+        if status is Status.IN_GESPREK:
+            await initiatives_store.add_event(
+                session,
+                initiative_id,
+                kind="message_to_resident",
+                now=at,
+                actor_role="broker",
+                actor_user_id=broker.telegram_user_id,
+                staff_id=broker.id,
+                note="Leuk idee! Zullen we volgende week even bellen?",
+                touch_broker_action=True,
+            )
+        await initiatives_store.change_status(
+            session,
+            initiative_id,
+            status=status.value,
+            now=at,
+            actor_role=role,
+            actor_user_id=actor,
+            staff_id=staff_id,
+            note=_note(status),
+            department=department if status is Status.BIJ_GEMEENTE else None,
+        )
+
+
+def _note(status: Status) -> str | None:
+    if status is Status.AFGEWEZEN:
+        return "Past niet in het bestemmingsplan."
+    if status is Status.GESTOPT:
+        return "De bewoners hebben er geen tijd meer voor."
+    return None

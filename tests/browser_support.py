@@ -1,0 +1,184 @@
+"""Headless Chromium (Debian's chromium and chromedriver, through selenium) for the staff web tests, with
+axe-core (npm, tests/browser/node_modules) for accessibility.
+
+Selenium blocks, so every browser call runs in a thread while the site keeps serving on the test's loop.
+Without Chromium, chromedriver or axe-core the tests skip, unless INITIATIEFBOT_REQUIRE_BROWSER=1 (CI).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+CHROMEDRIVER = Path(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver"))
+AXE = Path(__file__).resolve().parent / "browser" / "node_modules" / "axe-core" / "axe.min.js"
+# What Dutch government sites must meet: WCAG 2.1 A and AA.
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+T = TypeVar("T")
+
+
+def require_browser() -> None:
+    """Skip (on a laptop) or fail (in CI) when Chromium, chromedriver, selenium or axe-core is missing."""
+    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER, AXE) if not p.exists()]
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        missing.append("the selenium package")
+    if not missing:
+        return
+    advice = (
+        "missing " + ", ".join(missing) + ": apt-get install -y chromium chromium-driver; "
+        "npm ci --prefix tests/browser"
+    )
+    if os.environ.get("INITIATIEFBOT_REQUIRE_BROWSER") == "1":
+        pytest.fail(advice)
+    pytest.skip(advice)
+
+
+class Browser:
+    """One headless Chromium window; each method runs its selenium calls off the event loop."""
+
+    def __init__(self, downloads: Path) -> None:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+
+        options = webdriver.ChromeOptions()
+        options.binary_location = str(CHROMIUM)
+        self._profile = tempfile.mkdtemp(prefix="chromium-")
+        for flag in (
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=1280,900",
+            "--lang=nl-NL",
+            f"--user-data-dir={self._profile}",
+        ):
+            options.add_argument(flag)
+        options.add_experimental_option(
+            "prefs",
+            {
+                "download.default_directory": str(downloads),
+                "download.prompt_for_download": False,
+                "intl.accept_languages": "nl-NL,nl",
+            },
+        )
+        self.downloads = downloads
+        self.driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+        self.driver.set_page_load_timeout(60)
+        self.driver.set_script_timeout(60)
+        self.driver.execute_cdp_cmd(
+            "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
+        )
+
+    async def _run(self, call: Callable[..., T], *args: Any) -> T:
+        return await asyncio.to_thread(call, *args)
+
+    async def open(self, url: str) -> None:
+        await self._run(self.driver.get, url)
+
+    async def click(self, css: str) -> None:
+        from selenium.webdriver.common.by import By
+
+        await self._run(lambda: self.driver.find_element(By.CSS_SELECTOR, css).click())
+
+    async def click_link(self, text: str) -> None:
+        from selenium.webdriver.common.by import By
+
+        await self._run(lambda: self.driver.find_element(By.PARTIAL_LINK_TEXT, text).click())
+
+    async def select(self, name: str, value: str) -> None:
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support.ui import Select
+
+        await self._run(lambda: Select(self.driver.find_element(By.NAME, name)).select_by_value(value))
+
+    async def fill(self, name: str, value: str) -> None:
+        from selenium.webdriver.common.by import By
+
+        def fill() -> None:
+            field = self.driver.find_element(By.NAME, name)
+            field.clear()
+            field.send_keys(value)
+
+        await self._run(fill)
+
+    async def text(self, css: str = "body") -> str:
+        from selenium.webdriver.common.by import By
+
+        return await self._run(lambda: self.driver.find_element(By.CSS_SELECTOR, css).text)
+
+    async def all_text(self, css: str) -> list[str]:
+        from selenium.webdriver.common.by import By
+
+        return await self._run(lambda: [e.text for e in self.driver.find_elements(By.CSS_SELECTOR, css)])
+
+    async def url(self) -> str:
+        return await self._run(lambda: self.driver.current_url)
+
+    async def title(self) -> str:
+        return await self._run(lambda: self.driver.title)
+
+    async def screenshot(self, path: Path, *, full_page: bool = True) -> None:
+        """A PNG of the page, the whole length of it unless ``full_page`` is False."""
+
+        def shoot() -> None:
+            if full_page:
+                height = self.driver.execute_script("return document.documentElement.scrollHeight")
+                self.driver.set_window_size(1280, min(max(int(height) + 40, 600), 6000))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.driver.save_screenshot(str(path))
+            self.driver.set_window_size(1280, 900)
+
+        await self._run(shoot)
+
+    async def axe(self) -> list[dict[str, Any]]:
+        """axe-core's WCAG 2.1 A/AA violations on the current page (none is the goal)."""
+        source = AXE.read_text(encoding="utf-8")
+
+        def run() -> list[dict[str, Any]]:
+            self.driver.execute_script(source)
+            return self.driver.execute_async_script(
+                "const done = arguments[arguments.length - 1];"
+                "axe.run(document, {runOnly: {type: 'tag', values: arguments[0]}})"
+                ".then(r => done(r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,"
+                " nodes: v.nodes.map(n => n.target.join(' ') + ' — ' + n.failureSummary)}))))"
+                ".catch(e => done([{id: 'axe-error', help: String(e), nodes: []}]));",
+                AXE_TAGS,
+            )
+
+        return await self._run(run)
+
+    async def wait_for_download(self, suffix: str, timeout: float = 30.0) -> Path:  # noqa: ASYNC109
+        """The first finished download whose name ends with ``suffix``."""
+        for _ in range(int(timeout * 10)):
+            done = [p for p in self.downloads.iterdir() if p.name.endswith(suffix)]
+            if done:
+                return done[0]
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"no {suffix} download in {self.downloads}: {list(self.downloads.iterdir())}")
+
+    async def close(self) -> None:
+        await self._run(self.driver.quit)
+        shutil.rmtree(self._profile, ignore_errors=True)
+
+
+def describe(violations: list[dict[str, Any]]) -> str:
+    """axe's violations, one readable block each, for an assertion message."""
+    return "\n".join(
+        f"{v['id']} ({v.get('impact')}): {v['help']}\n  " + "\n  ".join(v["nodes"]) for v in violations
+    )
