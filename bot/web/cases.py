@@ -29,6 +29,7 @@ from flows.coordinator import STEP_LABELS
 from flows.events import Event, EventKind, Reply
 from flows.intake import NEEDS
 from flows.lifecycle import Status, is_final
+from flows.municipality import Municipality
 from flows.resident import LANGUAGES, Conversation, Outcome
 from flows.stalls import (
     AMSTERDAM,
@@ -262,7 +263,7 @@ async def case_page(request: web.Request) -> web.Response:
         "next_step_at": norm.next_step[1] if norm and norm.next_step else None,
         "needs": [render(NEED_LABELS.get(code) or verbatim(code)) for code in case.needs],
         "days_in_status": working_days_between(case.status_changed_at, now, m.closing_days),
-        "timeline": [_entry(e) for e in reversed(entries)],
+        "timeline": [_entry(e, m) for e in reversed(entries)],
         "may_act": may_act,
         "can_manage": can_manage,
         "show_contact": show_contact,
@@ -308,10 +309,12 @@ def _stalled_text(standing: Standing) -> Msg:
     )
 
 
-def _entry(e: TimelineEntry) -> dict[str, object]:
+def _entry(e: TimelineEntry, m: Municipality) -> dict[str, object]:
     """A timeline entry for the template, in the words of the bot's timeline."""
     who_name = e.staff_name or e.to_staff_name if e.kind != "status" else e.staff_name
-    item = TimelineItem(e.at, e.kind, e.status, who_name, e.actor_role, e.note, e.department)
+    department = m.department(e.department) if e.department else None
+    shown = department.name if department else e.department
+    item = TimelineItem(e.at, e.kind, e.status, who_name, e.actor_role, e.note, shown)
     if item.staff_name:
         who: Msg = verbatim(item.staff_name)
     elif e.actor_role == "resident":
