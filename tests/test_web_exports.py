@@ -173,10 +173,13 @@ def test_days_per_status_add_up_the_history_and_the_department_waits() -> None:
     assert departments == {"groen": 6}
 
 
-def test_xlsx_text_that_looks_like_a_formula_stays_text() -> None:
+def test_xlsx_text_that_looks_like_a_formula_stays_text_and_control_characters_go() -> None:
     sheet = XlsxSheet("Initiatives", [Column("Title"), Column("Neighbours", "int")])
-    sheet.add([["=HYPERLINK(1)", 3]])
+    sheet.add([["=HYPERLINK(1)", 3], ["bel\x07", 4]])
     out = io.BytesIO()
     sheet.save(out)
-    cell = openpyxl.load_workbook(io.BytesIO(out.getvalue())).active["A2"]  # type: ignore[index]
+    sheet_read = openpyxl.load_workbook(io.BytesIO(out.getvalue())).active
+    assert sheet_read is not None
+    cell = sheet_read["A2"]
     assert (cell.value, cell.data_type) == ("=HYPERLINK(1)", "s")
+    assert sheet_read["A3"].value == "bel"  # a control character XLSX cannot hold is left out
