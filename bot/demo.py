@@ -176,6 +176,7 @@ async def seed(session: AsyncSession, m: Municipality, now: datetime, *, count: 
                 contact_email=None,
                 consent_at=created_at,
                 language="nl" if rng.random() < 0.85 else "en",
+                publish_consent=rng.random() < 0.7,
             ),
             created_at,
         )
