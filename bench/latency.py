@@ -81,6 +81,7 @@ INTAKE: tuple[tuple[str, str, str], ...] = (
     ("photo", "photo", ""),
     ("name", "text", "{name} de Vries"),
     ("contact", "button", "intake:contact:!skip"),
+    ("publish", "button", "intake:publish:ja"),
     ("consent", "button", "intake:consent:ja"),
     ("submit", "button", "intake:summary:indienen"),
 )

@@ -191,6 +191,7 @@ SCRIPT: tuple[tuple[str, str], ...] = (
     ("button", "intake:photo:!skip"),
     ("text", "{name}"),
     ("button", "intake:contact:!skip"),
+    ("button", "intake:publish:ja"),
     ("button", "intake:consent:ja"),
     ("button", "intake:summary:indienen"),
 )

@@ -176,6 +176,7 @@ async def seed(session: AsyncSession, m: Municipality, now: datetime, *, count: 
                 contact_email=None,
                 consent_at=created_at,
                 language="nl" if rng.random() < 0.85 else "en",
+                publish_consent=rng.random() < 0.7,
             ),
             created_at,
         )
@@ -224,7 +225,10 @@ async def _history(
     }
     for status in path:
         days = rng.expovariate(1 / typical[status]) * (3 if rng.random() < 0.08 else 1)
-        at = _working_hours(at + timedelta(days=days, hours=rng.randrange(1, 6)))
+        # An office hour after the step before; a step on the same day comes later that day.
+        at = max(
+            _working_hours(at + timedelta(days=days, hours=rng.randrange(1, 6))), at + timedelta(minutes=20)
+        )
         if at >= now:
             return
         if status is Status.TOEGEWEZEN:

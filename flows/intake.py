@@ -36,6 +36,7 @@ NEEDS = (
 )
 
 CONSENT_YES, CONSENT_NO = "ja", "nee"
+PUBLISH_YES, PUBLISH_NO = "ja", "nee"
 SUBMIT, CHANGE = "indienen", "aanpassen"
 
 # The steps a resident can change from the summary, in the order they were asked.
@@ -50,6 +51,7 @@ EDITABLE = (
     ("photo", t("Photo")),
     ("name", t("Your name")),
     ("contact", t("Phone or e-mail")),
+    ("publish", t("Show without your name")),
 )
 
 
@@ -167,11 +169,22 @@ STEPS = (
             "Your initiatiefmakelaar will contact you here on Telegram. "
             "Do you also want to give a phone number or e-mail address?"
         ),
-        next="consent",
+        next="publish",
         validate=validate_contact,
         store=_store_contact,
         optional=True,
         skip_label=t("Telegram is fine"),
+    ),
+    Step(
+        "publish",
+        Kind.CHOICE,
+        t("May the municipality show your idea without your name?"),
+        next="consent",
+        options=(Option(PUBLISH_YES, t("Yes")), Option(PUBLISH_NO, t("No"))),
+        hint=t(
+            "On its open data page the municipality shows the title, theme and neighbourhood of ideas. "
+            "If you say yes, it also shows your description. Never your name or contact details."
+        ),
     ),
     Step(
         "consent",
@@ -270,6 +283,14 @@ def summary(answers: Answers, ctx: FlowContext) -> Msg:
     lines.append(t("Your name: {value}", value=str(answers.get("name", ""))))
     contact = answers.get("contact_phone") or answers.get("contact_email")
     lines.append(t("Contact: {value}", value=str(contact) if contact else t("only via Telegram")))
+    publish = answers.get("publish")
+    if publish is not None:
+        shown = (
+            t("yes, with your description")
+            if publish == PUBLISH_YES
+            else t("no, only the title, theme and neighbourhood")
+        )
+        lines.append(t("Show without your name: {value}", value=shown))
     return Msg(
         "\n".join(f"{{l{i}}}" for i in range(len(lines))), {f"l{i}": line for i, line in enumerate(lines)}
     )
@@ -292,6 +313,8 @@ class InitiativeDraft:
     contact_phone: str | None
     contact_email: str | None
     consent_at: datetime
+    # May the description be published without the name (open data)? None: not asked (an older draft).
+    publish_consent: bool | None
 
 
 def draft_from_answers(answers: Answers, consent_at: datetime) -> InitiativeDraft:
@@ -299,6 +322,7 @@ def draft_from_answers(answers: Answers, consent_at: datetime) -> InitiativeDraf
     wijk = answers.get("wijk")
     amount = answers.get("amount_cents")
     neighbours = answers.get("neighbours")
+    publish = answers.get("publish")
     return InitiativeDraft(
         title=str(answers["title"]),
         description=str(answers["description"]),
@@ -313,4 +337,5 @@ def draft_from_answers(answers: Answers, consent_at: datetime) -> InitiativeDraf
         contact_phone=answers.get("contact_phone") or None,
         contact_email=answers.get("contact_email") or None,
         consent_at=consent_at,
+        publish_consent=None if publish is None else publish == PUBLISH_YES,
     )

@@ -57,6 +57,8 @@ class NewInitiative:
     contact_email: str | None
     consent_at: datetime
     language: str
+    # The resident agreed that the description may be published without their name; None: not asked.
+    publish_consent: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +246,9 @@ async def create_initiative(
     values = {
         field.name: getattr(new, field.name) for field in dataclasses.fields(new) if field.name != "prefix"
     }
+    if new.publish_consent is None:
+        # Not asked: the column's NULL; left out so that code at older schema revisions can still insert.
+        del values["publish_consent"]
     values.update(
         reference=reference,
         year=year,

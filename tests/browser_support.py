@@ -91,15 +91,30 @@ class Browser:
     async def open(self, url: str) -> None:
         await self._run(self.driver.get, url)
 
-    async def click(self, css: str) -> None:
+    async def click(self, css: str, *, navigates: bool = True) -> None:
+        """Click the element; when it ``navigates`` (a link, a form's button), wait for the next page."""
         from selenium.webdriver.common.by import By
 
-        await self._run(lambda: self.driver.find_element(By.CSS_SELECTOR, css).click())
+        await self._run(self._click, By.CSS_SELECTOR, css, navigates)
 
-    async def click_link(self, text: str) -> None:
+    async def click_link(self, text: str, *, navigates: bool = True) -> None:
+        """Click the first link whose text contains ``text`` (see :meth:`click`)."""
         from selenium.webdriver.common.by import By
 
-        await self._run(lambda: self.driver.find_element(By.PARTIAL_LINK_TEXT, text).click())
+        await self._run(self._click, By.PARTIAL_LINK_TEXT, text, navigates)
+
+    def _click(self, by: str, what: str, navigates: bool) -> None:
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support import expected_conditions
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        page = self.driver.find_element(By.TAG_NAME, "html")
+        self.driver.find_element(by, what).click()
+        if navigates:
+            WebDriverWait(self.driver, 60).until(expected_conditions.staleness_of(page))
+            WebDriverWait(self.driver, 60).until(
+                lambda driver: driver.execute_script("return document.readyState") == "complete"
+            )
 
     async def select(self, name: str, value: str) -> None:
         from selenium.webdriver.common.by import By
@@ -164,12 +179,18 @@ class Browser:
         return await self._run(run)
 
     async def wait_for_download(self, suffix: str, timeout: float = 30.0) -> Path:  # noqa: ASYNC109
-        """The first finished download whose name ends with ``suffix``."""
+        """The first download whose name ends with ``suffix``, once Chromium has finished writing it."""
+        last_size = -1
         for _ in range(int(timeout * 10)):
-            done = [p for p in self.downloads.iterdir() if p.name.endswith(suffix)]
-            if done:
-                return done[0]
             await asyncio.sleep(0.1)
+            names = list(self.downloads.iterdir())
+            done = [p for p in names if p.name.endswith(suffix)]
+            if not done or any(p.name.endswith(".crdownload") for p in names):
+                continue
+            size = done[0].stat().st_size
+            if size > 0 and size == last_size:
+                return done[0]
+            last_size = size
         raise AssertionError(f"no {suffix} download in {self.downloads}: {list(self.downloads.iterdir())}")
 
     async def close(self) -> None:

@@ -89,6 +89,18 @@ async def press(user: FakeUser, label: str, expect: str) -> SentMessage:
     return await user.wait_for_message(containing(expect))
 
 
+def asks_to_publish(message: SentMessage) -> bool:
+    """Whether a message asks if the idea may be shown without the resident's name (any language)."""
+    return any(data.startswith("intake:publish:") for data in message.callback_data)
+
+
+async def answer_publish(user: FakeUser, expect: str, *, yes: bool = True) -> SentMessage:
+    """Answer the open-data question by its button, whatever the language, and wait for ``expect``."""
+    question = await user.wait_for_message(asks_to_publish)
+    await user.press(question, "intake:publish:ja" if yes else "intake:publish:nee")
+    return await user.wait_for_message(containing(expect))
+
+
 async def intake_until_summary(user: FakeUser) -> None:
     """An English-speaking resident answers every question up to the summary."""
     await say(user, "/start", "What do you want to do?")
@@ -105,5 +117,6 @@ async def intake_until_summary(user: FakeUser) -> None:
     await press(user, "I don't know yet", "photo")
     await press(user, "No photo", "What name")
     await say(user, "Anna", "phone number or e-mail")
-    await press(user, "Telegram is fine", "Do you agree?")
+    await user.press_button("Telegram is fine")
+    await answer_publish(user, "Do you agree?")
     await press(user, "I agree", "Please check your initiative")

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import pytest_asyncio
 
-from tests.e2e import containing, press, running_bot, say
+from tests.e2e import answer_publish, containing, press, running_bot, say
 from tests.fake_bot_api import FakeBotApi, FakeUser
 from tests.test_e2e_cases import add_staff, meet, submit
 
@@ -37,7 +37,8 @@ async def submit_without_wijk(resident: FakeUser) -> None:
     await press(resident, "I don't know yet", "photo")
     await press(resident, "No photo", "What name")
     await say(resident, "Sem", "phone number or e-mail")
-    await press(resident, "Telegram is fine", "Do you agree?")
+    await resident.press_button("Telegram is fine")
+    await answer_publish(resident, "Do you agree?")
     await press(resident, "I agree", "Please check your initiative")
     await press(resident, "Submit", "Your reference is")
 

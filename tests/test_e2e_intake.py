@@ -13,7 +13,7 @@ import pytest_asyncio
 from sqlalchemy import text
 
 from storage.db import create_engine
-from tests.e2e import containing, intake_until_summary, press, running_bot, say
+from tests.e2e import asks_to_publish, containing, intake_until_summary, press, running_bot, say
 from tests.fake_bot_api import FakeBotApi
 
 pytestmark = pytest.mark.timeout(60)
@@ -42,7 +42,7 @@ async def test_resident_submits_an_initiative_with_buttons_location_and_photo(
         start = await say(anna, "/start", "Wat wil je doen?")
         assert start.button_labels == ["Nieuw initiatief", "Mijn initiatieven", "Hulp"]
         await anna.press_button("Nieuw initiatief")
-        question = await anna.wait_for_message(containing("Vraag 1 van 11"))
+        question = await anna.wait_for_message(containing("Vraag 1 van 12"))
         assert "« Terug" not in question.button_labels and "Stoppen" in question.button_labels
         await anna.send_text("Bankjes in het park")
         await anna.wait_for_message(containing("Wat wil je?"))
@@ -68,6 +68,9 @@ async def test_resident_submits_an_initiative_with_buttons_location_and_photo(
         await anna.wait_for_message(containing("naam"))
         await say(anna, "Anna de Vries", "e-mail")
         await anna.send_text("anna@example.nl")
+        publish = await anna.wait_for_message(asks_to_publish)
+        assert "Vraag 11 van 12" in (publish.text or "")
+        await anna.press(publish, "intake:publish:ja")
         consent = await anna.wait_for_message(containing("privacy@zutphen.nl"))
         assert len(consent.button_labels) >= 2
         await anna.press(consent, consent.callback_data[0])
@@ -287,6 +290,7 @@ async def test_a_sticker_at_every_question_gets_a_kind_reply_and_loses_nothing(
         ("photo", lambda: olga.send_photo()),
         ("What name", lambda: olga.send_text("Olga")),
         ("phone number or e-mail", lambda: olga.send_text("olga@example.nl")),
+        ("without your name", lambda: olga.press_button("No")),
         ("Do you agree?", lambda: olga.press_button("I agree")),
         ("Please check your initiative", lambda: olga.press_button("Submit")),
     ]

@@ -32,7 +32,7 @@ from flows.resident import LANGUAGES
 from flows.text import t
 from flows.validators import clean_text
 from storage.db import session_factory
-from tests.e2e import containing, press, running_bot, say
+from tests.e2e import answer_publish, containing, press, running_bot, say
 from tests.fake_bot_api import FakeBotApi
 from tests.test_e2e_cases import add_staff
 from tests.test_intake_flow import TR, ZUTPHEN, Chat, answer_until
@@ -151,7 +151,11 @@ def case_from(chat: Chat) -> CaseView:
     submitted = [c for c in chat.commands if isinstance(c, SubmitInitiative)]
     assert submitted, chat.last()
     draft = submitted[-1].draft
-    stored = {f.name: getattr(draft, f.name) for f in fields(draft) if f.name != "consent_at"}
+    stored = {
+        f.name: getattr(draft, f.name)
+        for f in fields(draft)
+        if f.name not in ("consent_at", "publish_consent")
+    }
     moment = datetime(2026, 11, 25, tzinfo=UTC)
     return CaseView(
         id=1,
@@ -254,7 +258,8 @@ async def test_a_broker_sees_markup_and_right_to_left_text_as_typed_without_over
         await say(anna, "12", "photo")
         await press(anna, "No photo", "What name")
         await say(anna, "Anna", "phone number or e-mail")
-        await press(anna, "Telegram is fine", "Do you agree?")
+        await anna.press_button("Telegram is fine")
+        await answer_publish(anna, "Do you agree?")
         await press(anna, "I agree", "Please check your initiative")
         await press(anna, "Submit", "Your reference is")
         card = await bea.wait_for_message(containing("What do they want?"))

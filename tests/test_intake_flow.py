@@ -99,6 +99,7 @@ def answer_until(chat: Chat, step: str) -> None:
         "photo": lambda: chat.photo(),
         "name": lambda: chat.text("Anna"),
         "contact": lambda: chat.text("06-12345678"),
+        "publish": lambda: chat.press("Yes"),
         "consent": lambda: chat.press("I agree"),
     }
     if chat.step is None:
@@ -147,7 +148,7 @@ def test_full_intake_submits_a_complete_draft() -> None:
 def test_questions_say_how_far_along_the_resident_is() -> None:
     chat = Chat()
     chat.command("nieuw")
-    assert "Question 1 of 11" in chat.last()
+    assert "Question 1 of 12" in chat.last()
 
 
 def test_invalid_answer_is_explained_and_the_question_asked_again() -> None:
@@ -250,6 +251,76 @@ def test_back_while_changing_returns_to_the_summary() -> None:
     chat.press("Your name")
     chat.press("Back")
     assert chat.step == "summary"
+
+
+def _submitted_draft(chat: Chat) -> SubmitInitiative:
+    chat.press("Submit")
+    command = chat.commands[-1]
+    assert isinstance(command, SubmitInitiative)
+    return command
+
+
+def test_the_resident_is_asked_whether_the_idea_may_be_shown_without_their_name() -> None:
+    chat = Chat()
+    answer_until(chat, "publish")
+    shown = chat.last()
+    assert "Question 11 of 12" in shown
+    assert "May the municipality show your idea without your name?" in shown
+    assert "Never your name or contact details" in shown
+    assert [label for label, _ in chat.buttons()] == ["Yes", "No", "« Back", "Stop"]
+
+
+def test_yes_to_publishing_is_on_the_summary_and_in_the_draft() -> None:
+    chat = Chat()
+    answer_until(chat, "publish")
+    chat.press("Yes")
+    assert chat.step == "consent"
+    answer_until(chat, "summary")
+    assert "Show without your name: yes, with your description" in chat.last()
+    assert _submitted_draft(chat).draft.publish_consent is True
+
+
+def test_no_to_publishing_keeps_the_description_private() -> None:
+    chat = Chat()
+    answer_until(chat, "publish")
+    chat.press("No")
+    answer_until(chat, "summary")
+    assert "Show without your name: no, only the title, theme and neighbourhood" in chat.last()
+    assert _submitted_draft(chat).draft.publish_consent is False
+
+
+def test_back_from_the_publish_question_goes_to_the_contact_question_and_back_again() -> None:
+    chat = Chat()
+    answer_until(chat, "publish")
+    chat.press("Back")
+    assert chat.step == "contact"
+    chat.press("Telegram is fine")
+    assert chat.step == "publish"
+    chat.press("Yes")
+    chat.press("Back")
+    assert chat.step == "publish"
+    assert chat.conv.draft is not None and chat.conv.draft.answers["publish"] == "ja"
+
+
+def test_publishing_can_be_changed_from_the_summary() -> None:
+    chat = Chat()
+    answer_until(chat, "summary")
+    chat.press("Change something")
+    chat.press("Show without your name")
+    assert chat.step == "publish"
+    chat.press("No")
+    assert chat.step == "summary"
+    assert "Show without your name: no" in chat.last()
+    assert _submitted_draft(chat).draft.publish_consent is False
+
+
+def test_a_draft_from_before_the_question_submits_without_an_answer() -> None:
+    chat = Chat()
+    answer_until(chat, "summary")
+    assert chat.conv.draft is not None
+    answers = {k: v for k, v in chat.conv.draft.answers.items() if k != "publish"}
+    chat.conv = replace(chat.conv, draft=replace(chat.conv.draft, answers=answers))
+    assert _submitted_draft(chat).draft.publish_consent is None
 
 
 def test_wijk_from_a_postcode() -> None:

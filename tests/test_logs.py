@@ -125,6 +125,7 @@ async def test_one_json_line_per_update_and_nothing_personal_in_the_logs(
     await anna.text(PHONE)
     monkeypatch.setattr(conversations_store, "save_conversation", save)
     await anna.text(PHONE)
+    await anna.press("Yes")
     await anna.press("I agree")
     assert any(TITLE in text for text in anna.sent), anna.sent[-3:]
 

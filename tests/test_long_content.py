@@ -25,7 +25,7 @@ from flows.events import Button, Reply
 from flows.intake import MONEY
 from flows.splitting import MESSAGE_LIMIT, utf16_len
 from flows.text import t, verbatim
-from tests.e2e import containing, press, running_bot, say
+from tests.e2e import answer_publish, containing, press, running_bot, say
 from tests.fake_bot_api import FakeBotApi, FakeUser, SentMessage
 from tests.test_e2e_cases import add_staff, meet
 from tests.test_intake_flow import TR, ZUTPHEN
@@ -279,7 +279,8 @@ async def long_intake(anna: FakeUser) -> str:
     await press(anna, "I don't know yet", "photo")
     await press(anna, "No photo", "What name")
     await say(anna, "Anna", "phone number or e-mail")
-    await say(anna, "0612345678", "Do you agree?")
+    await anna.send_text("0612345678")
+    await answer_publish(anna, "Do you agree?")
     # The summary is longer than a message: two, the buttons under the second, nothing left out.
     first = await press(anna, "I agree", "Please check your initiative")
     second = await anna.wait_for_message()

@@ -791,7 +791,11 @@ async def create_initiative_at_0001(
     reference, seq = await initiatives_store.next_reference(
         session, municipality_code=new.municipality_code, prefix=new.prefix, year=NOW.year
     )
-    fields = {name: getattr(new, name) for name in new.__dataclass_fields__ if name != "prefix"}
+    fields = {
+        name: getattr(new, name)
+        for name in new.__dataclass_fields__
+        if name not in ("prefix", "publish_consent")  # publish_consent came with revision 0010
+    }
     row = initiatives_store.InitiativeRow(
         id=0,
         **{**fields, "needs": tuple(new.needs)},

@@ -3,20 +3,26 @@ filter, open a case, reassign it, export; axe-core finds no WCAG 2.1 AA violatio
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
+import os
 import re
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
+import openpyxl
 import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestServer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot import demo
 from bot.web import build_web_app, webhook_path
 from bot.web.site import SITE
+from flows.municipality import Municipality
 from storage import people as people_store
 from storage import staff as staff_store
 from tests.browser_support import Browser, describe, require_browser
@@ -48,6 +54,10 @@ class LiveSite:
     @property
     def sessions(self) -> async_sessionmaker[AsyncSession]:
         return self.server.app[SITE].sessions
+
+    @property
+    def municipality(self) -> Municipality:
+        return self.server.app[SITE].municipality
 
     async def login_link(self, user_id: int, name: str) -> str:
         """Send /dashboard as this Telegram user and return the link the bot answers with."""
@@ -141,3 +151,79 @@ async def test_a_coordinator_logs_in_through_the_bots_link(live: LiveSite, brows
     await assert_accessible(browser, "the used-link page")
     await browser.open(live.base_url + "/nowhere")
     await assert_accessible(browser, "the not-found page")
+
+
+def _screenshot_dir(tmp_path: Path) -> Path:
+    """Where the screenshots go: INITIATIEFBOT_SCREENSHOTS (e.g. docs/screenshots) or the test's folder."""
+    chosen = os.environ.get("INITIATIEFBOT_SCREENSHOTS")
+    return Path(chosen) if chosen else tmp_path / "screenshots"
+
+
+async def test_a_coordinator_filters_opens_a_case_reassigns_it_and_exports(
+    live: LiveSite, browser: Browser, tmp_path: Path
+) -> None:
+    shots = _screenshot_dir(tmp_path)
+    async with live.sessions() as session, session.begin():
+        await demo.seed(session, live.municipality, live.clock())
+    for user_id, name in demo.BROKERS:  # the brokers opened the bot, so Telegram lets it write to them
+        assert await live.fake.deliver_webhook(await live.fake.user(user_id, name).send_text("/start")) == 200
+    await browser.open(await live.login_link(demo.DEMO_COORDINATOR_ID, "Anna"))
+    await browser.click("main form button")
+
+    # The overview of the whole municipality.
+    assert await browser.url() == live.base_url + "/dashboard"
+    await assert_accessible(browser, "the overview")
+    await browser.screenshot(shots / "overview.png")
+
+    # The case list, filtered to one wijk's open cases.
+    await browser.open(live.base_url + "/dashboard/cases")
+    await assert_accessible(browser, "the case list")
+    wijk = live.municipality.wijken[1]
+    await browser.select("wijk", wijk.code)
+    await browser.select("status", "open")
+    await browser.click("form.filters button[type=submit]")
+    assert f"wijk={wijk.code}" in await browser.url() and "status=open" in await browser.url()
+    wijken_shown = set(await browser.all_text("table tbody tr td:nth-of-type(2)"))
+    assert wijken_shown == {wijk.name}, wijken_shown
+    listed = int(re.search(r"(\d+)", await browser.text(".cases-count")).group(1))  # type: ignore[union-attr]
+    assert listed > 0
+    await assert_accessible(browser, "the filtered case list")
+    await browser.screenshot(shots / "cases.png")
+
+    # Sorted by days in status, most first.
+    await browser.click_link("Werkdagen")
+    await assert_accessible(browser, "the sorted case list")
+
+    # Both exports of this list, read back.
+    await browser.click_link("CSV", navigates=False)
+    exported = await browser.wait_for_download(".csv")
+    rows = list(csv.reader(io.StringIO(exported.read_text(encoding="utf-8-sig")), delimiter=";"))
+    assert len(rows) - 1 == listed and all(wijk.name in row for row in rows[1:])
+    await browser.click_link("Excel", navigates=False)
+    workbook = openpyxl.load_workbook(await browser.wait_for_download(".xlsx"), read_only=True)
+    sheet_rows = list(workbook.active.iter_rows(values_only=True))  # type: ignore[union-attr]
+    assert len(sheet_rows) - 1 == listed
+    assert {row[0] for row in sheet_rows[1:]} == {row[0] for row in rows[1:]}
+
+    # A case page, its contact details (audited), and a reassignment to another broker.
+    await browser.open(live.base_url + "/dashboard/cases?" + f"wijk={wijk.code}&status=open")
+    await browser.click("table tbody th a")
+    case_url = await browser.url()
+    reference = case_url.rsplit("/", 1)[1]
+    await assert_accessible(browser, "a case page")
+    await browser.screenshot(shots / "case.png")
+    await browser.click_link("Contactgegevens")
+    assert "06-" in await browser.text("main")
+    await assert_accessible(browser, "a case page with contact details")
+    current = await browser.text("section[aria-labelledby=h-now]")
+    target = next((user_id, name) for user_id, name in demo.BROKERS if name not in current)
+    async with live.sessions() as session:
+        target_row = await staff_store.load_staff(session, target[0])
+    assert target_row is not None
+    await browser.select("broker", str(target_row.id))
+    await browser.click("form[action$='/assign'] button[type=submit]")
+    assert "Telegram" in await browser.text("main [role=status]")
+    assert target[1] in await browser.text("section[aria-labelledby=h-now]")
+    await assert_accessible(browser, "a case page after reassignment")
+    message = await live.fake.user(target[0]).wait_for_message(containing(reference), timeout=30)
+    assert message.text is not None and reference in message.text

@@ -282,7 +282,7 @@ def nonce_of(request: web.Request) -> str:
 
 
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """No scripts at all, styles only from this site, nothing framed, nothing sniffed or referred."""
+    """No scripts at all, styles only from this site, nothing framed or sniffed, no referrer elsewhere."""
     if request.path.startswith("/telegram/"):
         return
     nonce = nonce_of(request)
@@ -297,7 +297,9 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
     )
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    # No address of ours (a login link, a case) ever reaches another site; our own forms still name
+    # their origin (under "no-referrer" a browser sends "Origin: null", which _same_origin refuses).
+    response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
     if _is_staff_path(request.path) or request.path.startswith("/login"):
         # Pages with personal data are never kept by a shared computer's browser or a proxy.
