@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import importlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -47,7 +46,6 @@ HERE = Path(__file__).resolve().parent
 TEMPLATES_DIR = HERE / "templates"
 STATIC_DIR = HERE / "static"
 STAFF_PREFIX = "/dashboard"
-PAGES = ("auth", "overview", "cases", "exports", "open311")
 COOKIE = "initiatiefbot_session"
 COOKIE_KEY_NAME = "web_cookie_key"
 WEB_LANGUAGES = ("nl", "en")
@@ -380,6 +378,7 @@ def _template_context(request: web.Request) -> dict[str, Any]:
 
 def setup_site(app: web.Application) -> None:
     """Add the staff web and the Open311 API to ``app``; ``app[SITE]`` must be set before it serves."""
+    from bot.web import auth, cases, exports, open311, overview  # they import this module
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
@@ -392,13 +391,7 @@ def setup_site(app: web.Application) -> None:
     app.on_response_prepare.append(security_headers)
     app.router.add_static("/static/", STATIC_DIR, name="static", append_version=True)
     app.router.add_get("/", _home)
-    for name in PAGES:
-        try:
-            module = importlib.import_module(f"bot.web.{name}")
-        except ModuleNotFoundError as exc:  # TODO(issue 11): import them directly once all have landed
-            if exc.name != f"bot.web.{name}":
-                raise
-            continue
+    for module in (auth, overview, cases, exports, open311):
         module.add_routes(app)
 
 
