@@ -148,13 +148,12 @@ class Browser:
     async def title(self) -> str:
         return await self._run(lambda: self.driver.title)
 
-    async def screenshot(self, path: Path, *, full_page: bool = True) -> None:
-        """A PNG of the page, the whole length of it unless ``full_page`` is False."""
+    async def screenshot(self, path: Path, *, height: int | None = None) -> None:
+        """A PNG of the page, 1280 pixels wide: its whole length, or its first ``height`` pixels."""
 
         def shoot() -> None:
-            if full_page:
-                height = self.driver.execute_script("return document.documentElement.scrollHeight")
-                self.driver.set_window_size(1280, min(max(int(height) + 40, 600), 6000))
+            whole = int(self.driver.execute_script("return document.documentElement.scrollHeight"))
+            self.driver.set_window_size(1280, min(height or whole + 40, 6000))
             path.parent.mkdir(parents=True, exist_ok=True)
             self.driver.save_screenshot(str(path))
             self.driver.set_window_size(1280, 900)

@@ -173,7 +173,7 @@ async def test_a_coordinator_filters_opens_a_case_reassigns_it_and_exports(
     # The overview of the whole municipality.
     assert await browser.url() == live.base_url + "/dashboard"
     await assert_accessible(browser, "the overview")
-    await browser.screenshot(shots / "overview.png")
+    await browser.screenshot(shots / "overview.png", height=1700)
 
     # The case list, filtered to one wijk's open cases.
     await browser.open(live.base_url + "/dashboard/cases")
@@ -188,7 +188,7 @@ async def test_a_coordinator_filters_opens_a_case_reassigns_it_and_exports(
     listed = int(re.search(r"(\d+)", await browser.text(".cases-count")).group(1))  # type: ignore[union-attr]
     assert listed > 0
     await assert_accessible(browser, "the filtered case list")
-    await browser.screenshot(shots / "cases.png")
+    await browser.screenshot(shots / "cases.png", height=1300)
 
     # Sorted by days in status, most first.
     await browser.click_link("Werkdagen")
@@ -227,3 +227,17 @@ async def test_a_coordinator_filters_opens_a_case_reassigns_it_and_exports(
     await assert_accessible(browser, "a case page after reassignment")
     message = await live.fake.user(target[0]).wait_for_message(containing(reference), timeout=30)
     assert message.text is not None and reference in message.text
+
+    # The overview of one wijk, then log out: the pages a stranger sees after that are accessible too.
+    await browser.open(live.base_url + "/dashboard")
+    await browser.select("wijk", wijk.code)
+    await browser.click("form.filters button[type=submit]")
+    assert f"wijk={wijk.code}" in await browser.url()
+    assert wijk.name in await browser.text("main")
+    await assert_accessible(browser, "the overview of one wijk")
+    await browser.click("header form button")
+    assert "/login" in await browser.url()
+    await assert_accessible(browser, "the logged-out page")
+    await browser.open(live.base_url + "/dashboard/cases")
+    assert "/dashboard" in await browser.text("main") and reference not in await browser.text("body")
+    await assert_accessible(browser, "the please-log-in page")
