@@ -342,7 +342,10 @@ async def case_photo(request: web.Request) -> web.Response:
         file = await site.bot.get_file(case.photo_file_id)
         data = await file.download_as_bytearray()
     except (TelegramError, OSError) as exc:
-        log.warning("staff web: the photo of a case could not be fetched from Telegram: %s", exc)
+        # The exception's text may hold the file's URL, and with it the bot token: only its type is logged.
+        log.warning(
+            "staff web: the photo of a case could not be fetched from Telegram (%s)", type(exc).__name__
+        )
         return missing
     guessed, _ = mimetypes.guess_type(file.file_path or "")
     content_type = guessed if guessed and guessed.startswith("image/") else "image/jpeg"
