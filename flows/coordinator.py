@@ -128,7 +128,8 @@ STEP_LABELS = {
 }
 
 
-def _standing(standing: stalls.Standing) -> Msg:
+def standing_text(standing: stalls.Standing) -> Msg:
+    """A clock past its norm, as the coordinators' list of stalled initiatives says it (also on the web)."""
     assert standing.level is not None
     step = STEP_LABELS[standing.level]
     if standing.track is stalls.Track.SILENCE:
@@ -174,7 +175,7 @@ def stalled(lines: Sequence[CaseLine], m: Municipality, now: datetime) -> Reply:
                 title=line.title,
                 status=staff_label(line.status),
                 broker=line.broker_name or t("no initiatiefmakelaar"),
-                clocks=_join([_standing(s) for s in standings]),
+                clocks=_join([standing_text(s) for s in standings]),
             )
         )
         rows.append(_buttons(line, remind=True))

@@ -25,23 +25,21 @@ from bot.web.site import SITE, VIEWER, Site, Viewer
 from flows.broker import _event_text as event_text  # the bot's own sentences for its timeline
 from flows.cases import Notification, TimelineItem
 from flows.commands import Assign, Handover, RemindBroker
-from flows.coordinator import STEP_LABELS
+from flows.coordinator import standing_text
 from flows.events import Event, EventKind, Reply
 from flows.intake import NEEDS
-from flows.lifecycle import Status, is_final
+from flows.lifecycle import is_final
 from flows.municipality import Municipality
 from flows.resident import LANGUAGES, Conversation, Outcome
 from flows.stalls import (
     AMSTERDAM,
     Level,
     StallFacts,
-    Standing,
-    Track,
     stalled_standings,
     status_standing,
     working_days_between,
 )
-from flows.text import Msg, t, tn, verbatim
+from flows.text import Msg, t, verbatim
 from flows.validators import clean_text
 from storage import audit
 from storage import case_list as store
@@ -49,7 +47,7 @@ from storage import staff as staff_store
 from storage.case_list import Holder, Sort, SortKey
 from storage.db import reading
 from storage.initiatives import CaseRow, TimelineEntry, TimelineKind, load_case, timeline
-from storage.reports import STATUS_GROUPS, Scope, parse_filter, scope_clause
+from storage.reports import Scope, parse_filter, scope_clause
 from storage.tables import initiatives
 
 log = logging.getLogger(__name__)
@@ -146,10 +144,6 @@ async def case_list(request: web.Request) -> web.Response:
         "lines": lines,
         "headers": headers,
         "sort": sort,
-        "status_groups": STATUS_GROUPS,
-        "statuses": [s.value for s in Status],
-        "wijken": sorted(m.wijken, key=lambda w: w.name.lower()),
-        "themes": sorted(m.themes, key=lambda x: x.label(viewer.language).lower()),
         "prev_url": _url(CASES, {**keep_sort, "page": page.page - 1}) if page.page > 1 else None,
         "next_url": _url(CASES, {**keep_sort, "page": page.page + 1}) if page.page < page.pages else None,
         "exports": {
@@ -258,7 +252,7 @@ async def case_page(request: web.Request) -> web.Response:
         ),
         "holders": Holder,
         "norm": norm,
-        "stalled": [render(_stalled_text(s)) for s in (norm.stalled if norm else ())],
+        "stalled": [render(standing_text(s)) for s in (norm.stalled if norm else ())],
         "next_step": render(LEVEL_NAMES[norm.next_step[0]]) if norm and norm.next_step else None,
         "next_step_at": norm.next_step[1] if norm and norm.next_step else None,
         "needs": [render(NEED_LABELS.get(code) or verbatim(code)) for code in case.needs],
@@ -286,27 +280,6 @@ LEVEL_NAMES: Mapping[Level, Msg] = {
     Level.ESCALATION: t("an escalation to the coordinators"),
     Level.URGENT: t("an urgent escalation"),
 }
-
-
-def _stalled_text(standing: Standing) -> Msg:
-    """A clock past its norm, in the words of the coordinators' list of stalled initiatives."""
-    assert standing.level is not None
-    step = STEP_LABELS[standing.level]
-    if standing.track is Track.SILENCE:
-        return tn(
-            "No sign of life for {n} working day (norm {norm}) · {step}",
-            "No sign of life for {n} working days (norm {norm}) · {step}",
-            standing.days,
-            norm=standing.norm,
-            step=step,
-        )
-    return tn(
-        "{n} working day over the norm of {norm} · {step}",
-        "{n} working days over the norm of {norm} · {step}",
-        standing.over,
-        norm=standing.norm,
-        step=step,
-    )
 
 
 def _entry(e: TimelineEntry, m: Municipality) -> dict[str, object]:

@@ -9,7 +9,7 @@ and stalled cases are about now, whatever the period. The database adds everythi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -28,7 +28,7 @@ from flows.municipality import Municipality
 from flows.stalls import AMSTERDAM, Level, Track
 from flows.text import Msg, t
 from storage import reports as reports_store
-from storage.reports import STATUS_GROUPS, CaseFilter, Scope, parse_filter
+from storage.reports import CaseFilter, Scope, parse_filter
 
 # How many stalled cases the page lists; the case list shows them all.
 STALLED_LIMIT = 20
@@ -298,19 +298,9 @@ def _page(
         "realised_total": sum(count for _, count in quarters),
         "cases_link": lambda **changes: cases_link(f, **changes),
         "now_link": lambda **changes: cases_link(f, since=None, until=None, **changes),
-        "status_choices": _status_choices(status_names, render),
         "all_link": "/dashboard?" + urlencode({**_without_period(f), "period": "all"}),
     }
 
 
 def _without_period(f: CaseFilter) -> dict[str, str]:
     return {key: value for key, value in f.query().items() if key not in ("since", "until")}
-
-
-def _status_choices(names: dict[str, str], render: Callable[[Msg], str]) -> Sequence[tuple[str, str]]:
-    groups = {
-        "open": render(t("All open cases")),
-        "closed": render(t("All closed cases")),
-        "stalled": render(t("Stalled cases")),
-    }
-    return [(code, groups[code]) for code in STATUS_GROUPS] + list(names.items())

@@ -30,7 +30,7 @@ from bot.app import Runtime
 from bot.casework import Casework
 from bot.i18n import TIMEZONE, Translator
 from flows.cases import StaffView
-from flows.lifecycle import staff_label
+from flows.lifecycle import Status, staff_label
 from flows.municipality import Municipality
 from flows.resident import language_for
 from flows.text import Msg, ParamValue, t
@@ -48,6 +48,7 @@ STATIC_DIR = HERE / "static"
 STAFF_PREFIX = "/dashboard"
 COOKIE = "initiatiefbot_session"
 COOKIE_KEY_NAME = "web_cookie_key"
+ALL_STATUSES = tuple(s.value for s in Status)
 WEB_LANGUAGES = ("nl", "en")
 
 
@@ -372,6 +373,7 @@ def _template_context(request: web.Request) -> dict[str, Any]:
         "theme_name": theme_name,
         "department_name": department_name,
         "status_label": status_label,
+        "all_statuses": ALL_STATUSES,
         "path": request.path,
     }
 
@@ -379,6 +381,7 @@ def _template_context(request: web.Request) -> dict[str, Any]:
 def setup_site(app: web.Application) -> None:
     """Add the staff web and the Open311 API to ``app``; ``app[SITE]`` must be set before it serves."""
     from bot.web import auth, cases, exports, open311, overview  # they import this module
+
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
