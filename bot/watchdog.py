@@ -376,14 +376,7 @@ def _call_text(payload: Mapping[str, Any]) -> str:
 
 
 def _facts(row: DueCaseRow) -> StallFacts:
-    return StallFacts(
-        status=row.status,
-        status_changed_at=row.status_changed_at,
-        department=row.department,
-        broker_id=row.broker_id,
-        assigned_at=row.assigned_at,
-        last_broker_action_at=row.last_broker_action_at,
-    )
+    return StallFacts.of(row)
 
 
 _VIEW_FIELDS = tuple(f.name for f in fields(CaseView) if f.name in DueCaseRow.__dataclass_fields__)

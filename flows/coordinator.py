@@ -44,14 +44,7 @@ class CaseLine:
 
     @property
     def facts(self) -> StallFacts:
-        return StallFacts(
-            status=self.status,
-            status_changed_at=self.status_changed_at,
-            department=self.department,
-            broker_id=self.broker_id,
-            assigned_at=self.assigned_at,
-            last_broker_action_at=self.last_broker_action_at,
-        )
+        return StallFacts.of(self)
 
 
 def _join(lines: Sequence[Msg], separator: str = "\n") -> Msg:

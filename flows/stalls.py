@@ -11,6 +11,7 @@ from enum import IntEnum, StrEnum
 from fractions import Fraction
 from functools import cache, lru_cache
 from types import MappingProxyType
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -149,6 +150,18 @@ class StallFacts:
     broker_id: int | None = None
     assigned_at: datetime | None = None
     last_broker_action_at: datetime | None = None
+
+    @classmethod
+    def of(cls, row: Any) -> StallFacts:
+        """The facts of any case row with these field names (a case, a due row, an overview line)."""
+        return cls(
+            row.status,
+            row.status_changed_at,
+            row.department,
+            row.broker_id,
+            row.assigned_at,
+            row.last_broker_action_at,
+        )
 
 
 @dataclass(frozen=True, slots=True)

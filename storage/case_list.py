@@ -95,14 +95,7 @@ class CaseListRow:
 
     @property
     def facts(self) -> StallFacts:
-        return StallFacts(
-            status=self.status,
-            status_changed_at=self.status_changed_at,
-            department=self.department,
-            broker_id=self.broker_id,
-            assigned_at=self.assigned_at,
-            last_broker_action_at=self.last_broker_action_at,
-        )
+        return StallFacts.of(self)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from bot.casework import OPEN
 from bot.notifications import enqueue_for_sweep
 from bot.web.site import SITE, VIEWER, Site, Viewer
 from flows.broker import _event_text as event_text  # the bot's own sentences for its timeline
-from flows.cases import Notification, TimelineItem
+from flows.cases import CaseView, Notification, TimelineItem
 from flows.commands import Assign, Handover, RemindBroker
 from flows.coordinator import standing_text
 from flows.events import Event, EventKind, Reply
@@ -221,14 +221,7 @@ async def case_page(request: web.Request) -> web.Response:
                 session, staff_id=viewer.staff.id, action="view_contact", initiative_id=case.id, now=now
             )
     unassigned_at = next((e.at for e in reversed(entries) if e.kind == TimelineKind.UNASSIGNED.value), None)
-    facts = StallFacts(
-        case.status,
-        case.status_changed_at,
-        department=case.department,
-        broker_id=case.broker_id,
-        assigned_at=case.assigned_at,
-        last_broker_action_at=case.last_broker_action_at,
-    )
+    facts = StallFacts.of(case)
     norm = store.norm_date(facts, m, now)
 
     def render(msg: Msg) -> str:
@@ -338,6 +331,22 @@ def _event(viewer: Viewer) -> Event:
     return Event(EventKind.BUTTON, user_id=user, chat_id=user, private_chat=True)
 
 
+async def _case_to_act_on(
+    session: AsyncSession, site: Site, viewer: Viewer, reference: str
+) -> CaseView | None:
+    """The case, row-locked, for a coordinator who covers it; None when the viewer may not see it.
+    Raises 403 for a viewer who sees it but may not act (a broker), and back to the page when it is closed."""
+    if await _visible_case(session, viewer.scope, reference) is None:
+        return None
+    case = await site.casework.case(session, reference)
+    assert case is not None
+    if not (viewer.staff.is_coordinator and viewer.staff.covers(case.wijk_code)):
+        raise web.HTTPForbidden()
+    if is_final(case.status):
+        raise _back(reference, error="closed")
+    return case
+
+
 async def assign(request: web.Request) -> web.Response:
     """Assign a case without a broker (``Assign``), or give it to another broker (``Handover``, with
     an optional note for the new broker), as a coordinator does in Telegram."""
@@ -350,14 +359,9 @@ async def assign(request: web.Request) -> web.Response:
     note = clean_text(str(form.get("note", "")), keep_newlines=True) or None
     now = site.clock()
     async with site.sessions() as session, session.begin():
-        if await _visible_case(session, viewer.scope, reference) is None:
+        case = await _case_to_act_on(session, site, viewer, reference)
+        if case is None:
             return _not_found(request, reference)
-        case = await site.casework.case(session, reference)
-        assert case is not None
-        if not (viewer.staff.is_coordinator and viewer.staff.covers(case.wijk_code)):
-            raise web.HTTPForbidden()
-        if is_final(case.status):
-            raise _back(reference, error="closed")
         if to is None or to == case.broker_id:
             raise _back(reference, error="choose")
         if note is not None and len(note) > NOTE_MAX:
@@ -392,14 +396,9 @@ async def remind(request: web.Request) -> web.Response:
     reference = _reference(request)
     now = site.clock()
     async with site.sessions() as session, session.begin():
-        if await _visible_case(session, viewer.scope, reference) is None:
+        case = await _case_to_act_on(session, site, viewer, reference)
+        if case is None:
             return _not_found(request, reference)
-        case = await site.casework.case(session, reference)
-        assert case is not None
-        if not (viewer.staff.is_coordinator and viewer.staff.covers(case.wijk_code)):
-            raise web.HTTPForbidden()
-        if is_final(case.status):
-            raise _back(reference, error="closed")
         if case.broker_telegram_id is None:
             raise _back(reference, error="no_broker")
         out = await site.casework.run(
