@@ -242,7 +242,7 @@ def timeline_text(
         )
     for item in newest[offset:end]:
         who = verbatim(item.staff_name) if item.staff_name else _role_name(item.actor_role, for_resident)
-        what = _event_text(item, for_resident)
+        what = event_text(item, for_resident)
         lines.append(t("{date} · {who}\n{what}", date=item.at, who=who, what=what))
     text = Msg("\n\n".join(f"{{l{i}}}" for i in range(len(lines))), {f"l{i}": x for i, x in enumerate(lines)})
     if end == len(newest):
@@ -281,7 +281,8 @@ def _role_name(role: str, for_resident: bool) -> Msg:
     return t("the municipality")
 
 
-def _event_text(item: TimelineItem, for_resident: bool) -> Msg:
+def event_text(item: TimelineItem, for_resident: bool) -> Msg:
+    """What a timeline entry says, for the initiator or for staff (the bot and the staff web alike)."""
     label = lifecycle.status_label if for_resident else staff_label
     note = item.note or ""
     if item.kind == "status" and item.status:

@@ -22,7 +22,7 @@ from telegram.error import TelegramError
 from bot.casework import OPEN
 from bot.notifications import enqueue_for_sweep
 from bot.web.site import SITE, VIEWER, Site, Viewer
-from flows.broker import _event_text as event_text  # the bot's own sentences for its timeline
+from flows.broker import event_text  # the bot's own sentences for its timeline
 from flows.cases import CaseView, Notification, TimelineItem
 from flows.commands import Assign, Handover, RemindBroker
 from flows.coordinator import standing_text
