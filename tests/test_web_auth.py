@@ -188,3 +188,18 @@ async def test_dashboard_in_the_bot_sends_staff_a_one_time_link_without_personal
     handled = await web.runtime.dispatcher.handle(resident, update_id=2)
     assert all("/login/" not in str(row.payload.get("text", "")) for row in handled.outbox)
     assert anna.name == "Anna de Vries"
+
+
+async def test_the_pages_follow_the_staff_members_language(web: WebWorld) -> None:
+    await web.login(await web.add_staff("Anna de Vries", language="nl"))
+    assert "Uitloggen" in await (await web.client.get("/dashboard")).text()
+    web.logout_cookies()
+    await web.login(await web.add_staff("Jane Doe", language="en-GB"))
+    page = await (await web.client.get("/dashboard")).text()
+    assert "Log out" in page and 'lang="en"' in page and "Uitloggen" not in page
+    # A stranger's pages follow the browser's language.
+    web.logout_cookies()
+    english = await web.client.get("/login", headers={"Accept-Language": "en-US,en;q=0.8"})
+    assert "How do I log in?" in await english.text()
+    dutch = await web.client.get("/login", headers={"Accept-Language": "nl-NL"})
+    assert "Hoe log ik in?" in await dutch.text()
