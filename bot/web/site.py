@@ -222,7 +222,7 @@ async def friendly_errors(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ):
     """Not found, refused and broken pages as a page of the site, not aiohttp's plain text."""
-    if request.path.startswith("/telegram/") or request.path.startswith("/open311/"):
+    if not _renders_pages(request.path):
         return await handler(request)
     try:
         return await handler(request)
@@ -264,9 +264,16 @@ def error_page(request: web.Request, status: int) -> web.Response:
 async def template_context(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """What every template may use (after staff_only, so it knows the viewer)."""
+    """What every template may use (after staff_only, so it knows the viewer); Telegram's updates,
+    the health checks and Open311 render no template and skip it."""
+    if not _renders_pages(request.path):
+        return await handler(request)
     request[REQUEST_CONTEXT_KEY] = _template_context(request)
     return await handler(request)
+
+
+def _renders_pages(path: str) -> bool:
+    return not path.startswith(("/telegram/", "/open311/", "/healthz", "/readyz", "/static/"))
 
 
 # --- security headers -------------------------------------------------------------------------------
