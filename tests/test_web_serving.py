@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import io
+import logging
 import os
 import re
 import signal
@@ -20,7 +21,9 @@ from bot import demo
 from bot.app import Runtime
 from bot.polling import run_polling
 from bot.settings import Settings, resolve_config_path
-from bot.web.standalone import fill_demo, print_login_link
+from bot.web.limits import start
+from bot.web.standalone import build_site_app, fill_demo, print_login_link
+from bot.web.webhook import limits_of
 from tests.e2e import migrate, settings_for
 from tests.fake_bot_api import FakeBotApi
 
@@ -101,3 +104,31 @@ async def test_demo_data_and_a_login_link_for_the_demo_coordinator(tmp_path: Pat
     # A municipality's mix: cases in every stage, some realised, some stopped or rejected.
     assert sum(statuses.values()) == 240
     assert {"gerealiseerd", "bij_gemeente", "gestopt", "afgewezen"} <= statuses.keys()
+
+
+async def test_the_access_log_never_shows_a_login_links_token(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = dataclasses.replace(_settings(tmp_path), port=_free_port())
+    runtime = await Runtime.open(settings)
+    try:
+        runner, _ = await start(
+            build_site_app(settings, runtime=runtime),
+            host="127.0.0.1",
+            port=settings.port,
+            limits=limits_of(settings),
+        )
+        try:
+            with caplog.at_level(logging.INFO, logger="aiohttp.access"):
+                async with aiohttp.ClientSession() as session:
+                    for path in ("/login/SecretToken123", "/login"):
+                        async with session.get(f"http://127.0.0.1:{settings.port}{path}") as response:
+                            assert response.status in (200, 410)
+        finally:
+            await runner.cleanup()
+    finally:
+        await runtime.close()
+    lines = [record.getMessage() for record in caplog.records if record.name == "aiohttp.access"]
+    assert any("GET /login/(hidden) " in line for line in lines), lines
+    assert any("GET /login " in line for line in lines), lines
+    assert not any("SecretToken123" in line for line in lines)

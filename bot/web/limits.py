@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from aiohttp.web_log import AccessLogger
 from aiohttp.web_protocol import RequestHandler
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,19 @@ class LimitedSite(web.TCPSite):
         self._bound_port = self._server.sockets[0].getsockname()[1]
 
 
+# A login link's token is a password for 15 minutes: the access log shows the path without it.
+LOGIN_PREFIX = "/login/"
+
+
+class TokenHidingAccessLogger(AccessLogger):
+    """aiohttp's access log, with the token of a login link left out of the logged request line."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        if request.path.startswith(LOGIN_PREFIX):
+            request = request.clone(rel_url=LOGIN_PREFIX + "(hidden)")
+        super().log(request, response, time)
+
+
 async def start(
     app: web.Application, *, host: str, port: int, limits: Limits
 ) -> tuple[web.AppRunner, LimitedSite]:
@@ -134,7 +148,7 @@ async def start(
         return await handler(request)
 
     app.middlewares.insert(0, request_arrived)
-    runner = web.AppRunner(app, **limits.runner_options())
+    runner = web.AppRunner(app, access_log_class=TokenHidingAccessLogger, **limits.runner_options())
     await runner.setup()
     site = LimitedSite(runner, host, port, limits=limits, awaiting=awaiting)
     try:
