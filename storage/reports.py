@@ -18,7 +18,7 @@ from flows.municipality import Municipality
 from flows.stalls import AMSTERDAM, StallFacts, norm_for
 from flows.text import Msg, t
 from storage import sql
-from storage.tables import initiative_events, initiatives, staff, status_spells, working_day_ordinals
+from storage.tables import initiatives, staff, status_spells, working_day_ordinals
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,19 +152,6 @@ class OverviewRow:
     first_contact_at: datetime | None  # first talk with the initiators: in_gesprek, or a first message
 
 
-_FIRST_CONTACT = (
-    select(func.min(initiative_events.c.at))
-    .where(
-        initiative_events.c.initiative_id == initiatives.c.id,
-        or_(
-            initiative_events.c.kind == "message_to_resident",
-            and_(initiative_events.c.kind == "status", initiative_events.c.status == "in_gesprek"),
-        ),
-    )
-    .correlate(initiatives)
-    .scalar_subquery()
-)
-
 _OVERVIEW = (
     select(
         initiatives.c.reference,
@@ -179,7 +166,8 @@ _OVERVIEW = (
         initiatives.c.assigned_at,
         initiatives.c.last_broker_action_at,
         initiatives.c.created_at,
-        _FIRST_CONTACT,
+        # Kept on write by storage.initiatives (the first message to the initiators, or in_gesprek).
+        initiatives.c.first_contact_at,
     )
     .select_from(initiatives.outerjoin(staff, staff.c.id == initiatives.c.broker_id))
     .order_by(initiatives.c.id)

@@ -154,7 +154,7 @@ def _backfill() -> None:
     for start in range(0, len(dates), BATCH):
         bind.execute(set_dates, dates[start : start + BATCH])
 
-    # As storage.reports._FIRST_CONTACT: the first message to the initiators or in_gesprek.
+    # As storage.initiatives keeps it on write: the first message to the initiators or in_gesprek.
     first = bind.execute(
         sa.select(_events.c.initiative_id, sa.func.min(_events.c.at))
         .where(
