@@ -74,31 +74,29 @@ async def redeem_login_link(session: AsyncSession, token: str, *, now: datetime)
 
 @dataclass(frozen=True, slots=True)
 class WebSession:
-    """A live session: whose it is, the token its forms carry, and when it ends."""
+    """A live session: whose it is (the staff member's Telegram id) and the token its forms carry."""
 
-    staff_id: int
+    telegram_user_id: int
     csrf_token: str
-    expires_at: datetime
 
 
 async def start_session(
     session: AsyncSession, staff_id: int, *, now: datetime, valid: timedelta = SESSION_VALIDITY
-) -> tuple[str, WebSession]:
-    """A new session for ``staff_id``: its secret id (for the cookie) and what it holds."""
+) -> str:
+    """A new session for ``staff_id`` until ``now + valid``; returns its secret id (for the cookie)."""
     session_id = secrets.token_urlsafe(_TOKEN_BYTES)
-    web_session = WebSession(staff_id, secrets.token_urlsafe(_TOKEN_BYTES), now + valid)
     conn = await session.connection()
     await conn.execute(
         staff_web_sessions.insert().values(
             id_hash=_hash(session_id),
             staff_id=staff_id,
-            csrf_token=web_session.csrf_token,
+            csrf_token=secrets.token_urlsafe(_TOKEN_BYTES),
             created_at=now,
-            expires_at=web_session.expires_at,
+            expires_at=now + valid,
             ended_at=None,
         )
     )
-    return session_id, web_session
+    return session_id
 
 
 async def load_session(session: AsyncSession, session_id: str, *, now: datetime) -> WebSession | None:
@@ -106,11 +104,7 @@ async def load_session(session: AsyncSession, session_id: str, *, now: datetime)
     conn = await session.connection()
     row = (
         await conn.execute(
-            select(
-                staff_web_sessions.c.staff_id,
-                staff_web_sessions.c.csrf_token,
-                staff_web_sessions.c.expires_at,
-            )
+            select(staff.c.telegram_user_id, staff_web_sessions.c.csrf_token)
             .select_from(staff_web_sessions.join(staff, staff.c.id == staff_web_sessions.c.staff_id))
             .where(
                 staff_web_sessions.c.id_hash == _hash(session_id),
@@ -120,7 +114,7 @@ async def load_session(session: AsyncSession, session_id: str, *, now: datetime)
             )
         )
     ).first()
-    return None if row is None else WebSession(int(row[0]), str(row[1]), row[2])
+    return None if row is None else WebSession(int(row[0]), str(row[1]))
 
 
 async def end_session(session: AsyncSession, session_id: str, *, now: datetime) -> None:

@@ -41,7 +41,7 @@ async def log_in(request: web.Request) -> web.Response:
         staff_id = await web_sessions.redeem_login_link(session, request.match_info["token"], now=now)
         if staff_id is None:
             return aiohttp_jinja2.render_template("login.html", request, {"state": "expired"}, status=410)
-        session_id, _ = await web_sessions.start_session(session, staff_id, now=now)
+        session_id = await web_sessions.start_session(session, staff_id, now=now)
         await audit.record(session, staff_id=staff_id, action="login", now=now)
     response = web.HTTPSeeOther("/dashboard")
     await set_session_cookie(response, site, session_id, int(SESSION_VALIDITY.total_seconds()))

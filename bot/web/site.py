@@ -35,7 +35,6 @@ from flows.municipality import Municipality
 from flows.resident import language_for
 from flows.text import Msg, ParamValue, t
 from storage import people as people_store
-from storage import staff as staff_store
 from storage import web_sessions
 from storage.deployment import shared_secret
 from storage.reports import Scope
@@ -153,13 +152,10 @@ async def viewer_of(request: web.Request) -> Viewer | None:
         return None
     async with site.sessions() as session:
         live = await web_sessions.load_session(session, session_id, now=site.clock())
-        if live is None:
+        if live is None:  # unknown, ended, expired, or its staff member was removed
             return None
-        row = await staff_store.staff_by_id(session, live.staff_id)
-        if row is None or not row.active:
-            return None
-        staff = await site.casework.staff(session, row.telegram_user_id)
-        person = await people_store.load_person(session, row.telegram_user_id)
+        staff = await site.casework.staff(session, live.telegram_user_id)
+        person = await people_store.load_person(session, live.telegram_user_id)
     if staff is None:
         return None
     language = language_for(person.language, person.telegram_language) if person else "nl"
