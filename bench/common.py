@@ -1,8 +1,9 @@
-"""What the benchmarks share: a routed municipality, a throwaway PostgreSQL database, the database's
-counts of what got through, and a count of logged errors."""
+"""What the benchmarks share: a routed municipality, a throwaway PostgreSQL database (and the options
+that choose it), the database's counts of what got through, and a count of logged errors."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
@@ -22,6 +23,23 @@ from storage import staff as staff_store
 from storage import tables
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
+
+# The server a benchmark makes its throwaway PostgreSQL database on.
+DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+
+
+def add_backend_options(parser: argparse.ArgumentParser) -> None:
+    """``--backends`` (SQLite, PostgreSQL or both) and ``--postgres-url``, as every database benchmark
+    takes them."""
+    parser.add_argument(
+        "--backends", default="sqlite,postgresql", help="sqlite, postgresql or both (default)"
+    )
+    parser.add_argument(
+        "--postgres-url",
+        default=DEFAULT_POSTGRES_URL,
+        help="a role that may create databases: a throwaway one is made, and dropped afterwards "
+        f"(default {DEFAULT_POSTGRES_URL})",
+    )
 
 
 @contextlib.asynccontextmanager

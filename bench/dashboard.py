@@ -33,7 +33,7 @@ if str(REPO_ROOT) not in sys.path:
 from aiohttp.test_utils import TestClient, TestServer  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 
-from bench.common import throwaway_postgres  # noqa: E402
+from bench.common import add_backend_options, throwaway_postgres  # noqa: E402
 from bot.app import Runtime  # noqa: E402
 from bot.settings import BUNDLED_CONFIG_DIR, Settings, load_municipality  # noqa: E402
 from bot.web import charts, overview  # noqa: E402
@@ -51,7 +51,6 @@ GOAL_MS = 300.0
 GOAL_TOTAL = 100_000
 QUICK_TOTAL = 10_000
 YEARS = 5
-DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 CONFIG = BUNDLED_CONFIG_DIR / "deventer.toml"
 # A Tuesday morning; the initiatives were submitted in the five years before.
 AS_OF = datetime(2026, 11, 17, 10, 0, tzinfo=AMSTERDAM)
@@ -449,13 +448,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help=f"{QUICK_TOTAL:,} initiatives (what CI runs)")
     p.add_argument("--total", type=int, default=GOAL_TOTAL, help=f"initiatives (default {GOAL_TOTAL:,})")
     p.add_argument("--repeat", type=int, default=9, help="timed requests per page (default 9)")
-    p.add_argument("--backends", default="sqlite,postgresql", help="sqlite, postgresql or both (default)")
-    p.add_argument(
-        "--postgres-url",
-        default=DEFAULT_POSTGRES_URL,
-        help="a role that may create databases: a throwaway one is made, and dropped afterwards "
-        f"(default {DEFAULT_POSTGRES_URL})",
-    )
+    add_backend_options(p)
     return p
 
 

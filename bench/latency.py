@@ -37,7 +37,13 @@ import asyncpg  # noqa: E402
 from aiohttp import web  # noqa: E402
 from sqlalchemy import make_url  # noqa: E402
 
-from bench.common import database_counts, prepare_database, run_report, throwaway_postgres  # noqa: E402
+from bench.common import (  # noqa: E402
+    add_backend_options,
+    database_counts,
+    prepare_database,
+    run_report,
+    throwaway_postgres,
+)
 from bot.settings import Settings, resolve_config_path  # noqa: E402
 from bot.web import SECRET_HEADER, build_web_app, webhook_path  # noqa: E402
 from tests.fake_bot_api import FakeBotApi, FakeUser, _buttons_of  # noqa: E402
@@ -48,7 +54,6 @@ GOAL_SUBMIT_MS = 60.0
 SUBMIT_STEP = "submit"
 DEFAULT_REPEAT = 3
 SECRET = "bench-latency-Secret_0123456789"
-DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 FIRST_NAMES = ("Anna", "Bram", "Chantal", "Daan", "Emma", "Fatima", "Gerrit", "Hanna", "Ilse", "Jeroen")
 # How long a resident waits for the bot's answer before the run counts as broken.
 ANSWER_TIMEOUT = 60.0
@@ -723,13 +728,7 @@ def _parser() -> argparse.ArgumentParser:
         help=f"runs per backend, each with a fresh database and bot process; the verdicts use the median "
         f"of their p99s (default {DEFAULT_REPEAT}; 1 with --quick)",
     )
-    p.add_argument("--backends", default="sqlite,postgresql", help="sqlite, postgresql or both (default)")
-    p.add_argument(
-        "--postgres-url",
-        default=DEFAULT_POSTGRES_URL,
-        help="a role that may create databases: a throwaway one is made, and dropped afterwards "
-        f"(default {DEFAULT_POSTGRES_URL})",
-    )
+    add_backend_options(p)
     return p
 
 

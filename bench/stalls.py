@@ -27,7 +27,7 @@ if str(REPO_ROOT) not in sys.path:
 from sqlalchemy import delete, func, select, update  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 
-from bench.common import throwaway_postgres  # noqa: E402
+from bench.common import add_backend_options, throwaway_postgres  # noqa: E402
 from bot.i18n import Translator  # noqa: E402
 from bot.settings import BUNDLED_CONFIG_DIR, load_municipality  # noqa: E402
 from bot.watchdog import Watchdog  # noqa: E402
@@ -42,7 +42,6 @@ from storage.migrate import upgrade  # noqa: E402
 
 GOAL_MS = 100.0
 GOAL_TOTAL = 100_000
-DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 # A Tuesday morning in Zutphen; the due cases became Assigned a week before, so their reminder is due.
 AS_OF = datetime(2026, 12, 1, 9, 0, tzinfo=AMSTERDAM)
 DUE_SINCE = datetime(2026, 11, 23, 10, 0, tzinfo=AMSTERDAM)
@@ -309,13 +308,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--due", default="0,100,1000", help="numbers of due initiatives (default 0,100,1000)")
     p.add_argument("--repeat", type=int, default=5, help="timed sweeps per measurement; the median counts")
-    p.add_argument("--backends", default="sqlite,postgresql", help="sqlite, postgresql or both (default)")
-    p.add_argument(
-        "--postgres-url",
-        default=DEFAULT_POSTGRES_URL,
-        help="a role that may create databases: a throwaway one is made, and dropped afterwards "
-        f"(default {DEFAULT_POSTGRES_URL})",
-    )
+    add_backend_options(p)
     return p
 
 
