@@ -30,6 +30,19 @@ async def web(tmp_path: Path) -> AsyncIterator[WebWorld]:
         yield world
 
 
+def dashboard_command(user_id: int) -> Event:
+    """``/dashboard`` typed by this Telegram user in their private chat with the bot."""
+    return Event(
+        kind=EventKind.COMMAND,
+        user_id=user_id,
+        chat_id=user_id,
+        command="dashboard",
+        text="/dashboard",
+        private_chat=True,
+        language_code="nl",
+    )
+
+
 @pytest.mark.parametrize("path", STAFF_PAGES)
 async def test_no_staff_page_or_export_opens_without_a_session(web: WebWorld, path: str) -> None:
     await web.add_case()
@@ -158,16 +171,7 @@ async def test_dashboard_in_the_bot_sends_staff_a_one_time_link_without_personal
     web: WebWorld,
 ) -> None:
     anna = await web.add_staff("Anna de Vries", telegram_id=43)
-    event = Event(
-        kind=EventKind.COMMAND,
-        user_id=43,
-        chat_id=43,
-        command="dashboard",
-        text="/dashboard",
-        private_chat=True,
-        language_code="nl",
-    )
-    handled = await web.runtime.dispatcher.handle(event, update_id=1)
+    handled = await web.runtime.dispatcher.handle(dashboard_command(43), update_id=1)
     texts = [str(row.payload.get("text", "")) for row in handled.outbox]
     link = next(word for text in texts for word in text.split() if "/login/" in word)
     assert "Anna" not in link and "43" not in link.split("/login/")[0]
@@ -176,16 +180,7 @@ async def test_dashboard_in_the_bot_sends_staff_a_one_time_link_without_personal
     assert response.status == 303
     assert "Anna de Vries" in await (await web.client.get("/dashboard")).text()
     # A resident who tries it gets no link.
-    resident = Event(
-        kind=EventKind.COMMAND,
-        user_id=77,
-        chat_id=77,
-        command="dashboard",
-        text="/dashboard",
-        private_chat=True,
-        language_code="nl",
-    )
-    handled = await web.runtime.dispatcher.handle(resident, update_id=2)
+    handled = await web.runtime.dispatcher.handle(dashboard_command(77), update_id=2)
     assert all("/login/" not in str(row.payload.get("text", "")) for row in handled.outbox)
     assert anna.name == "Anna de Vries"
 

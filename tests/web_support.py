@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import Runtime
 from bot.settings import Settings
@@ -40,6 +41,37 @@ class Clock:
         self.now += delta
 
 
+async def add_opened_staff(
+    sessions: async_sessionmaker[AsyncSession],
+    name: str,
+    *,
+    telegram_id: int,
+    role: str,
+    wijken: Collection[str] = (),
+    language: str = "nl",
+    now: datetime,
+) -> StaffRow:
+    """A staff member who has opened the bot (so Telegram can reach them), as `staff add` makes one."""
+    async with sessions() as session, session.begin():
+        await people_store.upsert_person(
+            session,
+            user_id=telegram_id,
+            chat_id=telegram_id,
+            first_name=name.split()[0],
+            telegram_language=language,
+            now=now,
+        )
+        return await staff_store.add_staff(
+            session,
+            telegram_user_id=telegram_id,
+            name=name,
+            role=role,
+            wijken=list(wijken),
+            themes=[],
+            now=now,
+        )
+
+
 @dataclass
 class WebWorld:
     client: TestClient
@@ -64,24 +96,15 @@ class WebWorld:
         if telegram_id is None:
             self._next_user[0] += 1
             telegram_id = self._next_user[0]
-        async with self.runtime.sessions() as session, session.begin():
-            await people_store.upsert_person(
-                session,
-                user_id=telegram_id,
-                chat_id=telegram_id,
-                first_name=name.split()[0],
-                telegram_language=language,
-                now=self.clock(),
-            )
-            return await staff_store.add_staff(
-                session,
-                telegram_user_id=telegram_id,
-                name=name,
-                role=role,
-                wijken=list(wijken),
-                themes=[],
-                now=self.clock(),
-            )
+        return await add_opened_staff(
+            self.runtime.sessions,
+            name,
+            telegram_id=telegram_id,
+            role=role,
+            wijken=wijken,
+            language=language,
+            now=self.clock(),
+        )
 
     async def add_case(self, *, broker: StaffRow | None = None, **changes: Any) -> str:
         """A submitted initiative in this municipality (Fatima's, unless ``changes`` say otherwise);
