@@ -16,6 +16,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, NoReturn
 
+import email_validator
+
 from flows.municipality import (
     DEFAULT_DEPARTMENTS,
     DEFAULT_DIGEST_TIME,
@@ -27,6 +29,7 @@ from flows.municipality import (
     DEFAULT_WATCHDOG_INTERVAL_MINUTES,
     STATUS_CODES,
     STATUSES_WITHOUT_NORM,
+    Contact,
     Department,
     GeoPoint,
     Municipality,
@@ -303,19 +306,23 @@ _TABLE_KEYS: dict[str, tuple[str, ...]] = {
         "calendar",
         "reminders",
         "stalls",
+        "mail",
     ),
     "municipality": ("code", "name", "reference_prefix"),
     "wijken": ("code", "name", "centre", "polygon"),
     "centre": ("lat", "lon"),
     "themes": ("code", "label_nl", "label_en"),
-    "departments": ("code", "name", "norm_days"),
+    "departments": ("code", "name", "norm_days", "contacts", "manager"),
+    "contacts": ("name", "email"),
+    "manager": ("name", "email"),
+    "mail": ("from", "from_name"),
     "privacy": ("contact", "retention_months"),
     "location": ("max_distance_km",),
     "calendar": ("closing_days",),
     "reminders": ("no_sign_of_life_days",),
     "stalls": ("resident_notice", "watchdog_interval_minutes", "digest_day", "digest_time"),
 }
-_ARRAY_TABLES = frozenset({"wijken", "themes", "departments"})
+_ARRAY_TABLES = frozenset({"wijken", "themes", "departments", "contacts"})
 
 
 def _type_name(value: object) -> str:
@@ -530,6 +537,9 @@ class _Checker:
             except ValueError:
                 self.fail(keypath, f'a time like "09:00", got {raw!r}')
         calendar = self.table(root.get("calendar", {}), ("calendar",), "calendar")
+        mail = self.table(root.get("mail", {}), ("mail",), "mail")
+        mail_from = self.email(mail["from"], ("mail", "from")) if "from" in mail else ""
+        mail_from_name = self.string(mail["from_name"], ("mail", "from_name")) if "from_name" in mail else ""
         return Municipality(
             code=code,
             name=name,
@@ -550,6 +560,8 @@ class _Checker:
             max_location_distance_km=max_km,
             privacy_contact=contact,
             retention_months=retention,
+            mail_from=mail_from,
+            mail_from_name=mail_from_name,
         )
 
     def wijken(self, value: Any, municipality_code: str) -> tuple[Wijk, ...]:
@@ -632,8 +644,26 @@ class _Checker:
             norm = None
             if "norm_days" in table:
                 norm = self.positive_int(table["norm_days"], ("departments", i, "norm_days"), "norm_days")
-            out.append(Department(code, self.string(table["name"], ("departments", i, "name")), norm))
+            where = ("departments", i)
+            listed = self.tables(table.get("contacts", []), (*where, "contacts"), "contacts", ())
+            contacts = tuple(self.contact(item, (*where, "contacts", j)) for j, item in enumerate(listed))
+            manager = self.contact(table["manager"], (*where, "manager")) if "manager" in table else None
+            name = self.string(table["name"], (*where, "name"))
+            out.append(Department(code, name, norm, contacts, manager))
         return tuple(out)
+
+    def contact(self, value: Any, keypath: KeyPath) -> Contact:
+        schema = "manager" if keypath[-1] == "manager" else "contacts"
+        table = self.table(value, keypath, schema, required=("name", "email"))
+        name = self.string(table["name"], (*keypath, "name"))
+        return Contact(name, self.email(table["email"], (*keypath, "email")))
+
+    def email(self, value: Any, keypath: KeyPath) -> str:
+        address = self.string(value, keypath)
+        try:
+            return email_validator.validate_email(address, check_deliverability=False).normalized
+        except email_validator.EmailNotValidError as error:
+            self.fail(keypath, f"{address!r} is not an e-mail address: {error}")
 
     def norms(self, value: Any) -> dict[str, int]:
         table = self.mapping(value, ("norms",))
@@ -920,6 +950,10 @@ class Settings:
     web_base_url: str | None = None
     # Whether PORT was set: then `run` (polling) serves the staff web on it too.
     port_set: bool = False
+    # E-mail to departments: smtp[s]://user:password@host:port (bot.mail.SmtpTarget checks it); None:
+    # written as .eml files to ``mail_dir`` (default: a "mail" folder beside the SQLite database).
+    smtp_url: str | None = field(default=None, repr=False)
+    mail_dir: Path | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -927,7 +961,7 @@ class Settings:
         INITIATIEFBOT_CONFIG, LOG_LEVEL, TELEGRAM_WEBHOOK_SECRET, PORT, WEBHOOK_HOST, FLOOD_LIMIT,
         OUTBOX_LEASE_SECONDS, OUTBOX_MAX_AGE_HOURS, SEND_COORDINATION, TELEGRAM_MAX_PER_SECOND,
         TELEGRAM_CHAT_MAX_PER_SECOND, TELEGRAM_SEND_TIMEOUT, WEBHOOK_HEADER_TIMEOUT, WEBHOOK_BODY_TIMEOUT,
-        WEBHOOK_MAX_CONNECTIONS, LOG_PSEUDONYM_KEY and WEB_BASE_URL."""
+        WEBHOOK_MAX_CONNECTIONS, LOG_PSEUDONYM_KEY, WEB_BASE_URL, SMTP_URL and MAIL_DIR."""
         log_level = (_optional(environ, "LOG_LEVEL") or "INFO").upper()
         if log_level not in LOG_LEVELS:
             raise ConfigError(
@@ -959,6 +993,8 @@ class Settings:
             log_pseudonym_key=_pseudonym_key(environ),
             web_base_url=_base_url(environ),
             port_set=_optional(environ, "PORT") is not None,
+            smtp_url=_optional(environ, "SMTP_URL"),
+            mail_dir=Path(raw_dir) if (raw_dir := _optional(environ, "MAIL_DIR")) else None,
         )
 
     @property

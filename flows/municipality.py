@@ -74,12 +74,23 @@ class Theme:
 
 
 @dataclass(frozen=True)
+class Contact:
+    """Someone at a department who gets e-mail: a name and an address."""
+
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
 class Department:
-    """Part of the municipality a case can wait on; ``norm_days`` is its own norm in working days, if any."""
+    """Part of the municipality a case can wait on; ``norm_days`` is its own norm in working days, if any.
+    ``contacts`` get the brokers' questions by e-mail; the ``manager`` hears when one is overdue."""
 
     code: str
     name: str
     norm_days: int | None = None
+    contacts: tuple[Contact, ...] = ()
+    manager: Contact | None = None
 
 
 DEFAULT_DEPARTMENTS: tuple[Department, ...] = (
@@ -115,6 +126,9 @@ class Municipality:
     privacy_contact: str = ""
     retention_months: int = DEFAULT_RETENTION_MONTHS
     reference_prefix: str = DEFAULT_REFERENCE_PREFIX
+    # The sender of e-mail to departments ("[mail] from" in the file); empty: noreply at localhost.
+    mail_from: str = ""
+    mail_from_name: str = ""
 
     def __post_init__(self) -> None:
         # Read-only views, so a shared Municipality cannot be changed by accident.

@@ -100,6 +100,8 @@ class Track(StrEnum):
 
     STATUS = "status"
     SILENCE = "silence"
+    # A department's time to answer a question (flows.department); bij_gemeente has no status clock.
+    DEPARTMENT = "department"
 
 
 class Level(IntEnum):
@@ -198,9 +200,11 @@ def _silence_started(facts: StallFacts) -> datetime:
 
 
 def clocks(facts: StallFacts, m: Municipality) -> tuple[StallClock, ...]:
-    """The status clock when the status has a norm; the silence clock while a broker is expected to act."""
+    """The status clock when the status has a norm; the silence clock while a broker is expected to act.
+    While bij_gemeente the department's own clock (on its question, ``flows.department``) replaces the
+    status clock: it stops while the department waits for the broker, whose silence clock runs on."""
     out: list[StallClock] = []
-    norm = norm_for(m, facts.status, facts.department)
+    norm = _status_norm(facts, m)
     if norm is not None:
         out.append(StallClock(Track.STATUS, facts.status_changed_at, norm))
     if facts.broker_id is not None and not is_final(facts.status) and facts.status != Status.AFGEWEZEN:
@@ -257,16 +261,29 @@ def next_due(facts: StallFacts, m: Municipality, sent: Collection[AlertKey]) -> 
     return min(pending, default=None)
 
 
+def _status_norm(facts: StallFacts, m: Municipality) -> int | None:
+    if facts.status == Status.BIJ_GEMEENTE:
+        return None
+    return norm_for(m, facts.status, facts.department)
+
+
 def sweep_steps(
     facts: StallFacts, m: Municipality, now: datetime, sent: Collection[AlertKey]
 ) -> tuple[list[DueAlert], datetime | None]:
     """What the watchdog does with one case, from one reading of its ladders: ``due_alerts`` at ``now``,
     and ``next_due`` once those are recorded as sent too."""
+    return clock_steps(clocks(facts, m), m, now, sent)
+
+
+def clock_steps(
+    running: Collection[StallClock], m: Municipality, now: datetime, sent: Collection[AlertKey]
+) -> tuple[list[DueAlert], datetime | None]:
+    """``sweep_steps`` for any clocks: a case's, or a department question's (``flows.department``)."""
     _require_aware(now, "now")
     closed = _frozen(m.closing_days)
     alerts: list[DueAlert] = []
     later: list[datetime] = []
-    for clock in clocks(facts, m):
+    for clock in running:
         steps = ladder(clock, closed)
         due = [(level, at) for level, at in steps if at <= now]
         if sent:
@@ -326,6 +343,12 @@ def standings(facts: StallFacts, m: Municipality, now: datetime) -> tuple[Standi
     return tuple(_standing(clock, closed, now) for clock in clocks(facts, m))
 
 
+def clock_standing(clock: StallClock, m: Municipality, now: datetime) -> Standing:
+    """Where one clock stands at ``now``: its working days and the highest step reached."""
+    _require_aware(now, "now")
+    return _standing(clock, _frozen(m.closing_days), now)
+
+
 def _standing(clock: StallClock, closed: frozenset[date], now: datetime) -> Standing:
     reached = _reached(clock, closed, now)
     days = working_days_between(clock.started_at, now, closed)
@@ -338,10 +361,11 @@ def stalled_standings(facts: StallFacts, m: Municipality, now: datetime) -> tupl
 
 
 def status_standing(facts: StallFacts, m: Municipality, now: datetime) -> Standing | None:
-    """The status clock's standing (the department's own norm while bij_gemeente), None without a norm."""
+    """The status clock's standing, None without a norm (and while bij_gemeente: the department's clock
+    is on its question, ``flows.department.standing``)."""
     # The status clock alone (as ``clocks`` makes it): a case card shows no other.
     _require_aware(now, "now")
-    norm = norm_for(m, facts.status, facts.department)
+    norm = _status_norm(facts, m)
     if norm is None:
         return None
     return _standing(StallClock(Track.STATUS, facts.status_changed_at, norm), _frozen(m.closing_days), now)

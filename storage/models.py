@@ -444,3 +444,151 @@ class AuditEntry(Base):
     initiative_id: Mapped[int | None] = mapped_column(ForeignKey("initiatives.id", ondelete="SET NULL"))
     # A count or a filter, never the contents of what was seen.
     detail: Mapped[str | None] = mapped_column(String(255))
+
+
+class DepartmentContact(Base):
+    """A department contact added with ``initiatiefbot staff add --role department`` (the config's own
+    contacts and manager are read from the municipality file). Department staff need no Telegram."""
+
+    __tablename__ = "department_contacts"
+    __table_args__ = (UniqueConstraint("department", "email", name="uq_department_contacts_address"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    department: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(80))
+    email: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[datetime]
+    removed_at: Mapped[datetime | None]
+
+
+class DepartmentQuestion(Base):
+    """A broker's question to a department about one case, with the department's clock and its answer.
+
+    ``state``: "open" (the department is to answer), "info" (the department asked the broker something),
+    "answered" (ja, onder voorwaarden, nee), "forwarded" (not for them: another department got it) or
+    "withdrawn" (the case left the department before an answer)."""
+
+    __tablename__ = "department_questions"
+    __table_args__ = (
+        Index("ix_department_questions_initiative", "initiative_id", "id"),
+        Index("ix_department_questions_next_alert_at", "next_alert_at", "id"),
+        Index("ix_department_questions_department", "department", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    initiative_id: Mapped[int] = mapped_column(ForeignKey("initiatives.id", ondelete="CASCADE"))
+    department: Mapped[str] = mapped_column(String(64))
+    question: Mapped[str] = mapped_column(Text)
+    asked_at: Mapped[datetime]
+    asked_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    state: Mapped[str] = mapped_column(String(16))
+    # When the department's clock last started: the question, or the broker's answer to theirs.
+    clock_started_at: Mapped[datetime]
+    # A decision date the department promised; once it passes it counts like the norm.
+    promised_on: Mapped[date | None]
+    # The watchdog looks at the question again from this moment (NULL: no clock runs).
+    next_alert_at: Mapped[datetime | None]
+    # The final answer: "ja", "voorwaarden" or "nee" (or "niet_voor_ons" when forwarded).
+    answer_kind: Mapped[str | None] = mapped_column(String(16))
+    answer_text: Mapped[str | None] = mapped_column(Text)
+    # For a "nee": "regel" (a rule blocks it) or "mandaat" (a lack of mandate), else NULL.
+    blocked_by: Mapped[str | None] = mapped_column(String(16))
+    answered_at: Mapped[datetime | None]
+    # Working days from the question to the final answer (or to forwarding): the dashboard's figures.
+    answer_working_days: Mapped[int | None] = mapped_column(Integer)
+    # Whether the final answer came within the norm (or the promised date).
+    answered_within_norm: Mapped[bool | None] = mapped_column(Boolean)
+    forwarded_to: Mapped[str | None] = mapped_column(String(64))
+    # The question this one was forwarded from, if any.
+    forwarded_from_id: Mapped[int | None] = mapped_column(ForeignKey("department_questions.id"))
+    closed_at: Mapped[datetime | None]
+
+
+class DepartmentMessage(Base):
+    """One message in a question's thread: the department's answer of any kind, or the broker's reply to
+    a request for information. Who wrote it is a name, never a Telegram id."""
+
+    __tablename__ = "department_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    question_id: Mapped[int] = mapped_column(
+        ForeignKey("department_questions.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime]
+    # "department" or "broker".
+    author: Mapped[str] = mapped_column(String(16))
+    author_name: Mapped[str] = mapped_column(String(80))
+    author_email: Mapped[str | None] = mapped_column(String(254))
+    # "ja", "voorwaarden", "nee", "informatie", "niet_voor_ons"; "antwoord" for the broker's reply.
+    kind: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str | None] = mapped_column(Text)
+    blocked_by: Mapped[str | None] = mapped_column(String(16))
+    promised_on: Mapped[date | None]
+    forward_to: Mapped[str | None] = mapped_column(String(64))
+
+
+class DepartmentLink(Base):
+    """A contact's personal link to one case's answer page while the case is with their department.
+
+    The token is an HMAC of the id and ``salt`` under a deployment secret: nothing stored here opens the
+    page, and the same link can be sent again (a reminder, the broker's reply)."""
+
+    __tablename__ = "department_links"
+    __table_args__ = (Index("ix_department_links_case", "initiative_id", "department", "email"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    initiative_id: Mapped[int] = mapped_column(ForeignKey("initiatives.id", ondelete="CASCADE"))
+    department: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(80))
+    email: Mapped[str] = mapped_column(String(254))
+    salt: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    # "left_department" when the case moved on, "staff" when a broker or coordinator revoked it.
+    revoked_reason: Mapped[str | None] = mapped_column(String(32))
+    revoked_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+
+
+class BlockerAction(Base):
+    """What a coordinator did about a "nee" blocked by a rule or a lack of mandate (the blocker list)."""
+
+    __tablename__ = "blocker_actions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    question_id: Mapped[int] = mapped_column(
+        ForeignKey("department_questions.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime]
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    escalated_to: Mapped[str | None] = mapped_column(String(200))
+    outcome: Mapped[str | None] = mapped_column(Text)
+    # True when this action settled the blocker: it leaves the open list.
+    resolved: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+
+
+class MailMessage(Base):
+    """An e-mail queued in the transaction that caused it and sent after commit (SMTP, or an .eml file).
+
+    ``message_id`` is the Message-ID header, fixed when queued, so a resend after a crash is the same
+    mail to the receiving server."""
+
+    __tablename__ = "mail_outbox"
+    __table_args__ = (Index("ix_mail_outbox_status_not_before", "status", "not_before", "id"),)
+
+    id: Mapped[int] = mapped_column(BigIntegerKey, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(String(200), unique=True)
+    to_address: Mapped[str] = mapped_column(String(254))
+    to_name: Mapped[str | None] = mapped_column(String(80))
+    subject: Mapped[str] = mapped_column(String(255))
+    body: Mapped[str] = mapped_column(Text)
+    # "question", "reply", "reminder", "escalation", "urgent", "forwarded": for logs and tests.
+    kind: Mapped[str] = mapped_column(String(16))
+    initiative_id: Mapped[int | None] = mapped_column(ForeignKey("initiatives.id", ondelete="SET NULL"))
+    # "pending", "sent" or "failed".
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    not_before: Mapped[datetime]
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -6,10 +6,16 @@ from sqlalchemy import Table
 
 from storage.models import (
     AuditEntry,
+    BlockerAction,
     Conversation,
     CoordinatorDigest,
+    DepartmentContact,
+    DepartmentLink,
+    DepartmentMessage,
+    DepartmentQuestion,
     Initiative,
     InitiativeEvent,
+    MailMessage,
     OutboxMessage,
     Person,
     ProcessedUpdate,
@@ -41,3 +47,9 @@ send_gates: Table = SendGate.__table__  # type: ignore[assignment]
 staff_login_links: Table = StaffLoginLink.__table__  # type: ignore[assignment]
 staff_web_sessions: Table = StaffWebSession.__table__  # type: ignore[assignment]
 audit_log: Table = AuditEntry.__table__  # type: ignore[assignment]
+department_contacts: Table = DepartmentContact.__table__  # type: ignore[assignment]
+department_questions: Table = DepartmentQuestion.__table__  # type: ignore[assignment]
+department_messages: Table = DepartmentMessage.__table__  # type: ignore[assignment]
+department_links: Table = DepartmentLink.__table__  # type: ignore[assignment]
+blocker_actions: Table = BlockerAction.__table__  # type: ignore[assignment]
+mail_outbox: Table = MailMessage.__table__  # type: ignore[assignment]
