@@ -29,6 +29,7 @@ from flows.cases import (
 )
 from flows.commands import (
     AddNote,
+    AskDepartment,
     Assign,
     ChangeStatus,
     CoordinatorReport,
@@ -36,10 +37,13 @@ from flows.commands import (
     ListCases,
     MessageResident,
     OpenDashboard,
+    PassOnConditions,
     RemindBroker,
+    ReplyToDepartment,
     ShowBrokers,
     ShowTimeline,
 )
+from flows.department import DEPARTMENT_ACTIONS, DEPARTMENT_EVENT, department_event_text
 from flows.events import Button, Event, EventKind, Notice, Reply
 from flows.intake import NEEDS
 from flows.lifecycle import Actor, Refused, Role, Status, staff_label
@@ -312,6 +316,8 @@ def event_text(item: TimelineItem, for_resident: bool) -> Msg:
         if for_resident:
             return t("Your message: {note}", note=note)
         return t("Message from the initiator: {note}", note=note)
+    if item.kind.startswith(DEPARTMENT_EVENT):
+        return department_event_text(item.kind, item.department or "", note)
     return verbatim(note)
 
 
@@ -444,6 +450,8 @@ def _button(
                 conv, (Reply(t("Choose another initiatiefmakelaar.")),), Notice(t("Not possible."))
             )
         return Outcome(conv, notice=ok, commands=(Handover(case.reference, to, None),))
+    if action in DEPARTMENT_ACTIONS:
+        return _department_button(conv, action, case, ctx)
     if action == "remind" and staff.is_coordinator:
         if case.broker_id is None:
             return Outcome(
@@ -462,6 +470,24 @@ def _button(
             )
         return Outcome(conv, notice=ok, commands=(Assign(case.reference, to),))
     return Outcome(conv, (Reply(t("That button does not work here.")),), Notice(t("Not possible.")))
+
+
+def _department_button(conv: Conversation, action: str, case: CaseView, ctx: StaffContext) -> Outcome:
+    """The next steps offered under a department's answer."""
+    if case.status != Status.BIJ_GEMEENTE or case.department is None:
+        return Outcome(
+            conv,
+            (Reply(t("This initiative is no longer waiting on a department.")),),
+            Notice(t("Not possible.")),
+        )
+    name = department_name(ctx.municipality, case.department)
+    if action == "dask":
+        ask = t("What do you want to ask {department}? They get it by e-mail.", department=name)
+        return _ask(conv, Pending("dquestion", case.reference, department=case.department), ask, case)
+    if action == "drep":
+        ask = t("Write your answer to {department}'s question. They get it by e-mail.", department=name)
+        return _ask(conv, Pending("dreply", case.reference, department=case.department), ask, case)
+    return Outcome(conv, notice=Notice(), commands=(PassOnConditions(case.reference),))
 
 
 def _staff_id(argument: str) -> int | None:
@@ -504,7 +530,9 @@ def _choose_status(
     return _ask(conv, Pending("status_note", case.reference, status=target), ask, case, extra=(skip,))
 
 
-_STAFF_INPUTS = frozenset({"question", "reason", "status_note", "message", "note", "handover"})
+_STAFF_INPUTS = frozenset(
+    {"question", "reason", "status_note", "message", "note", "handover", "dquestion", "dreply"}
+)
 
 
 def _text(
@@ -534,6 +562,10 @@ def _text(
         )
     if pending.action == "handover" and pending.to_staff_id is not None:
         return Outcome(conv, commands=(Handover(case.reference, pending.to_staff_id, text),))
+    if pending.action == "dquestion":
+        return Outcome(conv, commands=(AskDepartment(case.reference, text),))
+    if pending.action == "dreply":
+        return Outcome(conv, commands=(ReplyToDepartment(case.reference, text),))
     return Outcome(conv, (Reply(t("Cancelled. Nothing was sent.")),))
 
 

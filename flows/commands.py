@@ -110,6 +110,29 @@ class Assign:
     to_staff_id: int
 
 
+@dataclass(frozen=True)
+class AskDepartment:
+    """Put a new question to the department the case waits on (the case stays bij_gemeente)."""
+
+    reference: str
+    question: str
+
+
+@dataclass(frozen=True)
+class ReplyToDepartment:
+    """The broker's answer to a department's request for information."""
+
+    reference: str
+    text: str
+
+
+@dataclass(frozen=True)
+class PassOnConditions:
+    """Back to the plan, with the department's conditions passed on to the initiator."""
+
+    reference: str
+
+
 Command = (
     SubmitInitiative
     | ShowMyInitiatives
@@ -127,4 +150,7 @@ Command = (
     | CoordinatorReport
     | RemindBroker
     | OpenDashboard
+    | AskDepartment
+    | ReplyToDepartment
+    | PassOnConditions
 )

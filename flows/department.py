@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
+from flows.cases import STAFF_PREFIX, case_button
+from flows.events import Button, Reply
 from flows.lifecycle import Status
 from flows.municipality import Contact, Department, Municipality
 from flows.stalls import (
@@ -246,3 +248,94 @@ def token_id(token: str) -> int | None:
 def token_matches(key: bytes, token: str, salt: str) -> bool:
     link_id = token_id(token)
     return link_id is not None and hmac.compare_digest(link_token(key, link_id, salt), token)
+
+
+# -- what staff and the resident hear ------------------------------------------------------------
+
+# Timeline kinds of department events: "dept_" + an answer kind, BROKER_REPLY or "vraag".
+DEPARTMENT_EVENT = "dept_"
+ASKED_AGAIN = "vraag"
+# Buttons under a department's answer: ask again, answer their question, back to the plan with the
+# conditions.
+DEPARTMENT_ACTIONS = frozenset({"dask", "drep", "dplan"})
+
+
+def department_event_text(kind: str, department: str, note: str) -> Msg:
+    """A department event on the timeline (staff only); ``department`` is its name."""
+    what = kind.removeprefix(DEPARTMENT_EVENT)
+    if what == BROKER_REPLY:
+        return t("Answer to {department}: {note}", department=department, note=note)
+    if what == ASKED_AGAIN:
+        return t("Question to {department}: {note}", department=department, note=note)
+    return t(
+        "{department} answered: {answer}. {note}", department=department, answer=answer_label(what), note=note
+    )
+
+
+def _button(label: Msg, reference: str, action: str, argument: str = "") -> Button:
+    return Button(label, case_button(STAFF_PREFIX, reference, action, argument))
+
+
+def answer_notice(
+    reference: str,
+    title: str,
+    department: str,
+    answer: Answer,
+    *,
+    forwarded_to: str | None = None,
+) -> Reply:
+    """The broker's message when a department answers, with the next steps as buttons."""
+    head = t(
+        "{department} answered about {reference} · {title}: {answer}",
+        department=department,
+        reference=reference,
+        title=title,
+        answer=answer_label(answer.kind),
+    )
+    extra: list[Msg] = []
+    if answer.text:
+        extra.append(t("Their words: {text}", text=answer.text))
+    if answer.kind is AnswerKind.NO and (blocker := blocked_label(answer.blocked_by)) is not None:
+        extra.append(
+            t("What blocks it: {blocker}. It is on the coordinators' blocker list.", blocker=blocker)
+        )
+    if answer.promised_on is not None:
+        extra.append(t("They expect to decide by {day}.", day=answer.promised_on))
+    ask_again = _button(t("Ask {department} again", department=department), reference, "dask")
+    approve = _button(t("Approved"), reference, "st", Status.GOEDGEKEURD.value)
+    rows: tuple[tuple[Button, ...], ...]
+    if answer.kind is AnswerKind.YES:
+        rows = ((approve,), (ask_again,))
+    elif answer.kind is AnswerKind.CONDITIONS:
+        rows = (
+            (approve,),
+            (_button(t("Back to the plan, with the conditions"), reference, "dplan"),),
+            (ask_again,),
+        )
+    elif answer.kind is AnswerKind.NO:
+        rows = (
+            (_button(t("Back to the plan"), reference, "st", Status.PLAN_IN_UITWERKING.value),),
+            (_button(t("Rejected"), reference, "st", Status.AFGEWEZEN.value),),
+            (ask_again,),
+        )
+    elif answer.kind is AnswerKind.INFO:
+        rows = ((_button(t("Answer their question"), reference, "drep"),),)
+    else:
+        extra.append(t("The question went to {department} by e-mail.", department=forwarded_to or ""))
+        rows = ()
+    extra.append(t("The initiator only heard that the department answered."))
+    return Reply(head, buttons=rows, extra=tuple(extra))
+
+
+def resident_sentence(department: str, broker: str | None) -> Msg:
+    """The one sentence the initiator hears of a department's answer (its words only through the broker)."""
+    if broker:
+        return t(
+            "The department {department} has answered. {broker} will discuss it with you.",
+            department=department,
+            broker=broker,
+        )
+    return t(
+        "The department {department} has answered. Your initiatiefmakelaar will discuss it with you.",
+        department=department,
+    )

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from storage.models import DeploymentSecret
 
@@ -27,3 +27,16 @@ async def shared_secret(engine: AsyncEngine, name: str, make: Callable[[], str])
         )
         result = await conn.execute(select(secrets_table.c.value).where(secrets_table.c.name == name))
         return str(result.scalar_one())
+
+
+async def secret_in(session: AsyncSession, name: str, make: Callable[[], str]) -> str:
+    """``shared_secret`` inside an open transaction (for code that holds a session, not the engine)."""
+    conn = await session.connection()
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    await conn.execute(
+        insert(secrets_table)
+        .values(name=name, value=make(), created_at=datetime.now(UTC))
+        .on_conflict_do_nothing(index_elements=["name"])
+    )
+    result = await conn.execute(select(secrets_table.c.value).where(secrets_table.c.name == name))
+    return str(result.scalar_one())

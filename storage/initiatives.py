@@ -637,6 +637,18 @@ async def change_status(
     )
 
 
+async def change_department(
+    session: AsyncSession, initiative_id: int, *, department: str, now: datetime
+) -> None:
+    """Keep the case bij_gemeente but waiting on another department (a forwarded question): the wait on
+    the first one becomes a finished spell. The timeline entry is the caller's."""
+    conn = await session.connection()
+    today = amsterdam_day(now)
+    await conn.execute(_CLOSE_SPELL, {"initiative_id": initiative_id, "now": now, "today": today})
+    values = {"department": department, "status_changed_at": now, "status_on": today, "updated_at": now}
+    await _update_initiative(conn, initiative_id, {**values, "next_alert_at": now})
+
+
 _ADD_EVENT = initiative_events.insert().returning(initiative_events.c.id)
 
 
@@ -652,6 +664,7 @@ async def add_event(
     note: str | None = None,
     visible_to_resident: bool | None = None,
     touch_broker_action: bool = False,
+    department: str | None = None,
 ) -> int:
     """Add an entry (a note, a message) to the timeline and return its id.
 
@@ -679,7 +692,7 @@ async def add_event(
             "actor_user_id": actor_user_id,
             "actor_role": str(actor_role),
             "note": note,
-            "department": None,
+            "department": department,
             "staff_id": staff_id,
             "to_staff_id": None,
             "visible_to_resident": visible_to_resident,
