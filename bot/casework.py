@@ -13,6 +13,8 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.departments import DepartmentDesk
+from bot.i18n import Translator
 from bot.logs import Pseudonyms
 from flows import broker, coordinator, lifecycle, resident
 from flows.cases import (
@@ -27,6 +29,7 @@ from flows.cases import (
 )
 from flows.commands import (
     AddNote,
+    AskDepartment,
     Assign,
     ChangeStatus,
     Command,
@@ -36,8 +39,10 @@ from flows.commands import (
     MessageBroker,
     MessageResident,
     OpenDashboard,
+    PassOnConditions,
     RedeemInvite,
     RemindBroker,
+    ReplyToDepartment,
     ShowBrokers,
     ShowTimeline,
 )
@@ -47,7 +52,7 @@ from flows.municipality import Municipality
 from flows.resident import Outcome
 from flows.routing import BrokerLoad, route
 from flows.stalls import AMSTERDAM
-from flows.text import t, verbatim
+from flows.text import Msg, t, tn, verbatim
 from storage import initiatives as initiatives_store
 from storage import people as people_store
 from storage import reports, web_sessions
@@ -81,9 +86,12 @@ class Casework:
         pseudonym: Callable[[int], str] | None = None,
         *,
         web_url: str = "http://localhost:8080",
+        translator: Translator | None = None,
     ) -> None:
         self._m = municipality
         self._web_url = web_url  # login links to the staff web start with it
+        # Questions to departments, their answers and links; e-mails are rendered with ``translator``.
+        self.desk = DepartmentDesk(municipality, translator, web_url=web_url, view=self._view)
         # Logs name a person by pseudonym only (bot.logs.Pseudonyms), never by Telegram id.
         self._pseudonym = pseudonym if pseudonym is not None else Pseudonyms()
 
@@ -312,6 +320,10 @@ class Casework:
             return await self._change_status(
                 session, command, out, event=event, staff=staff, case=case, now=now
             )
+        if isinstance(command, AskDepartment | ReplyToDepartment | PassOnConditions) and staff is not None:
+            return await self._department_step(
+                session, command, out, event=event, staff=staff, case=case, now=now
+            )
         if isinstance(command, MessageResident) and staff is not None:
             await _staff_event(session, case, staff, "message_to_resident", command.text, now)
             message = resident.message_from_broker(case, staff.name, command.text)
@@ -424,6 +436,8 @@ class Casework:
         )
         if isinstance(verdict, lifecycle.Refused):
             return _add(out, Reply(verdict.reason))
+        if case.status == Status.BIJ_GEMEENTE:
+            await self.desk.withdraw(session, case, now)
         await initiatives_store.change_status(
             session,
             case.id,
@@ -438,6 +452,16 @@ class Casework:
         after = await self.case(session, case.reference)
         assert after is not None
         department = _department(self._m, command.department)
+        mailed: int | None = None
+        if command.target == Status.BIJ_GEMEENTE and command.department is not None:
+            mailed = await self.desk.ask(
+                session,
+                after,
+                department=command.department,
+                question=command.note or "",
+                staff_id=staff.id if staff else None,
+                now=now,
+            )
         notes: list[Notification] = []
         if command.by_resident:
             done = Reply(
@@ -476,7 +500,48 @@ class Casework:
         heading = t("Status changed. The initiator has been told.")
         if case.resident_unreachable:
             heading = t("Status changed, but the initiator blocked the bot: they will not hear it.")
-        return _add(out, *broker.case_card(after, self.context(now), heading=heading), notify=notes)
+        cards = broker.case_card(after, self.context(now), heading=heading)
+        if mailed is not None:
+            cards = (*cards, Reply(department_sent(department or "", mailed)))
+        return _add(out, *cards, notify=notes)
+
+    async def _department_step(
+        self,
+        session: AsyncSession,
+        command: AskDepartment | ReplyToDepartment | PassOnConditions,
+        out: Outcome,
+        *,
+        event: Event,
+        staff: StaffView,
+        case: CaseView,
+        now: datetime,
+    ) -> Outcome:
+        """A broker's next step after a department's answer: ask again, answer their question, or go
+        back to the plan with the department's conditions passed on to the initiator."""
+        if case.status != Status.BIJ_GEMEENTE or case.department is None:
+            return _add(out, Reply(t("This initiative is no longer waiting on a department.")))
+        department = _department(self._m, case.department) or ""
+        if isinstance(command, AskDepartment):
+            mailed = await self.desk.ask_again(
+                session, case, staff_id=staff.id, question=command.question, now=now
+            )
+            return _add(out, Reply(department_sent(department, mailed)))
+        if isinstance(command, ReplyToDepartment):
+            mailed_reply = await self.desk.reply(session, case, staff_id=staff.id, text=command.text, now=now)
+            if mailed_reply is None:
+                return _add(
+                    out,
+                    Reply(t("{department} is not waiting for an answer from you.", department=department)),
+                )
+            return _add(out, Reply(department_sent(department, mailed_reply)))
+        conditions = await self.desk.conditions(session, case)
+        if conditions is None:
+            return _add(out, Reply(t("{department} set no conditions.", department=department)))
+        name, text = conditions
+        # The broker passes the department's words on: the note reaches the initiator with the status.
+        note = f"{name}: {text}"
+        change = ChangeStatus(case.reference, Status.PLAN_IN_UITWERKING.value, note, None)
+        return await self._change_status(session, change, out, event=event, staff=staff, case=case, now=now)
 
     async def _handover(
         self,
@@ -578,6 +643,22 @@ async def _staff_event(
         note=text,
         visible_to_resident=visible_to_resident,
         touch_broker_action=True,
+    )
+
+
+def department_sent(department: str, mailed: int) -> Msg:
+    """What the broker hears after a question or reply went to a department by e-mail."""
+    if mailed == 0:
+        return t(
+            "{department} has no e-mail contacts yet, so nobody there got it. Ask them yourself, or ask "
+            "the coordinator to add contacts (initiatiefbot staff add --role department).",
+            department=department,
+        )
+    return tn(
+        "Sent to {department} by e-mail ({n} contact), with a personal link to answer.",
+        "Sent to {department} by e-mail ({n} contacts), with a personal link to answer.",
+        mailed,
+        department=department,
     )
 
 

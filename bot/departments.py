@@ -29,7 +29,7 @@ from flows.events import Reply
 from flows.lifecycle import Role, Status
 from flows.municipality import Contact, Municipality
 from flows.stalls import AMSTERDAM, due_at, working_days_between
-from flows.text import Msg, t
+from flows.text import Msg, t, verbatim
 from storage import departments as store
 from storage import initiatives as initiatives_store
 from storage import staff as staff_store
@@ -205,14 +205,14 @@ class DepartmentDesk:
                 broker=case.broker_name or t("The initiatiefmakelaar"),
                 department=name,
             ),
-            t("“{question}”", question=question.question),
+            verbatim(f"“{question.question}”"),
             self._about(case),
             t("Please answer through your personal link. There you also see the whole idea:"),
-            t("{url}", url=url),
+            verbatim(url),
             t(
                 "You can answer: yes / yes, under conditions / no / we need more information / this is "
-                "not for us. We ask for an answer within {n} working days, by {day}.",
-                n=norm,
+                "not for us. We ask for an answer within {days} working days, by {day}.",
+                days=norm,
                 day=due,
             ),
             _LINK_NOTE,
@@ -324,10 +324,10 @@ class DepartmentDesk:
                     broker=case.broker_name or t("The initiatiefmakelaar"),
                     department=name,
                 ),
-                t("“{question}”", question=text),
+                verbatim(f"“{text}”"),
                 self._about(case),
                 t("You can give your answer through the same personal link:"),
-                t("{url}", url=url),
+                verbatim(url),
                 _LINK_NOTE,
                 self._signature(),
             ]
@@ -372,6 +372,7 @@ class DepartmentDesk:
             blocked_by=answer.blocked_by.value if answer.blocked_by else None,
             promised_on=answer.promised_on,
             forward_to=answer.forward_to,
+            now=now,
         )
         standing = rules.standing(QuestionFacts.of(question), self._m, now)
         within = standing is None or standing.level is None

@@ -90,7 +90,7 @@ class Dispatcher:
         self._lease = lease
         self._flood = flood if flood is not None else FloodGuard()  # an empty guard is falsy (__len__)
         self._flow_ctx = intake_context(municipality)
-        self._casework = Casework(municipality, self._pseudonym, web_url=web_url)
+        self._casework = Casework(municipality, self._pseudonym, web_url=web_url, translator=translator)
         self._first_steps_days = stalls.first_contact_days(municipality)
         # At start-up, not in the first submission: the holiday calendars take a while to load.
         stalls.load_calendar(clock().year)

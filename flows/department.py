@@ -124,7 +124,7 @@ def check_answer(
         return {"kind": t("Choose one of the five answers.")}
     chosen = AnswerKind(kind)
     if len(text) > MAX_ANSWER:
-        errors["text"] = t("Please keep it under {n} characters.", n=MAX_ANSWER)
+        errors["text"] = t("Please keep it under {max} characters.", max=MAX_ANSWER)
     elif not text and chosen is AnswerKind.CONDITIONS:
         errors["text"] = t("Write down the conditions, so the initiators know what to do.")
     elif not text and chosen is AnswerKind.NO:
