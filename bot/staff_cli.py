@@ -7,17 +7,23 @@ import sys
 from datetime import UTC, date, datetime
 from typing import TextIO
 
+import email_validator
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bot import handback
 from bot.app import telegram_bot
 from bot.settings import Settings
 from flows.cases import HandBack
 from flows.municipality import Municipality
+from storage import departments as departments_store
 from storage import people as people_store
 from storage import staff as staff_store
 from storage.db import create_engine, is_sqlite, session_factory
 from storage.migrate import is_up_to_date, upgrade
 
 ROLES = ("broker", "coordinator")
+# Department contacts get questions by e-mail and need no Telegram: ``staff add`` only.
+DEPARTMENT = "department"
 NOT_REACHABLE = (
     "{name} has not opened the bot yet, and Telegram lets a bot write only to people who did. "
     "Until {name} opens the bot once (an invitation link from `initiatiefbot staff invite` does this, "
@@ -29,8 +35,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     staff = sub.add_parser("staff", help="manage initiatiefmakelaars and coordinators")
     commands = staff.add_subparsers(dest="staff_command", required=True)
 
-    def scope(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--role", choices=ROLES, required=True)
+    def scope(p: argparse.ArgumentParser, roles: tuple[str, ...] = ROLES) -> None:
+        p.add_argument("--role", choices=roles, required=True)
         p.add_argument("--name", required=True, help='the name residents see, e.g. "Anna de Vries"')
         p.add_argument(
             "--wijk", action="append", default=[], help="a wijk code such as WK030101 (repeatable)"
@@ -44,12 +50,21 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     invite.add_argument(
         "--bot-username", help="the bot's @username (default: TELEGRAM_BOT_USERNAME or getMe)"
     )
-    add = commands.add_parser("add", help="bind a Telegram user directly (for scripts and tests)")
-    add.add_argument("--telegram-id", type=int, required=True)
-    scope(add)
-    commands.add_parser("list", help="everyone with a staff role")
+    add = commands.add_parser(
+        "add",
+        help="bind a Telegram user directly (for scripts and tests), or add a department contact "
+        "(--role department --department verkeer --email …; no Telegram needed)",
+    )
+    add.add_argument("--telegram-id", type=int, help="the Telegram user id (brokers and coordinators)")
+    add.add_argument("--department", help="with --role department: the department code, e.g. verkeer")
+    add.add_argument("--email", help="with --role department: where the questions go")
+    scope(add, (*ROLES, DEPARTMENT))
+    commands.add_parser("list", help="everyone with a staff role, and the departments' contacts")
     remove = commands.add_parser("remove", help="take the staff role away (their history stays)")
-    remove.add_argument("--telegram-id", type=int, required=True)
+    who = remove.add_mutually_exclusive_group(required=True)
+    who.add_argument("--telegram-id", type=int)
+    who.add_argument("--email", help="a department contact's address: no more questions, links end")
+    remove.add_argument("--department", help="with --email: only for this department")
     absent = commands.add_parser("absent", help="mark someone absent until a date, or back")
     absent.add_argument("--telegram-id", type=int, required=True)
     when = absent.add_mutually_exclusive_group(required=True)
@@ -58,6 +73,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def _check_scope(m: Municipality, args: argparse.Namespace) -> str | None:
+    if args.role == DEPARTMENT:
+        return _check_department(m, args)
+    if args.staff_command == "add" and args.telegram_id is None:
+        return "Brokers and coordinators need --telegram-id (or use: initiatiefbot staff invite)."
     unknown = [w for w in args.wijk if m.wijk(w) is None]
     if unknown:
         known = ", ".join(f"{w.code} ({w.name})" for w in m.wijken)
@@ -67,6 +86,19 @@ def _check_scope(m: Municipality, args: argparse.Namespace) -> str | None:
         return f"Unknown theme {', '.join(themes)}. Known: {', '.join(th.code for th in m.themes)}"
     if args.role == "broker" and not args.wijk:
         return "A broker needs at least one --wijk."
+    return None
+
+
+def _check_department(m: Municipality, args: argparse.Namespace) -> str | None:
+    known = ", ".join(f"{d.code} ({d.name})" for d in m.departments)
+    if not args.department or m.department(args.department) is None:
+        return f"A department contact needs --department, one of: {known}"
+    if not args.email:
+        return "A department contact needs --email: the questions go there."
+    try:
+        args.email = email_validator.validate_email(args.email, check_deliverability=False).normalized
+    except email_validator.EmailNotValidError as error:
+        return f"{args.email!r} is not an e-mail address: {error}"
     return None
 
 
@@ -114,6 +146,17 @@ async def run(settings: Settings, args: argparse.Namespace, out: TextIO = sys.st
                         "(Set TELEGRAM_BOT_USERNAME or pass --bot-username to fill in the bot's name.)",
                         file=out,
                     )
+                return 0
+            if command == "add" and args.role == DEPARTMENT:
+                contact = await departments_store.add_contact(
+                    session, department=args.department, name=args.name, email=args.email, now=now
+                )
+                name = m.department(contact.department)
+                print(
+                    f"{contact.name} <{contact.email}> now gets the questions for "
+                    f"{name.name if name else contact.department} by e-mail.",
+                    file=out,
+                )
                 return 0
             if command == "add":
                 row = await staff_store.add_staff(
@@ -165,6 +208,16 @@ async def run(settings: Settings, args: argparse.Namespace, out: TextIO = sys.st
                         f"{row.name} ({wijken}; {themes}{load}{absent}{reach})",
                         file=out,
                     )
+                await _list_departments(session, m, out)
+                return 0
+            if command == "remove" and args.email:
+                removed = await departments_store.remove_contact(
+                    session, email=args.email, department=args.department, now=now
+                )
+                if not removed:
+                    print(f"{args.email} is not a department contact added here.", file=sys.stderr)
+                    return 1
+                print(f"{args.email} gets no more questions; their links no longer work.", file=out)
                 return 0
             staff = await staff_store.load_staff(session, args.telegram_id)
             if staff is None:
@@ -192,6 +245,20 @@ async def run(settings: Settings, args: argparse.Namespace, out: TextIO = sys.st
             return 0
     finally:
         await engine.dispose()
+
+
+async def _list_departments(session: AsyncSession, m: Municipality, out: TextIO) -> None:
+    """The departments' e-mail contacts: the config's, and those added with ``staff add``."""
+    added = await departments_store.contacts(session)
+    print("\nDepartment contacts (questions by e-mail):", file=out)
+    for department in m.departments:
+        extra = [c for c in added if c.department == department.code]
+        people = [f"{c.name} <{c.email}> (config)" for c in department.contacts]
+        people += [f"{c.name} <{c.email}> (added)" for c in extra]
+        manager = (
+            f"; manager {department.manager.name} <{department.manager.email}>" if department.manager else ""
+        )
+        print(f"  {department.code:<13} {', '.join(people) or 'nobody yet'}{manager}", file=out)
 
 
 def _open() -> tuple[str, ...]:

@@ -184,3 +184,33 @@ async def test_removing_a_broker_hands_their_open_initiatives_back_to_the_coordi
     # Removing someone without open initiatives tells nobody.
     code, said = await staff(database_url, "remove", "--telegram-id", "43")
     assert code == 0 and "went back" not in said
+
+
+async def test_department_contacts_are_added_listed_and_removed_without_telegram(
+    database_url: str, engine: AsyncEngine
+) -> None:
+    add = ("add", "--role", "department", "--department", "verkeer", "--name", "Jan de Verkeersman")
+    code, said = await staff(database_url, *add, "--email", "Jan@Zutphen.example")
+    assert code == 0 and "Jan de Verkeersman <Jan@zutphen.example> now gets the questions for Verkeer" in said
+    code, said = await staff(database_url, "list")
+    assert code == 0
+    verkeer = next(line for line in said.splitlines() if line.strip().startswith("verkeer"))
+    assert "Team Verkeer <verkeer@zutphen.example> (config)" in verkeer
+    assert "Jan de Verkeersman <Jan@zutphen.example> (added)" in verkeer
+    assert "manager Marieke Jansen" in verkeer
+
+    for argv, problem in [
+        ((*add[:4], "nergens", *add[5:], "--email", "a@b.nl"), "needs --department, one of: verkeer"),
+        ((*add, "--email", "geen-adres"), "is not an e-mail address"),
+        (add, "needs --email"),
+        (("add", "--role", "broker", "--name", "B", "--wijk", "WK030101"), "need --telegram-id"),
+    ]:
+        code, _ = await staff(database_url, *argv)
+        assert code == 2, argv
+
+    code, said = await staff(database_url, "remove", "--email", "Jan@zutphen.example")
+    assert code == 0 and "gets no more questions" in said
+    code, said = await staff(database_url, "list")
+    assert "Jan de Verkeersman" not in said
+    code, _ = await staff(database_url, "remove", "--email", "Jan@zutphen.example")
+    assert code == 1
