@@ -119,7 +119,13 @@ def test_bundled_config_loads_with_all_themes_departments_and_default_norms(name
     m = load_municipality(BUNDLED_CONFIG_DIR / f"{name}.toml")
     assert tuple(th.code for th in m.themes) == THEME_CODES
     assert all(len(th.code) <= 20 for th in m.themes)
-    assert m.departments == DEFAULT_DEPARTMENTS
+    assert [(d.code, d.name, d.norm_days) for d in m.departments] == [
+        (d.code, d.name, d.norm_days) for d in DEFAULT_DEPARTMENTS
+    ]
+    # Every department can be asked by e-mail, and has a manager for overdue questions.
+    assert all(d.contacts and d.manager for d in m.departments)
+    assert m.departments[0].contacts[0].email == f"verkeer@{name}.example"
+    assert m.mail_from == f"initiatieven@{name}.example"
     assert dict(m.norms) == dict(DEFAULT_NORMS)
     assert m.no_sign_of_life_days == 15
     assert m.max_location_distance_km == 8
@@ -755,3 +761,23 @@ def test_municipality_is_loaded_once() -> None:
 def test_unknown_log_level_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="LOG_LEVEL"):
         Settings.from_env({"LOG_LEVEL": "chatty"})
+
+
+def test_department_contacts_and_the_sender_are_checked(tmp_path: Path) -> None:
+    base = (BUNDLED_CONFIG_DIR / "zutphen.toml").read_text(encoding="utf-8")
+    for wrong, problem in [
+        ('email = "verkeer@zutphen.example"', 'email = "geen adres"'),
+        (
+            'manager = { name = "Marieke Jansen", email = "manager.verkeer@zutphen.example" }',
+            'manager = "Marieke"',
+        ),
+        (
+            'contacts = [{ name = "Team Verkeer", email = "verkeer@zutphen.example" }]',
+            'contacts = [{ naam = "X" }]',
+        ),
+        ('from = "initiatieven@zutphen.example"', 'from = "initiatieven"'),
+    ]:
+        path = tmp_path / "gemeente.toml"
+        path.write_text(base.replace(wrong, problem, 1), encoding="utf-8")
+        with pytest.raises(ConfigError):
+            load_municipality(path)

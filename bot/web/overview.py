@@ -208,6 +208,7 @@ LEVELS: dict[Level, Msg] = {
 TRACKS: dict[Track, Msg] = {
     Track.STATUS: t("Too long in the status"),
     Track.SILENCE: t("No sign of life from the initiatiefmakelaar"),
+    Track.DEPARTMENT: t("A department has not answered in time"),
 }
 
 
