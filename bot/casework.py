@@ -22,6 +22,7 @@ from flows.cases import (
     BrokerOption,
     CaseView,
     Notification,
+    QuestionFacts,
     StaffRole,
     StaffView,
     TimelineItem,
@@ -53,6 +54,7 @@ from flows.resident import Outcome
 from flows.routing import BrokerLoad, route
 from flows.stalls import AMSTERDAM
 from flows.text import Msg, t, tn, verbatim
+from storage import departments as departments_store
 from storage import initiatives as initiatives_store
 from storage import people as people_store
 from storage import reports, web_sessions
@@ -155,7 +157,15 @@ class Casework:
             broker_telegram_id=broker_row.telegram_user_id if broker_row else None,
             department=row.department,
             resident_unreachable=person is not None and person.unreachable_at is not None,
+            question=await self._question(session, row),
         )
+
+    async def _question(self, session: AsyncSession, row: CaseRow) -> QuestionFacts | None:
+        """The question of the department a case waits on (its clock, or its request for information)."""
+        if row.status != Status.BIJ_GEMEENTE or row.department is None:
+            return None
+        found = await departments_store.latest_question(session, row.id, department=row.department)
+        return QuestionFacts.of(found) if found is not None else None
 
     async def route_new(
         self, session: AsyncSession, created: InitiativeRow, now: datetime
@@ -462,6 +472,7 @@ class Casework:
                 staff_id=staff.id if staff else None,
                 now=now,
             )
+            after = await self.case(session, case.reference) or after  # with its question's clock
         notes: list[Notification] = []
         if command.by_resident:
             done = Reply(

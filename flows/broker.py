@@ -43,14 +43,20 @@ from flows.commands import (
     ShowBrokers,
     ShowTimeline,
 )
-from flows.department import DEPARTMENT_ACTIONS, DEPARTMENT_EVENT, department_event_text
+from flows.department import (
+    DEPARTMENT_ACTIONS,
+    DEPARTMENT_EVENT,
+    QuestionState,
+    department_event_text,
+)
+from flows.department import standing as department_standing
 from flows.events import Button, Event, EventKind, Notice, Reply
 from flows.intake import NEEDS
 from flows.lifecycle import Actor, Refused, Role, Status, staff_label
 from flows.municipality import Municipality
 from flows.resident import Conversation, Outcome
 from flows.splitting import MESSAGE_LIMIT, utf16_len
-from flows.stalls import AMSTERDAM, StallFacts, Standing, status_standing, working_days_between
+from flows.stalls import AMSTERDAM, StallFacts, Standing, Track, status_standing, working_days_between
 from flows.text import Money, Msg, localized, t, tn, verbatim
 from flows.validators import clean_text
 
@@ -102,14 +108,21 @@ _CHANGE_STATUS, _MESSAGE, _NOTE, _HAND_OVER, _TIMELINE = (
 )
 
 
-def card_buttons(case: CaseView) -> tuple[tuple[Button, ...], ...]:
+def card_buttons(case: CaseView, m: Municipality | None = None) -> tuple[tuple[Button, ...], ...]:
     if lifecycle.is_final(case.status):
         return ((_btn(_TIMELINE, case, "tl"),),)
-    return (
+    rows: tuple[tuple[Button, ...], ...] = (
         (_btn(_CHANGE_STATUS, case, "st"), _btn(_MESSAGE, case, "msg")),
         (_btn(_NOTE, case, "note"), _btn(_HAND_OVER, case, "ho")),
         (_btn(_TIMELINE, case, "tl"),),
     )
+    if case.status == Status.BIJ_GEMEENTE and case.department and m is not None:
+        name = department_name(m, case.department)
+        department: tuple[Button, ...] = (_btn(t("Ask {department} again", department=name), case, "dask"),)
+        if case.question is not None and case.question.state == QuestionState.INFO:
+            department = (_btn(t("Answer their question"), case, "drep"), *department)
+        rows = (department, *rows)
+    return rows
 
 
 def _wijk_name(m: Municipality, code: str | None) -> Msg:
@@ -136,7 +149,12 @@ _NEED_LABELS: Mapping[str, Msg] = MappingProxyType({o.code: o.label for o in NEE
 
 
 def status_clock(case: CaseView, ctx: StaffContext) -> Standing | None:
-    """The case's status clock as the watchdog reads it (a department's own norm while bij_gemeente)."""
+    """The case's clock as the watchdog reads it: the status clock, or while bij_gemeente the clock of
+    the department's question (None while it waits on the broker or has answered)."""
+    if case.status == Status.BIJ_GEMEENTE:
+        if case.question is None:
+            return None
+        return department_standing(case.question, ctx.municipality, ctx.now)
     facts = StallFacts(case.status, case.status_changed_at, department=case.department)
     return status_standing(facts, ctx.municipality, ctx.now)
 
@@ -164,8 +182,24 @@ def case_card(case: CaseView, ctx: StaffContext, *, heading: Msg | None = None) 
         )
     clock = status_clock(case, ctx)
     lines.append(status)
-    if clock is not None:
+    if clock is not None and clock.track is Track.DEPARTMENT:
+        lines.append(
+            t(
+                "{department}: {days} of {norm} working days to answer",
+                department=department_name(m, case.department),
+                days=clock.days,
+                norm=clock.norm,
+            )
+        )
+    elif clock is not None:
         lines.append(t("{days} of {norm} working days in this status", days=clock.days, norm=clock.norm))
+    elif case.status == Status.BIJ_GEMEENTE and case.question is not None:
+        if case.question.state == QuestionState.INFO:
+            waiting = t(
+                "⚠ {department} waits for your answer to their question.",
+                department=department_name(m, case.department),
+            )
+            lines.append(waiting)
     lines.append(t("Initiatiefmakelaar: {name}", name=case.broker_name or t("nobody yet")))
     # The free texts stand apart, so a long card is split around them (flows.splitting), not inside.
     lines += [_BLANK, t("What do they want?\n{text}", text=case.description), _BLANK]
@@ -183,7 +217,7 @@ def case_card(case: CaseView, ctx: StaffContext, *, heading: Msg | None = None) 
     if case.resident_unreachable:
         lines.append(t("⚠ The initiator blocked the bot: messages do not arrive."))
     text = Msg("\n".join(f"{{l{i}}}" for i in range(len(lines))), {f"l{i}": x for i, x in enumerate(lines)})
-    card = Reply(text, buttons=card_buttons(case))
+    card = Reply(text, buttons=card_buttons(case, m))
     if case.photo_file_id:
         return (
             Reply(t("Photo of {reference}", reference=case.reference), photo_file_id=case.photo_file_id),

@@ -59,6 +59,28 @@ class StaffView:
         return self.coordinated_wijken is not None and wijk_code not in self.coordinated_wijken
 
 
+@dataclass(frozen=True, slots=True)
+class QuestionFacts:
+    """What the department's clock needs to know of a question (``flows.department``)."""
+
+    id: int
+    department: str
+    state: str
+    clock_started_at: datetime
+    promised_on: date | None = None
+
+    @classmethod
+    def of(cls, row: object) -> QuestionFacts:
+        """The facts of any question row with these field names."""
+        return cls(
+            row.id,  # type: ignore[attr-defined]
+            row.department,  # type: ignore[attr-defined]
+            row.state,  # type: ignore[attr-defined]
+            row.clock_started_at,  # type: ignore[attr-defined]
+            row.promised_on,  # type: ignore[attr-defined]
+        )
+
+
 @dataclass(frozen=True)
 class CaseView:
     """One initiative with what staff and the resident need to see of it."""
@@ -87,6 +109,8 @@ class CaseView:
     broker_telegram_id: int | None = None
     department: str | None = None
     resident_unreachable: bool = False
+    # While bij_gemeente: the department's current question (its clock), if the case has one.
+    question: QuestionFacts | None = None
 
 
 @dataclass(frozen=True)

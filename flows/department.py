@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
-from flows.cases import STAFF_PREFIX, case_button
+from flows.cases import STAFF_PREFIX, QuestionFacts, case_button
 from flows.events import Button, Reply
 from flows.lifecycle import Status
 from flows.municipality import Contact, Department, Municipality
@@ -159,28 +159,6 @@ def check_answer(
     if errors:
         return errors
     return Answer(chosen, text or None, blocker, promise, target, name)
-
-
-@dataclass(frozen=True, slots=True)
-class QuestionFacts:
-    """What the department's clock needs to know of a question."""
-
-    id: int
-    department: str
-    state: str
-    clock_started_at: datetime
-    promised_on: date | None = None
-
-    @classmethod
-    def of(cls, row: object) -> QuestionFacts:
-        """The facts of any question row with these field names."""
-        return cls(
-            row.id,  # type: ignore[attr-defined]
-            row.department,  # type: ignore[attr-defined]
-            row.state,  # type: ignore[attr-defined]
-            row.clock_started_at,  # type: ignore[attr-defined]
-            row.promised_on,  # type: ignore[attr-defined]
-        )
 
 
 def department_norm(m: Municipality, code: str) -> int:

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, case, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from flows.department import department_norm
 from flows.lifecycle import FINAL, OPEN_STATUSES, Status, is_final
 from flows.municipality import STATUS_CODES, STATUSES_WITHOUT_NORM, Municipality
 from flows.stalls import (
@@ -32,7 +33,7 @@ from flows.stalls import (
     threshold,
 )
 from storage.reports import CaseFilter, Scope, filter_clauses, scope_clause
-from storage.tables import initiative_events, initiatives, staff
+from storage.tables import department_questions, initiative_events, initiatives, staff
 
 PAGE_SIZE = 50
 EXPORT_BATCH = 1000
@@ -163,28 +164,14 @@ def stalled_clause(m: Municipality, now: datetime) -> ColumnElement[bool]:
     now = now.replace(second=0, microsecond=0)
     closed = tuple(m.closing_days)
     parts: list[ColumnElement[bool]] = []
-    own_norms = [d.code for d in m.departments if d.norm_days is not None]
     for status in STATUS_CODES:
         norm = norm_for(m, status, None)
-        if norm is None:
+        # While bij_gemeente the department's clock runs on its question instead (below).
+        if norm is None or status == Status.BIJ_GEMEENTE:
             continue
         in_status = initiatives.c.status == status
-        if status == Status.BIJ_GEMEENTE and own_norms:
-            for code in own_norms:
-                dept_norm = norm_for(m, status, code)
-                assert dept_norm is not None
-                parts.append(
-                    and_(
-                        in_status,
-                        initiatives.c.department == code,
-                        initiatives.c.status_changed_at < _latest_due_start(dept_norm, now, closed),
-                    )
-                )
-            in_status = and_(
-                in_status,
-                or_(initiatives.c.department.is_(None), initiatives.c.department.not_in(own_norms)),
-            )
         parts.append(and_(in_status, initiatives.c.status_changed_at < _latest_due_start(norm, now, closed)))
+    parts.append(_department_overdue(m, now, closed))
     # No sign of life: the latest of the broker's last action and the assignment (else the status change).
     cut = _latest_due_start(m.no_sign_of_life_days, now, closed)
     action, assigned = initiatives.c.last_broker_action_at, initiatives.c.assigned_at
@@ -201,6 +188,51 @@ def stalled_clause(m: Municipality, now: datetime) -> ColumnElement[bool]:
     # Only open statuses have a clock; saying so first lets the (status, status_changed_at) index
     # leave out the closed cases, most of a municipality's history.
     return and_(initiatives.c.status.in_(_CLOCKED), or_(false(), *parts))
+
+
+@lru_cache(maxsize=1024)
+def _latest_due_promise(now: datetime, closing_days: tuple[date, ...]) -> date:
+    """The latest promised decision date whose reminder is due at ``now`` (09:00 on the working day
+    after it: ``flows.department.clock``)."""
+    day = now.astimezone(AMSTERDAM).date()
+    while due_at(datetime.combine(day, time(12), tzinfo=AMSTERDAM), 1, closing_days) > now:
+        day -= timedelta(days=1)
+    return day
+
+
+def _department_overdue(m: Municipality, now: datetime, closed: tuple[date, ...]) -> ColumnElement[bool]:
+    """A case bij_gemeente whose department's open question is past its norm or its promised date:
+    ``flows.department.standing`` in SQL."""
+    q = department_questions
+    codes = [d.code for d in m.departments]
+    by_norm = [
+        and_(
+            q.c.department == d.code,
+            q.c.clock_started_at < _latest_due_start(department_norm(m, d.code), now, closed),
+        )
+        for d in m.departments
+    ]
+    by_norm.append(
+        and_(
+            q.c.department.not_in(codes),
+            q.c.clock_started_at < _latest_due_start(department_norm(m, ""), now, closed),
+        )
+    )
+    promised = and_(
+        q.c.promised_on <= _latest_due_promise(now, closed),
+        q.c.clock_started_at < _latest_due_start(1, now, closed),
+    )
+    overdue = (
+        select(q.c.id)
+        .where(
+            q.c.initiative_id == initiatives.c.id,
+            q.c.department == initiatives.c.department,
+            q.c.state == "open",
+            or_(and_(q.c.promised_on.is_(None), or_(*by_norm)), and_(q.c.promised_on.is_not(None), promised)),
+        )
+        .exists()
+    )
+    return and_(initiatives.c.status == Status.BIJ_GEMEENTE.value, overdue)
 
 
 # --- the list ---------------------------------------------------------------------------------

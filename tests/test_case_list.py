@@ -11,8 +11,10 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.settings import load_municipality
+from flows.cases import QuestionFacts
+from flows.department import standing
 from flows.stalls import Level, StallFacts, is_stalled
-from storage import case_list
+from storage import case_list, departments
 from storage.case_list import Holder, Sort, SortKey
 from storage.reports import CaseFilter, Scope
 from storage.staff import add_staff
@@ -250,3 +252,62 @@ def test_sort_parse_falls_back_to_newest_first() -> None:
     assert Sort.parse("-broker") == Sort(SortKey.BROKER, True)
     assert Sort.parse("wijk").param == "wijk"
     assert Sort.parse("drop table") == Sort()
+
+
+async def test_stalled_finds_a_department_past_its_norm_or_its_promised_date(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    asked = NOW - timedelta(days=60)  # far past Verkeer's 20 working days (the bij_gemeente norm)
+    await insert(
+        sessions,
+        [
+            row(i, status="bij_gemeente", department="verkeer", status_changed_at=asked, created_at=asked)
+            for i in range(1, 6)
+        ],
+    )
+    async with sessions() as s, s.begin():
+        ids = {
+            r.reference: r.id
+            async for b in case_list.iter_cases(s, EVERYTHING, CaseFilter(), M, now=NOW)
+            for r in b
+        }
+        by_ref = sorted(ids)
+        late = await departments.ask(
+            s, initiative_id=ids[by_ref[0]], department="verkeer", question="?", staff_id=None, now=asked
+        )
+        fresh = await departments.ask(
+            s,
+            initiative_id=ids[by_ref[1]],
+            department="verkeer",
+            question="?",
+            staff_id=None,
+            now=NOW - timedelta(days=2),
+        )
+        info = await departments.ask(
+            s, initiative_id=ids[by_ref[2]], department="verkeer", question="?", staff_id=None, now=asked
+        )
+        await departments.update_question(s, info.id, state="info")
+        promised = await departments.ask(
+            s,
+            initiative_id=ids[by_ref[3]],
+            department="verkeer",
+            question="?",
+            staff_id=None,
+            now=NOW - timedelta(days=2),
+        )
+        await departments.update_question(s, promised.id, promised_on=date(2026, 11, 27))  # last Friday
+        later = await departments.ask(
+            s, initiative_id=ids[by_ref[4]], department="verkeer", question="?", staff_id=None, now=asked
+        )
+        await departments.update_question(s, later.id, promised_on=date(2026, 12, 4))
+    async with sessions() as s, s.begin():
+        found = {
+            r.reference
+            async for b in case_list.iter_cases(s, EVERYTHING, CaseFilter(status="stalled"), M, now=NOW)
+            for r in b
+        }
+        rows = [await departments.question(s, q.id) for q in (late, fresh, info, promised, later)]
+    assert found == {by_ref[0], by_ref[3]}
+    # The same rule as the department's clock in flows.
+    reached = [standing(QuestionFacts.of(q), M, NOW) for q in rows]
+    assert [r is not None and r.level is not None for r in reached] == [True, False, False, True, False]

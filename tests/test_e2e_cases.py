@@ -571,7 +571,8 @@ async def test_a_case_at_vergunningen_counts_against_its_own_norm_on_the_card_an
         await press(bea, "Vergunningen", "What is the question for Vergunningen?")
         card = await say(bea, "Mag er een bankje op de stoep?", "Status changed.")
         assert "Status: With the municipality (Vergunningen)" in text_of(card)
-        assert "0 of 40 working days in this status" in text_of(card)
+        # The department's clock: its own norm, from the moment it got the question.
+        assert "Vergunningen: 0 of 40 working days to answer" in text_of(card)
         listed = await say(bea, "/zaken", "Your open initiatives, most urgent first:")
         assert f"{reference} · {TITLE}\nWith the municipality · 0/40 working days" in text_of(listed)
 

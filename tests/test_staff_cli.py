@@ -187,7 +187,7 @@ async def test_removing_a_broker_hands_their_open_initiatives_back_to_the_coordi
 
 
 async def test_department_contacts_are_added_listed_and_removed_without_telegram(
-    database_url: str, engine: AsyncEngine
+    database_url: str, engine: AsyncEngine, capsys: pytest.CaptureFixture[str]
 ) -> None:
     add = ("add", "--role", "department", "--department", "verkeer", "--name", "Jan de Verkeersman")
     code, said = await staff(database_url, *add, "--email", "Jan@Zutphen.example")
@@ -206,7 +206,7 @@ async def test_department_contacts_are_added_listed_and_removed_without_telegram
         (("add", "--role", "broker", "--name", "B", "--wijk", "WK030101"), "need --telegram-id"),
     ]:
         code, _ = await staff(database_url, *argv)
-        assert code == 2, argv
+        assert code == 2 and problem in capsys.readouterr().err, argv
 
     code, said = await staff(database_url, "remove", "--email", "Jan@zutphen.example")
     assert code == 0 and "gets no more questions" in said
