@@ -47,13 +47,14 @@ from flows.commands import (
     ShowBrokers,
     ShowTimeline,
 )
+from flows.department import sent_notice as department_sent
 from flows.events import Button, Event, Reply
 from flows.lifecycle import Role, Status
 from flows.municipality import Municipality
 from flows.resident import Outcome
 from flows.routing import BrokerLoad, route
 from flows.stalls import AMSTERDAM
-from flows.text import Msg, t, tn, verbatim
+from flows.text import t, verbatim
 from storage import departments as departments_store
 from storage import initiatives as initiatives_store
 from storage import people as people_store
@@ -654,22 +655,6 @@ async def _staff_event(
         note=text,
         visible_to_resident=visible_to_resident,
         touch_broker_action=True,
-    )
-
-
-def department_sent(department: str, mailed: int) -> Msg:
-    """What the broker hears after a question or reply went to a department by e-mail."""
-    if mailed == 0:
-        return t(
-            "{department} has no e-mail contacts yet, so nobody there got it. Ask them yourself, or ask "
-            "the coordinator to add contacts (initiatiefbot staff add --role department).",
-            department=department,
-        )
-    return tn(
-        "Sent to {department} by e-mail ({n} contact), with a personal link to answer.",
-        "Sent to {department} by e-mail ({n} contacts), with a personal link to answer.",
-        mailed,
-        department=department,
     )
 
 

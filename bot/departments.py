@@ -278,9 +278,30 @@ class DepartmentDesk:
         return len(contacts)
 
     async def withdraw(self, session: AsyncSession, case: CaseView, now: datetime) -> None:
-        """The case left the department: its questions end, its links stop working."""
-        await store.withdraw_active(session, case.id, now=now)
+        """The case left the department: its questions end, its links stop working, and a department
+        that had not answered yet hears it need not."""
+        withdrawn = await store.withdraw_active(session, case.id, now=now)
         await store.revoke_links(session, case.id, now=now, reason="left_department")
+        for question in withdrawn:
+            if question.state != QuestionState.OPEN:
+                continue
+            contacts = await self.recipients(session, question.department)
+            lines = [
+                t(
+                    "The question about initiative {reference} (“{title}”) is no longer needed: the "
+                    "initiatiefmakelaar has moved the initiative on. You do not have to answer it, and the "
+                    "link in the earlier e-mail no longer works.",
+                    reference=case.reference,
+                    title=case.title,
+                ),
+                self._signature(),
+            ]
+            subject = t("No longer needed: question about {reference}", reference=case.reference)
+            mails = [
+                self._mail(c, subject, [t("Dear {name},", name=c.name), *lines], "withdrawn", case.id)
+                for c in contacts
+            ]
+            await mail.queue(session, mails, self._m, now)
 
     async def ask_again(
         self, session: AsyncSession, case: CaseView, *, staff_id: int | None, question: str, now: datetime
@@ -379,6 +400,7 @@ class DepartmentDesk:
         days = working_days_between(question.asked_at, now, self._m.closing_days)
         name = self._department_name(question.department)
         forwarded_name: str | None = None
+        mailed = 0
         if answer.kind in rules.FINAL_KINDS:
             await store.update_question(
                 session,
@@ -428,25 +450,32 @@ class DepartmentDesk:
             moved = await initiatives_store.load_case_by_id(session, case.id)
             assert moved is not None
             case = await self._view(session, moved)
-            text = question.question
-            await self.ask(
+            mailed = await self.ask(
                 session,
                 case,
                 department=answer.forward_to,
-                question=text,
+                question=question.question,
                 staff_id=question.asked_by_staff_id,
                 now=now,
                 forwarded_from=question,
             )
-        notes = await self._tell(session, case, name, answer, forwarded_name)
+        notes = await self._tell(session, case, name, answer, forwarded_name, mailed)
         after = await store.question(session, question.id)
         assert after is not None
         return Answered(after, tuple(notes))
 
     async def _tell(
-        self, session: AsyncSession, case: CaseView, department: str, answer: Answer, forwarded: str | None
+        self,
+        session: AsyncSession,
+        case: CaseView,
+        department: str,
+        answer: Answer,
+        forwarded: str | None,
+        mailed: int,
     ) -> list[Notification]:
-        notice = rules.answer_notice(case.reference, case.title, department, answer, forwarded_to=forwarded)
+        notice = rules.answer_notice(
+            case.reference, case.title, department, answer, forwarded_to=forwarded, mailed=mailed
+        )
         if case.broker_telegram_id is not None:
             targets = [case.broker_telegram_id]
         else:

@@ -30,7 +30,7 @@ from flows.stalls import (
     norm_for,
     working_days_between,
 )
-from flows.text import Msg, t
+from flows.text import Msg, t, tn
 
 # Longest texts on the answer form; the page says so beside each field.
 MAX_ANSWER = 4000
@@ -261,6 +261,7 @@ def answer_notice(
     answer: Answer,
     *,
     forwarded_to: str | None = None,
+    mailed: int = 0,
 ) -> Reply:
     """The broker's message when a department answers, with the next steps as buttons."""
     head = t(
@@ -299,7 +300,7 @@ def answer_notice(
     elif answer.kind is AnswerKind.INFO:
         rows = ((_button(t("Answer their question"), reference, "drep"),),)
     else:
-        extra.append(t("The question went to {department} by e-mail.", department=forwarded_to or ""))
+        extra.append(sent_notice(forwarded_to or "", mailed))
         rows = ()
     extra.append(t("The initiator only heard that the department answered."))
     return Reply(head, buttons=rows, extra=tuple(extra))
@@ -315,5 +316,21 @@ def resident_sentence(department: str, broker: str | None) -> Msg:
         )
     return t(
         "The department {department} has answered. Your initiatiefmakelaar will discuss it with you.",
+        department=department,
+    )
+
+
+def sent_notice(department: str, mailed: int) -> Msg:
+    """What the broker hears after a question or reply went to a department by e-mail."""
+    if mailed == 0:
+        return t(
+            "{department} has no e-mail contacts yet, so nobody there got it. Ask them yourself, or ask "
+            "the coordinator to add contacts (initiatiefbot staff add --role department).",
+            department=department,
+        )
+    return tn(
+        "Sent to {department} by e-mail ({n} contact), with a personal link to answer.",
+        "Sent to {department} by e-mail ({n} contacts), with a personal link to answer.",
+        mailed,
         department=department,
     )

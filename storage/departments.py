@@ -267,18 +267,20 @@ async def update_question(session: AsyncSession, question_id: int, **values: Any
 
 async def withdraw_active(session: AsyncSession, initiative_id: int, *, now: datetime) -> list[QuestionRow]:
     """The case left the department: its active questions end unanswered and their clocks stop. Returns
-    the questions withdrawn."""
+    the questions withdrawn, as they were before."""
     conn = await session.connection()
-    result = await conn.execute(
-        update(department_questions)
-        .where(
-            department_questions.c.initiative_id == initiative_id,
-            department_questions.c.state.in_(ACTIVE_STATES),
-        )
-        .values(state="withdrawn", closed_at=now, next_alert_at=None)
-        .returning(*_QUESTION)
+    active = (
+        department_questions.c.initiative_id == initiative_id,
+        department_questions.c.state.in_(ACTIVE_STATES),
     )
-    return [QuestionRow(*row) for row in result]
+    before = [QuestionRow(*row) for row in await conn.execute(select(*_QUESTION).where(*active))]
+    if before:
+        await conn.execute(
+            update(department_questions)
+            .where(department_questions.c.id.in_([q.id for q in before]))
+            .values(state="withdrawn", closed_at=now, next_alert_at=None)
+        )
+    return before
 
 
 async def add_message(

@@ -140,7 +140,9 @@ async def test_question_answer_reply_and_conditions_passed_on(fake: FakeBotApi, 
         await engine.dispose()
 
 
-async def test_not_for_us_forwards_and_no_contacts_is_said(fake: FakeBotApi, database_url: str) -> None:
+async def test_not_for_us_forwards_the_question_and_ends_the_first_link(
+    fake: FakeBotApi, database_url: str
+) -> None:
     bea = fake.user(5202, "Bea", language_code="en")
     anna = fake.user(1302, "Anna", language_code="en")
     await add_staff(database_url, bea.id, "Bea Bakker")
@@ -160,7 +162,7 @@ async def test_not_for_us_forwards_and_no_contacts_is_said(fake: FakeBotApi, dat
             database_url, url, kind="niet_voor_ons", forward_to="groen", text="Dit gaat over het park."
         )
         told = await bea.wait_for_message(lambda m: "This is not for us" in (m.text or ""))
-        assert "The question went to Groen en openbare ruimte by e-mail." in text_of(told)
+        assert "Sent to Groen en openbare ruimte by e-mail (1 contact)" in text_of(told)
         forwarded = (await mails(database_url))[-1]
         assert forwarded.to_address == "groen@zutphen.example"
         assert QUESTION in forwarded.body and "Verkeer" in forwarded.body
