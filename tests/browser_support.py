@@ -137,6 +137,22 @@ class Browser:
 
         return await self._run(lambda: self.driver.find_element(By.CSS_SELECTOR, css).text)
 
+    async def wait_text(self, css: str, timeout: float = 30.0) -> str:  # noqa: ASYNC109
+        """The text of ``css`` once it is on the page: right after a form's redirect Chromium may still be
+        swapping documents, and a node found in the old one cannot be read."""
+        from selenium.common.exceptions import WebDriverException
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        def read() -> str:
+            return str(
+                WebDriverWait(self.driver, timeout, ignored_exceptions=(WebDriverException,)).until(
+                    lambda driver: driver.find_element(By.CSS_SELECTOR, css).text or False
+                )
+            )
+
+        return await self._run(read)
+
     async def all_text(self, css: str) -> list[str]:
         from selenium.webdriver.common.by import By
 
