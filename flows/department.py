@@ -81,7 +81,10 @@ def answer_label(kind: str) -> Msg:
         AnswerKind.INFO: t("We need more information"),
         AnswerKind.NOT_OURS: t("This is not for us"),
     }
-    return labels.get(AnswerKind(kind), t("Answer")) if kind in AnswerKind else t("Answer")
+    try:
+        return labels[AnswerKind(kind)]
+    except ValueError:  # not an answer kind (``kind in AnswerKind`` raises TypeError on Python 3.11)
+        return t("Answer")
 
 
 def blocked_label(blocked_by: str | None) -> Msg | None:

@@ -104,14 +104,25 @@ class Browser:
         await self._run(self._click, By.PARTIAL_LINK_TEXT, text, navigates)
 
     def _click(self, by: str, what: str, navigates: bool) -> None:
+        from selenium.common.exceptions import WebDriverException
         from selenium.webdriver.common.by import By
-        from selenium.webdriver.support import expected_conditions
         from selenium.webdriver.support.ui import WebDriverWait
 
         page = self.driver.find_element(By.TAG_NAME, "html")
         self.driver.find_element(by, what).click()
+
+        def left(_driver: Any) -> bool:
+            # The old page is gone once its node cannot be read: Chromium says "stale", or, while it
+            # swaps documents, "Node with given id does not belong to the document" (which selenium's
+            # staleness_of does not take for stale, and raised out of the wait now and then).
+            try:
+                page.is_enabled()
+            except WebDriverException:
+                return True
+            return False
+
         if navigates:
-            WebDriverWait(self.driver, 60).until(expected_conditions.staleness_of(page))
+            WebDriverWait(self.driver, 60).until(left)
             WebDriverWait(self.driver, 60).until(
                 lambda driver: driver.execute_script("return document.readyState") == "complete"
             )
@@ -136,6 +147,22 @@ class Browser:
         from selenium.webdriver.common.by import By
 
         return await self._run(lambda: self.driver.find_element(By.CSS_SELECTOR, css).text)
+
+    async def wait_text(self, css: str, timeout: float = 30.0) -> str:  # noqa: ASYNC109
+        """The text of ``css`` once it is on the page: right after a form's redirect Chromium may still be
+        swapping documents, and a node found in the old one cannot be read."""
+        from selenium.common.exceptions import WebDriverException
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        def read() -> str:
+            return str(
+                WebDriverWait(self.driver, timeout, ignored_exceptions=(WebDriverException,)).until(
+                    lambda driver: driver.find_element(By.CSS_SELECTOR, css).text or False
+                )
+            )
+
+        return await self._run(read)
 
     async def all_text(self, css: str) -> list[str]:
         from selenium.webdriver.common.by import By

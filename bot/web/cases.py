@@ -21,6 +21,7 @@ from telegram.error import TelegramError
 
 from bot.casework import OPEN
 from bot.notifications import enqueue_for_sweep
+from bot.web.department_questions import department_section
 from bot.web.site import SITE, VIEWER, Site, Viewer
 from flows.broker import event_text  # the bot's own sentences for its timeline
 from flows.cases import CaseView, Notification, TimelineItem
@@ -43,6 +44,7 @@ from flows.text import Msg, t, verbatim
 from flows.validators import clean_text
 from storage import audit
 from storage import case_list as store
+from storage import departments as departments_store
 from storage import staff as staff_store
 from storage.case_list import Holder, Sort, SortKey
 from storage.db import reading
@@ -62,6 +64,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get(CASES + "/{reference}/photo", case_photo)
     app.router.add_post(CASES + "/{reference}/assign", assign)
     app.router.add_post(CASES + "/{reference}/remind", remind)
+    app.router.add_post(CASES + "/{reference}/links/{link}/revoke", revoke_link)
 
 
 def _url(path: str, params: Mapping[str, str | int]) -> str:
@@ -185,6 +188,7 @@ DONE: Mapping[str, Msg] = {
     "assigned": t("The initiative is assigned. The initiatiefmakelaar gets a message in Telegram."),
     "handed_over": t("The initiative has a new initiatiefmakelaar. They get a message in Telegram."),
     "reminded": t("Reminder sent. The initiatiefmakelaar gets it in Telegram."),
+    "link_revoked": t("The link is revoked. It no longer opens the initiative."),
 }
 ERRORS: Mapping[str, Msg] = {
     "choose": t("Choose another initiatiefmakelaar."),
@@ -196,6 +200,7 @@ ERRORS: Mapping[str, Msg] = {
     "no_broker": t("This initiative has no initiatiefmakelaar yet."),
     "closed": t("This initiative is closed."),
     "note": t("Please write between 1 and {max} characters.", max=NOTE_MAX),
+    "link": t("That link was revoked already."),
 }
 
 
@@ -214,6 +219,7 @@ async def case_page(request: web.Request) -> web.Response:
         may_act = viewer.may_act_on(case.broker_id, case.wijk_code)
         can_manage = may_act and viewer.staff.is_coordinator and not is_final(case.status)
         loads = await staff_store.broker_loads(session, open_statuses=OPEN) if can_manage else []
+        departments = await department_section(session, m, case, broker.name if broker else None, now)
     show_contact = may_act and request.query.get("contact") == "1"
     if show_contact:
         async with site.sessions() as session, session.begin():
@@ -263,6 +269,7 @@ async def case_page(request: web.Request) -> web.Response:
         "message_ok": done is not None,
         "amount": case.amount_cents / 100 if case.amount_cents is not None else None,
         "language_name": LANGUAGES.get(case.language, case.language),
+        "departments": departments,
     }
     return aiohttp_jinja2.render_template("case.html", request, context)
 
@@ -299,13 +306,18 @@ async def case_photo(request: web.Request) -> web.Response:
     """The case's photo, fetched from Telegram (the bot keeps only its file id)."""
     site: Site = request.app[SITE]
     viewer: Viewer = request[VIEWER]
-    missing = web.Response(status=404, text="The photo is in Telegram.", content_type="text/plain")
     async with reading(site.sessions) as session:
         case = await _visible_case(session, viewer.scope, _reference(request))
-    if case is None or not case.photo_file_id or site.bot is None:
+    return await telegram_photo(site, case.photo_file_id if case is not None else None)
+
+
+async def telegram_photo(site: Site, file_id: str | None) -> web.Response:
+    """A photo the bot keeps only the Telegram file id of, fetched now; 404 without one (or without a bot)."""
+    missing = web.Response(status=404, text="The photo is in Telegram.", content_type="text/plain")
+    if not file_id or site.bot is None:
         return missing
     try:
-        file = await site.bot.get_file(case.photo_file_id)
+        file = await site.bot.get_file(file_id)
         data = await file.download_as_bytearray()
     except (TelegramError, OSError) as exc:
         # The exception's text may hold the file's URL, and with it the bot token: only its type is logged.
@@ -412,3 +424,22 @@ async def remind(request: web.Request) -> web.Response:
         )
         await enqueue_for_sweep(session, out.notifications, site.translator, now)
     raise _back(reference, done="reminded")
+
+
+async def revoke_link(request: web.Request) -> web.Response:
+    """End one personal link of a department contact (the case's broker, or a coordinator who covers it)."""
+    site: Site = request.app[SITE]
+    viewer: Viewer = request[VIEWER]
+    reference = _reference(request)
+    raw = request.match_info["link"]
+    link_id = int(raw) if raw.isdigit() and len(raw) < 12 else 0
+    async with site.sessions() as session, session.begin():
+        case = await _visible_case(session, viewer.scope, reference)
+        if case is None:
+            return _not_found(request, reference)
+        if not viewer.may_act_on(case.broker_id, case.wijk_code):
+            raise web.HTTPForbidden()
+        revoked = await departments_store.revoke_links(
+            session, case.id, now=site.clock(), reason="staff", staff_id=viewer.staff.id, link_id=link_id
+        )
+    raise _back(reference, done="link_revoked") if revoked else _back(reference, error="link")

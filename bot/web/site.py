@@ -1,8 +1,9 @@
 """The staff web's frame: who is looking (session cookie), CSRF on every form, security headers, the
 templates with the bot's translations, static files and friendly error pages.
 
-Handlers for the pages live beside this module (auth, overview, cases, exports, open311); each has an
-``add_routes(app)``. Pages under ``/dashboard`` need a session; the middleware refuses everyone else.
+Handlers for the pages live beside this module (auth, overview, cases, exports, open311, department);
+each has an ``add_routes(app)``. Pages under ``/dashboard`` need a session; the middleware refuses everyone
+else. A department's answer page (``/afdeling/<token>``) needs no session: its link's token is the key.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from telegram import Bot
 
 from bot.app import Runtime
 from bot.casework import Casework
+from bot.departments import LINK_PATH, MAIL_LANGUAGE, DepartmentDesk
 from bot.i18n import TIMEZONE, Translator
 from flows.cases import StaffView
 from flows.lifecycle import Status, staff_label
@@ -65,6 +67,7 @@ class Site:
     # Telegram, for the case photo; None when the site runs without a bot token.
     bot: Bot | None = None
     _cookie_key: bytes | None = None
+    _desk: DepartmentDesk | None = None
 
     async def cookie_key(self) -> bytes:
         """The key that signs session cookies: a deployment secret every worker shares, made on first use
@@ -73,6 +76,21 @@ class Site:
             key = await shared_secret(self.engine, COOKIE_KEY_NAME, lambda: secrets.token_hex(32))
             self._cookie_key = bytes.fromhex(key)
         return self._cookie_key
+
+    @property
+    def desk(self) -> DepartmentDesk:
+        """The department desk: the casework's when it has one, else the site's own on the same rules."""
+        shared = getattr(self.casework, "desk", None)
+        if isinstance(shared, DepartmentDesk):
+            return shared
+        if self._desk is None:
+            self._desk = DepartmentDesk(
+                self.municipality,
+                self.translator,
+                web_url=self.base_url,
+                view=self.casework._view,  # the casework's own case view, until the casework owns a desk
+            )
+        return self._desk
 
     @property
     def secure(self) -> bool:
@@ -165,7 +183,10 @@ async def viewer_of(request: web.Request) -> Viewer | None:
 
 
 def request_language(request: web.Request) -> str:
-    """The viewer's language, or for strangers the first of Dutch and English their browser asks for."""
+    """The viewer's language, or for strangers the first of Dutch and English their browser asks for.
+    A department's answer page is always Dutch."""
+    if is_department_path(request.path):
+        return MAIL_LANGUAGE
     viewer = request.get(VIEWER)
     if isinstance(viewer, Viewer):
         return viewer.language
@@ -181,6 +202,11 @@ def request_language(request: web.Request) -> str:
 
 def _is_staff_path(path: str) -> bool:
     return path == STAFF_PREFIX or path.startswith(STAFF_PREFIX + "/")
+
+
+def is_department_path(path: str) -> bool:
+    """A department's answer page (or its photo): no staff session, its link's token is the key."""
+    return path.startswith(LINK_PATH)
 
 
 @web.middleware
@@ -303,9 +329,11 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
     # their origin (under "no-referrer" a browser sends "Origin: null", which _same_origin refuses).
     response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-    if _is_staff_path(request.path) or request.path.startswith("/login"):
+    if _is_staff_path(request.path) or request.path.startswith("/login") or is_department_path(request.path):
         # Pages with personal data are never kept by a shared computer's browser or a proxy.
         response.headers["Cache-Control"] = "no-store"
+    if is_department_path(request.path):
+        response.headers.setdefault("X-Robots-Tag", "noindex, nofollow")
 
 
 # --- templates ------------------------------------------------------------------------------------------
@@ -383,7 +411,7 @@ def _template_context(request: web.Request) -> dict[str, Any]:
 
 def setup_site(app: web.Application) -> None:
     """Add the staff web and the Open311 API to ``app``; ``app[SITE]`` must be set before it serves."""
-    from bot.web import auth, cases, exports, open311, overview  # they import this module
+    from bot.web import auth, cases, department, exports, open311, overview  # they import this module
 
     aiohttp_jinja2.setup(
         app,
@@ -397,7 +425,7 @@ def setup_site(app: web.Application) -> None:
     app.on_response_prepare.append(security_headers)
     app.router.add_static("/static/", STATIC_DIR, name="static", append_version=True)
     app.router.add_get("/", _home)
-    for module in (auth, overview, cases, exports, open311):
+    for module in (auth, overview, cases, exports, open311, department):
         module.add_routes(app)
 
 
