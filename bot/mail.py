@@ -20,6 +20,7 @@ from typing import Protocol, TextIO
 
 from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from tenacity import AsyncRetrying, stop_after_attempt, wait_exponential
 
 from bot.outbox import backoff
 from bot.settings import Settings
@@ -214,8 +215,9 @@ class Mailer:
             if first is None or first > due:
                 break
             async with self._sessions() as session, session.begin():
-                rows = await mail_store.claim(session, now=due, limit=1, until=now + self._lease)
-            if not rows or rows[0].id in tried:
+                # A mail retried soon (a 4xx) waits for the next sweep, not for this one's end.
+                rows = await mail_store.claim(session, now=due, limit=1, until=now + self._lease, skip=tried)
+            if not rows:
                 break
             tried.add(rows[0].id)
             outcome = await self._send(rows[0])
@@ -234,8 +236,13 @@ class Mailer:
         except Exception as exc:
             log.exception("mail %s could not be sent; retried later", mail.id)
             return await self._failed(mail, SendError(f"{type(exc).__name__}: {exc}", server=True))
-        async with self._sessions() as session, session.begin():
-            await mail_store.mark_sent(session, mail.id, self._clock())
+        # Marked at once, before the next mail; a database hiccup now would send it again later.
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(3), wait=wait_exponential(max=4), reraise=True
+        ):
+            with attempt:
+                async with self._sessions() as session, session.begin():
+                    await mail_store.mark_sent(session, mail.id, self._clock())
         self._paused_until = None
         log.info("mail %s (%s) sent", mail.id, mail.kind)
         return 1

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from bot.app import Runtime
-from bot.mail import terminal_echo
+from bot.mail import EmlTransport, terminal_echo
 from bot.settings import Settings
 from flows.events import Event, EventKind, Location, Photo
 
@@ -138,6 +138,8 @@ async def run_shell(
             f"initiatiefbot shell · {runtime.municipality.name} · {settings.database_url} · user {user_id}",
             file=out,
         )
+        if isinstance(mailer.transport, EmlTransport):
+            print(f"E-mail is written to {mailer.transport.folder} (SMTP_URL is not set).", file=out)
         print(HELP, file=out)
         await outbox.flush(take_leased=True)
         await mailer.flush(take_leased=True)

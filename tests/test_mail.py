@@ -434,3 +434,19 @@ async def test_an_unwritable_mail_folder_keeps_the_mail_for_a_retry(
     assert await Mailer(sessions, EmlTransport(blocker), clock).flush() == 0
     kept = (await stored(sessions))[row.id]
     assert kept.status == "pending" and kept.attempts == 1
+
+
+async def test_a_busy_recipient_is_tried_once_per_sweep_even_at_start_up(
+    sessions: async_sessionmaker[AsyncSession], smtp_server: SmtpServer, clock: Clock, zutphen: Municipality
+) -> None:
+    smtp_server.inbox.busy["druk@zutphen.example"] = 5
+    busy, fine = await queue_now(
+        sessions, zutphen, clock(), question("druk@zutphen.example"), question("groen@zutphen.example")
+    )
+    mailer = smtp_mailer(sessions, smtp_server, clock, zutphen)
+    # Taking leased mail back looks a lease ahead, where the busy mail's retry already is.
+    assert await mailer.flush(take_leased=True) == 1
+    rows = await stored(sessions)
+    assert (rows[busy.id].status, rows[busy.id].attempts) == ("pending", 1)
+    assert rows[busy.id].not_before == T0 + timedelta(seconds=1)  # not held for a lease
+    assert rows[fine.id].status == "sent"
