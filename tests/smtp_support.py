@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import contextlib
 import email
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.policy import default
+from pathlib import Path
 from typing import Any
 
+import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
@@ -79,10 +84,19 @@ class Inbox:
 class SmtpServer:
     """An aiosmtpd server in its own thread; ``stop()`` takes it down, ``start()`` brings it back."""
 
-    def __init__(self, inbox: Inbox, *, auth: bool = False) -> None:
+    def __init__(
+        self,
+        inbox: Inbox,
+        *,
+        auth: bool = False,
+        tls: ssl.SSLContext | None = None,
+        implicit_tls: bool = False,
+    ) -> None:
         self.inbox = inbox
         self.port = free_port()
         self._auth = auth
+        self._tls = tls  # STARTTLS (required, and AUTH only after it), or TLS from the start
+        self._implicit_tls = implicit_tls
         self._controller: Controller | None = None
 
     @property
@@ -94,9 +108,14 @@ class SmtpServer:
         if self._auth:
             options = {
                 "authenticator": self.inbox.authenticate,
-                "auth_require_tls": False,
+                # Without TLS: plain localhost, on purpose. aiosmtpd sees only STARTTLS as TLS.
+                "auth_require_tls": self._tls is not None and not self._implicit_tls,
                 "auth_required": True,
             }
+        if self._tls is not None and self._implicit_tls:
+            options["ssl_context"] = self._tls
+        elif self._tls is not None:
+            options |= {"tls_context": self._tls, "require_starttls": True}
         self._controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port, **options)
         self._controller.start()
 
@@ -106,10 +125,32 @@ class SmtpServer:
             self._controller = None
 
 
+def self_signed(folder: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A certificate for 127.0.0.1 made with openssl: the server's context and a client's that trusts it."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(cert, key)
+    return server, ssl.create_default_context(cafile=str(cert))
+
+
 @contextlib.contextmanager
-def running(inbox: Inbox | None = None, *, auth: bool = False) -> Iterator[SmtpServer]:
+def running(
+    inbox: Inbox | None = None,
+    *,
+    auth: bool = False,
+    tls: ssl.SSLContext | None = None,
+    implicit_tls: bool = False,
+) -> Iterator[SmtpServer]:
     """An SMTP server on a free port for the ``with`` block."""
-    server = SmtpServer(inbox or Inbox(), auth=auth)
+    server = SmtpServer(inbox or Inbox(), auth=auth, tls=tls, implicit_tls=implicit_tls)
     server.start()
     try:
         yield server

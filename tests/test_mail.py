@@ -33,7 +33,7 @@ from flows.municipality import Municipality
 from storage import mail_outbox as mail_store
 from storage.db import create_engine, session_factory
 from storage.mail_outbox import MailRow, NewMail
-from tests.smtp_support import Inbox, SmtpServer, running
+from tests.smtp_support import Inbox, SmtpServer, running, self_signed
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 LEASE = MAIL_LEASE
@@ -450,3 +450,37 @@ async def test_a_busy_recipient_is_tried_once_per_sweep_even_at_start_up(
     assert (rows[busy.id].status, rows[busy.id].attempts) == ("pending", 1)
     assert rows[busy.id].not_before == T0 + timedelta(seconds=1)  # not held for a lease
     assert rows[fine.id].status == "sent"
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # smtps: TLS all the way
+@pytest.mark.parametrize("implicit_tls", [False, True], ids=["starttls", "smtps"])
+async def test_mail_goes_over_tls_and_logs_in_only_then(
+    sessions: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    zutphen: Municipality,
+    tmp_path: Path,
+    implicit_tls: bool,
+) -> None:
+    server_tls, client_tls = self_signed(tmp_path)
+    inbox = Inbox(logins={"bot": "geheim"})
+    with running(inbox, auth=True, tls=server_tls, implicit_tls=implicit_tls) as server:
+        scheme = "smtps" if implicit_tls else "smtp"
+        target = SmtpTarget.parse(f"{scheme}://bot:geheim@127.0.0.1:{server.port}")
+        mailer = Mailer(sessions, SmtpTransport(target, tls_context=client_tls, timeout=5), clock)
+        [row] = await queue_now(sessions, zutphen, clock(), question())
+        assert await mailer.flush() == 1
+    assert [(r.login, r.message["Message-ID"]) for r in inbox.received] == [("bot", row.message_id)]
+
+
+async def test_a_server_that_demands_starttls_gets_no_mail_without_it(
+    sessions: async_sessionmaker[AsyncSession], clock: Clock, zutphen: Municipality, tmp_path: Path
+) -> None:
+    server_tls, _ = self_signed(tmp_path)
+    with running(tls=server_tls) as server:
+        target = SmtpTarget.parse(f"smtp://127.0.0.1:{server.port}?starttls=off")
+        mailer = Mailer(sessions, SmtpTransport(target, timeout=5), clock)
+        [row] = await queue_now(sessions, zutphen, clock(), question())
+        assert await mailer.flush() == 0
+        assert server.inbox.received == []
+    waiting = (await stored(sessions))[row.id]
+    assert waiting.status == "pending" and "530" in (waiting.last_error or "")
