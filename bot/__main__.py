@@ -368,6 +368,7 @@ async def _sweep_once(
                 # Telegram's pace may hold some back: wait for them, or leave them to the bot's sweep.
                 if not await outbox.settle():
                     print("Some messages wait for Telegram; the running bot sends them.", file=sys.stderr)
+                await runtime.mailer().flush()  # the ladder's e-mails; what fails waits for the bot's sweep
     finally:
         await runtime.close()
     if digests:

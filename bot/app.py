@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,9 +22,11 @@ from bot.flood import FloodGuard
 from bot.handback import broker_unreachable
 from bot.i18n import Translator
 from bot.logs import deployment_pseudonyms
+from bot.mail import Mailer, Sender, mail_transport
 from bot.outbox import Outbox, Transport
 from bot.sendgate import DatabaseGate, LocalGate, SendGate, chat_pace, global_pace
 from bot.settings import Settings, load_municipality
+from bot.smtp import Echo
 from bot.telegram_io import to_event
 from bot.transport import SendTimeouts, TelegramTransport
 from bot.undelivered import report_undelivered
@@ -114,6 +116,7 @@ class Runtime:
     dispatcher: Dispatcher
     clock: Callable[[], datetime]
     gate: SendGate
+    _mailer: Mailer | None = field(default=None, init=False, repr=False)
 
     @classmethod
     async def open(
@@ -183,12 +186,28 @@ class Runtime:
             self.sessions, self.municipality, self.translator, self.clock, outbox=outbox, lease=self.lease
         )
 
+    def mailer(self, *, echo: Echo | None = None) -> Mailer:
+        """The process's one mailer (built on first use, ``echo`` then too): SMTP when SMTP_URL is set,
+        else .eml files. Whoever commits queued mail calls ``kick()``; the process that runs the
+        sweepers calls ``start()``; :meth:`close` stops it."""
+        if self._mailer is None:
+            self._mailer = Mailer(
+                self.sessions,
+                mail_transport(self.settings, echo=echo),
+                self.clock,
+                sender=Sender.of(self.municipality),
+                max_age=timedelta(hours=self.settings.outbox_max_age_hours),
+            )
+        return self._mailer
+
     @property
     def lease(self) -> timedelta:
         """How long the sweep leaves a fresh message to the process that queued it."""
         return timedelta(seconds=self.settings.outbox_lease_seconds)
 
     async def close(self) -> None:
+        if self._mailer is not None:
+            await self._mailer.stop()  # the mail under way is marked sent before the database closes
         await self.engine.dispose()
 
 
@@ -339,6 +358,7 @@ class BotService:
         outbox = self._outbox = runtime.outbox(self._transport)
         await set_commands(bot, runtime.translator)
         await outbox.flush(take_leased=True)  # messages queued before a crash or restart
+        runtime.mailer().start(take_leased=True)  # its first sweep sends mail queued before the restart
         loop = asyncio.get_running_loop()
         self._background.append(loop.create_task(outbox.run(), name="outbox-sweeper"))
         interval = runtime.municipality.watchdog_interval_minutes * 60
@@ -364,6 +384,8 @@ class BotService:
             )
             self.sending.add(task)
             task.add_done_callback(self._sent)
+        if handled.mail:
+            self.runtime.mailer().kick()
 
     def _sent(self, task: asyncio.Task[None]) -> None:
         self.sending.discard(task)

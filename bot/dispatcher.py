@@ -14,6 +14,7 @@ from bot.casework import Casework
 from bot.flood import FloodGuard
 from bot.i18n import Translator
 from bot.logs import Pseudonyms
+from bot.mail import queued as queued_mail
 from bot.notifications import enqueue_calls, notification_calls
 from bot.outbox import SEND_LEASE
 from bot.telegram_io import ApiCall, render_notice, render_reply
@@ -55,12 +56,14 @@ class _Trace:
 
 @dataclass(frozen=True)
 class Handled:
-    """What one update led to: the queued messages to send after commit, and the chats for which
-    these were the whole queue when committed (``alone``: nothing older was waiting for them)."""
+    """What one update led to: the queued messages to send after commit, the chats for which these
+    were the whole queue when committed (``alone``: nothing older was waiting for them), and whether
+    it queued e-mail (``mail``)."""
 
     outbox: tuple[OutboxRow, ...] = ()
     duplicate: bool = False
     alone: frozenset[int] = frozenset()
+    mail: bool = False  # the transaction queued e-mail: kick the mailer after commit
 
 
 class Dispatcher:
@@ -121,7 +124,8 @@ class Dispatcher:
                     if verdict is Verdict.DROP:
                         return Handled()
                     return await self._handled(tx, await self._slow_down(tx, event, now))
-                return await self._handled(tx, await self._process(session, tx, event, now, trace))
+                handled = await self._handled(tx, await self._process(session, tx, event, now, trace))
+                return replace(handled, mail=queued_mail(session))
         except Exception:
             trace.outcome = "error"
             # Only the id: never the event or the Update, which hold what the person typed.

@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 
 import email_validator
 
+from bot.smtp import SmtpTarget, SmtpUrlError
 from flows.municipality import (
     DEFAULT_DEPARTMENTS,
     DEFAULT_DIGEST_TIME,
@@ -910,6 +911,16 @@ def _per_second(environ: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _smtp_url(environ: Mapping[str, str]) -> str | None:
+    raw = _optional(environ, "SMTP_URL")
+    if raw is not None:
+        try:
+            SmtpTarget.parse(raw)
+        except SmtpUrlError as exc:
+            raise ConfigError(None, None, "SMTP_URL", str(exc)) from None
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the runtime needs from its environment; the municipality is read on first use."""
@@ -993,7 +1004,7 @@ class Settings:
             log_pseudonym_key=_pseudonym_key(environ),
             web_base_url=_base_url(environ),
             port_set=_optional(environ, "PORT") is not None,
-            smtp_url=_optional(environ, "SMTP_URL"),
+            smtp_url=_smtp_url(environ),
             mail_dir=Path(raw_dir) if (raw_dir := _optional(environ, "MAIL_DIR")) else None,
         )
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from bot.app import Runtime
+from bot.mail import EmlTransport, terminal_echo
 from bot.settings import Settings
 from flows.events import Event, EventKind, Location, Photo
 
@@ -130,13 +131,18 @@ async def run_shell(
     runtime = await Runtime.open(terminal)
     transport = TerminalTransport(me=user_id, out=out)
     outbox = runtime.outbox(transport)
+    # Mail is sent (written as .eml without SMTP_URL) right after each update, and echoed here.
+    mailer = runtime.mailer(echo=terminal_echo(out))
     try:
         print(
             f"initiatiefbot shell · {runtime.municipality.name} · {settings.database_url} · user {user_id}",
             file=out,
         )
+        if isinstance(mailer.transport, EmlTransport):
+            print(f"E-mail is written to {mailer.transport.folder} (SMTP_URL is not set).", file=out)
         print(HELP, file=out)
         await outbox.flush(take_leased=True)
+        await mailer.flush(take_leased=True)
         start = Event(
             kind=EventKind.COMMAND, command="start", user_id=user_id, chat_id=user_id, language_code=language
         )
@@ -153,5 +159,7 @@ async def run_shell(
                 continue
             handled = await runtime.dispatcher.handle(event)
             await outbox.send(handled.outbox, alone=handled.alone)
+            if handled.mail:
+                await mailer.flush()
     finally:
         await runtime.close()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -89,10 +89,14 @@ _PENDING = (
 )
 
 
-async def claim(session: AsyncSession, *, now: datetime, limit: int, until: datetime) -> list[MailRow]:
-    """Take up to ``limit`` due mails, oldest first, and keep them from other senders until ``until``."""
+async def claim(
+    session: AsyncSession, *, now: datetime, limit: int, until: datetime, skip: Collection[int] = ()
+) -> list[MailRow]:
+    """Take up to ``limit`` due mails, oldest first (but none in ``skip``), and keep them from other
+    senders until ``until``."""
     conn = await session.connection()
-    rows = [MailRow(*row) for row in await conn.execute(_PENDING, {"now": now, "limit": limit})]
+    stmt = _PENDING.where(mail_outbox.c.id.not_in(list(skip))) if skip else _PENDING
+    rows = [MailRow(*row) for row in await conn.execute(stmt, {"now": now, "limit": limit})]
     if rows:
         await conn.execute(
             update(mail_outbox).where(mail_outbox.c.id.in_([r.id for r in rows])).values(not_before=until)

@@ -35,6 +35,7 @@ def build_site_app(
         own = await Runtime.open(settings)
         app[RUNTIME] = own
         app[SITE] = open_site(own, bot)
+        own.mailer().start()  # the answer pages queue mail; stopped by own.close()
 
     async def close(app: web.Application) -> None:
         own = app.get(RUNTIME)

@@ -128,6 +128,7 @@ def build_web_app(
         # Unlike `run`, no flush(take_leased=True): other workers may be sending their fresh rows. The
         # sweeper takes over what a crashed worker left once its lease has run out.
         worker.background.append(loop.create_task(outbox.run(), name="outbox-sweeper"))
+        runtime.mailer().start()  # stopped by runtime.close(); a dead worker's claims wait for their lease
         interval = runtime.municipality.watchdog_interval_minutes * 60
         worker.background.append(
             loop.create_task(runtime.watchdog(outbox).run(interval), name="stall-watchdog")
@@ -178,6 +179,8 @@ def build_web_app(
             raise web.HTTPServiceUnavailable() from None
         if handled.outbox:
             worker.send_later(handled.outbox, handled.alone)
+        if handled.mail:
+            worker.runtime.mailer().kick()
         return web.Response(status=200)
 
     async def healthz(request: web.Request) -> web.Response:
