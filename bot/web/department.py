@@ -189,11 +189,9 @@ async def post_answer(request: web.Request) -> web.Response:
 
 
 def _kick_mailer(site: Site) -> None:
-    """Tell the mailer (when this process runs one) that mail waits; otherwise its sweep finds it."""
-    mailer = getattr(site, "mailer", None)
-    kick = getattr(mailer, "kick", None)
-    if callable(kick):
-        kick()
+    """Tell this process's mailer that mail waits (without one, another process's sweep finds it)."""
+    if site.mailer is not None:
+        site.mailer.kick()
 
 
 async def case_photo(request: web.Request) -> web.Response:

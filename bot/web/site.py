@@ -31,6 +31,7 @@ from bot.app import Runtime
 from bot.casework import Casework
 from bot.departments import LINK_PATH, MAIL_LANGUAGE, DepartmentDesk
 from bot.i18n import TIMEZONE, Translator
+from bot.mail import Mailer
 from flows.cases import StaffView
 from flows.lifecycle import Status, staff_label
 from flows.municipality import Municipality
@@ -66,8 +67,9 @@ class Site:
     base_url: str
     # Telegram, for the case photo; None when the site runs without a bot token.
     bot: Bot | None = None
+    # The process's mailer, kicked after a page queued mail (its sweep would find it a little later).
+    mailer: Mailer | None = None
     _cookie_key: bytes | None = None
-    _desk: DepartmentDesk | None = None
 
     async def cookie_key(self) -> bytes:
         """The key that signs session cookies: a deployment secret every worker shares, made on first use
@@ -79,18 +81,8 @@ class Site:
 
     @property
     def desk(self) -> DepartmentDesk:
-        """The department desk: the casework's when it has one, else the site's own on the same rules."""
-        shared = getattr(self.casework, "desk", None)
-        if isinstance(shared, DepartmentDesk):
-            return shared
-        if self._desk is None:
-            self._desk = DepartmentDesk(
-                self.municipality,
-                self.translator,
-                web_url=self.base_url,
-                view=self.casework._view,  # the casework's own case view, until the casework owns a desk
-            )
-        return self._desk
+        """The department desk: the same as the bot's (``Casework.desk``)."""
+        return self.casework.desk
 
     @property
     def secure(self) -> bool:
@@ -444,4 +436,5 @@ def open_site(runtime: Runtime, bot: Bot | None = None) -> Site:
         engine=runtime.engine,
         base_url=runtime.settings.web_url,
         bot=bot,
+        mailer=runtime.mailer(),
     )
