@@ -133,7 +133,8 @@ class DepartmentSweep:
             if row is None:  # the case is gone (erased): nobody to tell about it
                 continue
             broker = brokers.get(row.broker_id) if row.broker_id is not None else None
-            case = case_view(row, broker, None)
+            person = await people_store.load_person(session, row.resident_user_id)
+            case = case_view(row, broker, person)
             about = question_alert(case, facts[q.id], question=q.question, m=self._m, now=as_of)
             if about is None:
                 continue

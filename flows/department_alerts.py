@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 
-from flows.alerts import Audience, Recipient, is_absent
+from flows import resident
+from flows.alerts import Audience, Recipient, is_absent, resident_notice
 from flows.broker import StaffContext
 from flows.cases import STAFF_PREFIX, CaseView, Notification, StaffView, case_button
 from flows.department import QuestionFacts, clock
@@ -122,8 +123,28 @@ def plan_department_alert(
     if alert.level is Level.URGENT and broker is not None and not is_absent(broker, ctx):
         recipients.append(Recipient(Audience.BROKER, broker.telegram_user_id, broker.name))
     message = _telegram(alert.level, facts, broker)
-    notes = tuple(Notification(r.user_id, r.user_id, message) for r in recipients)
-    return DepartmentPlan(alert, tuple(mails), tuple(recipients), notes, manager_missing)
+    notes = [Notification(r.user_id, r.user_id, message) for r in recipients]
+    case = facts.case
+    if _tells_resident(alert, case, ctx):
+        recipients.append(Recipient(Audience.RESIDENT, case.resident_user_id, case.contact_name))
+        notice = Reply(
+            t("{reference} · {title}", reference=case.reference, title=case.title),
+            # The coordinators were asked (and the manager): true whether or not the broker is there.
+            extra=(resident_notice(case, None, ctx),),
+            buttons=resident.case_buttons(case.reference, case.status),
+        )
+        notes.append(Notification(case.resident_user_id, case.resident_chat_id, notice))
+    return DepartmentPlan(alert, tuple(mails), tuple(recipients), tuple(notes), manager_missing)
+
+
+def _tells_resident(alert: DueAlert, case: CaseView, ctx: StaffContext) -> bool:
+    # As on a case's status clock (flows.alerts): the one sentence at the escalation, or with the urgent
+    # step that overtook it; once per clock of the question.
+    return (
+        ctx.municipality.stall_resident_notice
+        and (alert.level is Level.ESCALATION or Level.ESCALATION in alert.overtook)
+        and not case.resident_unreachable
+    )
 
 
 def mail_body(mail: DepartmentMail, name: str, url: str, m: Municipality) -> list[Msg]:

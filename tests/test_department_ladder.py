@@ -33,6 +33,7 @@ from tests.test_watchdog import (
     DIRK,
     NOORDVEEN,
     QUIET,
+    RESIDENT,
     T0,
     TRANSLATOR,
     WATERKWARTIER,
@@ -155,7 +156,9 @@ async def test_at_one_and_a_half_times_the_manager_and_coordinators_hear_and_the
     assert all(LINK.search(m.body) and "Marieke Jansen" in m.body for m in contacts)  # their manager was told
     assert LINK.findall(manager.body) != LINK.findall(contacts[0].body)  # the manager's own link
     messages = await world.messages()
-    assert [chat for chat, _ in messages] == [CARLA]  # Waterkwartier's coordinator, not Dirk, not Anna
+    # Waterkwartier's coordinator (not Dirk, not Anna), and the initiator's one sentence.
+    assert [chat for chat, _ in messages] == [CARLA, RESIDENT]
+    assert "waiting for an answer from Verkeer. We have asked a coordinator" in messages[1][1]
     text = messages[0][1]
     for part in ("Escalation: Verkeer", "INI-2026-0001", "Marieke Jansen", f"{ESCALATION_DAYS} working days"):
         assert part in text, text
@@ -190,7 +193,8 @@ async def test_each_step_once_across_repeated_sweeps_and_restarts(world: World) 
         (2, False),
         (3, False),
     ]
-    assert len(await world.messages()) == 1 + 2  # Carla at 1.5×; Carla and Anna at 3×
+    # Carla and the initiator at 1.5×; Carla and Anna at 3×.
+    assert [chat for chat, _ in await world.messages()] == [CARLA, RESIDENT, CARLA, ANNA]
     assert (await question(world, 1)).next_alert_at is None  # nothing left on this clock
 
 
@@ -228,6 +232,8 @@ async def test_a_sweep_far_past_three_times_sends_only_the_highest_step(world: W
     report = await sweep(world, URGENT + timedelta(days=10))
     assert [(line.level, line.skipped) for line in report.lines] == [(1, True), (2, True), (3, False)]
     assert {kind for kind, _ in sent(await ladder_mails(world))} == {"urgent"}
+    # The urgent step overtook the escalation: the initiator's sentence comes with it.
+    assert RESIDENT in [chat for chat, _ in await world.messages()]
     assert [(level, skipped) for _, level, skipped in await department_alerts(world)] == [
         (1, True),
         (2, True),
@@ -345,8 +351,8 @@ async def test_without_a_manager_the_escalation_goes_to_the_contacts_with_a_warn
         await sweep(world, ESCALATION, nobody)
     assert sent(await ladder_mails(world)) == [("escalation", TEAM), ("escalation", SECOND)]
     assert "has no manager" in caplog.text
-    ((chat, text),) = await world.messages()
-    assert chat == CARLA and "Verkeer has no manager" in text
+    (chat, text), (resident, _) = await world.messages()
+    assert chat == CARLA and "Verkeer has no manager" in text and resident == RESIDENT
 
 
 # --- a dry run -----------------------------------------------------------------------------------
@@ -366,6 +372,7 @@ async def test_a_dry_run_shows_the_messages_without_recording_or_sending(world: 
         ("contact", "nl"),
         ("contact", "nl"),
         ("coordinator", "en"),
+        ("resident", "en"),
     ]
     assert "[personal link]" in shown[0].text and "Mogen er bloembakken" in shown[0].text
     assert "Escalation: Verkeer" in shown[3].text
