@@ -85,7 +85,7 @@ class DepartmentSweep:
         """The steps of these due questions at ``as_of``; a dry run records and queues nothing."""
         recorded = await alerts_store.sent_alerts(session, {q.initiative_id for q in rows})
         facts = {q.id: QuestionFacts.of(q) for q in rows}
-        steps = {}
+        steps: dict[int, tuple[list[DueAlert], datetime | None]] = {}
         for q in rows:
             # The case's department keys; the clock's start tells one question's clock from another's.
             sent = {key for key in recorded[q.initiative_id] if key[0] == Track.DEPARTMENT.value}
