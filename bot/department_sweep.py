@@ -150,6 +150,9 @@ class DepartmentSweep:
                     "urgent escalation" if alert.level is Level.URGENT else "escalation",
                     row.reference,
                 )
+            coordinated = any(r.audience is Audience.COORDINATOR for r in plan.recipients)
+            if alert.level is not Level.REMINDER and not coordinated:
+                log.warning("department escalation for %s reaches no coordinator", row.reference)
             contacts = await self._desk.recipients(session, q.department)
             if not contacts:
                 log.warning("department %s has no contacts to e-mail about %s", q.department, row.reference)

@@ -163,27 +163,12 @@ def stalled_clause(m: Municipality, now: datetime) -> ColumnElement[bool]:
     now = now.replace(second=0, microsecond=0)
     closed = tuple(m.closing_days)
     parts: list[ColumnElement[bool]] = []
-    own_norms = [d.code for d in m.departments if d.norm_days is not None]
     for status in STATUS_CODES:
         norm = norm_for(m, status, None)
-        if norm is None:
+        # bij_gemeente has no status clock: the department's runs on its question (flows.department).
+        if norm is None or status == Status.BIJ_GEMEENTE:
             continue
         in_status = initiatives.c.status == status
-        if status == Status.BIJ_GEMEENTE and own_norms:
-            for code in own_norms:
-                dept_norm = norm_for(m, status, code)
-                assert dept_norm is not None
-                parts.append(
-                    and_(
-                        in_status,
-                        initiatives.c.department == code,
-                        initiatives.c.status_changed_at < _latest_due_start(dept_norm, now, closed),
-                    )
-                )
-            in_status = and_(
-                in_status,
-                or_(initiatives.c.department.is_(None), initiatives.c.department.not_in(own_norms)),
-            )
         parts.append(and_(in_status, initiatives.c.status_changed_at < _latest_due_start(norm, now, closed)))
     # No sign of life: the latest of the broker's last action and the assignment (else the status change).
     cut = _latest_due_start(m.no_sign_of_life_days, now, closed)
