@@ -3,22 +3,24 @@
 Only due cases are loaded (``initiatives.next_alert_at <= now``, an index range scan), a batch per
 transaction. Every ladder step is recorded under a unique key before its messages are queued, and only
 the transaction that inserted the key queues them: so each step happens once, also with several
-watchdogs on one PostgreSQL database. The messages go out through the outbox after commit.
+watchdogs on one PostgreSQL database. The messages go out through the outbox after commit. A second pass
+does the same for the questions put to departments, on each department's own clock (``bot.department_sweep``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from operator import attrgetter
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.casework import staff_view
+from bot.department_sweep import DepartmentStep, DepartmentSweep, case_view, load_view
+from bot.departments import MAIL_LANGUAGE, DepartmentDesk
 from bot.i18n import Translator
 from bot.notifications import enqueue_calls, language_of, notification_calls, render_notifications
 from bot.outbox import SEND_LEASE, Outbox
@@ -26,21 +28,25 @@ from bot.telegram_io import ApiCall
 from flows import coordinator
 from flows.alerts import Audience, Recipient, plan_alert
 from flows.broker import StaffContext
-from flows.cases import CaseView, Notification, StaffRole, StaffView
+from flows.cases import Notification, StaffRole, StaffView
 from flows.lifecycle import OPEN_STATUSES
 from flows.municipality import Municipality
 from flows.stalls import AMSTERDAM, Level, StallFacts, sweep_steps
 from storage import alerts as alerts_store
+from storage import departments as departments_store
 from storage import people as people_store
 from storage import reports
 from storage import staff as staff_store
 from storage.alerts import DueCaseRow, NewStallAlert
+from storage.departments import QuestionRow
 from storage.outbox import OutboxRow
 from storage.people import PersonRow
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH = 500
+# The staff web's address when no department desk is given (as bot.settings.Settings.web_url defaults).
+DEFAULT_WEB_URL = "http://localhost:8080"
 LEVEL_NAMES = {Level.REMINDER: "reminder", Level.ESCALATION: "escalation", Level.URGENT: "urgent"}
 
 
@@ -74,6 +80,8 @@ class SweepReport:
     cases: int = 0  # due cases looked at
     lines: tuple[SweepLine, ...] = ()
     queued: int = 0  # outbox messages queued
+    questions: int = 0  # due department questions looked at
+    mails: int = 0  # e-mails queued (to departments)
 
     @property
     def sent(self) -> tuple[SweepLine, ...]:
@@ -86,8 +94,10 @@ class SweepReport:
         text = f"{_count(len(self.sent), 'alert')} for {_count(initiatives, 'initiative')}"
         if skipped:
             text += f" ({_count(skipped, 'lower step')} skipped)"
-        text += f"; {_count(self.cases, 'due initiative')} checked"
-        return text
+        text += f"; {_count(self.cases, 'due initiative')}"
+        if self.questions:
+            text += f" and {_count(self.questions, 'due department question')}"
+        return text + " checked"
 
     def table(self) -> str:
         """A plain-text table for operators: one line per ladder step (with the messages of a dry run
@@ -110,6 +120,8 @@ class SweepReport:
             summary += "; dry run: nothing recorded or sent"
         else:
             summary += f"; {_count(self.queued, 'message')} queued"
+            if self.mails:
+                summary += f", {_count(self.mails, 'e-mail')}"
         return "\n".join([*text, summary]) if self.lines else summary
 
 
@@ -145,6 +157,17 @@ def _reaches_staff(recipients: Sequence[Recipient]) -> bool:
 class _Batch:
     lines: list[SweepLine] = field(default_factory=list)
     outbox: list[OutboxRow] = field(default_factory=list)
+    mails: int = 0
+
+
+@dataclass
+class _Pass:
+    """What one pass of a sweep (the cases, or the department questions) did over all its batches."""
+
+    rows: int = 0
+    lines: list[SweepLine] = field(default_factory=list)
+    queued: int = 0
+    mails: int = 0
 
 
 class Watchdog:
@@ -159,6 +182,7 @@ class Watchdog:
         *,
         outbox: Outbox | None = None,
         lease: timedelta = SEND_LEASE,
+        desk: DepartmentDesk | None = None,
     ) -> None:
         self._sessions = sessions
         self._m = municipality
@@ -166,6 +190,8 @@ class Watchdog:
         self._clock = clock
         self._outbox = outbox
         self._lease = lease
+        desk = desk or DepartmentDesk(municipality, translator, web_url=DEFAULT_WEB_URL, view=load_view)
+        self._departments = DepartmentSweep(municipality, translator, desk)
 
     async def sweep(
         self,
@@ -182,28 +208,61 @@ class Watchdog:
         as_of = as_of if as_of is not None else self._clock()
         if as_of.tzinfo is None or as_of.utcoffset() is None:
             raise ValueError(f"as_of must be timezone-aware, got {as_of!r}")
-        lines: list[SweepLine] = []
-        cases = queued = 0
+
+        async def cases(session: AsyncSession, after: tuple[datetime, int] | None) -> list[DueCaseRow]:
+            return await alerts_store.due_cases(
+                session, now=as_of, limit=batch, after=after, lock=not dry_run
+            )
+
+        async def questions(session: AsyncSession, after: tuple[datetime, int] | None) -> list[QuestionRow]:
+            return await departments_store.due_questions(
+                session, now=as_of, limit=batch, after=after, lock=not dry_run
+            )
+
+        async def department_batch(session: AsyncSession, rows: Sequence[QuestionRow]) -> _Batch:
+            return await self._department_batch(session, rows, as_of, dry_run=dry_run, show=show)
+
+        async def case_batch(session: AsyncSession, rows: Sequence[DueCaseRow]) -> _Batch:
+            return await self._batch(session, rows, as_of, dry_run=dry_run, show=show)
+
+        on_cases = await self._pass(cases, case_batch, batch)
+        on_questions = await self._pass(questions, department_batch, batch)
+        return SweepReport(
+            as_of,
+            dry_run,
+            on_cases.rows,
+            tuple(on_cases.lines + on_questions.lines),
+            on_cases.queued + on_questions.queued,
+            questions=on_questions.rows,
+            mails=on_questions.mails,
+        )
+
+    async def _pass(
+        self,
+        fetch: Callable[[AsyncSession, tuple[datetime, int] | None], Awaitable[Sequence[Any]]],
+        handle: Callable[[AsyncSession, Sequence[Any]], Awaitable[_Batch]],
+        batch: int,
+    ) -> _Pass:
+        """Due rows a batch per transaction (locked, SKIP LOCKED), paging on by (next_alert_at, id);
+        each batch's messages are sent after its commit."""
+        done = _Pass()
         after: tuple[datetime, int] | None = None
         while True:
             async with self._sessions() as session, session.begin():
-                rows = await alerts_store.due_cases(
-                    session, now=as_of, limit=batch, after=after, lock=not dry_run
-                )
-                done = (
-                    await self._batch(session, rows, as_of, dry_run=dry_run, show=show) if rows else _Batch()
-                )
-            cases += len(rows)
-            lines.extend(done.lines)
-            queued += len(done.outbox)
-            if done.outbox and self._outbox is not None:
-                await self._outbox.send(done.outbox)
+                rows = await fetch(session, after)
+                result = await handle(session, rows) if rows else _Batch()
+            done.rows += len(rows)
+            done.lines.extend(result.lines)
+            done.queued += len(result.outbox)
+            done.mails += result.mails
+            # The mailer (bot.mail) is kicked after this commit when result.mails: see the mail wiring.
+            if result.outbox and self._outbox is not None:
+                await self._outbox.send(result.outbox)
             if len(rows) < batch:
-                break
+                return done
             last = rows[-1]
             assert last.next_alert_at is not None
             after = (last.next_alert_at, last.id)
-        return SweepReport(as_of, dry_run, cases, tuple(lines), queued)
 
     async def run(self, interval: float) -> None:
         """Sweep every ``interval`` seconds until cancelled; a failed sweep is logged and tried again."""
@@ -302,7 +361,7 @@ class Watchdog:
                 covering[row.wijk_code] = [views[c.id] for c in chosen]
             broker = brokers.get(row.broker_id) if row.broker_id is not None else None
             plan = plan_alert(
-                _case_view(row, broker, people.get(row.resident_user_id)),
+                case_view(row, broker, people.get(row.resident_user_id)),
                 alert,
                 facts=facts[row.id],
                 broker=broker,
@@ -324,6 +383,39 @@ class Watchdog:
                 log.warning(
                     "stall alert for %s reaches no staff member: there is no coordinator", row.reference
                 )
+        if calls:
+            done.outbox = await enqueue_calls(session, calls, self._clock(), lease=self._lease)
+        return done
+
+    async def _department_batch(
+        self,
+        session: AsyncSession,
+        rows: Sequence[QuestionRow],
+        as_of: datetime,
+        *,
+        dry_run: bool,
+        show: bool = False,
+    ) -> _Batch:
+        """The department clocks' due steps of these questions: e-mails queued by the department sweep,
+        the Telegram messages rendered here in each recipient's language."""
+        steps = await self._departments.batch(
+            session, rows, as_of, now=self._clock(), dry_run=dry_run, show=show
+        )
+        if not steps:
+            return _Batch()
+        users = {note.user_id for step in steps for note in step.notifications}
+        people = await people_store.load_people(session, users) if users else {}
+        done = _Batch()
+        calls: list[tuple[int, ApiCall]] = []
+        for step in steps:
+            shown: tuple[ShownMessage, ...] = ()
+            if dry_run and show:
+                shown = tuple(ShownMessage(r, MAIL_LANGUAGE, text) for r, text in step.mails)
+                shown += self._show(step.recipients, step.notifications, people)
+            done.lines.append(_department_line(step, shown))
+            done.mails += step.mails_queued
+            if not dry_run:
+                calls.extend(self._render(step.notifications, people))
         if calls:
             done.outbox = await enqueue_calls(session, calls, self._clock(), lease=self._lease)
         return done
@@ -379,15 +471,8 @@ def _facts(row: DueCaseRow) -> StallFacts:
     return StallFacts.of(row)
 
 
-_VIEW_FIELDS = tuple(f.name for f in fields(CaseView) if f.name in DueCaseRow.__dataclass_fields__)
-_VIEW_VALUES = attrgetter(*_VIEW_FIELDS)
-
-
-def _case_view(row: DueCaseRow, broker: StaffView | None, resident: PersonRow | None) -> CaseView:
-    """The case as the flows see it, as ``Casework`` builds it, from rows loaded for the whole batch."""
-    return CaseView(
-        **dict(zip(_VIEW_FIELDS, _VIEW_VALUES(row), strict=True)),
-        broker_name=broker.name if broker else None,
-        broker_telegram_id=broker.telegram_user_id if broker else None,
-        resident_unreachable=resident is not None and resident.unreachable_at is not None,
+def _department_line(step: DepartmentStep, shown: tuple[ShownMessage, ...]) -> SweepLine:
+    alert = step.alert
+    return SweepLine(
+        step.reference, alert.track.value, int(alert.level), alert.skipped, step.recipients, shown
     )

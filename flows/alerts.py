@@ -33,6 +33,9 @@ class Audience(StrEnum):
     BROKER = "broker"
     COORDINATOR = "coordinator"
     RESIDENT = "resident"
+    # By e-mail, on a department's ladder (flows.department_alerts): no Telegram id.
+    CONTACT = "contact"
+    MANAGER = "manager"
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,14 +22,10 @@ TR = Translator(("nl", "en"))
 ENTERED = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday
 ANNA = StaffView(id=1, telegram_user_id=2001, name="Anna Jansen", role=StaffRole.BROKER)
 CARLA = StaffView(id=2, telegram_user_id=3001, name="Carla Smit", role=StaffRole.COORDINATOR)
-# Every status with a norm; with the municipality, once per department of the configuration.
+# Every status with a status clock. bij_gemeente has none: the department's clock runs on its question
+# (flows.department, the watchdog's department pass; tests/test_department_ladder.py).
 NORMED = [
-    *(
-        (status.value, None)
-        for status in Status
-        if norm_for(ZUTPHEN, status, None) and status != "bij_gemeente"
-    ),
-    *(("bij_gemeente", department.code) for department in ZUTPHEN.departments),
+    (status.value, None) for status in Status if norm_for(ZUTPHEN, status, None) and status != "bij_gemeente"
 ]
 
 
@@ -108,15 +104,14 @@ def test_zaken_marks_a_case_when_the_watchdog_reminds_and_not_before(
         assert ("⚠ INI-2026-0001" in listed) is marked, listed
 
 
-def test_a_case_at_vergunningen_shows_the_departments_norm_everywhere() -> None:
+def test_a_case_at_vergunningen_shows_no_status_norm() -> None:
     at_vergunningen = case("bij_gemeente", "vergunningen")
     ctx = broker.StaffContext(ZUTPHEN, ENTERED + timedelta(hours=1))
     *_, card = broker.case_card(at_vergunningen, ctx)
-    assert "0 of 40 working days in this status" in text(card)
-    assert "0 van 40 werkdagen in deze status" in text(card, "nl")
-    assert "0/40 werkdagen" in text(
-        broker.case_list([at_vergunningen], ctx, title=broker.t("Your cases")), "nl"
-    )
+    # No status norm on the card or the list: the department's norm is on its question's clock.
+    assert "Vergunningen" in text(card)
+    assert "working days in this status" not in text(card)
+    assert "/40" not in text(broker.case_list([at_vergunningen], ctx, title=broker.t("Your cases")), "nl")
 
 
 def line(reference: str, status: str, changed: datetime, **kw: object) -> coordinator.CaseLine:
@@ -145,7 +140,7 @@ def test_the_coordinators_see_exactly_the_steps_the_watchdog_sends() -> None:
         line("INI-2026-0001", "toegewezen", ENTERED),
         # At Vergunningen for 23 working days: within its own norm of 40, so not stalled.
         line("INI-2026-0002", "bij_gemeente", ENTERED, department="vergunningen", last_broker_action_at=now),
-        # At Verkeer for 23 working days: past the general norm of 20, a reminder.
+        # At Verkeer for 23 working days: no status clock; the department's clock is on its question.
         line("INI-2026-0003", "bij_gemeente", ENTERED, department="verkeer", last_broker_action_at=now),
         # Being carried out (norm 40), but no sign of the broker for 23 working days: an escalation.
         line("INI-2026-0004", "in_uitvoering", ENTERED),
@@ -169,13 +164,12 @@ def test_the_coordinators_see_exactly_the_steps_the_watchdog_sends() -> None:
     assert sent == {
         ("INI-2026-0001", "status", 3),
         ("INI-2026-0001", "silence", 2),
-        ("INI-2026-0003", "status", 1),
         ("INI-2026-0004", "silence", 2),
         ("INI-2026-0005", "status", 2),
     }
     stalled = text(coordinator.stalled(lines, ZUTPHEN, now))
     blocks = stalled.split("\n\n")
-    assert blocks[0] == "4 stalled initiatives, worst first:"
+    assert blocks[0] == "3 stalled initiatives, worst first:"
     steps = {"reminder": 1, "escalation": 2, "urgent escalation": 3}
     shown = {
         (
@@ -192,9 +186,8 @@ def test_the_coordinators_see_exactly_the_steps_the_watchdog_sends() -> None:
         "INI-2026-0001",
         "INI-2026-0004",
         "INI-2026-0005",
-        "INI-2026-0003",
     ]
     assert "No sign of life for 23 working days (norm 15) · step: escalation" in stalled
     assert "1 working day over the norm of 2 · step: escalation" in stalled
-    assert "Stalled: 4 ·" in text(coordinator.overview(lines, ZUTPHEN, now))
-    assert "4 stalled now" in text(coordinator.weekly_digest(lines, ZUTPHEN, now))
+    assert "Stalled: 3 ·" in text(coordinator.overview(lines, ZUTPHEN, now))
+    assert "3 stalled now" in text(coordinator.weekly_digest(lines, ZUTPHEN, now))

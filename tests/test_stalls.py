@@ -278,9 +278,10 @@ def test_closed_and_rejected_initiatives_have_no_clocks() -> None:
         assert clocks(facts(status), TOWN) == ()
 
 
-def test_case_with_the_municipality_runs_on_the_department_norm() -> None:
+def test_case_with_the_municipality_has_no_status_clock_the_departments_question_has_one() -> None:
+    # The department's own norm runs on its question (flows.department.clock, the watchdog's second pass).
     f = facts("bij_gemeente", department="vergunningen")
-    assert clocks(f, TOWN)[0] == StallClock(Track.STATUS, ENTERED, 40)
+    assert [c.track for c in clocks(f, TOWN)] == [Track.SILENCE]
 
 
 # --- Alerts ---------------------------------------------------------------------------------------------
@@ -442,11 +443,11 @@ def test_a_standing_counts_days_and_the_step_reached() -> None:
     assert status_standing(f, TOWN, ESCALATION_AT).level is Level.ESCALATION
     assert status_standing(f, TOWN, ESCALATION_AT).over == 3
     assert status_standing(facts("afgewezen"), TOWN, ESCALATION_AT) is None
-    # With the municipality at Vergunningen: 8 working days of its own norm of 40.
+    # With the municipality at Vergunningen: no status clock; the department's runs on its question.
     waiting = status_standing(
         replace(f, status="bij_gemeente", department="vergunningen"), TOWN, ESCALATION_AT
     )
-    assert waiting is not None and (waiting.days, waiting.norm, waiting.level) == (8, 40, None)
+    assert waiting is None
 
 
 def test_the_first_contact_promise_adds_the_first_two_norms() -> None:
@@ -631,7 +632,7 @@ def test_stalled_means_the_watchdog_has_sent_a_step_and_shows_the_step_it_sent(
     assert {(s.track, s.level) for s in stalled_standings(f, TOWN, now)} == sent
     assert is_stalled(f, TOWN, now) == bool(sent)
     over = days_over(f, TOWN, now)
-    if norm_for(TOWN, f.status, f.department) is None:
+    if norm_for(TOWN, f.status, f.department) is None or f.status == "bij_gemeente":
         assert over is None
     else:
         assert over is not None and over >= 0

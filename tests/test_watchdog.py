@@ -17,6 +17,8 @@ import pytest_asyncio
 from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.department_sweep import load_view
+from bot.departments import DepartmentDesk
 from bot.i18n import Translator
 from bot.outbox import Outbox
 from bot.settings import BUNDLED_CONFIG_DIR, load_municipality
@@ -26,6 +28,7 @@ from flows.municipality import Municipality
 from flows.resident import LANGUAGES
 from flows.stalls import AMSTERDAM, Level
 from storage import alerts as alerts_store
+from storage import departments as departments_store
 from storage import initiatives as initiatives_store
 from storage import people as people_store
 from storage import staff as staff_store
@@ -376,10 +379,27 @@ async def _broker_away(world: World) -> tuple[int, int]:
     return case, 5
 
 
+async def ask_department(world: World, case: int, department: str, at: datetime) -> None:
+    """Put the case to ``department`` with a question at ``at``: the department's clock starts (bij_gemeente
+    has no status clock of its own)."""
+    async with world.sessions() as session, session.begin():
+        await change_status(session, case, "bij_gemeente", at, department=department)
+        row = await initiatives_store.load_case_by_id(session, case)
+        assert row is not None
+        desk = DepartmentDesk(QUIET, TRANSLATOR, web_url="http://localhost:8080", view=load_view)
+        await desk.ask(
+            session,
+            await load_view(session, row),
+            department=department,
+            question="Mag dit?",
+            staff_id=None,
+            now=at,
+        )
+
+
 async def _at_vergunningen(world: World) -> tuple[int, int]:
     case = await world.case(broker=world.anna)
-    async with world.sessions() as session, session.begin():
-        await change_status(session, case, "bij_gemeente", T0, department="vergunningen")
+    await ask_department(world, case, "vergunningen", T0)
     return case, 40  # the department's own norm
 
 
@@ -396,7 +416,8 @@ async def _at_vergunningen_unstaffed(world: World) -> tuple[int, int]:
         (_with_broker, WITH_BROKER),
         (_without_broker, NO_BROKER_YET),
         (_broker_away, BROKER_AWAY),
-        (_at_vergunningen, f"{AT_VERGUNNINGEN} We have asked your initiatiefmakelaar to ask them about it."),
+        # On the department's clock the coordinators (and the department's manager) were asked.
+        (_at_vergunningen, f"{AT_VERGUNNINGEN} We have asked a coordinator to ask them about it."),
         (_at_vergunningen_unstaffed, f"{AT_VERGUNNINGEN} We have asked a coordinator to ask them about it."),
     ],
     ids=["with-broker", "without-broker", "broker-away", "at-a-department", "at-a-department-no-broker"],
@@ -417,8 +438,7 @@ async def test_every_resident_hears_one_true_sentence_at_one_and_a_half_times_th
 
 async def test_the_resident_hears_again_only_after_the_case_enters_its_status_anew(world: World) -> None:
     case = await world.case(broker=world.anna)
-    async with world.sessions() as session, session.begin():
-        await change_status(session, case, "bij_gemeente", T0, department="verkeer")  # norm 20
+    await ask_department(world, case, "verkeer", T0)  # norm 20
     first = due(T0, 20, Level.ESCALATION)
     for moment in (first, first + timedelta(hours=5)):
         await world.sweep(moment)
@@ -426,7 +446,8 @@ async def test_the_resident_hears_again_only_after_the_case_enters_its_status_an
     back = first + timedelta(days=1)
     async with world.sessions() as session, session.begin():
         await change_status(session, case, "plan_in_uitwerking", back - timedelta(hours=2))
-        await change_status(session, case, "bij_gemeente", back, department="verkeer")
+        await departments_store.withdraw_active(session, case, now=back - timedelta(hours=2))
+    await ask_department(world, case, "verkeer", back)
     for moment in (due(back, 20, Level.ESCALATION), due(back, 20, Level.ESCALATION) + timedelta(days=2)):
         await world.sweep(moment)
     told = [text_ for chat, text_ in await world.messages() if chat == RESIDENT]
