@@ -17,8 +17,6 @@ from telegram.ext import Application, BaseRateLimiter, ContextTypes, ExtBot, Typ
 from telegram.request import BaseRequest
 
 from bot.bot_api import bot_requests
-from bot.department_sweep import load_view
-from bot.departments import DepartmentDesk
 from bot.dispatcher import Dispatcher, Handled
 from bot.flood import FloodGuard
 from bot.handback import broker_unreachable
@@ -184,9 +182,6 @@ class Runtime:
 
     def watchdog(self, outbox: Outbox | None) -> Watchdog:
         """The stall watchdog; it sends through ``outbox`` (None: it only queues, or only reports)."""
-        desk = DepartmentDesk(
-            self.municipality, self.translator, web_url=self.settings.web_url, view=load_view
-        )
         return Watchdog(
             self.sessions,
             self.municipality,
@@ -194,7 +189,8 @@ class Runtime:
             self.clock,
             outbox=outbox,
             lease=self.lease,
-            desk=desk,
+            desk=self.dispatcher.casework.desk,
+            mailer=self.mailer(),
         )
 
     def mailer(self, *, echo: Echo | None = None) -> Mailer:

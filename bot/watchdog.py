@@ -22,6 +22,7 @@ from bot.casework import staff_view
 from bot.department_sweep import DepartmentStep, DepartmentSweep, case_view, load_view
 from bot.departments import MAIL_LANGUAGE, DepartmentDesk
 from bot.i18n import Translator
+from bot.mail import Mailer
 from bot.notifications import enqueue_calls, language_of, notification_calls, render_notifications
 from bot.outbox import SEND_LEASE, Outbox
 from bot.telegram_io import ApiCall
@@ -183,6 +184,7 @@ class Watchdog:
         outbox: Outbox | None = None,
         lease: timedelta = SEND_LEASE,
         desk: DepartmentDesk | None = None,
+        mailer: Mailer | None = None,
     ) -> None:
         self._sessions = sessions
         self._m = municipality
@@ -190,6 +192,7 @@ class Watchdog:
         self._clock = clock
         self._outbox = outbox
         self._lease = lease
+        self._mailer = mailer  # kicked after a batch that queued e-mail (its own sweep finds it anyway)
         desk = desk or DepartmentDesk(municipality, translator, web_url=DEFAULT_WEB_URL, view=load_view)
         self._departments = DepartmentSweep(municipality, translator, desk)
 
@@ -255,7 +258,8 @@ class Watchdog:
             done.lines.extend(result.lines)
             done.queued += len(result.outbox)
             done.mails += result.mails
-            # The mailer (bot.mail) is kicked after this commit when result.mails: see the mail wiring.
+            if result.mails and self._mailer is not None:
+                self._mailer.kick()
             if result.outbox and self._outbox is not None:
                 await self._outbox.send(result.outbox)
             if len(rows) < batch:
