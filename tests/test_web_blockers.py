@@ -6,12 +6,12 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest_asyncio
 
 from storage import departments as departments_store
 from storage.staff import StaffRow
+from tests.e2e import migrate
 from tests.test_web_department_figures import answered, question
 from tests.web_support import NOW, WebWorld, web_world
 
@@ -19,8 +19,9 @@ PAGE = "/dashboard/blokkades"
 
 
 @pytest_asyncio.fixture
-async def web(tmp_path: Path) -> AsyncIterator[WebWorld]:
-    async with web_world(f"sqlite+aiosqlite:///{tmp_path / 'web.db'}") as world:
+async def web(database_url: str) -> AsyncIterator[WebWorld]:
+    await migrate(database_url)
+    async with web_world(database_url) as world:
         yield world
 
 

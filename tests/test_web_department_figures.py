@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest_asyncio
@@ -15,13 +14,15 @@ import pytest_asyncio
 from flows.lifecycle import Status
 from storage import departments as departments_store
 from storage import initiatives as initiatives_store
+from tests.e2e import migrate
 from tests.test_web_overview import section
 from tests.web_support import NOW, WebWorld, web_world
 
 
 @pytest_asyncio.fixture
-async def web(tmp_path: Path) -> AsyncIterator[WebWorld]:
-    async with web_world(f"sqlite+aiosqlite:///{tmp_path / 'web.db'}") as world:
+async def web(database_url: str) -> AsyncIterator[WebWorld]:
+    await migrate(database_url)
+    async with web_world(database_url) as world:
         yield world
 
 

@@ -114,12 +114,10 @@ async def record_action(request: web.Request) -> web.Response:
     if not _may_act(viewer, blocker):
         raise web.HTTPForbidden()
     form = await request.post()
-    fields = {
-        "escalated_to": str(form.get("escalated_to", "")),
-        "outcome": str(form.get("outcome", "")),
-        "resolved": form.get("resolved") == "1",
-    }
-    checked = check_action(**fields)
+    escalated_to, outcome = str(form.get("escalated_to", "")), str(form.get("outcome", ""))
+    resolved = form.get("resolved") == "1"
+    checked = check_action(escalated_to=escalated_to, outcome=outcome, resolved=resolved)
+    fields = {"escalated_to": escalated_to, "outcome": outcome, "resolved": resolved}
     if not isinstance(checked, BlockerAction):
         return await _page(
             request, errors={blocker.question.id: checked}, typed={blocker.question.id: fields}, status=400
