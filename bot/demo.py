@@ -12,14 +12,16 @@ from datetime import datetime, time, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from flows.department import AnswerKind, BlockedBy, QuestionState, department_norm
 from flows.lifecycle import Status
 from flows.municipality import Municipality
-from flows.stalls import AMSTERDAM
+from flows.stalls import AMSTERDAM, working_days_between
+from storage import departments as departments_store
 from storage import initiatives as initiatives_store
 from storage import people as people_store
 from storage import staff as staff_store
 from storage.initiatives import NewInitiative
-from storage.tables import initiatives
+from storage.tables import initiatives, status_spells
 
 # Who logs in to try it: `initiatiefbot web --login-link --telegram-id 43`.
 DEMO_COORDINATOR_ID = 43
@@ -126,7 +128,7 @@ async def seed(session: AsyncSession, m: Municipality, now: datetime, *, count: 
     rng = random.Random(2026)
     start = now - timedelta(days=730)
     await _person(session, DEMO_COORDINATOR_ID, "Anna", start)
-    await staff_store.add_staff(
+    coordinator = await staff_store.add_staff(
         session,
         telegram_user_id=DEMO_COORDINATOR_ID,
         name="Anna de Vries",
@@ -182,6 +184,8 @@ async def seed(session: AsyncSession, m: Municipality, now: datetime, *, count: 
         )
         department = idea.department if idea.department in departments else None
         await _history(session, row.id, broker, created_at, now, department, rng)
+    # The departments' answers on their own generator, so the cases stay as they were before them.
+    await _department_answers(session, m, coordinator.id, now, random.Random(12))
     return count
 
 
@@ -269,3 +273,112 @@ def _note(status: Status) -> str | None:
     if status is Status.GESTOPT:
         return "De bewoners hebben er geen tijd meer voor."
     return None
+
+
+QUESTION = "Kan dit op deze plek, en wat is daarvoor nodig? De bewoners willen graag deze maand beginnen."
+ANSWERS = {
+    AnswerKind.YES: "Ja, dat kan. Wij zetten het in onze planning.",
+    AnswerKind.CONDITIONS: "Ja, als de bewoners het onderhoud doen en de stoep 1,5 meter vrij blijft.",
+    AnswerKind.NO: "Nee, hier ligt een kabel in de grond. Een andere plek kan wel.",
+}
+BLOCKED = {
+    BlockedBy.RULE: "Nee. De APV staat dit niet toe op de stoep, hoe goed het idee ook is.",
+    BlockedBy.MANDATE: "Nee. Daar gaan wij niet over: daar beslist de wethouder.",
+}
+ESCALATED_TO = ("wethouder Jansen", "de directie", "het afdelingshoofd")
+
+
+async def _department_answers(
+    session: AsyncSession, m: Municipality, coordinator_id: int, now: datetime, rng: random.Random
+) -> None:
+    """A question to the department for every stay in bij_gemeente; it is answered when the case left
+    (a "nee" when it was turned down, a few blocked by a rule or a mandate, some of them acted on)."""
+    conn = await session.connection()
+    stays = await conn.execute(
+        select(
+            status_spells.c.initiative_id,
+            status_spells.c.department,
+            status_spells.c.started_at,
+            status_spells.c.ended_at,
+        )
+        .where(status_spells.c.status == Status.BIJ_GEMEENTE.value, status_spells.c.department.is_not(None))
+        .order_by(status_spells.c.id)
+    )
+    current = await conn.execute(
+        select(initiatives.c.id, initiatives.c.department, initiatives.c.status_changed_at).where(
+            initiatives.c.status == Status.BIJ_GEMEENTE.value, initiatives.c.department.is_not(None)
+        )
+    )
+    for initiative_id, department, asked_at in current:
+        await departments_store.ask(
+            session,
+            initiative_id=initiative_id,
+            department=department,
+            question=QUESTION,
+            staff_id=None,
+            now=asked_at,
+        )
+    for initiative_id, department, asked_at, left_at in list(stays):
+        row = await departments_store.ask(
+            session,
+            initiative_id=initiative_id,
+            department=department,
+            question=QUESTION,
+            staff_id=None,
+            now=asked_at,
+        )
+        case = await initiatives_store.load_case_by_id(session, initiative_id)
+        refused = case is not None and case.status == Status.AFGEWEZEN.value
+        kind = AnswerKind.NO if refused else rng.choice((AnswerKind.YES, AnswerKind.CONDITIONS))
+        blocked = rng.choice(tuple(BlockedBy)) if refused and rng.random() < 0.3 else None
+        text = BLOCKED[blocked] if blocked else ANSWERS[kind]
+        answered_at = left_at - timedelta(hours=1)
+        days = working_days_between(asked_at, answered_at, m.closing_days)
+        await departments_store.update_question(
+            session,
+            row.id,
+            state=QuestionState.ANSWERED.value,
+            answer_kind=kind.value,
+            answer_text=text,
+            blocked_by=blocked.value if blocked else None,
+            answered_at=answered_at,
+            answer_working_days=days,
+            answered_within_norm=days <= department_norm(m, department),
+            closed_at=answered_at,
+            next_alert_at=None,
+        )
+        dept = m.department(department)
+        await departments_store.add_message(
+            session,
+            row.id,
+            author="department",
+            author_name=f"Team {dept.name}" if dept else department,
+            kind=kind.value,
+            text=text,
+            now=answered_at,
+            blocked_by=blocked.value if blocked else None,
+        )
+        if blocked is None or rng.random() < 0.4:
+            continue
+        acted_at = answered_at + timedelta(days=rng.randrange(2, 10))
+        settled = acted_at + timedelta(days=rng.randrange(10, 40))
+        if acted_at < now:
+            await departments_store.add_blocker_action(
+                session,
+                row.id,
+                staff_id=coordinator_id,
+                escalated_to=rng.choice(ESCALATED_TO),
+                outcome="Voorgelegd; het antwoord volgt.",
+                resolved=False,
+                now=acted_at,
+            )
+        if acted_at < now and settled < now and rng.random() < 0.5:
+            await departments_store.add_blocker_action(
+                session,
+                row.id,
+                staff_id=coordinator_id,
+                escalated_to=None,
+                outcome="Besproken. De bewoners kiezen met de makelaar een andere plek.",
+                resolved=True,
+                now=settled,
+            )

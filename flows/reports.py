@@ -1,5 +1,6 @@
 """The figures of the overview per wijk, from plain rows: open cases by status, new initiatives per month,
-time to first contact, stalled cases, who cases waited on, and initiatives realised per quarter.
+time to first contact, stalled cases, who cases waited on, initiatives realised per quarter, and how
+departments answer the questions put to them.
 
 Working days are counted as ``flows.stalls.working_days_between`` counts them: the days after the start's
 Amsterdam date up to and including the end's, Monday to Friday, minus Dutch public holidays and the
@@ -16,6 +17,7 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from types import MappingProxyType
 
+from flows.department import QuestionFacts, department_norm, standing
 from flows.lifecycle import OPEN_STATUSES, Status
 from flows.municipality import Municipality
 from flows.stalls import (
@@ -270,6 +272,81 @@ def waits(totals: Iterable[SpellTotals]) -> list[Wait]:
     out = [Wait(who, spells, days, running) for who, (spells, days, running) in sums.items()]
     out.sort(key=lambda w: (-w.average, w.waiter.party.value, w.waiter.department or ""))
     return out
+
+
+# --- departments ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerTotals:
+    """What the database adds up for one department: ``count`` answers given in the period with the same
+    working days and verdict. ``final``: ja, voorwaarden or nee (else forwarded as not theirs);
+    ``within_norm`` is None where no verdict was recorded."""
+
+    department: str
+    final: bool
+    days: int
+    within_norm: bool | None
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class DepartmentFigures:
+    """How one department answers: questions open and overdue now; of the answers in the period, how
+    many final ones came within the norm, and the median working days to any answer."""
+
+    department: str
+    norm: int
+    open: int
+    overdue: int
+    judged: int  # final answers with a verdict on the norm
+    within_norm: int
+    answered: int  # answers with their working days (final or forwarded)
+    median_days: int | None
+
+    @property
+    def within_norm_share(self) -> int | None:
+        """Percentage of the judged final answers that came within the norm, rounded down."""
+        return None if not self.judged else self.within_norm * 100 // self.judged
+
+
+def department_figures(
+    m: Municipality, answers: Iterable[AnswerTotals], active: Iterable[QuestionFacts], now: datetime
+) -> list[DepartmentFigures]:
+    """Per department (the configuration's order, zeros included; codes it does not know after them):
+    the figures from the period's answers and the questions open now (overdue: their department's clock
+    reached a ladder step, ``flows.department.standing``)."""
+    open_now: dict[str, int] = {}
+    overdue: dict[str, int] = {}
+    for facts in active:
+        open_now[facts.department] = open_now.get(facts.department, 0) + 1
+        stand = standing(facts, m, now)
+        if stand is not None and stand.level is not None:
+            overdue[facts.department] = overdue.get(facts.department, 0) + 1
+    days: dict[str, dict[int, int]] = {}
+    judged: dict[str, list[int]] = {}
+    for row in answers:
+        histogram = days.setdefault(row.department, {})
+        histogram[row.days] = histogram.get(row.days, 0) + row.count
+        if row.final and row.within_norm is not None:
+            acc = judged.setdefault(row.department, [0, 0])
+            acc[0] += row.count
+            acc[1] += row.count if row.within_norm else 0
+    known = [d.code for d in m.departments]
+    codes = known + sorted((set(open_now) | set(days)) - set(known))
+    return [
+        DepartmentFigures(
+            department=code,
+            norm=department_norm(m, code),
+            open=open_now.get(code, 0),
+            overdue=overdue.get(code, 0),
+            judged=judged.get(code, [0, 0])[0],
+            within_norm=judged.get(code, [0, 0])[1],
+            answered=sum(days.get(code, {}).values()),
+            median_days=percentile(days.get(code, {}), 50),
+        )
+        for code in codes
+    ]
 
 
 # --- stalled now ----------------------------------------------------------------------------------

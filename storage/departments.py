@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, tuple_, update
+from sqlalchemy import ColumnElement, bindparam, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import sql
@@ -489,8 +489,15 @@ class BlockerRow:
         return any(a.resolved for a in self.actions)
 
 
-async def blockers(session: AsyncSession, *, wijken: Collection[str] | None = None) -> list[BlockerRow]:
-    """Every blocked "nee", newest first (of these wijken, if given), with their actions oldest first."""
+async def blockers(
+    session: AsyncSession,
+    *,
+    wijken: Collection[str] | None = None,
+    where: ColumnElement[bool] | None = None,
+) -> list[BlockerRow]:
+    """Every blocked "nee", newest first (of these wijken, if given; of the cases ``where`` on
+    ``initiatives`` keeps, e.g. a viewer's ``storage.reports.scope_clause``), with their actions oldest
+    first."""
     conn = await session.connection()
     stmt = (
         select(*_QUESTION, initiatives.c.reference, initiatives.c.title, initiatives.c.wijk_code)
@@ -500,6 +507,8 @@ async def blockers(session: AsyncSession, *, wijken: Collection[str] | None = No
     )
     if wijken is not None:
         stmt = stmt.where(initiatives.c.wijk_code.in_(sorted(wijken)))
+    if where is not None:
+        stmt = stmt.where(where)
     rows = list(await conn.execute(stmt))
     n = len(_QUESTION)
     ids = [row[0] for row in rows]

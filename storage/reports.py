@@ -13,12 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import True_
 
 from flows import reports
+from flows.department import ACTIVE_STATES, QuestionFacts, QuestionState
 from flows.lifecycle import OPEN_STATUSES, Status
 from flows.municipality import Municipality
 from flows.stalls import AMSTERDAM, StallFacts, norm_for
 from flows.text import Msg, t
 from storage import sql
-from storage.tables import initiatives, staff, status_spells, working_day_ordinals
+from storage.tables import department_questions, initiatives, staff, status_spells, working_day_ordinals
 
 
 @dataclass(frozen=True, slots=True)
@@ -404,6 +405,53 @@ async def spell_totals(
         for status, department, n, days in await conn.execute(running_totals)
     )
     return out
+
+
+def _questions_of(scope: Scope, f: CaseFilter) -> Any:
+    """Department questions about the cases in ``scope`` and ``f`` (its period left aside)."""
+    q = department_questions
+    cases = _joined([scope_clause(scope), *filter_clauses(replace(f, since=None, until=None))])
+    if not cases:
+        return q
+    return q.join(initiatives, and_(initiatives.c.id == q.c.initiative_id, *cases))
+
+
+async def department_answers(
+    session: AsyncSession, scope: Scope, f: CaseFilter
+) -> list[reports.AnswerTotals]:
+    """The answers departments gave in the filter's period (final, or forwarded as not theirs) about the
+    filtered cases, per department, working days and verdict."""
+    q = department_questions
+    answered = func.coalesce(q.c.answered_at, q.c.closed_at)
+    clauses = [
+        q.c.state.in_((QuestionState.ANSWERED.value, QuestionState.FORWARDED.value)),
+        q.c.answer_working_days.is_not(None),
+    ]
+    if f.since is not None:
+        clauses.append(answered >= day_start(f.since))
+    if f.until is not None:
+        clauses.append(answered < day_start(f.until + timedelta(days=1)))
+    keys = (q.c.department, q.c.state, q.c.answer_working_days, q.c.answered_within_norm)
+    stmt = select(*keys, func.count()).select_from(_questions_of(scope, f)).where(*clauses).group_by(*keys)
+    conn = await session.connection()
+    return [
+        reports.AnswerTotals(department, state == QuestionState.ANSWERED, int(days), within, int(n))
+        for department, state, days, within, n in await conn.execute(stmt)
+    ]
+
+
+async def open_department_questions(
+    session: AsyncSession, scope: Scope, f: CaseFilter
+) -> list[QuestionFacts]:
+    """The questions about the filtered cases that wait on a department or its broker now."""
+    q = department_questions
+    stmt = (
+        select(q.c.id, q.c.department, q.c.state, q.c.clock_started_at, q.c.promised_on)
+        .select_from(_questions_of(scope, f))
+        .where(q.c.state.in_(sorted(ACTIVE_STATES)))
+    )
+    conn = await session.connection()
+    return [QuestionFacts(*row) for row in await conn.execute(stmt)]
 
 
 def _stall_candidates(m: Municipality, now: datetime) -> ColumnElement[bool]:

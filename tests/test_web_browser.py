@@ -1,5 +1,6 @@
 """The staff web in headless Chromium, as a coordinator uses it: log in through the bot's link, look,
-filter, open a case, reassign it, export; axe-core finds no WCAG 2.1 AA violation on any page."""
+filter, record what was done about a blocker, open a case, reassign it, export; axe-core finds no WCAG 2.1
+AA violation on any page."""
 
 from __future__ import annotations
 
@@ -155,6 +156,24 @@ async def test_a_coordinator_filters_opens_a_case_reassigns_it_and_exports(
     assert await browser.url() == live.base_url + "/dashboard"
     await assert_accessible(browser, "the overview")
     await browser.screenshot(shots / "overview.png", height=1700)
+    departments = await browser.text("section[aria-labelledby=departments]")
+    assert all(d.name in departments for d in live.municipality.departments)
+    await browser.open(live.base_url + "/dashboard#departments")
+    await browser.screenshot(shots / "overview-departments.png", height=1000)
+
+    # The blocker list: the coordinator records what was done about the first open blocker.
+    await browser.click("header nav a[href='/dashboard/blokkades']")
+    await assert_accessible(browser, "the blocker list")
+    await browser.click("details.blocker-record summary", navigates=False)
+    await browser.fill("escalated_to", "wethouder Jansen")
+    await browser.fill("outcome", "Zij bespreekt het dinsdag in het college.")
+    await browser.click("form.blocker-form button[type=submit]")
+    assert "/dashboard/blokkades?done=recorded#blocker-" in await browser.url()
+    assert await browser.text("main [role=status]")
+    assert "Zij bespreekt het dinsdag in het college." in await browser.text("main")
+    await assert_accessible(browser, "the blocker list after recording an action")
+    await browser.open(live.base_url + "/dashboard/blokkades?done=recorded")
+    await browser.screenshot(shots / "blockers.png", height=1500)
 
     # The case list, filtered to one wijk's open cases.
     await browser.open(live.base_url + "/dashboard/cases")

@@ -105,8 +105,8 @@ async def test_the_page_needs_no_script_and_every_chart_has_a_table_beside_it(we
     nonce = re.search(r"'nonce-([^']+)'", response.headers["Content-Security-Policy"])
     assert nonce is not None
     styles = re.findall(r'<style nonce="([^"]+)"', html)
-    assert len(styles) == 6 and set(styles) == {nonce.group(1)}
-    for anchor in ("open", "new", "contact", "stalled", "waits", "realised"):
+    assert len(styles) == 7 and set(styles) == {nonce.group(1)}
+    for anchor in ("open", "new", "contact", "stalled", "waits", "departments", "realised"):
         part = section(html, anchor)
         assert '<svg role="img" aria-label="' in part and "<title>" in part, anchor
         assert "<caption>" in part and '<th scope="col"' in part, anchor

@@ -99,11 +99,30 @@ async def test_demo_data_and_a_login_link_for_the_demo_coordinator(tmp_path: Pat
             statuses = dict(
                 (await conn.execute(text("SELECT status, count(*) FROM initiatives GROUP BY 1"))).all()
             )
+            questions = dict(
+                (
+                    await conn.execute(text("SELECT state, count(*) FROM department_questions GROUP BY 1"))
+                ).all()
+            )
+            late = (
+                await conn.execute(
+                    text("SELECT count(*) FROM department_questions WHERE NOT answered_within_norm")
+                )
+            ).scalar_one()
+            blocked = (
+                await conn.execute(
+                    text("SELECT count(*) FROM department_questions WHERE blocked_by IS NOT NULL")
+                )
+            ).scalar_one()
+            actions = (await conn.execute(text("SELECT count(*), sum(resolved) FROM blocker_actions"))).one()
     finally:
         await runtime.close()
     # A municipality's mix: cases in every stage, some realised, some stopped or rejected.
     assert sum(statuses.values()) == 240
     assert {"gerealiseerd", "bij_gemeente", "gestopt", "afgewezen"} <= statuses.keys()
+    # Departments answered (some late), a few times "nee" blocked by a rule or mandate, some acted on.
+    assert questions["open"] == statuses["bij_gemeente"] and questions["answered"] > 0 and late > 0
+    assert blocked >= 2 and actions[0] >= 2 and actions[1] >= 1
 
 
 async def test_the_access_log_never_shows_a_login_links_token(

@@ -1,8 +1,9 @@
-"""The overview per wijk (GET /dashboard): six figures, each a chart with its numbers in a table beside it.
+"""The overview per wijk (GET /dashboard): seven figures, each a chart with its numbers in a table beside it.
 
 The figures about a period count the initiatives submitted in it (by default the last 12 calendar
-months, this month included); realised initiatives count by the day they were realised. Open cases
-and stalled cases are about now, whatever the period. The database adds everything up
+months, this month included); realised initiatives count by the day they were realised, departments'
+answers by the day they answered. Open cases, stalled cases and open questions to departments are about
+now, whatever the period. The database adds everything up
 (``storage.reports``); ``flows.reports`` turns the sums into figures.
 """
 
@@ -85,6 +86,7 @@ class Figures:
     stalled: list[reports.StalledCase]
     waits: list[reports.Wait]
     realised: list[reports.PeriodCount]
+    departments: list[reports.DepartmentFigures]
 
 
 def choose_period(f: CaseFilter, whole: bool, today: date, first_submitted: date | None) -> Period:
@@ -130,6 +132,8 @@ async def figures(
         lambda s: reports_store.stall_candidates(s, scope, now_filter, m, now),
         lambda s: reports_store.spell_totals(s, scope, counted, m, today),
         lambda s: reports_store.realised_per_day(s, scope, counted, period.first, period.last),
+        lambda s: reports_store.department_answers(s, scope, counted),
+        lambda s: reports_store.open_department_questions(s, scope, now_filter),
     ]
     if sessions.kw["bind"].dialect.name == "postgresql":
         # Each on a connection of its own, at the same time: the server answers them side by side.
@@ -137,7 +141,7 @@ async def figures(
     else:  # SQLite answers in this process, one after the other anyway: one transaction
         async with sessions() as session, session.begin():
             answers = [await q(session) for q in queries]
-    open_counts, per_day, (histogram, waiting), candidates, totals, realised = answers
+    open_counts, per_day, (histogram, waiting), candidates, totals, realised, answered, asked = answers
     result = Figures(
         period=period,
         open=reports.open_by_status(open_counts),
@@ -146,6 +150,7 @@ async def figures(
         stalled=reports.stalled(candidates, m, now),
         waits=reports.waits(totals),
         realised=reports.per_quarter(realised, period.first, period.last),
+        departments=reports.department_figures(m, answered, asked, now),
     )
     return result, f
 
@@ -189,15 +194,19 @@ def _quarter(start: date, render: Callable[[Msg], str]) -> str:
     return render(t("Q{quarter} {year}", quarter=(start.month - 1) // 3 + 1, year=str(start.year)))
 
 
+def _department_name(m: Municipality, code: str) -> str:
+    """The department's name in the configuration; a code it does not know (any more) as it is."""
+    department = m.department(code)
+    return department.name if department is not None else code
+
+
 def _waiter_name(w: reports.Waiter, m: Municipality, render: Callable[[Msg], str]) -> str:
     if w.party is reports.Party.RESIDENT:
         return render(t("The initiators (residents)"))
     if w.party is reports.Party.BROKER:
         return render(t("The initiatiefmakelaar"))
-    department = m.department(w.department) if w.department else None
-    if department is not None:
-        return render(t("Department: {department}", department=department.name))
-    return render(t("Department: {department}", department=w.department or render(t("not recorded"))))
+    name = _department_name(m, w.department) if w.department else render(t("not recorded"))
+    return render(t("Department: {department}", department=name))
 
 
 LEVELS: dict[Level, Msg] = {
@@ -230,6 +239,8 @@ def _page(
     contact_bars = reports.contact_buckets(fc)
     wait_rows = [(_waiter_name(w.waiter, m, render), w) for w in found.waits]
     levels = reports.level_counts(found.stalled)
+    department_rows = [(_department_name(m, d.department), d) for d in found.departments]
+    judged = [(name, d.within_norm_share) for name, d in department_rows if d.within_norm_share is not None]
     n = render(t("Initiatives"))
     charts: dict[str, Chart] = {
         "open": bar_chart(
@@ -270,6 +281,14 @@ def _page(
             value_title=render(t("Working days")),
             language=lang,
         ),
+        "departments": bar_chart(
+            render(t("Final answers within the norm, per department (%)")),
+            [name for name, _ in judged],
+            [share for _, share in judged],
+            horizontal=True,
+            value_title=render(t("Percent within the norm")),
+            language=lang,
+        ),
         "realised": bar_chart(
             render(t("Initiatives realised per quarter")),
             [label for label, _ in quarters],
@@ -295,6 +314,7 @@ def _page(
         "level_names": {level: render(LEVELS[level]) for level in Level},
         "track_names": {track: render(TRACKS[track]) for track in Track},
         "wait_rows": wait_rows,
+        "department_rows": department_rows,
         "quarters": quarters,
         "realised_total": sum(count for _, count in quarters),
         "cases_link": lambda **changes: cases_link(f, **changes),

@@ -403,7 +403,15 @@ def _template_context(request: web.Request) -> dict[str, Any]:
 
 def setup_site(app: web.Application) -> None:
     """Add the staff web and the Open311 API to ``app``; ``app[SITE]`` must be set before it serves."""
-    from bot.web import auth, cases, department, exports, open311, overview  # they import this module
+    from bot.web import (  # they import this module
+        auth,
+        blockers,
+        cases,
+        department,
+        exports,
+        open311,
+        overview,
+    )
 
     aiohttp_jinja2.setup(
         app,
@@ -417,7 +425,7 @@ def setup_site(app: web.Application) -> None:
     app.on_response_prepare.append(security_headers)
     app.router.add_static("/static/", STATIC_DIR, name="static", append_version=True)
     app.router.add_get("/", _home)
-    for module in (auth, overview, cases, exports, open311, department):
+    for module in (auth, overview, cases, blockers, exports, open311, department):
         module.add_routes(app)
 
 
