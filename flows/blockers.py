@@ -28,9 +28,9 @@ def check_action(*, escalated_to: str, outcome: str, resolved: bool) -> BlockerA
     said = clean_text(outcome, keep_newlines=True)
     errors: dict[str, Msg] = {}
     if len(to) > MAX_ESCALATED_TO:
-        errors["escalated_to"] = t("Please keep it under {n} characters.", n=MAX_ESCALATED_TO)
+        errors["escalated_to"] = t("Please keep it under {max} characters.", max=MAX_ESCALATED_TO)
     if len(said) > MAX_OUTCOME:
-        errors["outcome"] = t("Please keep it under {n} characters.", n=MAX_OUTCOME)
+        errors["outcome"] = t("Please keep it under {max} characters.", max=MAX_OUTCOME)
     if not to and not said and not errors:
         errors["escalated_to"] = t("Write to whom you escalated it, or what came of it (or both).")
     if errors:
