@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
+from typing import Any
 
 from telegram.ext import Application
 
@@ -38,15 +39,20 @@ async def running_bot(
     config: str = "zutphen",
     flood_limit: int = 10_000,
     send_coordination: str | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[Application]:
-    """Start the bot as ``initiatiefbot run`` does (polling), and stop it afterwards.
+    """Start the bot as ``initiatiefbot run`` does (polling), and stop it afterwards; ``overrides`` are
+    further settings (e.g. ``smtp_url``).
 
     PostgreSQL is migrated first, as the Procfile's release step does in production.
     """
     await migrate(database_url)
     # The tests type faster than any person; flood control is tested on its own (tests/test_flood.py).
     settings = dataclasses.replace(
-        settings_for(fake, database_url, config), flood_limit=flood_limit, send_coordination=send_coordination
+        settings_for(fake, database_url, config),
+        flood_limit=flood_limit,
+        send_coordination=send_coordination,
+        **overrides,
     )
     app = build_application(settings, clock=clock)
     await app.initialize()
