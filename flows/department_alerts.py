@@ -209,7 +209,7 @@ def _reminder(facts: QuestionAlert) -> DepartmentMail:
         title=facts.case.title,
     )
     lines = (
-        t("Reminder: {waiting}", waiting=_waiting(facts)),
+        _waiting(facts),
         *_about(facts),
         t("The initiators are waiting for your answer. Can you answer it soon?"),
     )
@@ -272,8 +272,10 @@ def _to_contacts(level: Level, facts: QuestionAlert) -> DepartmentMail:
         )
     else:
         told = t("We have told the coordinators of residents' initiatives.")
-    first = _waiting(facts) if level is Level.ESCALATION else t("Urgent: {waiting}", waiting=_waiting(facts))
-    lines = (first, told, *_about(facts), t("Please answer it as soon as you can."))
+    lines: tuple[Msg, ...] = (_waiting(facts), told)
+    if level is Level.URGENT:
+        lines += (t("It is urgent now: the question has waited three times as long as it should."),)
+    lines += (*_about(facts), t("Please answer it as soon as you can."))
     return DepartmentMail(MailTo.CONTACTS, level_kind(level), _subject(level, facts), lines)
 
 
