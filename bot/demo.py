@@ -16,6 +16,7 @@ from flows.department import AnswerKind, BlockedBy, QuestionState, department_no
 from flows.lifecycle import Status
 from flows.municipality import Municipality
 from flows.stalls import AMSTERDAM, working_days_between
+from storage import blockers as blockers_store
 from storage import departments as departments_store
 from storage import initiatives as initiatives_store
 from storage import people as people_store
@@ -363,7 +364,7 @@ async def _department_answers(
         acted_at = answered_at + timedelta(days=rng.randrange(2, 10))
         settled = acted_at + timedelta(days=rng.randrange(10, 40))
         if acted_at < now:
-            await departments_store.add_blocker_action(
+            await blockers_store.add_blocker_action(
                 session,
                 row.id,
                 staff_id=coordinator_id,
@@ -373,7 +374,7 @@ async def _department_answers(
                 now=acted_at,
             )
         if acted_at < now and settled < now and rng.random() < 0.5:
-            await departments_store.add_blocker_action(
+            await blockers_store.add_blocker_action(
                 session,
                 row.id,
                 staff_id=coordinator_id,

@@ -1,5 +1,5 @@
-"""Departments as participants: their contacts, the questions put to them with each thread, the
-personal links to a case's answer page, and the coordinators' blocker list."""
+"""Departments as participants: their contacts, the questions put to them with each thread, and the
+personal links to a case's answer page (the blocker list is ``storage.blockers``)."""
 
 from __future__ import annotations
 
@@ -9,17 +9,15 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, select, tuple_, update
+from sqlalchemy import bindparam, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import sql
 from storage.tables import (
-    blocker_actions,
     department_contacts,
     department_links,
     department_messages,
     department_questions,
-    initiatives,
     staff,
 )
 
@@ -90,22 +88,10 @@ class LinkRow:
     revoked_by_staff_id: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class BlockerActionRow:
-    id: int
-    question_id: int
-    at: datetime
-    staff_id: int | None
-    escalated_to: str | None
-    outcome: str | None
-    resolved: bool
-
-
 _CONTACT = sql.columns(department_contacts, ContactRow)
-_QUESTION = sql.columns(department_questions, QuestionRow)
+_QUESTION = QUESTION_COLUMNS = sql.columns(department_questions, QuestionRow)
 _MESSAGE = sql.columns(department_messages, MessageRow)
 _LINK = sql.columns(department_links, LinkRow)
-_ACTION = sql.columns(blocker_actions, BlockerActionRow)
 
 
 # -- contacts ------------------------------------------------------------------------------------
@@ -471,84 +457,6 @@ async def revoke_links(
     return int(result.rowcount or 0)
 
 
-# -- blockers ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class BlockerRow:
-    """A "nee" blocked by a rule or a lack of mandate, with its case and what was done about it."""
-
-    question: QuestionRow
-    reference: str
-    title: str
-    wijk_code: str | None
-    actions: tuple[BlockerActionRow, ...]
-
-    @property
-    def resolved(self) -> bool:
-        return any(a.resolved for a in self.actions)
-
-
-async def blockers(
-    session: AsyncSession,
-    *,
-    wijken: Collection[str] | None = None,
-    where: ColumnElement[bool] | None = None,
-) -> list[BlockerRow]:
-    """Every blocked "nee", newest first (of these wijken, if given; of the cases ``where`` on
-    ``initiatives`` keeps, e.g. a viewer's ``storage.reports.scope_clause``), with their actions oldest
-    first."""
-    conn = await session.connection()
-    stmt = (
-        select(*_QUESTION, initiatives.c.reference, initiatives.c.title, initiatives.c.wijk_code)
-        .join(initiatives, initiatives.c.id == department_questions.c.initiative_id)
-        .where(department_questions.c.blocked_by.is_not(None))
-        .order_by(department_questions.c.answered_at.desc(), department_questions.c.id.desc())
-    )
-    if wijken is not None:
-        stmt = stmt.where(initiatives.c.wijk_code.in_(sorted(wijken)))
-    if where is not None:
-        stmt = stmt.where(where)
-    rows = list(await conn.execute(stmt))
-    n = len(_QUESTION)
-    ids = [row[0] for row in rows]
-    actions: dict[int, list[BlockerActionRow]] = {qid: [] for qid in ids}
-    if ids:
-        result = await conn.execute(
-            select(*_ACTION).where(blocker_actions.c.question_id.in_(ids)).order_by(blocker_actions.c.id)
-        )
-        for row in result:
-            action = BlockerActionRow(*row)
-            actions[action.question_id].append(action)
-    return [
-        BlockerRow(QuestionRow(*row[:n]), row[n], row[n + 1], row[n + 2], tuple(actions[row[0]]))
-        for row in rows
-    ]
-
-
-async def add_blocker_action(
-    session: AsyncSession,
-    question_id: int,
-    *,
-    staff_id: int | None,
-    escalated_to: str | None,
-    outcome: str | None,
-    resolved: bool,
-    now: datetime,
-) -> None:
-    conn = await session.connection()
-    await conn.execute(
-        blocker_actions.insert().values(
-            question_id=question_id,
-            at=now,
-            staff_id=staff_id,
-            escalated_to=escalated_to,
-            outcome=outcome,
-            resolved=resolved,
-        )
-    )
-
-
 async def staff_names(session: AsyncSession, ids: Collection[int]) -> dict[int, str]:
     """Names of staff members by id (who asked, who acted on a blocker)."""
     if not ids:
@@ -556,22 +464,3 @@ async def staff_names(session: AsyncSession, ids: Collection[int]) -> dict[int, 
     conn = await session.connection()
     result = await conn.execute(select(staff.c.id, staff.c.name).where(staff.c.id.in_(sorted(ids))))
     return {row[0]: row[1] for row in result}
-
-
-# -- the dashboard's figures ---------------------------------------------------------------------
-
-
-async def questions_for_figures(
-    session: AsyncSession, *, since: datetime | None = None, initiative_ids: Collection[int] | None = None
-) -> list[QuestionRow]:
-    """Questions asked since ``since`` (or all), or still active whenever asked; of these cases if
-    given. The dashboard's per-department figures add them up."""
-    conn = await session.connection()
-    stmt = select(*_QUESTION)
-    if since is not None:
-        stmt = stmt.where(
-            (department_questions.c.asked_at >= since) | department_questions.c.state.in_(ACTIVE_STATES)
-        )
-    if initiative_ids is not None:
-        stmt = stmt.where(department_questions.c.initiative_id.in_(sorted(initiative_ids)))
-    return [QuestionRow(*row) for row in await conn.execute(stmt.order_by(department_questions.c.id))]

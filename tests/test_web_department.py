@@ -18,6 +18,7 @@ from bot.web.site import SITE, Site
 from flows import department as rules
 from flows.municipality import Contact
 from flows.text import Msg, t
+from storage import blockers as blockers_store
 from storage import departments as store
 from storage import initiatives as initiatives_store
 from storage.staff import StaffRow
@@ -169,7 +170,7 @@ async def test_no_blocked_by_a_rule_goes_on_the_blocker_list(world: Desk) -> Non
     )
     assert status == 303
     async with world.web.runtime.sessions() as session:
-        blockers = await store.blockers(session)
+        blockers = await blockers_store.blockers(session)
     assert [(b.reference, b.question.blocked_by) for b in blockers] == [(world.reference, "regel")]
     (to_broker,) = await world.messages_to(world.broker.telegram_user_id)
     assert any("afgewezen" in data for data in buttons(to_broker))
@@ -185,7 +186,7 @@ async def test_no_for_lack_of_mandate_is_a_blocker_and_something_else_is_not(wor
     path = await link_of(world.web.runtime.sessions, world.desk, other, VERKEER, now=world.web.clock())
     await answer_with_client(world.web.client, path, "nee", "Te weinig ruimte.", blocked_by="")
     async with world.web.runtime.sessions() as session:
-        assert [b.reference for b in await store.blockers(session)] == [world.reference]
+        assert [b.reference for b in await blockers_store.blockers(session)] == [world.reference]
 
 
 async def test_more_information_with_a_date_waits_on_the_broker(world: Desk) -> None:

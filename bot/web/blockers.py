@@ -18,9 +18,10 @@ from bot.web.site import SITE, VIEWER, Site, Viewer
 from flows.blockers import MAX_ESCALATED_TO, MAX_OUTCOME, BlockerAction, check_action
 from flows.department import blocked_label
 from flows.text import Msg, t, verbatim
+from storage import blockers as blockers_store
 from storage import departments as departments_store
+from storage.blockers import BlockerRow
 from storage.db import reading
-from storage.departments import BlockerRow
 from storage.reports import scope_clause
 
 BLOCKERS = "/dashboard/blokkades"
@@ -39,7 +40,7 @@ def add_routes(app: web.Application) -> None:
 async def _blockers(site: Site, viewer: Viewer) -> tuple[list[BlockerRow], dict[int, str]]:
     """The blockers the viewer may see, and the names of the staff who acted on them."""
     async with reading(site.sessions) as session:
-        found = await departments_store.blockers(session, where=scope_clause(viewer.scope))
+        found = await blockers_store.blockers(session, where=scope_clause(viewer.scope))
         ids = {a.staff_id for b in found for a in b.actions if a.staff_id is not None}
         names = await departments_store.staff_names(session, ids)
     return found, names
@@ -123,7 +124,7 @@ async def record_action(request: web.Request) -> web.Response:
             request, errors={blocker.question.id: checked}, typed={blocker.question.id: fields}, status=400
         )
     async with site.sessions() as session, session.begin():
-        await departments_store.add_blocker_action(
+        await blockers_store.add_blocker_action(
             session,
             blocker.question.id,
             staff_id=viewer.staff.id,
