@@ -78,4 +78,4 @@ def test_an_empty_or_too_long_blocker_action_is_explained_per_field() -> None:
     empty = check_action(escalated_to=" ", outcome="\n", resolved=True)
     assert isinstance(empty, dict) and set(empty) == {"escalated_to"}
     long = check_action(escalated_to="x" * (MAX_ESCALATED_TO + 1), outcome="", resolved=False)
-    assert isinstance(long, dict) and long["escalated_to"].params == {"n": MAX_ESCALATED_TO}
+    assert isinstance(long, dict) and long["escalated_to"].params == {"max": MAX_ESCALATED_TO}
