@@ -337,6 +337,16 @@ _DUE_AFTER = _DUE.where(
     )
 )
 
+_DUE_LOCKED = _DUE.with_for_update(skip_locked=True)
+_DUE_AFTER_LOCKED = _DUE_AFTER.with_for_update(skip_locked=True)
+
+
+def due_questions_statement(*, after: bool = False, lock: bool = True) -> Any:
+    """The statement behind :func:`due_questions`, for EXPLAIN in tests and the benchmark."""
+    if after:
+        return _DUE_AFTER_LOCKED if lock else _DUE_AFTER
+    return _DUE_LOCKED if lock else _DUE
+
 
 async def due_questions(
     session: AsyncSession,
@@ -349,9 +359,7 @@ async def due_questions(
     """Up to ``limit`` questions with ``next_alert_at <= now``, earliest first; row-locked with SKIP
     LOCKED so several watchdogs take different ones. ``after`` pages on from the last batch."""
     conn = await session.connection()
-    stmt = _DUE_AFTER if after is not None else _DUE
-    if lock:
-        stmt = stmt.with_for_update(skip_locked=True)
+    stmt = due_questions_statement(after=after is not None, lock=lock)
     params: dict[str, Any] = {"now": now, "limit": limit}
     if after is not None:
         params.update(after_at=after[0], after_id=after[1])
