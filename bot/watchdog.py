@@ -46,6 +46,9 @@ from storage.people import PersonRow
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH = 500
+# A due department question costs about ten times a due case (its case, people, links and e-mails are
+# looked up one by one): smaller batches keep each transaction, and SQLite's one writer, short.
+DEPARTMENT_BATCH_SHARE = 5
 # The staff web's address when no department desk is given (as bot.settings.Settings.web_url defaults).
 DEFAULT_WEB_URL = "http://localhost:8080"
 LEVEL_NAMES = {Level.REMINDER: "reminder", Level.ESCALATION: "escalation", Level.URGENT: "urgent"}
@@ -217,9 +220,11 @@ class Watchdog:
                 session, now=as_of, limit=batch, after=after, lock=not dry_run
             )
 
+        question_batch = max(1, batch // DEPARTMENT_BATCH_SHARE)
+
         async def questions(session: AsyncSession, after: tuple[datetime, int] | None) -> list[QuestionRow]:
             return await departments_store.due_questions(
-                session, now=as_of, limit=batch, after=after, lock=not dry_run
+                session, now=as_of, limit=question_batch, after=after, lock=not dry_run
             )
 
         async def department_batch(session: AsyncSession, rows: Sequence[QuestionRow]) -> _Batch:
@@ -229,7 +234,7 @@ class Watchdog:
             return await self._batch(session, rows, as_of, dry_run=dry_run, show=show)
 
         on_cases = await self._pass(cases, case_batch, batch)
-        on_questions = await self._pass(questions, department_batch, batch)
+        on_questions = await self._pass(questions, department_batch, question_batch)
         return SweepReport(
             as_of,
             dry_run,
