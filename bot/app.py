@@ -23,6 +23,7 @@ from bot.handback import broker_unreachable
 from bot.i18n import Translator
 from bot.logs import deployment_pseudonyms
 from bot.mail import Mailer, Sender, mail_transport
+from bot.notifications import enqueue_for_sweep
 from bot.outbox import Outbox, Transport
 from bot.sendgate import DatabaseGate, LocalGate, SendGate, chat_pace, global_pace
 from bot.settings import Settings, load_municipality
@@ -37,6 +38,7 @@ from flows.municipality import Municipality
 from flows.resident import LANGUAGES
 from flows.text import Msg, t
 from storage.db import create_engine, is_sqlite, session_factory
+from storage.mail_outbox import MailRow
 from storage.migrate import is_up_to_date, upgrade
 from storage.outbox import OutboxRow
 
@@ -204,8 +206,16 @@ class Runtime:
                 self.clock,
                 sender=Sender.of(self.municipality),
                 max_age=timedelta(hours=self.settings.outbox_max_age_hours),
+                undeliverable=self._mail_undeliverable,
             )
         return self._mailer
+
+    async def _mail_undeliverable(
+        self, session: AsyncSession, mail: MailRow, reason: str, now: datetime
+    ) -> None:
+        """Tell the case's broker (or its coordinators) that a department did not get a mail about it."""
+        notes = await self.dispatcher.casework.desk.undeliverable(session, mail, reason)
+        await enqueue_for_sweep(session, notes, self.translator, now)
 
     @property
     def lease(self) -> timedelta:

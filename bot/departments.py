@@ -36,7 +36,7 @@ from storage import staff as staff_store
 from storage.departments import LinkRow, MessageRow, QuestionRow
 from storage.deployment import secret_in
 from storage.initiatives import CaseRow
-from storage.mail_outbox import NewMail
+from storage.mail_outbox import MailRow, NewMail
 
 LINK_KEY_NAME = "department_link_key"
 # The answer page's path; the token follows.
@@ -367,6 +367,34 @@ class DepartmentDesk:
             return None
         return self._department_name(latest.department), latest.answer_text
 
+    async def undeliverable(self, session: AsyncSession, mail: MailRow, reason: str) -> list[Notification]:
+        """What the case's broker (or, without one, its coordinators) hears when a mail about it could
+        not be delivered: the department may never have seen the question."""
+        row = (
+            await initiatives_store.load_case_by_id(session, mail.initiative_id)
+            if mail.initiative_id
+            else None
+        )
+        if row is None:
+            return []
+        case = await self._view(session, row)
+        notice = Reply(
+            t(
+                "The e-mail to {address} about {reference} could not be delivered ({reason}), so they did "
+                "not get it. Ask them another way, or have the address checked (initiatiefbot staff list).",
+                address=mail.to_address,
+                reference=case.reference,
+                reason=reason[:200],
+            )
+        )
+        return [Notification(user, user, notice) for user in await self._staff_of(session, case)]
+
+    async def _staff_of(self, session: AsyncSession, case: CaseView) -> list[int]:
+        """Who hears of the case's department work: its broker, else the wijk's coordinators."""
+        if case.broker_telegram_id is not None:
+            return [case.broker_telegram_id]
+        return [c.telegram_user_id for c in await staff_store.coordinators_for_wijk(session, case.wijk_code)]
+
     # -- answers ---------------------------------------------------------------------------------
 
     async def answer(
@@ -476,13 +504,7 @@ class DepartmentDesk:
         notice = rules.answer_notice(
             case.reference, case.title, department, answer, forwarded_to=forwarded, mailed=mailed
         )
-        if case.broker_telegram_id is not None:
-            targets = [case.broker_telegram_id]
-        else:
-            targets = [
-                c.telegram_user_id for c in await staff_store.coordinators_for_wijk(session, case.wijk_code)
-            ]
-        notes = [Notification(user, user, notice) for user in targets]
+        notes = [Notification(user, user, notice) for user in await self._staff_of(session, case)]
         if answer.kind is not AnswerKind.NOT_OURS:
             sentence = Reply(rules.resident_sentence(department, case.broker_name))
             notes.append(Notification(case.resident_user_id, case.resident_chat_id, sentence))

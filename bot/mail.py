@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -169,6 +169,10 @@ def queued(session: AsyncSession) -> bool:
     return bool(session.info.get(QUEUED))
 
 
+# Called in the transaction that gives a mail up for good, to tell the staff member it was for.
+Undeliverable = Callable[[AsyncSession, MailRow, str, datetime], Awaitable[None]]
+
+
 class Mailer:
     """Sends queued mail one at a time: claimed under a lease (``FOR UPDATE SKIP LOCKED`` on
     PostgreSQL), sent, and marked sent in its own transaction at once, so a restart never sends a
@@ -184,8 +188,10 @@ class Mailer:
         sender: Sender | None = None,
         lease: timedelta = MAIL_LEASE,
         max_age: timedelta = MAX_AGE,
+        undeliverable: Undeliverable | None = None,
     ) -> None:
         self._sessions = sessions
+        self._undeliverable = undeliverable
         self.transport = transport
         self._clock = clock
         self._sender = sender or Sender()
@@ -253,12 +259,16 @@ class Mailer:
             if exc.permanent:
                 log.error("mail %s (%s) refused for good: %s", mail.id, mail.kind, exc.reason)
                 await mail_store.mark_failed(session, mail.id, exc.reason)
+                if self._undeliverable is not None:
+                    await self._undeliverable(session, mail, exc.reason, now)
                 return 0
             if now - mail.created_at >= self._max_age:
                 log.error(
                     "mail %s (%s) not sent for %s; given up: %s", mail.id, mail.kind, self._max_age, exc
                 )
                 await mail_store.mark_failed(session, mail.id, f"gave up after {self._max_age}: {exc.reason}")
+                if self._undeliverable is not None:
+                    await self._undeliverable(session, mail, exc.reason, now)
                 return 0
             until = now + backoff(mail.attempts)
             log.warning("mail %s (%s) not sent (%s); retry at %s", mail.id, mail.kind, exc.reason, until)

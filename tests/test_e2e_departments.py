@@ -23,6 +23,7 @@ from storage import mail_outbox
 from storage.db import create_engine, session_factory
 from tests.e2e import press, running_bot, say
 from tests.fake_bot_api import FakeBotApi
+from tests.smtp_support import Inbox, running
 from tests.test_e2e_cases import add_staff, case_row, change_status, meet, submit, text_of
 
 pytestmark = pytest.mark.timeout(90)
@@ -178,3 +179,32 @@ async def test_not_for_us_forwards_the_question_and_ends_the_first_link(
             assert date(2026, 3, 2) == NOW.date()
     finally:
         await engine.dispose()
+
+
+async def test_a_department_address_that_is_refused_is_told_to_the_broker(
+    fake: FakeBotApi, database_url: str
+) -> None:
+    bea = fake.user(5203, "Bea", language_code="en")
+    anna = fake.user(1303, "Anna", language_code="en")
+    await add_staff(database_url, bea.id, "Bea Bakker")
+    inbox = Inbox(refuse={"verkeer@zutphen.example": "550 5.1.1 no such user"})
+    with running(inbox) as smtp:
+        async with running_bot(fake, database_url, clock=clock, smtp_url=smtp.url):
+            await meet(bea)
+            reference = await submit(anna)
+            await bea.wait_for_message(lambda m: "A new initiative for you." in (m.text or ""))
+            await change_status(bea, "In conversation")
+            await press(bea, "No note", "Status changed.")
+            await change_status(bea, "With the municipality")
+            await press(bea, "Verkeer", "What is the question for Verkeer?")
+            await say(bea, QUESTION, "Status changed.")
+            told = await bea.wait_for_message(
+                lambda m: "could not be delivered" in (m.text or ""), timeout=20
+            )
+            assert (
+                f"The e-mail to verkeer@zutphen.example about {reference} could not be delivered"
+                in text_of(told)
+            )
+            assert "no such user" in text_of(told)
+    [refused] = await mails(database_url)
+    assert refused.status == "failed" and inbox.received == []
