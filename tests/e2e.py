@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import dataclasses
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from telegram.ext import Application
@@ -16,9 +20,15 @@ from storage.db import create_engine
 from storage.migrate import upgrade
 from tests.fake_bot_api import FakeBotApi, FakeUser, SentMessage
 
+# E-mail written as .eml files goes here, not into the working directory (beside a PostgreSQL database
+# there is no folder of the database's own): one folder for the test run, removed at its end.
+MAIL_DIR = Path(tempfile.mkdtemp(prefix="initiatiefbot-test-mail-"))
+atexit.register(shutil.rmtree, MAIL_DIR, ignore_errors=True)
+
 
 def settings_for(fake: FakeBotApi, database_url: str, config: str = "zutphen") -> Settings:
     return Settings(
+        mail_dir=MAIL_DIR,
         telegram_bot_token=fake.token,
         telegram_api_base_url=fake.base_url,
         database_url=database_url,
