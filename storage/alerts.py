@@ -8,7 +8,7 @@ from datetime import date, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, select, tuple_, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import sql
@@ -38,38 +38,14 @@ class NewStallAlert:
 
 
 _DUE_CASE_COLUMNS = sql.columns(initiatives, DueCaseRow)
-# Served by ix_initiatives_next_alert_at (next_alert_at, id): a range scan over the due rows only, in
-# order, so a batch reads no more than its own rows; the row comparison pages on from the last batch.
-_DUE_CASES = (
-    select(*_DUE_CASE_COLUMNS)
-    .where(initiatives.c.next_alert_at <= bindparam("now"))
-    .order_by(initiatives.c.next_alert_at, initiatives.c.id)
-    .limit(bindparam("limit"))
-)
-_DUE_CASES_AFTER = _DUE_CASES.where(
-    tuple_(initiatives.c.next_alert_at, initiatives.c.id)
-    > tuple_(
-        bindparam("after_at", type_=initiatives.c.next_alert_at.type),
-        bindparam("after_id", type_=initiatives.c.id.type),
-    )
-)
-# SKIP LOCKED: several watchdogs on PostgreSQL take different cases, and a case a user is changing right
-# now waits for the next sweep. SQLite leaves the clause out (BEGIN IMMEDIATE serialises writers).
-_DUE_CASES_LOCKED = _DUE_CASES.with_for_update(skip_locked=True)
-_DUE_CASES_AFTER_LOCKED = _DUE_CASES_AFTER.with_for_update(skip_locked=True)
+# Served by ix_initiatives_next_alert_at (next_alert_at, id): a batch reads no more than its own rows.
+DUE_CASES = sql.DueQueue(initiatives, _DUE_CASE_COLUMNS)
 
 
 def _due_case_row(row: Sequence[Any]) -> DueCaseRow:
     values = list(row)
     values[NEEDS_INDEX] = tuple(values[NEEDS_INDEX] or ())
     return DueCaseRow(*values)
-
-
-def due_cases_statement(*, after: bool = False, lock: bool = True) -> Any:
-    """The statement behind :func:`due_cases`, for EXPLAIN in tests and the benchmark."""
-    if after:
-        return _DUE_CASES_AFTER_LOCKED if lock else _DUE_CASES_AFTER
-    return _DUE_CASES_LOCKED if lock else _DUE_CASES
 
 
 async def due_cases(
@@ -84,12 +60,8 @@ async def due_cases(
 
     ``after`` is the (next_alert_at, id) of the last case of the previous batch, to page on.
     """
-    conn = await session.connection()
-    params: dict[str, Any] = {"now": now, "limit": limit}
-    if after is not None:
-        params.update(after_at=after[0], after_id=after[1])
-    result = await conn.execute(due_cases_statement(after=after is not None, lock=lock), params)
-    return [_due_case_row(row) for row in result]
+    rows = await DUE_CASES.fetch(session, now=now, limit=limit, after=after, lock=lock)
+    return [_due_case_row(row) for row in rows]
 
 
 _SENT_ALERTS = select(

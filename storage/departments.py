@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, tuple_, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import sql
@@ -323,29 +323,8 @@ async def messages_of(session: AsyncSession, question_ids: Collection[int]) -> d
 
 # -- the department clock's sweep ----------------------------------------------------------------
 
-_DUE = (
-    select(*_QUESTION)
-    .where(department_questions.c.next_alert_at <= bindparam("now"))
-    .order_by(department_questions.c.next_alert_at, department_questions.c.id)
-    .limit(bindparam("limit"))
-)
-_DUE_AFTER = _DUE.where(
-    tuple_(department_questions.c.next_alert_at, department_questions.c.id)
-    > tuple_(
-        bindparam("after_at", type_=department_questions.c.next_alert_at.type),
-        bindparam("after_id", type_=department_questions.c.id.type),
-    )
-)
-
-_DUE_LOCKED = _DUE.with_for_update(skip_locked=True)
-_DUE_AFTER_LOCKED = _DUE_AFTER.with_for_update(skip_locked=True)
-
-
-def due_questions_statement(*, after: bool = False, lock: bool = True) -> Any:
-    """The statement behind :func:`due_questions`, for EXPLAIN in tests and the benchmark."""
-    if after:
-        return _DUE_AFTER_LOCKED if lock else _DUE_AFTER
-    return _DUE_LOCKED if lock else _DUE
+# Served by ix_department_questions_next_alert_at (next_alert_at, id), as the case sweep's query.
+DUE_QUESTIONS = sql.DueQueue(department_questions, _QUESTION)
 
 
 async def due_questions(
@@ -358,12 +337,8 @@ async def due_questions(
 ) -> list[QuestionRow]:
     """Up to ``limit`` questions with ``next_alert_at <= now``, earliest first; row-locked with SKIP
     LOCKED so several watchdogs take different ones. ``after`` pages on from the last batch."""
-    conn = await session.connection()
-    stmt = due_questions_statement(after=after is not None, lock=lock)
-    params: dict[str, Any] = {"now": now, "limit": limit}
-    if after is not None:
-        params.update(after_at=after[0], after_id=after[1])
-    return [QuestionRow(*row) for row in await conn.execute(stmt, params)]
+    rows = await DUE_QUESTIONS.fetch(session, now=now, limit=limit, after=after, lock=lock)
+    return [QuestionRow(*row) for row in rows]
 
 
 _SET_NEXT = (

@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from storage.alerts import due_cases_statement
-from storage.departments import due_questions_statement
+from storage.alerts import DUE_CASES
+from storage.departments import DUE_QUESTIONS
 
 
 class _Explain(Executable, ClauseElement):
@@ -40,11 +40,11 @@ async def explain(conn: AsyncConnection, statement: Any, params: Mapping[str, An
 
 async def explain_due_cases(conn: AsyncConnection, params: Mapping[str, Any]) -> str:
     """The plan of the watchdog's query for due cases (``now`` and ``limit``; ``after_at``/``after_id``)."""
-    statement = due_cases_statement(after="after_at" in params, lock=True)
+    statement = DUE_CASES.statement(after="after_at" in params, lock=True)
     return await explain(conn, statement, params)
 
 
 async def explain_due_questions(conn: AsyncConnection, params: Mapping[str, Any]) -> str:
     """The plan of the watchdog's query for due department questions (the same parameters)."""
-    statement = due_questions_statement(after="after_at" in params, lock=True)
+    statement = DUE_QUESTIONS.statement(after="after_at" in params, lock=True)
     return await explain(conn, statement, params)

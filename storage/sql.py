@@ -10,7 +10,7 @@ import sqlite3
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Dialect, Table, exc
+from sqlalchemy import Dialect, Row, Table, bindparam, exc, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -24,6 +24,56 @@ async def connection(session: Db) -> tuple[AsyncConnection, str]:
     """The connection of a session or transaction (or the connection itself) and its dialect's name."""
     conn = session if isinstance(session, AsyncConnection) else await session.connection()
     return conn, conn.dialect.name
+
+
+class DueQueue:
+    """The rows of a table whose ``next_alert_at`` has come, earliest first, a batch at a time: a range
+    scan over an index on (next_alert_at, id), paged on by the row comparison with the last batch's
+    row. Locking takes them FOR UPDATE SKIP LOCKED, so several watchdogs on PostgreSQL take different
+    rows and a row being changed right now waits for the next sweep (SQLite leaves the clause out:
+    BEGIN IMMEDIATE serialises writers)."""
+
+    def __init__(self, table: Table, columns: Sequence[Any]) -> None:
+        due = (
+            select(*columns)
+            .where(table.c.next_alert_at <= bindparam("now"))
+            .order_by(table.c.next_alert_at, table.c.id)
+            .limit(bindparam("limit"))
+        )
+        after = due.where(
+            tuple_(table.c.next_alert_at, table.c.id)
+            > tuple_(
+                bindparam("after_at", type_=table.c.next_alert_at.type),
+                bindparam("after_id", type_=table.c.id.type),
+            )
+        )
+        self._statements = {
+            (False, False): due,
+            (False, True): due.with_for_update(skip_locked=True),
+            (True, False): after,
+            (True, True): after.with_for_update(skip_locked=True),
+        }
+
+    def statement(self, *, after: bool = False, lock: bool = True) -> Any:
+        """The statement behind :meth:`fetch`, for EXPLAIN in tests and the benchmarks."""
+        return self._statements[(after, lock)]
+
+    async def fetch(
+        self,
+        session: AsyncSession,
+        *,
+        now: Any,
+        limit: int,
+        after: tuple[Any, int] | None = None,
+        lock: bool = True,
+    ) -> list[Row[Any]]:
+        """Up to ``limit`` rows due at ``now``; ``after`` is the (next_alert_at, id) of the previous
+        batch's last row."""
+        conn = await session.connection()
+        params: dict[str, Any] = {"now": now, "limit": limit}
+        if after is not None:
+            params.update(after_at=after[0], after_id=after[1])
+        return list(await conn.execute(self.statement(after=after is not None, lock=lock), params))
 
 
 def insert(dialect: str, table: Table) -> Any:
