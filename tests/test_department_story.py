@@ -21,10 +21,11 @@ from bot.web.standalone import build_site_app
 from storage.db import create_engine
 from tests.browser_support import Browser, describe, require_browser
 from tests.department_support import answer_in_browser
-from tests.e2e import migrate, press, running_bot, say, settings_for
+from tests.e2e import migrate, running_bot, say, settings_for
 from tests.fake_bot_api import FakeBotApi, FakeUser, SentMessage
 from tests.smtp_support import Inbox, Received, running
-from tests.test_e2e_cases import add_staff, change_status, meet, submit, text_of
+from tests.test_e2e_cases import add_staff, text_of
+from tests.test_e2e_departments import put_to_verkeer
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -89,14 +90,7 @@ async def test_a_department_answers_from_its_email_and_everyone_hears_what_conce
             await add_staff(database_url, bea.id, "Bea Bakker")
             try:
                 async with running_bot(fake, database_url, **settings):
-                    await meet(bea)
-                    reference = await submit(anna)
-                    await told(bea, "A new initiative for you.")
-                    await change_status(bea, "In conversation")
-                    await press(bea, "No note", "Status changed.")
-                    await change_status(bea, "With the municipality")
-                    await press(bea, "Verkeer", "What is the question for Verkeer?")
-                    await say(bea, QUESTION, "Status changed.")
+                    reference = await put_to_verkeer(bea, anna, QUESTION)
 
                     asked = await mail_to(inbox, VERKEER, 1)
                     assert (

@@ -22,7 +22,7 @@ from storage import departments as store
 from storage import mail_outbox
 from storage.db import create_engine, session_factory
 from tests.e2e import press, running_bot, say
-from tests.fake_bot_api import FakeBotApi
+from tests.fake_bot_api import FakeBotApi, FakeUser
 from tests.smtp_support import Inbox, running
 from tests.test_e2e_cases import add_staff, case_row, change_status, meet, submit, text_of
 
@@ -73,21 +73,27 @@ async def department_answers(database_url: str, url: str, **fields: str) -> Open
         await engine.dispose()
 
 
+async def put_to_verkeer(broker: FakeUser, resident: FakeUser, question: str = QUESTION) -> str:
+    """The broker meets the bot, the resident submits, and the broker moves the case through "In
+    conversation" to "With the municipality" at Verkeer with ``question``; returns the reference."""
+    await meet(broker)
+    reference = await submit(resident)
+    await broker.wait_for_message(lambda m: "A new initiative for you." in (m.text or ""))
+    await change_status(broker, "In conversation")
+    await press(broker, "No note", "Status changed.")
+    await change_status(broker, "With the municipality")
+    await press(broker, "Verkeer", "What is the question for Verkeer?")
+    await say(broker, question, "Status changed.")
+    return reference
+
+
 async def test_question_answer_reply_and_conditions_passed_on(fake: FakeBotApi, database_url: str) -> None:
     bea = fake.user(5201, "Bea", language_code="en")
     anna = fake.user(1301, "Anna", language_code="en")
     await add_staff(database_url, bea.id, "Bea Bakker")
 
     async with running_bot(fake, database_url, clock=clock):
-        await meet(bea)
-        reference = await submit(anna)
-        await bea.wait_for_message(lambda m: "A new initiative for you." in (m.text or ""))
-        await change_status(bea, "In conversation")
-        await press(bea, "No note", "Status changed.")
-
-        await change_status(bea, "With the municipality")
-        await press(bea, "Verkeer", "What is the question for Verkeer?")
-        await say(bea, QUESTION, "Status changed.")
+        reference = await put_to_verkeer(bea, anna)
         sent = await bea.wait_for_message(lambda m: "by e-mail" in (m.text or ""))
         assert "Sent to Verkeer by e-mail (1 contact), with a personal link to answer." in text_of(sent)
 
@@ -149,14 +155,7 @@ async def test_not_for_us_forwards_the_question_and_ends_the_first_link(
     await add_staff(database_url, bea.id, "Bea Bakker")
 
     async with running_bot(fake, database_url, clock=clock):
-        await meet(bea)
-        reference = await submit(anna)
-        await bea.wait_for_message(lambda m: "A new initiative for you." in (m.text or ""))
-        await change_status(bea, "In conversation")
-        await press(bea, "No note", "Status changed.")
-        await change_status(bea, "With the municipality")
-        await press(bea, "Verkeer", "What is the question for Verkeer?")
-        await say(bea, QUESTION, "Status changed.")
+        reference = await put_to_verkeer(bea, anna)
         [url] = LINK.findall((await mails(database_url))[0].body)
 
         await department_answers(
@@ -190,14 +189,7 @@ async def test_a_department_address_that_is_refused_is_told_to_the_broker(
     inbox = Inbox(refuse={"verkeer@zutphen.example": "550 5.1.1 no such user"})
     with running(inbox) as smtp:
         async with running_bot(fake, database_url, clock=clock, smtp_url=smtp.url):
-            await meet(bea)
-            reference = await submit(anna)
-            await bea.wait_for_message(lambda m: "A new initiative for you." in (m.text or ""))
-            await change_status(bea, "In conversation")
-            await press(bea, "No note", "Status changed.")
-            await change_status(bea, "With the municipality")
-            await press(bea, "Verkeer", "What is the question for Verkeer?")
-            await say(bea, QUESTION, "Status changed.")
+            reference = await put_to_verkeer(bea, anna)
             told = await bea.wait_for_message(
                 lambda m: "could not be delivered" in (m.text or ""), timeout=20
             )
