@@ -229,3 +229,15 @@ def describe(violations: list[dict[str, Any]]) -> str:
     return "\n".join(
         f"{v['id']} ({v.get('impact')}): {v['help']}\n  " + "\n  ".join(v["nodes"]) for v in violations
     )
+
+
+async def assert_accessible(browser: Browser, page: str) -> None:
+    """axe-core finds no WCAG 2.1 A or AA violation on the page the browser shows."""
+    violations = await browser.axe()
+    assert not violations, f"axe-core on {page}:\n{describe(violations)}"
+
+
+def screenshot_dir(tmp_path: Path) -> Path:
+    """Where the screenshots go: INITIATIEFBOT_SCREENSHOTS (e.g. docs/screenshots) or the test's folder."""
+    chosen = os.environ.get("INITIATIEFBOT_SCREENSHOTS")
+    return Path(chosen) if chosen else tmp_path / "screenshots"

@@ -1,4 +1,5 @@
-"""Database fixtures: every test that asks for ``engine`` runs on SQLite and on PostgreSQL.
+"""Shared fixtures. The databases: every test that asks for ``engine`` runs on SQLite and on PostgreSQL;
+and ``browser``, headless Chromium for the web's tests (skipped without it, unless CI requires it).
 
 PostgreSQL isolation: each test gets its own login role ``t_<hex>`` and a schema of the same name,
 owned by that role, with the role's ``search_path`` set to it. The test URL is then just
@@ -24,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.db import create_engine
 from storage.migrate import upgrade
+from tests.browser_support import Browser, require_browser
 
 # As bot.__main__ does: PTB's coming timedelta durations (the outbox handles both kinds).
 os.environ.setdefault("PTB_TIMEDELTA", "1")
@@ -117,3 +119,16 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
         yield engine
     finally:
         await engine.dispose()
+
+
+@pytest_asyncio.fixture
+async def browser(tmp_path: Path) -> AsyncIterator[Browser]:
+    """Debian's headless Chromium through chromedriver, downloading into the test's folder."""
+    require_browser()
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    chromium = Browser(downloads)
+    try:
+        yield chromium
+    finally:
+        await chromium.close()

@@ -9,17 +9,15 @@ import asyncio
 import dataclasses
 import re
 import socket
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 from aiohttp.test_utils import TestServer
 from sqlalchemy import text
 
 from bot.web.standalone import build_site_app
 from storage.db import create_engine
-from tests.browser_support import Browser, describe, require_browser
+from tests.browser_support import Browser, describe
 from tests.department_support import answer_in_browser
 from tests.e2e import migrate, running_bot, say, settings_for
 from tests.fake_bot_api import FakeBotApi, FakeUser, SentMessage
@@ -37,16 +35,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-@pytest_asyncio.fixture
-async def browser(tmp_path: Path) -> AsyncIterator[Browser]:
-    require_browser()
-    chromium = Browser(tmp_path)
-    try:
-        yield chromium
-    finally:
-        await chromium.close()
 
 
 async def mail_to(inbox: Inbox, address: str, count: int) -> Received:

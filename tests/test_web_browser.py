@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import os
 import re
 import socket
 from collections.abc import AsyncIterator
@@ -25,7 +24,7 @@ from bot.web import build_web_app, webhook_path
 from bot.web.site import SITE
 from flows.municipality import Municipality
 from storage import staff as staff_store
-from tests.browser_support import Browser, describe, require_browser
+from tests.browser_support import Browser, assert_accessible, screenshot_dir
 from tests.e2e import containing, migrate, settings_for
 from tests.fake_bot_api import FakeBotApi
 from tests.web_support import Clock, add_opened_staff
@@ -71,18 +70,6 @@ class LiveSite:
 
 
 @pytest_asyncio.fixture
-async def browser(tmp_path: Path) -> AsyncIterator[Browser]:
-    require_browser()
-    downloads = tmp_path / "downloads"
-    downloads.mkdir()
-    chromium = Browser(downloads)
-    try:
-        yield chromium
-    finally:
-        await chromium.close()
-
-
-@pytest_asyncio.fixture
 async def live(tmp_path: Path) -> AsyncIterator[LiveSite]:
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'site.db'}"
     await migrate(database_url)
@@ -107,11 +94,6 @@ async def live(tmp_path: Path) -> AsyncIterator[LiveSite]:
             await server.close()
 
 
-async def assert_accessible(browser: Browser, page: str) -> None:
-    violations = await browser.axe()
-    assert not violations, f"axe-core on {page}:\n{describe(violations)}"
-
-
 async def test_a_coordinator_logs_in_through_the_bots_link(live: LiveSite, browser: Browser) -> None:
     await add_opened_staff(
         live.sessions, "Anna de Vries", telegram_id=43, role="coordinator", now=live.clock()
@@ -133,16 +115,10 @@ async def test_a_coordinator_logs_in_through_the_bots_link(live: LiveSite, brows
     await assert_accessible(browser, "the not-found page")
 
 
-def _screenshot_dir(tmp_path: Path) -> Path:
-    """Where the screenshots go: INITIATIEFBOT_SCREENSHOTS (e.g. docs/screenshots) or the test's folder."""
-    chosen = os.environ.get("INITIATIEFBOT_SCREENSHOTS")
-    return Path(chosen) if chosen else tmp_path / "screenshots"
-
-
 async def test_a_coordinator_filters_opens_a_case_reassigns_it_and_exports(
     live: LiveSite, browser: Browser, tmp_path: Path
 ) -> None:
-    shots = _screenshot_dir(tmp_path)
+    shots = screenshot_dir(tmp_path)
     # Staff open the bot first, so Telegram lets it write to them: were the worker's watchdog to alert
     # on a demo case before that, Telegram would refuse and the bot would hand their cases back.
     for user_id, name in (*demo.BROKERS, (demo.DEMO_COORDINATOR_ID, "Anna de Vries")):

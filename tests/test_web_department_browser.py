@@ -4,7 +4,6 @@ AA violation on any of them, nor on a link that no longer works."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from bot.web.site import SITE
 from flows.municipality import Contact
 from flows.text import t
 from storage import departments as store
-from tests.browser_support import Browser, describe, require_browser
+from tests.browser_support import Browser, assert_accessible, screenshot_dir
 from tests.department_support import QUESTION, answer_in_browser, link_of, put_to_department
 from tests.web_support import WebWorld, web_world
 
@@ -23,31 +22,9 @@ pytestmark = pytest.mark.timeout(180)
 
 
 @pytest_asyncio.fixture
-async def browser(tmp_path: Path) -> AsyncIterator[Browser]:
-    require_browser()
-    downloads = tmp_path / "downloads"
-    downloads.mkdir()
-    chromium = Browser(downloads)
-    try:
-        yield chromium
-    finally:
-        await chromium.close()
-
-
-@pytest_asyncio.fixture
 async def web(tmp_path: Path) -> AsyncIterator[WebWorld]:
     async with web_world(f"sqlite+aiosqlite:///{tmp_path / 'web.db'}") as world:
         yield world
-
-
-async def assert_accessible(browser: Browser, page: str) -> None:
-    violations = await browser.axe()
-    assert not violations, f"axe-core on {page}:\n{describe(violations)}"
-
-
-def _screenshot_dir(tmp_path: Path) -> Path:
-    chosen = os.environ.get("INITIATIEFBOT_SCREENSHOTS")
-    return Path(chosen) if chosen else tmp_path / "screenshots"
 
 
 async def test_a_department_answers_yes_under_conditions_in_the_browser(
@@ -74,7 +51,7 @@ async def test_a_department_answers_yes_under_conditions_in_the_browser(
     main = await browser.text("main")
     assert QUESTION in main and "Bloembakken aan de Houtwal" in main and "06-98765432" not in main
     await assert_accessible(browser, "the answer page")
-    await browser.screenshot(_screenshot_dir(tmp_path) / "department.png")
+    await browser.screenshot(screenshot_dir(tmp_path) / "department.png")
 
     # Conditions without the conditions: the page says so, beside the field and at the top.
     await answer_in_browser(browser, url, "voorwaarden", open_first=False)
@@ -90,7 +67,7 @@ async def test_a_department_answers_yes_under_conditions_in_the_browser(
     assert thanks in await browser.wait_text("main [role=status]")
     assert conditions in await browser.text("main")
     await assert_accessible(browser, "the answer page after the answer")
-    await browser.screenshot(_screenshot_dir(tmp_path) / "department-answered.png", height=1100)
+    await browser.screenshot(screenshot_dir(tmp_path) / "department-answered.png", height=1100)
 
     async with web.runtime.sessions() as session:
         question = (await store.questions_of(session, 1))[0]
@@ -103,7 +80,7 @@ async def test_a_department_answers_yes_under_conditions_in_the_browser(
     section = await browser.text("section.case-departments")
     assert conditions in section and "Kees de Boer" in section and contact.email in section
     await assert_accessible(browser, "the case page with its departments")
-    await browser.screenshot(_screenshot_dir(tmp_path) / "case-departments.png")
+    await browser.screenshot(screenshot_dir(tmp_path) / "case-departments.png")
     await browser.click("section.case-departments form.revoke button")
     assert await browser.wait_text("main [role=status]")
     await assert_accessible(browser, "the case page after revoking a link")
