@@ -94,7 +94,7 @@ class Casework:
         self._m = municipality
         self._web_url = web_url  # login links to the staff web start with it
         # Questions to departments, their answers and links; e-mails are rendered with ``translator``.
-        self.desk = DepartmentDesk(municipality, translator, web_url=web_url, view=self._view)
+        self.desk = DepartmentDesk(municipality, translator, web_url=web_url, view=self.view)
         # Logs name a person by pseudonym only (bot.logs.Pseudonyms), never by Telegram id.
         self._pseudonym = pseudonym if pseudonym is not None else Pseudonyms()
 
@@ -126,9 +126,11 @@ class Casework:
     async def case(self, session: AsyncSession, reference: str, *, lock: bool = True) -> CaseView | None:
         """The case as the flows see it, row-locked for the rest of the transaction."""
         row = await initiatives_store.load_case(session, reference, lock=lock)
-        return await self._view(session, row) if row is not None else None
+        return await self.view(session, row) if row is not None else None
 
-    async def _view(self, session: AsyncSession, row: CaseRow) -> CaseView:
+    async def view(self, session: AsyncSession, row: CaseRow) -> CaseView:
+        """A case row as the flows see it: with its broker, the initiator's reachability and, while
+        bij_gemeente, its department's question."""
         broker_row = await staff_store.staff_by_id(session, row.broker_id) if row.broker_id else None
         if broker_row is not None and not broker_row.active:
             broker_row = None  # removed staff get no more messages; the coordinators take over
@@ -277,7 +279,7 @@ class Casework:
             else:
                 rows = await initiatives_store.cases_of_broker(session, staff.id, open_statuses=OPEN)
                 title = t("Your open initiatives, most urgent first:")
-            views = [await self._view(session, row) for row in rows]
+            views = [await self.view(session, row) for row in rows]
             if staff.is_coordinator and not views:
                 return _add(out, Reply(t("Every open initiative has an initiatiefmakelaar.")))
             return _add(out, broker.case_list(views, ctx, title=title))

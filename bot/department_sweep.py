@@ -221,10 +221,3 @@ def case_view(row: CaseRow, broker: StaffView | None, resident: PersonRow | None
         broker_telegram_id=broker.telegram_user_id if broker else None,
         resident_unreachable=resident is not None and resident.unreachable_at is not None,
     )
-
-
-async def load_view(session: AsyncSession, row: CaseRow) -> CaseView:
-    """A case row as a ``CaseView``, loading its broker and initiator (for a ``DepartmentDesk``)."""
-    broker_row = await staff_store.staff_by_id(session, row.broker_id) if row.broker_id else None
-    broker = staff_view(broker_row) if broker_row is not None and broker_row.active else None
-    return case_view(row, broker, await people_store.load_person(session, row.resident_user_id))

@@ -87,7 +87,7 @@ class DepartmentDesk:
         self._m = municipality
         self._tr = translator
         self._web_url = web_url.rstrip("/")
-        self._view = view
+        self.view = view  # a case row as the flows see it (``Casework.view``)
         self._key: bytes | None = None
 
     # -- links -----------------------------------------------------------------------------------
@@ -145,7 +145,7 @@ class DepartmentDesk:
             (q for q in reversed(mine) if q.state in rules.ACTIVE_STATES), mine[-1] if mine else None
         )
         history = tuple((q, tuple(threads[q.id])) for q in questions)
-        return Opened(link, await self._view(session, row), current, history)
+        return Opened(link, await self.view(session, row), current, history)
 
     # -- asking ----------------------------------------------------------------------------------
 
@@ -377,7 +377,7 @@ class DepartmentDesk:
         )
         if row is None:
             return []
-        case = await self._view(session, row)
+        case = await self.view(session, row)
         notice = Reply(
             t(
                 "The e-mail to {address} about {reference} could not be delivered ({reason}), so they did "
@@ -477,7 +477,7 @@ class DepartmentDesk:
             await initiatives_store.change_department(session, case.id, department=answer.forward_to, now=now)
             moved = await initiatives_store.load_case_by_id(session, case.id)
             assert moved is not None
-            case = await self._view(session, moved)
+            case = await self.view(session, moved)
             mailed = await self.ask(
                 session,
                 case,

@@ -18,8 +18,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.casework import staff_view
-from bot.department_sweep import DepartmentStep, DepartmentSweep, case_view, load_view
+from bot.casework import Casework, staff_view
+from bot.department_sweep import DepartmentStep, DepartmentSweep, case_view
 from bot.departments import MAIL_LANGUAGE, DepartmentDesk
 from bot.i18n import Translator
 from bot.mail import Mailer
@@ -196,7 +196,7 @@ class Watchdog:
         self._outbox = outbox
         self._lease = lease
         self._mailer = mailer  # kicked after a batch that queued e-mail (its own sweep finds it anyway)
-        desk = desk or DepartmentDesk(municipality, translator, web_url=DEFAULT_WEB_URL, view=load_view)
+        desk = desk or Casework(municipality, web_url=DEFAULT_WEB_URL, translator=translator).desk
         self._departments = DepartmentSweep(municipality, translator, desk)
 
     async def sweep(

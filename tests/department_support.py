@@ -45,7 +45,7 @@ async def put_to_department(
         )
         moved = await initiatives_store.load_case_by_id(session, row.id)
         assert moved is not None
-        case = await desk._view(session, moved)
+        case = await desk.view(session, moved)
         await desk.ask(session, case, department=department, question=question, staff_id=staff_id, now=now)
 
 

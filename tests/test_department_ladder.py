@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta
 import pytest
 from sqlalchemy import select, text
 
-from bot.department_sweep import load_view
+from bot.casework import Casework
 from bot.departments import DepartmentDesk
 from bot.watchdog import SweepReport, Watchdog
 from flows.municipality import Department, Municipality
@@ -54,7 +54,7 @@ LADDER_KINDS = ("reminder", "escalation", "urgent")
 
 
 def desk(m: Municipality = QUIET) -> DepartmentDesk:
-    return DepartmentDesk(m, TRANSLATOR, web_url=WEB, view=load_view)
+    return Casework(m, web_url=WEB, translator=TRANSLATOR).desk
 
 
 def watchdog(world: World, m: Municipality = QUIET) -> Watchdog:
@@ -78,7 +78,7 @@ async def ask(world: World, *, at: datetime = T0, m: Municipality = QUIET, wijk:
         assert row is not None
         await desk(m).ask(
             session,
-            await load_view(session, row),
+            await Casework(QUIET).view(session, row),
             department="verkeer",
             question="Mogen er bloembakken op de stoep?",
             staff_id=world.anna,
@@ -268,7 +268,7 @@ async def test_after_the_brokers_reply_the_clock_starts_again_with_new_steps(wor
         assert row is not None
         await desk().reply(
             session,
-            await load_view(session, row),
+            await Casework(QUIET).view(session, row),
             staff_id=world.anna,
             text="De stoep is 2 meter.",
             now=replied,

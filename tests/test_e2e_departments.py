@@ -13,7 +13,7 @@ import pytest
 import pytest_asyncio
 
 from bot.casework import Casework
-from bot.departments import DepartmentDesk, Opened
+from bot.departments import Opened
 from bot.i18n import Translator
 from bot.notifications import enqueue_for_sweep
 from bot.settings import load_municipality, resolve_config_path
@@ -55,7 +55,7 @@ async def mails(database_url: str) -> list[mail_outbox.MailRow]:
 async def department_answers(database_url: str, url: str, **fields: str) -> Opened:
     """The department opens its link and sends the form, as the answer page does."""
     m = load_municipality(resolve_config_path("zutphen"))
-    desk = DepartmentDesk(m, Translator(("nl", "en")), web_url="http://localhost", view=Casework(m)._view)
+    desk = Casework(m, web_url="http://localhost", translator=Translator(("nl", "en"))).desk
     token = url.rsplit("/", 1)[1]
     engine = create_engine(database_url)
     try:
@@ -169,7 +169,7 @@ async def test_not_for_us_forwards_the_question_and_ends_the_first_link(
         assert (await case_row(database_url, reference))[2] == "groen"
 
     m = load_municipality(resolve_config_path("zutphen"))
-    desk = DepartmentDesk(m, None, web_url="http://localhost", view=Casework(m)._view)
+    desk = Casework(m, web_url="http://localhost").desk
     engine = create_engine(database_url)
     try:
         async with session_factory(engine)() as session, session.begin():

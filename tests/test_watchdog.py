@@ -17,8 +17,7 @@ import pytest_asyncio
 from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.department_sweep import load_view
-from bot.departments import DepartmentDesk
+from bot.casework import Casework
 from bot.i18n import Translator
 from bot.outbox import Outbox
 from bot.settings import BUNDLED_CONFIG_DIR, load_municipality
@@ -386,10 +385,10 @@ async def ask_department(world: World, case: int, department: str, at: datetime)
         await change_status(session, case, "bij_gemeente", at, department=department)
         row = await initiatives_store.load_case_by_id(session, case)
         assert row is not None
-        desk = DepartmentDesk(QUIET, TRANSLATOR, web_url="http://localhost:8080", view=load_view)
+        desk = Casework(QUIET, web_url="http://localhost:8080", translator=TRANSLATOR).desk
         await desk.ask(
             session,
-            await load_view(session, row),
+            await Casework(QUIET).view(session, row),
             department=department,
             question="Mag dit?",
             staff_id=None,
