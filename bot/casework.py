@@ -462,20 +462,20 @@ class Casework:
             note=command.note,
             department=command.department,
         )
-        after = await self.case(session, case.reference)
-        assert after is not None
-        department = _department(self._m, command.department)
         mailed: int | None = None
         if command.target == Status.BIJ_GEMEENTE and command.department is not None:
+            # The question names the case by what the status change leaves as it was (title, wijk, broker).
             mailed = await self.desk.ask(
                 session,
-                after,
+                case,
                 department=command.department,
                 question=command.note or "",
                 staff_id=staff.id if staff else None,
                 now=now,
             )
-            after = await self.case(session, case.reference) or after  # with its question's clock
+        after = await self.case(session, case.reference)  # with its new status and question's clock
+        assert after is not None
+        department = _department(self._m, command.department)
         notes: list[Notification] = []
         if command.by_resident:
             done = Reply(
