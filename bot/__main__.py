@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot import staff_cli
+from bot import privacy_cli, staff_cli
 from bot.logs import setup_logging
 from bot.settings import ConfigError, Settings
 from storage.database_url import DatabaseUrlError, async_url, check_reachable
@@ -66,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     db_sub.add_parser("upgrade", help="apply all migrations")
     db_sub.add_parser("current", help="print the current and the newest migration")
     staff_cli.add_parser(sub)
+    privacy_cli.add_parser(sub)
     watchdog = sub.add_parser(
         "watchdog",
         help="send the reminders and escalations for stalled initiatives that are due",
@@ -128,6 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_db(settings, args.db_command))
         if args.command == "staff":
             return asyncio.run(staff_cli.run(settings, args))
+        if args.command == "privacy":
+            return asyncio.run(privacy_cli.run(settings, args))
         if args.command == "watchdog":
             return _watchdog(
                 settings,
@@ -155,7 +158,7 @@ def _uses_database(args: argparse.Namespace) -> bool:
         return args.set_url is None and not args.delete
     if args.command == "watchdog":
         return bool(args.once)
-    return args.command in ("run", "shell", "db", "staff", "web")
+    return args.command in ("run", "shell", "db", "staff", "web", "privacy")
 
 
 def _checked_database(settings: Settings) -> Settings:

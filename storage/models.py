@@ -86,6 +86,8 @@ class Person(Base):
     """Someone who has written to the bot, with the language they want."""
 
     __tablename__ = "people"
+    # The retention sweep's query for people the bot has not heard from in a long time.
+    __table_args__ = (Index("ix_people_last_seen_at", "last_seen_at"),)
 
     telegram_user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     chat_id: Mapped[int] = mapped_column(BigInteger)
@@ -103,6 +105,16 @@ class Conversation(Base):
     """Where one chat is in a flow, with the answers given so far."""
 
     __tablename__ = "conversations"
+    __table_args__ = (
+        # The retention sweep: drafts untouched for a long time, and reminded drafts whose time is up.
+        Index("ix_conversations_updated_at", "updated_at"),
+        Index(
+            "ix_conversations_draft_reminded_at",
+            "draft_reminded_at",
+            sqlite_where=text("draft_reminded_at IS NOT NULL"),
+            postgresql_where=text("draft_reminded_at IS NOT NULL"),
+        ),
+    )
 
     chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     user_id: Mapped[int] = mapped_column(BigInteger)
@@ -112,6 +124,8 @@ class Conversation(Base):
     history: Mapped[list[str]]
     updated_at: Mapped[datetime]
     version: Mapped[int] = mapped_column(Integer)
+    # When the retention sweep reminded the resident of their untouched draft; cleared by any update.
+    draft_reminded_at: Mapped[datetime | None]
 
 
 class ReferenceCounter(Base):
@@ -194,6 +208,14 @@ class Initiative(Base):
         ),
         # Realised per quarter: the day a case reached its (final) status.
         Index("ix_initiatives_status_on", "status", "status_on"),
+        # The retention sweep: ended cases, per status by the moment they ended, not yet anonymised.
+        Index(
+            "ix_initiatives_retention",
+            "status",
+            "status_changed_at",
+            sqlite_where=text("anonymised_at IS NULL"),
+            postgresql_where=text("anonymised_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -213,8 +235,11 @@ class Initiative(Base):
     neighbours: Mapped[int | None] = mapped_column(Integer)
     photo_file_id: Mapped[str | None] = mapped_column(String(255))
     contact_name: Mapped[str] = mapped_column(String(60))
-    contact_phone: Mapped[str | None] = mapped_column(String(32))
-    contact_email: Mapped[str | None] = mapped_column(String(254))
+    # Encrypted at rest (storage.crypto): Fernet tokens, never the plain number or address. SQLite keeps
+    # the VARCHAR widths of 0001: it never enforces them, and changing a declared type there means
+    # copying the table, which would cascade to the timeline.
+    contact_phone: Mapped[str | None] = mapped_column(Text().with_variant(String(32), "sqlite"))
+    contact_email: Mapped[str | None] = mapped_column(Text().with_variant(String(254), "sqlite"))
     consent_at: Mapped[datetime]
     language: Mapped[str] = mapped_column(String(8))
     status: Mapped[str] = mapped_column(String(32))
@@ -243,6 +268,12 @@ class Initiative(Base):
     # Working days from submission to first contact, by the calendar in working_day_ordinals (NULL until
     # the calendar has both days; storage.reports.refresh_calendar fills it in then).
     first_contact_days: Mapped[int | None] = mapped_column(Integer)
+    # The resident asked to be forgotten: no name, contact details or Telegram ids are left, and the
+    # bot can no longer reach them (the case may go on without them).
+    resident_erased_at: Mapped[datetime | None]
+    # Nothing personal is left: the resident's texts, photo and contact are gone (on request, or by the
+    # retention sweep once the case ended longer ago than the retention period).
+    anonymised_at: Mapped[datetime | None]
 
 
 class InitiativeEvent(Base):
@@ -330,6 +361,7 @@ class ProcessedUpdate(Base):
     """A Telegram update_id that has been handled, so a redelivery is skipped."""
 
     __tablename__ = "processed_updates"
+    __table_args__ = (Index("ix_processed_updates_processed_at", "processed_at"),)
 
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     processed_at: Mapped[datetime]
@@ -349,6 +381,13 @@ class OutboxMessage(Base):
             sqlite_where=text("status = 'pending'"),
             postgresql_where=text("status = 'pending'"),
         ),
+        # The retention sweep: sent (or failed) messages whose payload is still there, oldest first.
+        Index(
+            "ix_outbox_payload_kept",
+            "created_at",
+            sqlite_where=text("status <> 'pending' AND payload_cleared_at IS NULL"),
+            postgresql_where=text("status <> 'pending' AND payload_cleared_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntegerKey, primary_key=True, autoincrement=True)
@@ -364,6 +403,11 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    # When the retention sweep emptied the payload (the row stays: what was sent when, to which chat).
+    payload_cleared_at: Mapped[datetime | None]
+    # The last message to a person who asked to be forgotten: once sent (or failed), its chat id and
+    # payload are wiped and the chat's send gate is removed.
+    forget_chat: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
 
 class CoordinatorDigest(Base):
@@ -385,6 +429,8 @@ class SendGate(Base):
     """
 
     __tablename__ = "send_gates"
+    # The retention sweep removes gates idle since long ago; tat is the last moment they were used for.
+    __table_args__ = (Index("ix_send_gates_tat", "tat"),)
 
     key: Mapped[str] = mapped_column(String(40), primary_key=True)
     tat: Mapped[float] = mapped_column(Double, default=0.0, server_default=text("0"))
@@ -574,7 +620,16 @@ class MailMessage(Base):
     mail to the receiving server."""
 
     __tablename__ = "mail_outbox"
-    __table_args__ = (Index("ix_mail_outbox_status_not_before", "status", "not_before", "id"),)
+    __table_args__ = (
+        Index("ix_mail_outbox_status_not_before", "status", "not_before", "id"),
+        # The retention sweep: sent (or failed) mail whose subject and body are still there.
+        Index(
+            "ix_mail_outbox_body_kept",
+            "created_at",
+            sqlite_where=text("status <> 'pending' AND body_cleared_at IS NULL"),
+            postgresql_where=text("status <> 'pending' AND body_cleared_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigIntegerKey, primary_key=True, autoincrement=True)
     message_id: Mapped[str] = mapped_column(String(200), unique=True)
@@ -592,3 +647,5 @@ class MailMessage(Base):
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    # When the retention sweep emptied subject and body (the row stays: what was sent when, to whom).
+    body_cleared_at: Mapped[datetime | None]
