@@ -1,4 +1,4 @@
-"""The audit log: which staff member viewed contact details or exported cases, and when (never what)."""
+"""The audit log: who viewed contact details, exported or erased data, and when (never what)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.tables import audit_log, initiatives, staff
 
-ACTIONS = frozenset({"view_contact", "export_csv", "export_xlsx", "export_council", "login", "logout"})
+ACTIONS = frozenset(
+    {
+        "view_contact",
+        "export_csv",
+        "export_xlsx",
+        "export_council",
+        "login",
+        "logout",
+        # A resident's own data sent to them (/mijngegevens); no staff member.
+        "data_export",
+        # A resident asked to be forgotten (/vergeetmij): one entry per case, and one for the person.
+        "erasure",
+        # The retention sweep anonymised an ended case.
+        "anonymised",
+    }
+)
 
 
 async def record(
