@@ -472,12 +472,12 @@ class Outbox:
         now = self._clock()
         await outbox_store.mark_sent(session, out.sent[out.recorded :], now)
         for row_id, error in out.failed:
-            await outbox_store.mark_failed(session, row_id, error)
+            await outbox_store.mark_failed(session, row_id, error, now=now)
         if out.expired and self._undelivered is not None:
             await self._undelivered(session, out.expired, now)
         if out.blocked:
             await people_store.mark_unreachable(session, chat_id, now)
-            await outbox_store.fail_chat(session, chat_id, "forbidden: chat unreachable")
+            await outbox_store.fail_chat(session, chat_id, "forbidden: chat unreachable", now=now)
             if self._unreachable is not None:  # e.g. a broker's cases go back to the coordinators
                 await self._unreachable(session, chat_id, now)
         if out.deferred is not None:

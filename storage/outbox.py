@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import bindparam, func, literal, select, update
+from sqlalchemy import bindparam, case, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import sql
@@ -70,6 +70,8 @@ def _outbox_values(
         "sent_at": None,
         "last_error": None,
         "telegram_message_id": None,
+        "payload_cleared_at": None,
+        "forget_chat": False,
     }
 
 
@@ -133,6 +135,20 @@ async def load_outbox(session: AsyncSession, ids: Sequence[int]) -> list[OutboxR
     return [OutboxRow(*row) for row in result]
 
 
+# Rows whose contents must not outlive their delivery: the last message to a person who asked to be
+# forgotten (its chat id goes too), and a resident's own data export (a document with all of it).
+_WIPED = or_(outbox.c.forget_chat, outbox.c.method == "sendDocument")
+
+
+def _settled(now: Any) -> dict[str, Any]:
+    """What a row's send, or giving up on it, also writes: the wipe of a row that must not linger."""
+    return {
+        "payload": case((_WIPED, literal({}, outbox.c.payload.type)), else_=outbox.c.payload),
+        "payload_cleared_at": case((_WIPED, now), else_=outbox.c.payload_cleared_at),
+        "chat_id": case((outbox.c.forget_chat, literal(0, outbox.c.chat_id.type)), else_=outbox.c.chat_id),
+    }
+
+
 _MARK_SENT = (
     update(outbox)
     .where(outbox.c.id == bindparam("outbox_id"))
@@ -140,6 +156,7 @@ _MARK_SENT = (
         status=OutboxStatus.SENT.value,
         sent_at=bindparam("sent_now", type_=outbox.c.sent_at.type),
         telegram_message_id=bindparam("message_id", type_=outbox.c.telegram_message_id.type),
+        **_settled(bindparam("sent_now", type_=outbox.c.sent_at.type)),
     )
 )
 
@@ -157,13 +174,18 @@ async def mark_sent(
     await sql.run_many(session, _MARK_SENT, values)
 
 
-async def mark_failed(session: AsyncSession, id: int, error: str) -> None:
+async def mark_failed(session: AsyncSession, id: int, error: str, *, now: datetime) -> None:
     """Give up on a message for good (blocked user, bad request) and keep the reason."""
     conn = await session.connection()
     await conn.execute(
         update(outbox)
         .where(outbox.c.id == id)
-        .values(status=OutboxStatus.FAILED.value, attempts=outbox.c.attempts + 1, last_error=error)
+        .values(
+            status=OutboxStatus.FAILED.value,
+            attempts=outbox.c.attempts + 1,
+            last_error=error,
+            **_settled(literal(now, outbox.c.payload_cleared_at.type)),
+        )
     )
 
 
@@ -192,13 +214,17 @@ async def hold_chat(session: AsyncSession, chat_id: int, *, after_id: int, until
     )
 
 
-async def fail_chat(session: AsyncSession, chat_id: int, error: str) -> None:
+async def fail_chat(session: AsyncSession, chat_id: int, error: str, *, now: datetime) -> None:
     """Give up on every pending message to a chat (the person blocked the bot)."""
     conn = await session.connection()
     await conn.execute(
         update(outbox)
         .where(outbox.c.chat_id == chat_id, outbox.c.status == OutboxStatus.PENDING.value)
-        .values(status=OutboxStatus.FAILED.value, last_error=error)
+        .values(
+            status=OutboxStatus.FAILED.value,
+            last_error=error,
+            **_settled(literal(now, outbox.c.payload_cleared_at.type)),
+        )
     )
 
 
@@ -258,3 +284,11 @@ async def lease(session: AsyncSession, ids: Sequence[int], *, until: datetime) -
         .where(outbox.c.id.in_(list(ids)), outbox.c.status == OutboxStatus.PENDING.value)
         .values(not_before=until)
     )
+
+
+async def forget_when_settled(session: sql.Db, ids: Sequence[int]) -> None:
+    """Mark queued messages as the last ones to a person who asked to be forgotten: once each is sent
+    (or given up on), its chat id and payload are wiped."""
+    if ids:
+        conn, _ = await sql.connection(session)
+        await conn.execute(update(outbox).where(outbox.c.id.in_(list(ids))).values(forget_chat=True))

@@ -360,7 +360,7 @@ async def test_outbox_hands_out_due_messages_in_order(sessions: async_sessionmak
         await outbox_store.defer(
             session, more[0], until=NOW + timedelta(seconds=30), error="429: retry after 30"
         )
-        await outbox_store.mark_failed(session, more[2], "403: bot was blocked by the user")
+        await outbox_store.mark_failed(session, more[2], "403: bot was blocked by the user", now=NOW)
 
     async with sessions() as session, session.begin():
         assert await outbox_store.pending(session, now=NOW + timedelta(seconds=29), limit=10) == []
