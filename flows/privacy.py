@@ -3,7 +3,10 @@ the guard that keeps contact details and BSNs out of free text. Pure: no I/O."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
+from functools import cached_property
 
 # --- retention periods ---------------------------------------------------------------------------
 
@@ -50,3 +53,59 @@ assert set(LOWER_BOUNDS) == {f.name for f in fields(Retention)}
 
 
 # --- erasure: what /vergeetmij asks, does and says -----------------------------------------------
+
+# What takes the place of an erased text in what is kept (a title, a staff note that quoted it).
+ERASED_TEXT = "[verwijderd]"
+# The Telegram id left on a case whose resident is forgotten: no chat has it, so nothing reaches it.
+ERASED_ID = 0
+# Timeline notes, stored in the municipality's language like other system entries.
+ERASED_ON_REQUEST = "Gegevens van de indiener verwijderd op verzoek"
+ERASED_BY_RETENTION = "Gegevens van de indiener verwijderd: de bewaartermijn is voorbij"
+STOPPED_ON_REQUEST = "op verzoek van de inwoner"
+# Shorter traces are left alone: scrubbing "Jo" or "12" out of staff notes would mangle other words.
+MIN_TRACE = 3
+
+
+def _trace_pattern(trace: str) -> str:
+    digits = re.sub(r"\D", "", trace)
+    if len(digits) >= 6 and len(digits) >= len(trace.replace(" ", "")) - 4:
+        # A phone number matches however it is written: 06-1234 5678, +31 6 12345678, …
+        national = digits[2:] if digits.startswith("31") else digits.lstrip("0")
+        return r"(?:\+31|0031|0)?[\s\-().]*" + r"[\s\-().]*".join(national)
+    escaped = re.escape(trace)
+    return rf"(?<!\w){escaped}(?!\w)" if trace[:1].isalnum() and trace[-1:].isalnum() else escaped
+
+
+@dataclass(frozen=True)
+class Traces:
+    """What identifies one person in text kept about them: their name, contact details, photo and the
+    words they wrote. ``scrub`` puts ERASED_TEXT in their place."""
+
+    texts: frozenset[str]
+
+    @classmethod
+    def of(cls, values: Iterable[str | None]) -> Traces:
+        return cls(frozenset(v.strip() for v in values if v and len(v.strip()) >= MIN_TRACE))
+
+    def __bool__(self) -> bool:
+        return bool(self.texts)
+
+    def __or__(self, other: Traces) -> Traces:
+        return Traces(self.texts | other.texts)
+
+    @cached_property
+    def _pattern(self) -> re.Pattern[str] | None:
+        if not self.texts:
+            return None
+        # Longest first, so a message that contains the name is replaced whole, not around the name.
+        ordered = sorted(self.texts, key=len, reverse=True)
+        return re.compile("|".join(_trace_pattern(t) for t in ordered), re.IGNORECASE)
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every trace replaced by ERASED_TEXT."""
+        pattern = self._pattern
+        return pattern.sub(ERASED_TEXT, text) if pattern is not None and text else text
+
+    def found_in(self, text: str) -> bool:
+        pattern = self._pattern
+        return pattern is not None and bool(text) and pattern.search(text) is not None
