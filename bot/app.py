@@ -51,6 +51,7 @@ COMMANDS: tuple[tuple[str, Msg], ...] = (
     ("taal", t("Choose your language")),
     ("help", t("Help")),
     ("stop", t("Stop for now")),
+    ("vergeetmij", t("Delete my data")),
 )
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 # How long a stopping bot lets the replies under way make new calls, with its HTTP client still open.

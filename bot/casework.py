@@ -51,6 +51,7 @@ from flows.department import sent_notice as department_sent
 from flows.events import Button, Event, Reply
 from flows.lifecycle import Role, Status
 from flows.municipality import Municipality
+from flows.privacy import ERASED_ID
 from flows.resident import Outcome
 from flows.routing import BrokerLoad, route
 from flows.stalls import AMSTERDAM
@@ -147,7 +148,7 @@ class Casework:
             amount_cents=row.amount_cents,
             neighbours=row.neighbours,
             photo_file_id=row.photo_file_id,
-            contact_name=row.contact_name,
+            contact_name=row.contact_name or "—",  # empty once the initiator asked to be forgotten
             contact_phone=row.contact_phone,
             contact_email=row.contact_email,
             status=row.status,
@@ -169,6 +170,12 @@ class Casework:
             return None
         found = await departments_store.latest_question(session, row.id, department=row.department)
         return QuestionFacts.of(found) if found is not None else None
+
+    async def staff_to_tell(self, session: AsyncSession, case: CaseView) -> list[int]:
+        """Who hears what the initiator did: their broker, or the wijk's coordinators when it has none."""
+        if case.broker_telegram_id:
+            return [case.broker_telegram_id]
+        return [c.telegram_user_id for c in await staff_store.coordinators_for_wijk(session, case.wijk_code)]
 
     async def route_new(
         self, session: AsyncSession, created: InitiativeRow, now: datetime
@@ -338,6 +345,9 @@ class Casework:
                 session, command, out, event=event, staff=staff, case=case, now=now
             )
         if isinstance(command, MessageResident) and staff is not None:
+            if case.resident_user_id == ERASED_ID:
+                gone = t("The initiator asked us to delete their data: you can no longer reach them.")
+                return _add(out, Reply(gone))
             await _staff_event(session, case, staff, "message_to_resident", command.text, now)
             message = resident.message_from_broker(case, staff.name, command.text)
             sent = Reply(
@@ -490,13 +500,7 @@ class Casework:
                     note=command.note or "",
                 )
             )
-            if case.broker_telegram_id:
-                targets = [case.broker_telegram_id]
-            else:
-                targets = [
-                    c.telegram_user_id
-                    for c in await staff_store.coordinators_for_wijk(session, case.wijk_code)
-                ]
+            targets = await self.staff_to_tell(session, case)
             notes.extend(Notification(u, u, told) for u in targets)
             return _add(out, done, notify=notes)
         notice = resident.status_notice(after, command.target, command.note, department, case.broker_name)

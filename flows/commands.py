@@ -133,6 +133,20 @@ class PassOnConditions:
     reference: str
 
 
+@dataclass(frozen=True)
+class ExplainErasure:
+    """Tell the resident what /vergeetmij erases and ask them to choose (it depends on their cases)."""
+
+
+@dataclass(frozen=True)
+class ErasePerson:
+    """Forget the resident: ``stop_open`` stops their open initiatives, else those go on without them;
+    ``open_seen`` is how many open initiatives the question they answered was about."""
+
+    stop_open: bool
+    open_seen: int
+
+
 Command = (
     SubmitInitiative
     | ShowMyInitiatives
@@ -153,4 +167,6 @@ Command = (
     | AskDepartment
     | ReplyToDepartment
     | PassOnConditions
+    | ExplainErasure
+    | ErasePerson
 )

@@ -8,6 +8,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from functools import cached_property
 
+from flows.events import Button, Reply
+from flows.text import Msg, t, tn, verbatim
+
 # --- retention periods ---------------------------------------------------------------------------
 
 
@@ -53,6 +56,110 @@ assert set(LOWER_BOUNDS) == {f.name for f in fields(Retention)}
 
 
 # --- erasure: what /vergeetmij asks, does and says -----------------------------------------------
+
+FORGET_PREFIX = "forget:"
+FORGET_CANCEL = "forget:cancel"
+
+
+@dataclass(frozen=True)
+class OpenCase:
+    """An initiative of the resident that is still going, as the erasure question names it."""
+
+    reference: str
+    title: str
+
+
+def forget_choice(data: str) -> tuple[str, int] | None:
+    """("stop" | "keep" | "all", open cases the question counted) from a button, or None."""
+    parts = data.split(":")
+    if len(parts) != 3 or parts[0] + ":" != FORGET_PREFIX or parts[1] not in ("stop", "keep", "all"):
+        return None
+    return (parts[1], int(parts[2])) if parts[2].isdigit() else None
+
+
+def erasure_question(open_cases: tuple[OpenCase, ...], ended: int) -> Reply:
+    """What /vergeetmij explains, with the choices as buttons."""
+    what = t(
+        "I can delete all your data. I then delete your name, your phone number or e-mail address, "
+        "your Telegram details, your messages, your photos and your unfinished answers."
+    )
+    kept = t(
+        "The municipality only keeps what it must keep: the number of your initiative, the "
+        "neighbourhood, the theme and the dates of each step. Without your name."
+    )
+    parts: list[Msg] = [what, kept]
+    if ended:
+        parts.append(
+            tn(
+                "{n} initiative of yours has ended: it loses your name and texts too.",
+                "{n} initiatives of yours have ended: they lose your name and texts too.",
+                ended,
+            )
+        )
+    cancel = (Button(t("No, delete nothing"), FORGET_CANCEL),)
+    if not open_cases:
+        parts.append(t("After this I no longer know you. This cannot be undone. Shall I delete everything?"))
+        yes = (Button(t("Yes, delete all my data"), f"{FORGET_PREFIX}all:0"),)
+        return Reply(parts[0], buttons=(yes, cancel), extra=tuple(parts[1:]))
+    listed = "\n".join(f"{c.reference} · {c.title}" for c in open_cases)
+    parts.append(
+        tn(
+            "You have {n} initiative that is still going:\n{cases}\nWhat do you want with it?",
+            "You have {n} initiatives that are still going:\n{cases}\nWhat do you want with them?",
+            len(open_cases),
+            cases=verbatim(listed),
+        )
+    )
+    parts.append(
+        t(
+            "• Stop: I stop it and delete everything.\n"
+            "• Let it go on: the municipality goes on with your idea, but without your name and contact "
+            "details. Your initiatiefmakelaar can then no longer reach you, and you no longer hear how "
+            "it goes.\n"
+            "This cannot be undone."
+        )
+    )
+    n = len(open_cases)
+    buttons = (
+        (Button(t("Stop and delete everything"), f"{FORGET_PREFIX}stop:{n}"),),
+        (Button(t("Let it go on without my data"), f"{FORGET_PREFIX}keep:{n}"),),
+        cancel,
+    )
+    return Reply(parts[0], buttons=buttons, extra=tuple(parts[1:]))
+
+
+def erased(kept: tuple[str, ...]) -> Reply:
+    """The last message to a person who is forgotten."""
+    extra: list[Msg] = []
+    if kept:
+        extra.append(
+            t(
+                "The municipality goes on with {references}, without your data.",
+                references=", ".join(kept),
+            )
+        )
+    extra.append(t("Do you want to share an idea again later? Then send /start."))
+    return Reply(t("Done. I deleted your data. I no longer know you."), extra=tuple(extra))
+
+
+def erasure_told_staff(reference: str, *, stopped: bool) -> Reply:
+    """What the broker (or the wijk's coordinators) hear when the resident of an open case is forgotten."""
+    if stopped:
+        return Reply(
+            t(
+                "The initiator of {reference} asked us to delete their data. "
+                "So the initiative is stopped, and their name, contact details and messages are gone.",
+                reference=reference,
+            )
+        )
+    return Reply(
+        t(
+            "The initiator of {reference} asked us to delete their data. The initiative goes on, "
+            "but their name, contact details and messages are gone: you can no longer reach them.",
+            reference=reference,
+        )
+    )
+
 
 # What takes the place of an erased text in what is kept (a title, a staff note that quoted it).
 ERASED_TEXT = "[verwijderd]"

@@ -20,6 +20,8 @@ from flows.cases import (
 from flows.commands import (
     ChangeStatus,
     Command,
+    ErasePerson,
+    ExplainErasure,
     MessageBroker,
     RedeemInvite,
     SetLanguage,
@@ -31,6 +33,7 @@ from flows.engine import FlowContext, FlowState
 from flows.events import Button, Event, EventKind, Notice, Reply
 from flows.intake import INTAKE, draft_from_answers
 from flows.lifecycle import Actor, Refused, Role, Status, status_label
+from flows.privacy import FORGET_CANCEL, FORGET_PREFIX, forget_choice
 from flows.text import Msg, t, tn, verbatim
 from flows.validators import clean_text
 
@@ -148,6 +151,8 @@ def handle(conv: Conversation, event: Event, ctx: Context, case: CaseView | None
         conv = replace(conv, pending=None)  # anything else than the awaited text cancels it
     if event.kind is EventKind.BUTTON and (event.button or "").startswith(("menu:", "lang:")):
         return _menu_button(conv, event, ctx)
+    if event.kind is EventKind.BUTTON and (event.button or "").startswith(FORGET_PREFIX):
+        return _forget_button(conv, event.button or "")
     if conv.mode == INTAKE_MODE and conv.draft is not None:
         away = conv.updated_at is not None and ctx.now - conv.updated_at > RESUME_AFTER
         if away and event.kind is not EventKind.BUTTON:
@@ -193,6 +198,8 @@ def _command(conv: Conversation, event: Event, ctx: Context) -> Outcome:
         return _home(conv, t("There is nothing to stop. What do you want to do?"))
     if name == "taal":
         return Outcome(conv, (_language_question(),))
+    if name in ("vergeetmij", "forgetme"):
+        return Outcome(conv, commands=(ExplainErasure(),))
     again = _current_question(conv, ctx)
     if name in STAFF_COMMANDS:
         return Outcome(conv, (Reply(t("This command is only for staff of the municipality.")), *again))
@@ -217,6 +224,7 @@ def _help(conv: Conversation, ctx: Context) -> Outcome:
         "/mijn – see your initiatives\n"
         "/taal – choose your language\n"
         "/stop – stop for now (your answers are saved)\n"
+        "/vergeetmij – delete all your data\n"
         "/help – show this help"
     )
     if conv.mode == INTAKE_MODE and conv.draft is not None:
@@ -224,7 +232,19 @@ def _help(conv: Conversation, ctx: Context) -> Outcome:
             "You are sharing an idea now. Answer the question below. “Back” goes to the previous question."
         )
         return Outcome(conv, (Reply(text, extra=(hint,)), *_current_question(conv, ctx)))
-    return Outcome(conv, (_menu(conv, text),))
+    forget = (Button(t("Delete my data"), "menu:forget"),)
+    return Outcome(conv, (Reply(text, buttons=(*menu_buttons(conv), forget)),))
+
+
+def _forget_button(conv: Conversation, data: str) -> Outcome:
+    """The answer to the erasure question: cancel, or erase (the dispatcher checks it is still true)."""
+    if data == FORGET_CANCEL:
+        return Outcome(conv, (_menu(conv, t("OK. I deleted nothing.")),), Notice())
+    choice = forget_choice(data)
+    if choice is None:
+        return Outcome(conv, notice=Notice(t("This button no longer works. See the newest message.")))
+    action, open_seen = choice
+    return Outcome(conv, notice=Notice(), commands=(ErasePerson(action == "stop", open_seen),))
 
 
 def _menu_button(conv: Conversation, event: Event, ctx: Context) -> Outcome:
@@ -252,6 +272,8 @@ def _menu_button(conv: Conversation, event: Event, ctx: Context) -> Outcome:
         return Outcome(Conversation(INTAKE_MODE, started.state), started.replies, Notice())
     if action == "mine":
         return Outcome(conv, notice=Notice(), commands=(ShowMyInitiatives(),))
+    if action == "forget":
+        return Outcome(conv, notice=Notice(), commands=(ExplainErasure(),))
     if action == "help":
         out = _help(conv, ctx)
         return replace(out, notice=Notice())

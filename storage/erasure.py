@@ -257,7 +257,13 @@ async def forget_person(session: sql.Db, *, user_id: int, chat_id: int, now: dat
     await conn.execute(delete(conversations).where(conversations.c.chat_id == chat_id))
     await conn.execute(delete(conversations).where(conversations.c.user_id == user_id))
     await conn.execute(delete(people).where(people.c.telegram_user_id == user_id))
-    await conn.execute(delete(outbox).where(outbox.c.chat_id == chat_id, outbox.c.status == "pending"))
+    # Rows are wiped, never deleted: SQLite would hand a deleted row's id to the next message, and a
+    # sender that still has the old row in hand would mark the new one sent.
+    await conn.execute(
+        update(outbox)
+        .where(outbox.c.chat_id == chat_id, outbox.c.status == "pending")
+        .values(status="failed", last_error="the person asked to be forgotten")
+    )
     await conn.execute(
         update(outbox)
         .where(outbox.c.chat_id == chat_id)
