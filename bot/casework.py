@@ -41,6 +41,7 @@ from flows.commands import (
     MessageResident,
     OpenDashboard,
     PassOnConditions,
+    RecordContactView,
     RedeemInvite,
     RemindBroker,
     ReplyToDepartment,
@@ -56,10 +57,10 @@ from flows.resident import Outcome
 from flows.routing import BrokerLoad, route
 from flows.stalls import AMSTERDAM
 from flows.text import t, verbatim
+from storage import audit, reports, web_sessions
 from storage import departments as departments_store
 from storage import initiatives as initiatives_store
 from storage import people as people_store
-from storage import reports, web_sessions
 from storage import staff as staff_store
 from storage.initiatives import CaseRow, InitiativeRow
 from storage.staff import StaffRow
@@ -290,6 +291,16 @@ class Casework:
             if staff.is_coordinator and not views:
                 return _add(out, Reply(t("Every open initiative has an initiatiefmakelaar.")))
             return _add(out, broker.case_list(views, ctx, title=title))
+        if isinstance(command, RecordContactView) and staff is not None and case is not None:
+            await audit.record(
+                session,
+                staff_id=staff.id,
+                action="view_contact",
+                initiative_id=case.id,
+                detail="telegram",
+                now=now,
+            )
+            return out
         if isinstance(command, OpenDashboard) and staff is not None:
             url = await self.login_url(session, staff.id, now)
             return _add(

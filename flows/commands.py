@@ -134,6 +134,13 @@ class PassOnConditions:
 
 
 @dataclass(frozen=True)
+class RecordContactView:
+    """A staff member opened a case card that shows the initiator's phone or e-mail (the audit log)."""
+
+    reference: str
+
+
+@dataclass(frozen=True)
 class ExplainErasure:
     """Tell the resident what /vergeetmij erases and ask them to choose (it depends on their cases)."""
 
@@ -167,6 +174,7 @@ Command = (
     | AskDepartment
     | ReplyToDepartment
     | PassOnConditions
+    | RecordContactView
     | ExplainErasure
     | ErasePerson
 )
