@@ -68,8 +68,9 @@ _DASHES = re.compile("[\u2010-\u2015\u2212\ufe58\ufe63\uff0d]")
 # allowed around the @ only: around a dot they would turn the end of a sentence into a domain.
 _AT = r"(?:[ ]?@[ ]?|[ ]?[(\[][ ]?(?:at|apenstaartje)[ ]?[)\]][ ]?)"
 _DOT = r"(?:\.|[ ]?[(\[][ ]?(?:dot|punt)[ ]?[)\]][ ]?)"
+_LABEL = r"[^\W_](?:[\w-]*\w)?"  # a part of a domain name
 _EMAIL = re.compile(
-    rf"(?<![\w.+%'-])[\w.+%'-]*\w{_AT}[^\W_](?:[\w-]*\w)?(?:{_DOT}[^\W_](?:[\w-]*\w)?)*{_DOT}[^\W\d_]{{2,}}(?![\w@])",
+    rf"(?<![\w.+%'-])[\w.+%'-]*\w{_AT}{_LABEL}(?:{_DOT}{_LABEL})*{_DOT}[^\W\d_]{{2,}}(?![\w@])",
     re.IGNORECASE,
 )
 # Numbers that are not phone numbers or BSNs but could be read as one: dates, times, bank accounts.
@@ -258,7 +259,7 @@ def personal_data_refusal(found: frozenset[PersonalData], *, during_intake: bool
 _Value = TypeVar("_Value")
 
 
-def guarded(
+def without_personal_data(
     validate: Callable[[str], _Value | Invalid], *, during_intake: bool = True
 ) -> Callable[[str], _Value | Invalid]:
     """``validate``, and then refuse a text that holds a phone number, e-mail address or BSN."""
@@ -269,7 +270,7 @@ def guarded(
             return Invalid(personal_data_refusal(found, during_intake=during_intake))
         return value
 
-    check.__name__ = f"guarded_{validate.__name__}"
+    check.__name__ = f"{validate.__name__}_without_personal_data"
     check.__doc__ = validate.__doc__
     return check
 

@@ -14,7 +14,7 @@ from flows import resident
 from flows.cases import CaseView, Pending
 from flows.commands import ChangeStatus, MessageBroker
 from flows.events import Event, EventKind
-from flows.privacy import PersonalData, guarded, personal_data_in, personal_data_refusal
+from flows.privacy import PersonalData, personal_data_in, personal_data_refusal, without_personal_data
 from flows.validators import Invalid, validate_description, validate_title
 from tests.test_intake_flow import TR, Chat, answer_until
 
@@ -275,8 +275,8 @@ def test_outside_the_intake_the_refusal_says_the_broker_can_reach_the_resident_h
     assert "separately" not in text
 
 
-def test_guarded_checks_the_cleaned_text_after_the_validator() -> None:
-    title = guarded(validate_title)
+def test_the_guard_checks_the_cleaned_text_after_the_validator() -> None:
+    title = without_personal_data(validate_title)
     assert title("Bankjes in het park") == "Bankjes in het park"
     too_short = title("06")
     assert isinstance(too_short, Invalid) and "too short" in too_short.reason.msgid
@@ -285,7 +285,8 @@ def test_guarded_checks_the_cleaned_text_after_the_validator() -> None:
     assert "phone number" in TR.render(refused.reason, "en")
     # Hidden characters do not hide a number.
     assert isinstance(
-        guarded(validate_description)("Mijn idee, bel 06\u200b1234\u200b5678 voor meer"), Invalid
+        without_personal_data(validate_description)("Mijn idee, bel 06\u200b1234\u200b5678 voor meer"),
+        Invalid,
     )
 
 
