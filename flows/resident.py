@@ -33,7 +33,13 @@ from flows.engine import FlowContext, FlowState
 from flows.events import Button, Event, EventKind, Notice, Reply
 from flows.intake import INTAKE, draft_from_answers
 from flows.lifecycle import Actor, Refused, Role, Status, status_label
-from flows.privacy import FORGET_CANCEL, FORGET_PREFIX, forget_choice
+from flows.privacy import (
+    FORGET_CANCEL,
+    FORGET_PREFIX,
+    forget_choice,
+    personal_data_in,
+    personal_data_refusal,
+)
 from flows.text import Msg, t, tn, verbatim
 from flows.validators import clean_text
 
@@ -469,6 +475,12 @@ def _case_text(conv: Conversation, pending: Pending, event: Event, case: CaseVie
     if not text or len(text) > 2000:
         again = t("Please write between 1 and {max} characters.", max=2000)
         return Outcome(replace(conv, pending=pending), (Reply(again),))
+    if found := personal_data_in(text):
+        # Not sent and not kept; the resident is still asked for the text, so they can just send it again.
+        refusal = personal_data_refusal(found, during_intake=False)
+        label = t("Cancel") if pending.action == "message_broker" else t("No, go on")
+        cancel = (Button(label, case_button(RESIDENT_PREFIX, case.reference, "cancel")),)
+        return Outcome(replace(conv, pending=pending), (Reply(refusal, buttons=(cancel,)),))
     if pending.action == "message_broker":
         return Outcome(conv, commands=(MessageBroker(case.reference, text),))
     actor = Actor(Role.RESIDENT, is_initiator=True)

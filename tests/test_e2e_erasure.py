@@ -68,6 +68,7 @@ async def talk(resident: FakeUser, broker: FakeUser, reference: str) -> None:
     await broker.wait_for_message(containing("A new initiative for you."))
     await press(broker, "Message to initiator", "Write your message to the initiator.")
     await say(broker, FROM_BROKER, "Sent to")
+    await resident.wait_for_message(containing(FROM_BROKER))
     await press(resident, "Reply", "Write your message to your initiatiefmakelaar")
     await say(resident, TO_BROKER, "Sent to your initiatiefmakelaar")
     await broker.wait_for_message(containing(TO_BROKER))
