@@ -9,7 +9,9 @@ from datetime import UTC, datetime
 
 import pytest
 import pytest_asyncio
+from sqlalchemy import text
 
+from storage.db import create_engine
 from tests.e2e import answer_publish, containing, press, running_bot, say
 from tests.fake_bot_api import FakeBotApi, FakeUser
 from tests.privacy_support import find_everywhere
@@ -75,6 +77,18 @@ async def talk(resident: FakeUser, broker: FakeUser, reference: str) -> None:
     await say(broker, f"/zaak {reference}", reference)
     await press(broker, "Note", "Write your note.")
     await say(broker, NOTE, "Note saved")
+
+
+async def realised(database_url: str, reference: str) -> None:
+    """The case ends as realised (the broker's steps to get there are tested elsewhere)."""
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text("update initiatives set status = 'gerealiseerd' where reference = :r"), {"r": reference}
+            )
+    finally:
+        await engine.dispose()
 
 
 def traces(reference: str) -> list[str]:
@@ -183,3 +197,30 @@ async def test_erasure_without_initiatives_asks_once_and_can_be_cancelled(
         await press(resident, "Ja, verwijder al mijn gegevens", "Klaar. Ik heb je gegevens verwijderd.")
 
     assert await find_everywhere(database_url, [str(RESIDENT_ID), "Fatima"]) == []
+
+
+async def test_erasure_of_someone_whose_initiative_has_ended_anonymises_it(
+    fake: FakeBotApi, database_url: str
+) -> None:
+    broker = fake.user(5301, "Bea", language_code="en")
+    resident = fake.user(RESIDENT_ID, "Fatima", language_code="en")
+    await add_staff(database_url, broker.id, "Bea Bakker")
+    async with running_bot(fake, database_url, clock=clock):
+        await meet(broker)
+        reference = await submit(resident)
+        await talk(resident, broker, reference)
+        await realised(database_url, reference)
+
+        asked = await say(resident, "/vergeetmij", "I can delete all your data.")
+        assert "1 initiative of yours has ended: it loses your name and texts too." in text_of(asked)
+        assert asked.button_labels == ["Yes, delete all my data", "No, delete nothing"]
+        await press(resident, "Yes, delete all my data", "Done. I deleted your data.")
+
+    assert await find_everywhere(database_url, traces(reference)) == []
+    assert await rows(
+        database_url,
+        "select status, title, anonymised_at is not null from initiatives where reference = :r",
+        r=reference,
+    ) == [("gerealiseerd", "[verwijderd]", True)]
+    # The broker was not told: the case had ended, nobody works on it any more.
+    assert not [m for m in broker.sent() if f"The initiator of {reference}" in (m.text or "")]
