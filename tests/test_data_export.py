@@ -11,7 +11,7 @@ from pathlib import Path
 from bot.shell import TerminalTransport, documents_dir
 from bot.telegram_io import CAPTION_LIMIT, render_reply
 from flows.commands import ExportMyData
-from flows.events import Document, Reply
+from flows.events import Document, EventKind, Reply
 from flows.privacy import Retention, access_summary, export_categories
 from flows.text import verbatim
 from tests.test_intake_flow import TR, Chat, answer_until
@@ -97,3 +97,10 @@ async def test_the_shell_writes_a_document_to_a_file_for_its_user_only(tmp_path:
 
 def test_the_shell_keeps_documents_beside_the_sqlite_database(tmp_path: Path) -> None:
     assert documents_dir(f"sqlite+aiosqlite:///{tmp_path}/bot.db") == tmp_path / "documents"
+
+
+def test_no_data_is_sent_into_a_group_chat() -> None:
+    chat = Chat()
+    out = chat._event(EventKind.COMMAND, command="mijngegevens", text="/mijngegevens", private_chat=False)
+    assert out.commands == ()
+    assert "private chat" in TR.render(out.replies[0].text, "en")
