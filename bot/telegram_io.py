@@ -123,9 +123,10 @@ def render_reply(
                 },
             )
         ]
-    editing = reply.edit and message_id is not None
+    # A document cannot be put into an existing message: it is always sent as a new one.
+    editing = reply.edit and message_id is not None and reply.document is None
     calls: list[ApiCall] = []
-    if reply.document is not None and not editing:
+    if reply.document is not None:
         upload: dict[str, Any] = {"chat_id": chat_id, "document": document_payload(reply.document)}
         if utf16_len(text) <= CAPTION_LIMIT:
             if text:

@@ -104,3 +104,9 @@ def test_no_data_is_sent_into_a_group_chat() -> None:
     out = chat._event(EventKind.COMMAND, command="mijngegevens", text="/mijngegevens", private_chat=False)
     assert out.commands == ()
     assert "private chat" in TR.render(out.replies[0].text, "en")
+
+
+def test_a_document_answering_a_button_is_sent_as_a_new_message() -> None:
+    reply = Reply(verbatim("Al je gegevens"), document=Document("a.json", "{}"), edit=True)
+    (call,) = render_reply(reply, chat_id=5, message_id=12, tr=TR, language="nl")
+    assert call.method == "sendDocument" and "message_id" not in call.payload
