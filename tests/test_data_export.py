@@ -31,14 +31,14 @@ def test_help_lists_the_command_and_has_a_my_data_button_under_it() -> None:
     chat = Chat()
     chat.command("help")
     assert "/mijngegevens – see what we store about you" in chat.last()
-    assert chat.buttons()[-1] == ("My data", "menu:data")
+    assert chat.buttons()[-2:] == [("My data", "menu:data"), ("Delete my data", "menu:forget")]
     chat.press("My data")
     assert chat.commands == [ExportMyData()]
 
     answer_until(chat, "idea")  # while sharing an idea: the button is on the help text itself
     chat.command("help")
     help_reply = chat.replies[-2]
-    assert [b.data for row in help_reply.buttons for b in row] == ["menu:data"]
+    assert [b.data for row in help_reply.buttons for b in row] == ["menu:data", "menu:forget"]
 
 
 def test_the_summary_states_the_periods_of_the_municipality() -> None:

@@ -94,6 +94,7 @@ async def test_a_resident_gets_all_their_own_data_and_nothing_of_anyone_else(
         await bea.wait_for_message(containing("A new initiative for you."))
         await press(bea, "Message to initiator", "Write your message to the initiator.")
         await say(bea, "Hoi Anna, zullen we donderdag bellen?", "Sent to Anna de Vries.")
+        await anna.wait_for_message(containing("Hoi Anna, zullen we donderdag bellen?"))
         await press(anna, "Reply", f"Write your message to your initiatiefmakelaar about {mine}.")
         await say(anna, "Ja, na vijf uur graag.", "Sent to your initiatiefmakelaar Bea Bakker.")
         await press(bea, "Note", "Write your note. Only staff can see it.")
@@ -110,6 +111,7 @@ async def test_a_resident_gets_all_their_own_data_and_nothing_of_anyone_else(
         await bea.wait_for_message(containing(f"{theirs}"))
         await press(bea, "Message to initiator", "Write your message to the initiator.")
         await say(bea, "Hoi Bob, mooi plan!", "Sent to Bob Jansen.")
+        await bob.wait_for_message(containing("Hoi Bob, mooi plan!"))
         await press(bob, "Reply", f"Write your message to your initiatiefmakelaar about {theirs}.")
         await say(bob, "Dank je, Bea. Groet van Bob.", "Sent to your initiatiefmakelaar Bea Bakker.")
 
@@ -195,7 +197,7 @@ async def test_a_dutch_resident_without_initiatives_gets_a_dutch_summary_and_the
     async with running_bot(fake, database_url, clock=clock):
         await say(lies, "/start", "Wat wil je doen?")
         help_ = await say(lies, "/hulp", "/mijngegevens – bekijk wat we over je bewaren")
-        assert help_.button_labels[-1] == "Mijn gegevens"
+        assert help_.button_labels[-2:] == ["Mijn gegevens", "Mijn gegevens verwijderen"]
         await lies.press_button("Mijn gegevens")
         summary = await lies.wait_for_message(containing("Dit bewaren we over jou, en waarom:"))
         document = await lies.wait_for_message(has_document)
