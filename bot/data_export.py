@@ -138,7 +138,7 @@ def export_document(
             {
                 "reference": item.case.reference,
                 "privacy_consent_at": _iso(item.case.consent_at),
-                "publish_without_name": item.extras.publish_consent,
+                "publish_without_name": item.case.publish_consent,
             }
             for item in data.initiatives
         ],
@@ -161,7 +161,8 @@ def _initiative(item: StoredInitiative, m: Municipality, render: Render, languag
         else {"code": case.wijk_code, "name": wijk.name if wijk else None},
         "own_contribution": case.own_contribution,
         "needs": [
-            {"code": code, "label": render(needs[code]) if code in needs else None} for code in case.needs
+            {"code": code, "label": render(needs[code]) if code in needs else None}
+            for code in case.needs or ()
         ],
         "amount_cents": case.amount_cents,
         "neighbours": case.neighbours,
@@ -169,7 +170,7 @@ def _initiative(item: StoredInitiative, m: Municipality, render: Render, languag
         "contact": {"name": case.contact_name, "phone": case.contact_phone, "email": case.contact_email},
         "language": case.language,
         "consent_at": _iso(case.consent_at),
-        "publish_consent": item.extras.publish_consent,
+        "publish_consent": case.publish_consent,
         "status": case.status,
         "status_label": render(lifecycle.status_label(case.status)),
         "status_changed_at": _iso(case.status_changed_at),
@@ -177,8 +178,8 @@ def _initiative(item: StoredInitiative, m: Municipality, render: Render, languag
         if case.department is None
         else (department.name if department else case.department),
         "submitted_at": _iso(case.created_at),
-        "resident_erased_at": _iso(item.extras.resident_erased_at),
-        "anonymised_at": _iso(item.extras.anonymised_at),
+        "resident_erased_at": _iso(case.resident_erased_at),
+        "anonymised_at": _iso(case.anonymised_at),
         "timeline": [_timeline_entry(entry, m, render) for entry in item.timeline],
     }
 
