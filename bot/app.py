@@ -49,6 +49,7 @@ COMMANDS: tuple[tuple[str, Msg], ...] = (
     ("nieuw", t("Share a new idea")),
     ("mijn", t("My initiatives")),
     ("taal", t("Choose your language")),
+    ("mijngegevens", t("My data")),
     ("help", t("Help")),
     ("stop", t("Stop for now")),
     ("vergeetmij", t("Delete my data")),

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.casework import Casework
+from bot.data_export import export_replies
 from bot.erasure import Erasure
 from bot.flood import FloodGuard
 from bot.i18n import Translator
@@ -25,6 +26,7 @@ from flows.commands import (
     Command,
     ErasePerson,
     ExplainErasure,
+    ExportMyData,
     SetLanguage,
     ShowMyInitiatives,
     SubmitInitiative,
@@ -214,7 +216,7 @@ class Dispatcher:
         language = resident.language_for(person.language, person.telegram_language)
         forget = False
         for command in out.commands:
-            if isinstance(command, SetLanguage | ShowMyInitiatives | SubmitInitiative):
+            if isinstance(command, SetLanguage | ShowMyInitiatives | SubmitInitiative | ExportMyData):
                 out, language = await self._run(session, command, out, event, ctx, language, now)
             elif isinstance(command, ExplainErasure):
                 out = replace(
@@ -275,6 +277,19 @@ class Dispatcher:
             ]
             reply = resident.my_initiatives(out.conversation, lines)
             return replace(out, replies=(*out.replies, reply)), language
+        if isinstance(command, ExportMyData):
+            conv = out.conversation
+            replies = await export_replies(
+                session,
+                user_id=event.user_id,
+                draft=conv.draft,
+                draft_changed_at=conv.updated_at,
+                municipality=self._municipality,
+                translator=self._tr,
+                language=language,
+                now=now,
+            )
+            return replace(out, replies=(*out.replies, *replies)), language
         if isinstance(command, SubmitInitiative):
             created = await initiatives_store.create_initiative(
                 session,

@@ -18,6 +18,11 @@ class ShowMyInitiatives:
 
 
 @dataclass(frozen=True)
+class ExportMyData:
+    """Send the resident everything stored about them (/mijngegevens, AVG art. 15)."""
+
+
+@dataclass(frozen=True)
 class SetLanguage:
     language: str
 
@@ -157,6 +162,7 @@ class ErasePerson:
 Command = (
     SubmitInitiative
     | ShowMyInitiatives
+    | ExportMyData
     | SetLanguage
     | RedeemInvite
     | ListCases

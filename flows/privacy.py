@@ -279,6 +279,99 @@ def without_personal_data(
 # --- access: what a resident is told about their data (/mijngegevens) ----------------------------
 
 
+@dataclass(frozen=True)
+class ExportCategory:
+    """One kind of data in a resident's export: its key in the JSON, why we keep it, and how long."""
+
+    key: str
+    purpose: Msg
+    retention: Msg
+
+
+def _months(n: int) -> Msg:
+    return tn("{n} month", "{n} months", n)
+
+
+def _days(n: int) -> Msg:
+    return tn("{n} day", "{n} days", n)
+
+
+def export_categories(retention: Retention) -> tuple[ExportCategory, ...]:
+    """The categories of a resident's data export, each with its purpose and retention period."""
+    case_kept = t(
+        "Until {period} after your initiative has ended. Then we remove your name, contact details and "
+        "texts.",
+        period=_months(retention.retention_months),
+    )
+    return (
+        ExportCategory(
+            "profile",
+            t("To answer you in this chat, in your language."),
+            t("As long as you have a draft or an initiative with us. Earlier if you ask (/vergeetmij)."),
+        ),
+        ExportCategory(
+            "draft",
+            t("So you can finish your idea later."),
+            t(
+                "If you do not touch it for {reminder}, we remind you once. {delete} later we delete it.",
+                reminder=_days(retention.draft_reminder_days),
+                delete=_days(retention.draft_delete_days),
+            ),
+        ),
+        ExportCategory(
+            "initiatives",
+            t("So an initiatiefmakelaar can help you, and the municipality can decide on your idea."),
+            case_kept,
+        ),
+        ExportCategory(
+            "messages", t("Your conversation with your initiatiefmakelaar about your initiative."), case_kept
+        ),
+        ExportCategory("consents", t("To show when you agreed to what."), case_kept),
+        ExportCategory(
+            "sent_messages",
+            t("Copies of the messages the bot sent you, to deliver them. They are not in this file."),
+            t(
+                "{period} after sending. A file like this one: at once.",
+                period=_days(retention.sent_message_days),
+            ),
+        ),
+    )
+
+
+def access_summary(municipality: str, retention: Retention) -> Reply:
+    """The plain-language summary a resident gets with their data (/mijngegevens)."""
+    return Reply(
+        t("This is what we keep about you, and why:"),
+        extra=(
+            t(
+                "• Your name and language from Telegram: to answer you in this chat.\n"
+                "• Your ideas, your name and contact details: so an initiatiefmakelaar can help you.\n"
+                "• Your messages with your initiatiefmakelaar, and the timeline of your initiative.\n"
+                "• An idea you have not finished yet: so you can continue later."
+            ),
+            t(
+                "Who sees it: the initiatiefmakelaars and coordinators of the municipality of "
+                "{municipality}. We do not share it with anyone else. Telegram sees the messages in this "
+                "chat.",
+                municipality=municipality,
+            ),
+            t(
+                "How long: until {period} after your initiative has ended. An idea you do not finish: "
+                "we remind you after {reminder} and delete it {delete} later.",
+                period=_months(retention.retention_months),
+                reminder=_days(retention.draft_reminder_days),
+                delete=_days(retention.draft_delete_days),
+            ),
+            t("Do you want us to delete your data? Send /vergeetmij."),
+        ),
+    )
+
+
+def access_document_caption() -> Msg:
+    """The caption of the file with all of a resident's data."""
+    return t("All your data, in a file (JSON).")
+
+
 # --- erasure: what /vergeetmij asks, does and says -----------------------------------------------
 
 FORGET_PREFIX = "forget:"

@@ -22,6 +22,7 @@ from flows.commands import (
     Command,
     ErasePerson,
     ExplainErasure,
+    ExportMyData,
     MessageBroker,
     RedeemInvite,
     SetLanguage,
@@ -198,6 +199,8 @@ def _command(conv: Conversation, event: Event, ctx: Context) -> Outcome:
         return Outcome(conv, commands=(ShowMyInitiatives(),))
     if name in ("help", "hulp"):
         return _help(conv, ctx)
+    if name in ("mijngegevens", "mydata"):
+        return Outcome(conv, commands=(ExportMyData(),))
     if name in ("stop", "stoppen"):
         if in_intake:
             return _pause(conv)
@@ -230,6 +233,7 @@ def _help(conv: Conversation, ctx: Context) -> Outcome:
         "/mijn – see your initiatives\n"
         "/taal – choose your language\n"
         "/stop – stop for now (your answers are saved)\n"
+        "/mijngegevens – see what we store about you\n"
         "/vergeetmij – delete all your data\n"
         "/help – show this help"
     )
@@ -237,9 +241,14 @@ def _help(conv: Conversation, ctx: Context) -> Outcome:
         hint = t(
             "You are sharing an idea now. Answer the question below. “Back” goes to the previous question."
         )
-        return Outcome(conv, (Reply(text, extra=(hint,)), *_current_question(conv, ctx)))
-    forget = (Button(t("Delete my data"), "menu:forget"),)
-    return Outcome(conv, (Reply(text, buttons=(*menu_buttons(conv), forget)),))
+        help_ = Reply(text, extra=(hint,), buttons=_help_buttons())
+        return Outcome(conv, (help_, *_current_question(conv, ctx)))
+    return Outcome(conv, (Reply(text, buttons=(*menu_buttons(conv), *_help_buttons())),))
+
+
+def _help_buttons() -> tuple[tuple[Button, ...], ...]:
+    """The buttons under the help text, for what a resident may do about their data."""
+    return ((Button(t("My data"), "menu:data"),), (Button(t("Delete my data"), "menu:forget"),))
 
 
 def _forget_button(conv: Conversation, data: str) -> Outcome:
@@ -280,6 +289,8 @@ def _menu_button(conv: Conversation, event: Event, ctx: Context) -> Outcome:
         return Outcome(conv, notice=Notice(), commands=(ShowMyInitiatives(),))
     if action == "forget":
         return Outcome(conv, notice=Notice(), commands=(ExplainErasure(),))
+    if action == "data":
+        return Outcome(conv, notice=Notice(), commands=(ExportMyData(),))
     if action == "help":
         out = _help(conv, ctx)
         return replace(out, notice=Notice())
@@ -415,7 +426,7 @@ def mermaid() -> str:
         "    resume --> intake : Start again (draft deleted)\n"
         "    home --> intake : Continue my idea\n"
         "    intake --> home : submitted, or consent refused (draft deleted)\n"
-        "    home --> home : My initiatives, Help, /taal\n"
+        "    home --> home : My initiatives, Help, /taal, My data\n"
     )
 
 
