@@ -500,6 +500,19 @@ def _trace_pattern(trace: str) -> str:
     return rf"(?<!\w){escaped}(?!\w)" if trace[:1].isalnum() and trace[-1:].isalnum() else escaped
 
 
+# Parts of a name that are no name on their own ("van der Berg" is found by "Berg").
+_NAME_PARTICLES = frozenset(
+    {"van", "von", "der", "den", "ter", "ten", "het", "les", "ben", "bin", "abu", "dos", "das"}
+)
+
+
+def name_parts(name: str | None) -> tuple[str, ...]:
+    """The words of a name that identify someone on their own ("Fatima el Amrani" → Fatima, Amrani), so
+    "mevrouw Amrani" in a staff note is scrubbed too."""
+    words = re.split(r"[\s\-]+", name or "")
+    return tuple(w for w in words if len(w) >= MIN_TRACE and w.lower() not in _NAME_PARTICLES)
+
+
 @dataclass(frozen=True)
 class Traces:
     """What identifies one person in text kept about them: their name, contact details, photo and the

@@ -46,7 +46,12 @@ async def _case_with_everything(engine: AsyncEngine) -> int:
         case = await initiatives_store.create_initiative(
             session,
             new_initiative(
-                contact_name=NAME, contact_phone=PHONE, contact_email=EMAIL, photo_file_id="PHOTO-1"
+                contact_name=NAME,
+                contact_phone=PHONE,
+                contact_email=EMAIL,
+                photo_file_id="PHOTO-1",
+                description="Twee bankjes; Fatima zet ze neer.",
+                publish_consent=True,
             ),
             NOW,
         )
@@ -70,6 +75,9 @@ async def _case_with_everything(engine: AsyncEngine) -> int:
         )
         await add(
             session, case.id, kind="note", now=NOW, actor_role="broker", note=f"Gebeld met {NAME} ({PHONE})."
+        )
+        await add(
+            session, case.id, kind="note", now=NOW, actor_role="broker", note="Mevrouw Amrani wil ze groen."
         )
         question = await departments_store.ask(
             session,
@@ -143,6 +151,7 @@ async def test_anonymising_on_request_keeps_the_archive_and_nothing_personal(eng
         ("message_from_resident", None, None),
         ("message_to_resident", None, None),
         ("note", None, f"Gebeld met {ERASED_TEXT} ({ERASED_TEXT})."),
+        ("note", None, f"Mevrouw {ERASED_TEXT} wil ze groen."),
         ("note", None, "Gegevens van de indiener verwijderd op verzoek"),
     ]
     assert await _one(engine, "select question from department_questions") == [(f"Mag {ERASED_TEXT} hier?",)]
@@ -165,10 +174,11 @@ async def test_erasing_the_resident_of_a_case_that_goes_on_keeps_the_idea(engine
     assert [e.idea_kept for e in erased] == [True]
     (row,) = await _one(
         engine,
-        "select title, contact_name, contact_phone, photo_file_id, resident_user_id, "
-        "resident_erased_at is not null, anonymised_at is null from initiatives",
+        "select title, description, publish_consent, contact_name, contact_phone, photo_file_id, "
+        "resident_user_id, resident_erased_at is not null, anonymised_at is null from initiatives",
     )
-    assert row == (TITLE, "", None, None, 0, True, True)
+    # The idea stays, without her name in it, and no longer published on her consent.
+    assert row == (TITLE, f"Twee bankjes; {ERASED_TEXT} zet ze neer.", False, "", None, None, 0, True, True)
     assert await _one(engine, "select question from department_questions") == [(f"Mag {TITLE} hier?",)]
     async with session_factory(engine)() as session, session.begin():
         # Later, once the case ended and its retention period passed, the idea goes too.
