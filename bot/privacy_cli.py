@@ -7,11 +7,27 @@ import argparse
 import csv
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TextIO
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.casework import Casework
+from bot.data_export import export_replies
+from bot.erasure import OPEN, Erasure
+from bot.i18n import Translator
+from bot.notifications import enqueue_for_sweep, language_of
 from bot.settings import Settings
+from flows.commands import ErasePerson
+from flows.municipality import Municipality
+from flows.privacy import ERASED_ID
+from flows.resident import LANGUAGES, Conversation
 from flows.stalls import AMSTERDAM
 from storage import audit as audit_store
+from storage import conversations as conversations_store
+from storage import erasure as erasure_store
+from storage import initiatives as initiatives_store
+from storage import people as people_store
 from storage.db import create_engine, session_factory
 from storage.migrate import is_up_to_date
 
@@ -23,6 +39,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     _sweep_parser(commands)
     _audit_parser(commands)
     _rotate_parser(commands)
+    _request_parsers(commands)
 
 
 async def run(settings: Settings, args: argparse.Namespace, out: TextIO | None = None) -> int:
@@ -33,6 +50,8 @@ async def run(settings: Settings, args: argparse.Namespace, out: TextIO | None =
         return await _audit(settings, args, out or sys.stdout)
     if args.privacy_command == "rotate-key":
         return await _rotate_key(settings, args)
+    if args.privacy_command in ("export", "erase"):
+        return await _request(settings, args, out or sys.stdout)
     raise AssertionError(args.privacy_command)
 
 
@@ -141,3 +160,140 @@ def _rotate_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
 
 async def _rotate_key(settings: Settings, args: argparse.Namespace) -> int:
     raise NotImplementedError("privacy rotate-key")
+
+
+# --- privacy export | erase: a request that came in by e-mail, letter or at the desk ----------------
+
+
+def _request_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    def who(p: argparse.ArgumentParser) -> None:
+        found = p.add_mutually_exclusive_group(required=True)
+        found.add_argument("--reference", help="a reference of one of their initiatives, e.g. INI-2026-0042")
+        found.add_argument("--telegram-id", type=int, help="their Telegram user id")
+
+    export = commands.add_parser(
+        "export", help="write everything stored about a resident as JSON (the file /mijngegevens sends)"
+    )
+    who(export)
+    export.add_argument("--output", type=Path, help="the file to write (default: print it)")
+    erase = commands.add_parser(
+        "erase", help="erase a resident as /vergeetmij does, for a request that came in another way"
+    )
+    who(erase)
+    choice = erase.add_mutually_exclusive_group()
+    choice.add_argument("--stop-open", action="store_true", help="stop their open initiatives")
+    choice.add_argument(
+        "--keep-open", action="store_true", help="let their open initiatives go on without their data"
+    )
+    erase.add_argument("--yes", action="store_true", help="really erase (without it: show what would go)")
+
+
+async def _request(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
+    municipality = settings.municipality
+    translator = Translator(tuple(LANGUAGES))
+    engine = create_engine(settings.database_url)
+    try:
+        if not await is_up_to_date(engine):
+            print("The database schema is not up to date. Run: initiatiefbot db upgrade", file=sys.stderr)
+            return 2
+        now = datetime.now(UTC)
+        async with session_factory(engine)() as session, session.begin():
+            found = await _resident(session, args)
+            if found is None:
+                print("No resident found: nothing is stored under that reference or id.", file=sys.stderr)
+                return 2
+            user_id, chat_id = found
+            if args.privacy_command == "export":
+                return await _export(session, args, out, user_id, chat_id, municipality, translator, now)
+            return await _erase(session, args, out, user_id, chat_id, municipality, translator, now)
+    finally:
+        await engine.dispose()
+
+
+async def _resident(session: AsyncSession, args: argparse.Namespace) -> tuple[int, int] | None:
+    """(Telegram user id, chat id) of the resident the request is about, or None."""
+    if args.reference:
+        row = await initiatives_store.load_initiative(session, args.reference.strip().upper())
+        if row is None or row.resident_user_id == ERASED_ID:
+            return None
+        return row.resident_user_id, row.resident_chat_id
+    person = await people_store.load_person(session, args.telegram_id)
+    if person is not None:
+        return person.telegram_user_id, person.chat_id
+    cases = await initiatives_store.initiatives_of_resident(session, args.telegram_id)
+    if not cases:
+        return None
+    row = await initiatives_store.load_initiative(session, cases[0].reference)
+    assert row is not None
+    return row.resident_user_id, row.resident_chat_id
+
+
+async def _export(
+    session: AsyncSession,
+    args: argparse.Namespace,
+    out: TextIO,
+    user_id: int,
+    chat_id: int,
+    municipality: Municipality,
+    translator: Translator,
+    now: datetime,
+) -> int:
+    person = await people_store.load_person(session, user_id)
+    language = language_of(person)
+    row = await conversations_store.load_conversation(session, chat_id)
+    conversation = Conversation.from_row(row.flow, row.data, row.updated_at) if row is not None else None
+    _, document_reply = await export_replies(
+        session,
+        user_id=user_id,
+        draft=conversation.draft if conversation else None,
+        draft_changed_at=conversation.updated_at if conversation else None,
+        municipality=municipality,
+        translator=translator,
+        language=language,
+        now=now,
+    )
+    document = document_reply.document
+    assert document is not None
+    if args.output is None:
+        out.write(document.content)
+        return 0
+    args.output.write_text(document.content, encoding="utf-8")
+    args.output.chmod(0o600)
+    print(f"Written to {args.output} (readable by you only). Send it to the resident safely.", file=out)
+    return 0
+
+
+async def _erase(
+    session: AsyncSession,
+    args: argparse.Namespace,
+    out: TextIO,
+    user_id: int,
+    chat_id: int,
+    municipality: Municipality,
+    translator: Translator,
+    now: datetime,
+) -> int:
+    erasure = Erasure(Casework(municipality, translator=translator))
+    cases = await initiatives_store.initiatives_of_resident(session, user_id)
+    open_cases = [c for c in cases if c.status in OPEN]
+    listed = ", ".join(f"{c.reference} ({c.status})" for c in cases) or "none"
+    print(f"Resident with {len(cases)} initiative(s): {listed}.", file=out)
+    if open_cases and not (args.stop_open or args.keep_open):
+        print(
+            f"{len(open_cases)} of them are still going: say what the resident wants, "
+            "--stop-open or --keep-open (they go on without the resident's data).",
+            file=sys.stderr,
+        )
+        return 2
+    if not args.yes:
+        print("Nothing was erased. Add --yes to erase, as /vergeetmij does.", file=out)
+        return 0
+    erased = await erasure.erase(
+        session, ErasePerson(args.stop_open, len(open_cases)), user_id=user_id, now=now
+    )
+    # The broker hears it through the running bot's outbox; the resident gets no goodbye in Telegram
+    # (they asked another way, and are answered that way).
+    await enqueue_for_sweep(session, erased.notifications, translator, now)
+    await erasure_store.forget_person(session, user_id=user_id, chat_id=chat_id, now=now)
+    print(f"Erased. {len(erased.notifications)} staff member(s) will be told by the bot.", file=out)
+    return 0
