@@ -156,11 +156,10 @@ def _rotate_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 async def _rotate_key(settings: Settings, args: argparse.Namespace) -> int:
-    import sys
-
+    # Imported here, so the sections of this file do not meet in one import block.
     from storage import crypto, reencryption
-    from storage.db import create_engine, is_sqlite, session_factory
-    from storage.migrate import is_up_to_date, upgrade
+    from storage.db import is_sqlite
+    from storage.migrate import upgrade
 
     if args.new_key:
         return _new_key(settings, add=args.add_to_key_file)
@@ -200,8 +199,6 @@ async def _rotate_key(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _new_key(settings: Settings, *, add: bool) -> int:
-    import sys
-
     from storage import crypto
 
     key = crypto.new_key()
