@@ -366,3 +366,15 @@ async def test_a_new_key_goes_first_in_the_key_file(
     both = REAL_KEY_SETUP([], url)
     assert [kid for kid, _ in both.keys][1:] == [old.current_id] and both.current_id != old.current_id
     assert stat.S_IMODE((tmp_path / "initiatiefbot.db.key").stat().st_mode) == 0o600
+
+
+async def test_a_new_key_needs_neither_a_key_nor_a_database(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(crypto, "setup", REAL_KEY_SETUP)
+    monkeypatch.delenv(crypto.KEYS_VARIABLE)
+    monkeypatch.setenv("DATABASE_URL", "postgresql+asyncpg://nobody@127.0.0.1:1/nothing")
+    assert await _main(["privacy", "rotate-key", "--new-key"]) == 0
+    captured = capsys.readouterr()
+    assert crypto.check_keys([captured.out.strip()], "printed")
+    assert "DATA_ENCRYPTION_KEYS" in captured.err
