@@ -28,7 +28,7 @@ if str(REPO_ROOT) not in sys.path:
 import aiohttp  # noqa: E402
 from aiohttp import web  # noqa: E402
 
-from bench.common import prepare_database, run_report  # noqa: E402
+from bench.common import BENCH_CONTACT_KEYS, prepare_database, run_report  # noqa: E402
 from bench.latency import SECRET, _answers_seen, _free_port, _wait  # noqa: E402
 from bot.settings import DEFAULT_FLOOD_LIMIT, Settings, resolve_config_path  # noqa: E402
 from bot.web import SECRET_HEADER, build_web_app, webhook_path  # noqa: E402
@@ -45,7 +45,11 @@ async def _post(session: aiohttp.ClientSession, url: str, update: object) -> Non
 async def run(rounds: int) -> int:
     with tempfile.TemporaryDirectory(prefix="initiatiefbot-bystander-") as folder:
         database_url = f"sqlite+aiosqlite:///{folder}/bot.db"
-        settings = Settings(database_url=database_url, config_path=resolve_config_path("zutphen"))
+        settings = Settings(
+            database_url=database_url,
+            config_path=resolve_config_path("zutphen"),
+            data_encryption_keys=BENCH_CONTACT_KEYS,
+        )
         await prepare_database(database_url, settings.municipality)
         async with FakeBotApi() as fake:
             for staff in (900_001, 900_002, 900_003):  # staff opened the bot once, so it may write to them
@@ -56,6 +60,7 @@ async def run(rounds: int) -> int:
                 database_url=database_url,
                 config_path=resolve_config_path("zutphen"),
                 telegram_webhook_secret=SECRET,
+                data_encryption_keys=BENCH_CONTACT_KEYS,
             )
             runner = web.AppRunner(build_web_app(settings), access_log=None)
             await runner.setup()

@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 import uuid
 from collections.abc import AsyncIterator, Coroutine
@@ -18,11 +19,16 @@ import asyncpg
 from sqlalchemy import func, make_url, select
 
 from flows.municipality import Municipality
+from storage import crypto, tables
 from storage import people as people_store
 from storage import staff as staff_store
-from storage import tables
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
+
+# The key the benchmarks encrypt contact details with (storage.crypto): their Settings carry it, and the
+# bots they start as processes find it in the environment.
+BENCH_CONTACT_KEYS = tuple(os.environ.setdefault(crypto.KEYS_VARIABLE, crypto.new_key()).split(","))
+crypto.setup(BENCH_CONTACT_KEYS, "sqlite://")  # for what a benchmark writes before it opens a runtime
 
 # The server a benchmark makes its throwaway PostgreSQL database on.
 DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"

@@ -33,7 +33,7 @@ if str(REPO_ROOT) not in sys.path:
 from aiohttp.test_utils import TestClient, TestServer  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 
-from bench.common import add_backend_options, throwaway_postgres  # noqa: E402
+from bench.common import BENCH_CONTACT_KEYS, add_backend_options, throwaway_postgres  # noqa: E402
 from bot.app import Runtime  # noqa: E402
 from bot.settings import BUNDLED_CONFIG_DIR, Settings, load_municipality  # noqa: E402
 from bot.web import charts, overview  # noqa: E402
@@ -351,7 +351,7 @@ async def measure(backend: str, url: str, total: int, repeat: int) -> list[Resul
         )
     finally:
         await engine.dispose()
-    settings = Settings(database_url=url, config_path=CONFIG)
+    settings = Settings(database_url=url, config_path=CONFIG, data_encryption_keys=BENCH_CONTACT_KEYS)
     runtime = await Runtime.open(settings, clock=lambda: AS_OF.astimezone(UTC))
     results: list[Result] = []
     try:

@@ -33,7 +33,7 @@ from aiohttp.test_utils import TestClient, TestServer  # noqa: E402
 from sqlalchemy import bindparam, delete, func, select, update  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 
-from bench.common import add_backend_options, run_report, throwaway_postgres  # noqa: E402
+from bench.common import BENCH_CONTACT_KEYS, add_backend_options, run_report, throwaway_postgres  # noqa: E402
 from bot.app import Runtime  # noqa: E402
 from bot.settings import BUNDLED_CONFIG_DIR, Settings, load_municipality  # noqa: E402
 from bot.watchdog import SweepReport  # noqa: E402
@@ -374,7 +374,12 @@ async def measure_page(worlds: Sequence[World], requests: int) -> None:
 
 @contextlib.asynccontextmanager
 async def opened(url: str, total: int, tmp: Path) -> AsyncIterator[World]:
-    settings = Settings(database_url=url, config_path=CONFIG, mail_dir=tmp / f"mail-{total}")
+    settings = Settings(
+        database_url=url,
+        config_path=CONFIG,
+        mail_dir=tmp / f"mail-{total}",
+        data_encryption_keys=BENCH_CONTACT_KEYS,
+    )
     runtime = await Runtime.open(settings, clock=lambda: AS_OF.astimezone(UTC))
     try:
         client = TestClient(TestServer(build_site_app(settings, runtime=runtime), host="127.0.0.1"))

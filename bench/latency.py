@@ -38,6 +38,7 @@ from aiohttp import web  # noqa: E402
 from sqlalchemy import make_url  # noqa: E402
 
 from bench.common import (  # noqa: E402
+    BENCH_CONTACT_KEYS,
     add_backend_options,
     database_counts,
     prepare_database,
@@ -359,6 +360,7 @@ async def bot_in_process(fake: FakeBotApi, database_url: str) -> AsyncIterator[B
         database_url=database_url,
         config_path=resolve_config_path("zutphen"),
         telegram_webhook_secret=SECRET,
+        data_encryption_keys=BENCH_CONTACT_KEYS,
         flood_limit=1_000_000,
         telegram_max_per_second=0,
         telegram_chat_max_per_second=0,
@@ -430,7 +432,11 @@ class Result:
 
 async def run_backend(backend: str, database_url: str, options: Options) -> Result:
     """Start the webhook against a fresh fake Bot API; warm up, then run the residents."""
-    settings = Settings(database_url=database_url, config_path=resolve_config_path("zutphen"))
+    settings = Settings(
+        database_url=database_url,
+        config_path=resolve_config_path("zutphen"),
+        data_encryption_keys=BENCH_CONTACT_KEYS,
+    )
     await prepare_database(database_url, settings.municipality)
     bot: BotUnderTest | None = None
     with tempfile.TemporaryDirectory(prefix="initiatiefbot-latency-log-") as logs:

@@ -26,7 +26,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from sqlalchemy import func, select  # noqa: E402
 
-from bench.common import run_report  # noqa: E402
+from bench.common import BENCH_CONTACT_KEYS, run_report  # noqa: E402
 from bot.app import Runtime  # noqa: E402
 from bot.settings import Settings, resolve_config_path  # noqa: E402
 from flows.events import Event, EventKind  # noqa: E402
@@ -139,6 +139,7 @@ async def _main(args: argparse.Namespace) -> int:
             telegram_bot_token="7000000001:AAbenchmark-token-not-real-0000000000",
             database_url=f"sqlite+aiosqlite:///{path}",
             config_path=resolve_config_path("zutphen"),
+            data_encryption_keys=BENCH_CONTACT_KEYS,
             flood_limit=1_000_000,
             telegram_max_per_second=0,  # the stub transport has no limits; Telegram's pace is not measured
             telegram_chat_max_per_second=0,

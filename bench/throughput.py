@@ -44,7 +44,7 @@ from telegram.ext import (  # noqa: E402
 )
 from telegram.request import BaseRequest, RequestData  # noqa: E402
 
-from bench.common import database_counts, prepare_database, run_report  # noqa: E402
+from bench.common import BENCH_CONTACT_KEYS, database_counts, prepare_database, run_report  # noqa: E402
 from bot.app import build_application  # noqa: E402
 from bot.settings import Settings, resolve_config_path  # noqa: E402
 
@@ -357,6 +357,7 @@ def _settings(database_url: str) -> Settings:
         telegram_bot_token=TOKEN,
         database_url=database_url,
         config_path=resolve_config_path("zutphen"),
+        data_encryption_keys=BENCH_CONTACT_KEYS,
         telegram_max_per_second=0,
         telegram_chat_max_per_second=0,
         # The scripted residents type faster than people: flood control would drop their updates.

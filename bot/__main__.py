@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 from bot import privacy_cli, staff_cli
 from bot.logs import setup_logging
 from bot.settings import ConfigError, Settings
+from storage import crypto
+from storage.crypto import KeySetupError
 from storage.database_url import DatabaseUrlError, async_url, check_reachable
 
 # ``--as-of`` without a timezone is a Dutch wall-clock time.
@@ -114,6 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if _uses_database(args):
             settings = _checked_database(settings)
+            if _reads_contacts(args):  # refuse before anything starts, not from inside the bot
+                crypto.setup(settings.data_encryption_keys, settings.database_url)
         if args.command == "run":
             return _run(settings)
         if args.command == "webhook":
@@ -148,6 +152,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DatabaseUrlError as exc:
         print(exc.advice(), file=sys.stderr)
         return 2
+    except KeySetupError as exc:
+        print(f"Encryption key: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     return 1
@@ -158,7 +165,17 @@ def _uses_database(args: argparse.Namespace) -> bool:
         return args.set_url is None and not args.delete
     if args.command == "watchdog":
         return bool(args.once)
+    if args.command == "privacy" and args.privacy_command == "rotate-key":
+        return not args.new_key
     return args.command in ("run", "shell", "db", "staff", "web", "privacy")
+
+
+def _reads_contacts(args: argparse.Namespace) -> bool:
+    """Whether the command needs the contact key (``privacy rotate-key`` sets it up itself: it also
+    makes a first key)."""
+    if args.command == "privacy":
+        return bool(args.privacy_command != "rotate-key")
+    return args.command != "db"
 
 
 def _checked_database(settings: Settings) -> Settings:

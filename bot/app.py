@@ -37,6 +37,7 @@ from flows.flood import FloodRule
 from flows.municipality import Municipality
 from flows.resident import LANGUAGES
 from flows.text import Msg, t
+from storage import crypto, reencryption
 from storage.db import create_engine, is_sqlite, session_factory
 from storage.mail_outbox import MailRow
 from storage.migrate import is_up_to_date, upgrade
@@ -131,6 +132,8 @@ class Runtime:
         memory unless SEND_COORDINATION=database, and then a restart takes its predecessor's turns on
         chats back at once."""
         municipality = load_municipality(settings.config_path)
+        # Before anything reads or writes a contact detail; raises KeySetupError (one line to show).
+        crypto.setup(settings.data_encryption_keys, settings.database_url)
         engine = create_engine(settings.database_url)
         if is_sqlite(engine):
             await upgrade(engine)  # the embedded default migrates itself
@@ -138,6 +141,13 @@ class Runtime:
             await engine.dispose()
             raise DatabaseNotReady("The database schema is not up to date. Run: initiatiefbot db upgrade")
         sessions = session_factory(engine)
+        encrypted = await reencryption.encrypt_plaintext(sessions)
+        if encrypted.initiatives or encrypted.drafts:
+            log.warning(
+                "encrypted the contact details stored as plaintext: %d initiatives, %d drafts",
+                encrypted.initiatives,
+                encrypted.drafts,
+            )
         translator = Translator(tuple(LANGUAGES))
         flood = FloodGuard(FloodRule(limit=settings.flood_limit))
         lease = timedelta(seconds=settings.outbox_lease_seconds)

@@ -155,11 +155,98 @@ async def _audit(settings: Settings, args: argparse.Namespace, out: TextIO) -> i
 
 
 def _rotate_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    commands.add_parser("rotate-key", help="re-encrypt contact details with the newest key")
+    rotate = commands.add_parser(
+        "rotate-key",
+        help="re-encrypt contact details with the newest key",
+        description="Re-encrypts every phone number and e-mail address (initiatives and drafts) with the "
+        "newest key of DATA_ENCRYPTION_KEYS (or the key file beside the SQLite database), in batches. "
+        "Rotation: make a key (--new-key), put it first, restart the bot, run this, then remove the old "
+        "key and restart again.",
+    )
+    rotate.add_argument("--new-key", action="store_true", help="print a fresh key and stop")
+    rotate.add_argument(
+        "--add-to-key-file",
+        action="store_true",
+        help="with --new-key, on the embedded SQLite default: put the new key first in the key file",
+    )
+    rotate.add_argument(
+        "--batch", type=int, default=500, metavar="N", help="rows per transaction (default 500)"
+    )
 
 
 async def _rotate_key(settings: Settings, args: argparse.Namespace) -> int:
-    raise NotImplementedError("privacy rotate-key")
+    # Imported here, so the sections of this file do not meet in one import block.
+    from storage import crypto, reencryption
+    from storage.db import is_sqlite
+    from storage.migrate import upgrade
+
+    if args.new_key:
+        return _new_key(settings, add=args.add_to_key_file)
+    if args.add_to_key_file:
+        print("--add-to-key-file goes with --new-key", file=sys.stderr)
+        return 2
+    if args.batch < 1:
+        print("--batch must be 1 or more", file=sys.stderr)
+        return 2
+    try:
+        cipher = crypto.setup(settings.data_encryption_keys, settings.database_url)
+    except crypto.KeySetupError as error:
+        print(f"Encryption key: {error}", file=sys.stderr)
+        return 2
+    engine = create_engine(settings.database_url)
+    try:
+        if is_sqlite(engine):
+            await upgrade(engine)
+        elif not await is_up_to_date(engine):
+            print("The database schema is not up to date. Run: initiatiefbot db upgrade", file=sys.stderr)
+            return 2
+        try:
+            counts = await reencryption.rotate(session_factory(engine), batch=args.batch)
+        except crypto.MissingKeyError as error:
+            print(f"Stopped: {error}", file=sys.stderr)
+            return 1
+    finally:
+        await engine.dispose()
+    print(
+        f"Re-encrypted with key {cipher.current_id}: {counts.initiatives} initiatives, "
+        f"{counts.drafts} drafts."
+    )
+    if len(cipher.keys) > 1:
+        older = ", ".join(kid for kid, _ in cipher.keys[1:])
+        print(f"Nothing needs key(s) {older} any more: remove them and restart the bot.")
+    return 0
+
+
+def _new_key(settings: Settings, *, add: bool) -> int:
+    from storage import crypto
+
+    key = crypto.new_key()
+    if not add:
+        print(key)
+        print(
+            f"Put it first in {crypto.KEYS_VARIABLE} (comma-separated, newest first), restart the bot, then "
+            "run: initiatiefbot privacy rotate-key",
+            file=sys.stderr,
+        )
+        return 0
+    path = crypto.key_file_for(settings.database_url)
+    if settings.data_encryption_keys or path is None:
+        print(
+            f"--add-to-key-file is for the embedded SQLite default without {crypto.KEYS_VARIABLE}; "
+            f"put the new key first in {crypto.KEYS_VARIABLE} instead",
+            file=sys.stderr,
+        )
+        return 2
+    if not path.exists():
+        print(f"There is no key file at {path} yet: start the bot once to make it.", file=sys.stderr)
+        return 2
+    try:
+        crypto.prepend_to_key_file(path, key)
+    except crypto.KeySetupError as error:
+        print(f"Encryption key: {error}", file=sys.stderr)
+        return 2
+    print(f"Added key {crypto.key_id(key)} first in {path}.")
+    print("Restart the bot, then run: initiatiefbot privacy rotate-key")
 
 
 # --- privacy export | erase: a request that came in by e-mail, letter or at the desk ----------------

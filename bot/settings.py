@@ -37,6 +37,7 @@ from flows.municipality import (
     Theme,
     Wijk,
 )
+from storage import crypto
 
 BUNDLED_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 DEFAULT_CONFIG = "zutphen"
@@ -921,6 +922,18 @@ def _smtp_url(environ: Mapping[str, str]) -> str | None:
     return raw
 
 
+def _data_encryption_keys(environ: Mapping[str, str]) -> tuple[str, ...]:
+    raw = _optional(environ, crypto.KEYS_VARIABLE)
+    if raw is None:
+        return ()
+    try:
+        return crypto.check_keys(raw.split(","), crypto.KEYS_VARIABLE)
+    except crypto.KeySetupError as exc:
+        raise ConfigError(
+            None, None, crypto.KEYS_VARIABLE, str(exc).removeprefix(f"{crypto.KEYS_VARIABLE}: ")
+        ) from None
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the runtime needs from its environment; the municipality is read on first use."""
@@ -965,6 +978,9 @@ class Settings:
     # written as .eml files to ``mail_dir`` (default: a "mail" folder beside the SQLite database).
     smtp_url: str | None = field(default=None, repr=False)
     mail_dir: Path | None = None
+    # The Fernet keys for residents' phone numbers and e-mail addresses, newest first; empty: the key
+    # file beside the SQLite database (storage.crypto.setup), refused on PostgreSQL.
+    data_encryption_keys: tuple[str, ...] = field(default=(), repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -972,7 +988,8 @@ class Settings:
         INITIATIEFBOT_CONFIG, LOG_LEVEL, TELEGRAM_WEBHOOK_SECRET, PORT, WEBHOOK_HOST, FLOOD_LIMIT,
         OUTBOX_LEASE_SECONDS, OUTBOX_MAX_AGE_HOURS, SEND_COORDINATION, TELEGRAM_MAX_PER_SECOND,
         TELEGRAM_CHAT_MAX_PER_SECOND, TELEGRAM_SEND_TIMEOUT, WEBHOOK_HEADER_TIMEOUT, WEBHOOK_BODY_TIMEOUT,
-        WEBHOOK_MAX_CONNECTIONS, LOG_PSEUDONYM_KEY, WEB_BASE_URL, SMTP_URL and MAIL_DIR."""
+        WEBHOOK_MAX_CONNECTIONS, LOG_PSEUDONYM_KEY, WEB_BASE_URL, SMTP_URL, MAIL_DIR and
+        DATA_ENCRYPTION_KEYS."""
         log_level = (_optional(environ, "LOG_LEVEL") or "INFO").upper()
         if log_level not in LOG_LEVELS:
             raise ConfigError(
@@ -1006,6 +1023,7 @@ class Settings:
             port_set=_optional(environ, "PORT") is not None,
             smtp_url=_smtp_url(environ),
             mail_dir=Path(raw_dir) if (raw_dir := _optional(environ, "MAIL_DIR")) else None,
+            data_encryption_keys=_data_encryption_keys(environ),
         )
 
     @property

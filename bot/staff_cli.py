@@ -15,6 +15,7 @@ from bot.app import telegram_bot
 from bot.settings import Settings
 from flows.cases import HandBack
 from flows.municipality import Municipality
+from storage import crypto
 from storage import departments as departments_store
 from storage import people as people_store
 from storage import staff as staff_store
@@ -119,6 +120,7 @@ async def run(settings: Settings, args: argparse.Namespace, out: TextIO = sys.st
     if args.staff_command in ("invite", "add") and (problem := _check_scope(m, args)):
         print(problem, file=sys.stderr)
         return 2
+    crypto.setup(settings.data_encryption_keys, settings.database_url)
     engine = create_engine(settings.database_url)
     try:
         if is_sqlite(engine):

@@ -28,6 +28,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from storage import crypto
+
 NAMING_CONVENTION: dict[str, str] = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -67,6 +69,72 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 # JSON documents; JSONB on PostgreSQL so they can be indexed and compared later.
 JSONDocument = JSON().with_variant(JSONB(), "postgresql")
+# The contact details a draft holds (flows.intake's answers) while the resident fills in the intake.
+DRAFT_CONTACT_KEYS = ("contact_phone", "contact_email")
+
+
+class EncryptedText(TypeDecorator[str]):
+    """Text encrypted at rest with the process's cipher (storage.crypto); plaintext from before
+    encryption is read as it is. On SQLite a VARCHAR of ``sqlite_length``, which SQLite never enforces
+    (the declared type of the first migration); TEXT elsewhere.
+
+    Tokens differ at every write, so these columns cannot be compared or searched in SQL."""
+
+    impl = Text
+    cache_ok = True
+
+    def __init__(self, sqlite_length: int) -> None:
+        super().__init__()
+        self.sqlite_length = sqlite_length
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        return String(self.sqlite_length) if dialect.name == "sqlite" else Text()
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        if not value or crypto.is_encrypted(value):  # nothing to hide, or encrypted already
+            return value
+        return crypto.cipher().encrypt(value)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else crypto.cipher().decrypt(value)
+
+
+def map_draft_contacts(data: Any, convert: Any) -> Any:
+    """``data`` (a conversation's JSON) with ``convert`` applied to the contact details of its draft's
+    answers; the same object when it holds none, else a copy (the caller's dicts stay as they are)."""
+    if not isinstance(data, dict):
+        return data
+    draft = data.get("draft")
+    answers = draft.get("answers") if isinstance(draft, dict) else None
+    if not isinstance(answers, dict):
+        return data
+    changed = {key: convert(answers[key]) for key in DRAFT_CONTACT_KEYS if isinstance(answers.get(key), str)}
+    if not changed:
+        return data
+    return {**data, "draft": {**draft, "answers": {**answers, **changed}}}
+
+
+def _encrypt_contact(value: str) -> str:
+    return value if not value or crypto.is_encrypted(value) else crypto.cipher().encrypt(value)
+
+
+class DraftDocument(TypeDecorator[dict[str, Any]]):
+    """A conversation's JSON document (JSONB on PostgreSQL) whose draft's phone number and e-mail
+    address are stored encrypted, like the initiative's (storage.crypto)."""
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        return JSONB() if dialect.name == "postgresql" else JSON()
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        return map_draft_contacts(value, _encrypt_contact)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        return map_draft_contacts(value, lambda stored: crypto.cipher().decrypt(stored))
+
+
 # A 64-bit key that still autoincrements on SQLite, where only INTEGER PRIMARY KEY is a rowid alias.
 BigIntegerKey = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -120,7 +188,8 @@ class Conversation(Base):
     user_id: Mapped[int] = mapped_column(BigInteger)
     flow: Mapped[str] = mapped_column(String(32))
     step: Mapped[str] = mapped_column(String(48))
-    data: Mapped[dict[str, Any]]
+    # The draft's contact details are encrypted inside the document (DraftDocument).
+    data: Mapped[dict[str, Any]] = mapped_column(DraftDocument())
     history: Mapped[list[str]]
     updated_at: Mapped[datetime]
     version: Mapped[int] = mapped_column(Integer)
@@ -238,8 +307,8 @@ class Initiative(Base):
     # Encrypted at rest (storage.crypto): Fernet tokens, never the plain number or address. SQLite keeps
     # the VARCHAR widths of 0001: it never enforces them, and changing a declared type there means
     # copying the table, which would cascade to the timeline.
-    contact_phone: Mapped[str | None] = mapped_column(Text().with_variant(String(32), "sqlite"))
-    contact_email: Mapped[str | None] = mapped_column(Text().with_variant(String(254), "sqlite"))
+    contact_phone: Mapped[str | None] = mapped_column(EncryptedText(sqlite_length=32))
+    contact_email: Mapped[str | None] = mapped_column(EncryptedText(sqlite_length=254))
     consent_at: Mapped[datetime]
     language: Mapped[str] = mapped_column(String(8))
     status: Mapped[str] = mapped_column(String(32))

@@ -13,7 +13,7 @@ import asyncio
 import os
 import secrets
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -23,12 +23,34 @@ import pytest_asyncio
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from storage import crypto
 from storage.db import create_engine
 from storage.migrate import upgrade
 from tests.browser_support import Browser, require_browser
 
 # As bot.__main__ does: PTB's coming timedelta durations (the outbox handles both kinds).
 os.environ.setdefault("PTB_TIMEDELTA", "1")
+
+# The key the tests encrypt contact details with, also for the bots they start as processes.
+TEST_CONTACT_KEY = "dGVzdHMtb25seS1jb250YWN0LWtleS0wMDAwMDAwMDA="
+os.environ.setdefault(crypto.KEYS_VARIABLE, TEST_CONTACT_KEY)
+REAL_KEY_SETUP = crypto.setup
+
+
+@pytest.fixture(autouse=True)
+def contact_key(monkeypatch: pytest.MonkeyPatch) -> Iterator[crypto.Cipher]:
+    """Every test encrypts contact details under TEST_CONTACT_KEY, also where it opens a runtime from
+    settings without keys (which on PostgreSQL would refuse to start); tests/test_crypto.py calls
+    REAL_KEY_SETUP to test the key file and the refusal."""
+    cipher = REAL_KEY_SETUP([TEST_CONTACT_KEY], "sqlite://")
+
+    def test_setup(configured: list[str], database_url: str) -> crypto.Cipher:
+        return REAL_KEY_SETUP(configured or [TEST_CONTACT_KEY], database_url)
+
+    monkeypatch.setattr(crypto, "setup", test_setup)
+    yield cipher
+    crypto.install(None)
+
 
 DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
