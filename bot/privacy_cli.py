@@ -247,6 +247,7 @@ def _new_key(settings: Settings, *, add: bool) -> int:
         return 2
     print(f"Added key {crypto.key_id(key)} first in {path}.")
     print("Restart the bot, then run: initiatiefbot privacy rotate-key")
+    return 0
 
 
 # --- privacy export | erase: a request that came in by e-mail, letter or at the desk ----------------
