@@ -5,6 +5,7 @@ transaction. Every ladder step is recorded under a unique key before its message
 the transaction that inserted the key queues them: so each step happens once, also with several
 watchdogs on one PostgreSQL database. The messages go out through the outbox after commit. A second pass
 does the same for the questions put to departments, on each department's own clock (``bot.department_sweep``).
+Each round of ``run`` also runs the retention sweep (``bot.privacy_sweep``), whose cost follows what is due.
 """
 
 from __future__ import annotations
