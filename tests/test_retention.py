@@ -6,6 +6,8 @@ Every sweep runs ``as_of`` a chosen moment; the clock is injected.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -20,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.i18n import Translator
 from bot.privacy_sweep import PrivacyReport, PrivacySweep, anonymise_initiatives
 from bot.settings import BUNDLED_CONFIG_DIR, load_municipality
+from bot.watchdog import Watchdog
 from flows.engine import FlowState
 from flows.events import Event, EventKind
 from flows.intake import _consent_prompt, intake_context
@@ -502,3 +505,27 @@ def test_the_draft_reminders_discard_button_deletes_the_draft() -> None:
     assert TRANSLATOR.render(out.replies[0].text, "en") == (
         "OK, I deleted your answers. You can start a new idea at any time."
     )
+
+
+async def test_the_watchdogs_round_runs_the_retention_sweep(world: World) -> None:
+    await world.person(RESIDENT)
+    await world.chat(RESIDENT, at=T0)
+    swept = asyncio.Event()
+    watchdog = Watchdog(world.sessions, ZUTPHEN, TRANSLATOR, lambda: T0 + 91 * DAY)
+    sweep = watchdog.privacy.sweep
+
+    async def observed(**kw: Any) -> PrivacyReport:
+        report = await sweep(**kw)
+        swept.set()
+        return report
+
+    watchdog.privacy.sweep = observed  # type: ignore[method-assign]
+    task = asyncio.create_task(watchdog.run(3600))
+    try:
+        await asyncio.wait_for(swept.wait(), 30)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert await world.count(tables.conversations, tables.conversations.c.draft_reminded_at.is_not(None)) == 1
+    assert await world.count(tables.outbox) == 1
