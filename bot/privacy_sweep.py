@@ -9,7 +9,6 @@ reminders go out through the outbox after their batch's commit. The watchdog run
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, fields
@@ -29,16 +28,10 @@ from flows.resident import Conversation
 from flows.stalls import AMSTERDAM
 from storage import people as people_store
 from storage import retention as store
+from storage.erasure import anonymise_initiatives
 from storage.outbox import OutboxRow
 from storage.retention import DueRange, IdleConversation
 from storage.tables import processed_updates, staff_invites
-
-try:  # the lead's erasure module (issue 13); until it is on this branch, ended cases wait
-    from storage.erasure import anonymise_initiatives
-except ImportError:  # pragma: no cover - TODO(retention): remove once storage.erasure is merged
-    anonymise_initiatives = None  # type: ignore[assignment]
-
-log = logging.getLogger(__name__)
 
 DEFAULT_BATCH = 500
 # Anonymising a case touches its timeline, notes, mails and outbox rows: smaller batches keep each
@@ -147,9 +140,6 @@ class PrivacySweep:
                 counts["anonymised"] += len(ids)
                 gone = await store.forgettable(session, residents, leaving_initiatives=ids)
                 counts["people_forgotten"] += len(gone)
-                return []
-            if anonymise_initiatives is None:  # TODO(retention): storage.erasure not merged yet
-                log.warning("retention: %d ended initiatives due, but storage.erasure is missing", len(ids))
                 return []
             counts["anonymised"] += await anonymise_initiatives(session, ids, now=as_of, reason="retention")
             counts["people_forgotten"] += await store.forget_people(session, residents)
