@@ -49,8 +49,10 @@ COMMANDS: tuple[tuple[str, Msg], ...] = (
     ("nieuw", t("Share a new idea")),
     ("mijn", t("My initiatives")),
     ("taal", t("Choose your language")),
+    ("mijngegevens", t("My data")),
     ("help", t("Help")),
     ("stop", t("Stop for now")),
+    ("vergeetmij", t("Delete my data")),
 )
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 # How long a stopping bot lets the replies under way make new calls, with its HTTP client still open.

@@ -41,6 +41,7 @@ from flows.commands import (
     MessageResident,
     OpenDashboard,
     PassOnConditions,
+    RecordContactView,
     RedeemInvite,
     RemindBroker,
     ReplyToDepartment,
@@ -51,14 +52,15 @@ from flows.department import sent_notice as department_sent
 from flows.events import Button, Event, Reply
 from flows.lifecycle import Role, Status
 from flows.municipality import Municipality
+from flows.privacy import ERASED_ID
 from flows.resident import Outcome
 from flows.routing import BrokerLoad, route
 from flows.stalls import AMSTERDAM
 from flows.text import t, verbatim
+from storage import audit, reports, web_sessions
 from storage import departments as departments_store
 from storage import initiatives as initiatives_store
 from storage import people as people_store
-from storage import reports, web_sessions
 from storage import staff as staff_store
 from storage.initiatives import CaseRow, InitiativeRow
 from storage.staff import StaffRow
@@ -147,7 +149,7 @@ class Casework:
             amount_cents=row.amount_cents,
             neighbours=row.neighbours,
             photo_file_id=row.photo_file_id,
-            contact_name=row.contact_name,
+            contact_name=row.contact_name or "—",  # empty once the initiator asked to be forgotten
             contact_phone=row.contact_phone,
             contact_email=row.contact_email,
             status=row.status,
@@ -169,6 +171,12 @@ class Casework:
             return None
         found = await departments_store.latest_question(session, row.id, department=row.department)
         return QuestionFacts.of(found) if found is not None else None
+
+    async def staff_to_tell(self, session: AsyncSession, case: CaseView) -> list[int]:
+        """Who hears what the initiator did: their broker, or the wijk's coordinators when it has none."""
+        if case.broker_telegram_id:
+            return [case.broker_telegram_id]
+        return [c.telegram_user_id for c in await staff_store.coordinators_for_wijk(session, case.wijk_code)]
 
     async def route_new(
         self, session: AsyncSession, created: InitiativeRow, now: datetime
@@ -283,6 +291,16 @@ class Casework:
             if staff.is_coordinator and not views:
                 return _add(out, Reply(t("Every open initiative has an initiatiefmakelaar.")))
             return _add(out, broker.case_list(views, ctx, title=title))
+        if isinstance(command, RecordContactView) and staff is not None and case is not None:
+            await audit.record(
+                session,
+                staff_id=staff.id,
+                action="view_contact",
+                initiative_id=case.id,
+                detail="telegram",
+                now=now,
+            )
+            return out
         if isinstance(command, OpenDashboard) and staff is not None:
             url = await self.login_url(session, staff.id, now)
             return _add(
@@ -338,6 +356,9 @@ class Casework:
                 session, command, out, event=event, staff=staff, case=case, now=now
             )
         if isinstance(command, MessageResident) and staff is not None:
+            if case.resident_user_id == ERASED_ID:
+                gone = t("The initiator asked us to delete their data: you can no longer reach them.")
+                return _add(out, Reply(gone))
             await _staff_event(session, case, staff, "message_to_resident", command.text, now)
             message = resident.message_from_broker(case, staff.name, command.text)
             sent = Reply(
@@ -490,13 +511,7 @@ class Casework:
                     note=command.note or "",
                 )
             )
-            if case.broker_telegram_id:
-                targets = [case.broker_telegram_id]
-            else:
-                targets = [
-                    c.telegram_user_id
-                    for c in await staff_store.coordinators_for_wijk(session, case.wijk_code)
-                ]
+            targets = await self.staff_to_tell(session, case)
             notes.extend(Notification(u, u, told) for u in targets)
             return _add(out, done, notify=notes)
         notice = resident.status_notice(after, command.target, command.note, department, case.broker_name)

@@ -11,6 +11,8 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.casework import Casework
+from bot.data_export import export_replies
+from bot.erasure import Erasure
 from bot.flood import FloodGuard
 from bot.i18n import Translator
 from bot.logs import Pseudonyms
@@ -20,7 +22,15 @@ from bot.outbox import SEND_LEASE
 from bot.telegram_io import ApiCall, render_notice, render_reply
 from flows import broker, resident, stalls
 from flows.cases import referenced_case
-from flows.commands import Command, SetLanguage, ShowMyInitiatives, SubmitInitiative
+from flows.commands import (
+    Command,
+    ErasePerson,
+    ExplainErasure,
+    ExportMyData,
+    SetLanguage,
+    ShowMyInitiatives,
+    SubmitInitiative,
+)
 from flows.events import Event, EventKind, Reply
 from flows.flood import Verdict, slow_down
 from flows.intake import intake_context
@@ -28,6 +38,7 @@ from flows.municipality import Municipality
 from flows.resident import Context, Conversation, InitiativeLine, Outcome
 from flows.text import t
 from storage import conversations as conversations_store
+from storage import erasure as erasure_store
 from storage import initiatives as initiatives_store
 from storage import outbox as outbox_store
 from storage import people as people_store
@@ -94,6 +105,7 @@ class Dispatcher:
         self._flood = flood if flood is not None else FloodGuard()  # an empty guard is falsy (__len__)
         self._flow_ctx = intake_context(municipality)
         self._casework = Casework(municipality, self._pseudonym, web_url=web_url, translator=translator)
+        self._erasure = Erasure(self._casework)
         self._first_steps_days = stalls.first_contact_days(municipality)
         # At start-up, not in the first submission: the holiday calendars take a while to load.
         stalls.load_calendar(clock().year)
@@ -202,30 +214,48 @@ class Dispatcher:
                 log.warning("staff action refused: user=%s is not staff", self._pseudonym(event.user_id))
             out = resident.handle(conv, event, ctx, case)
         language = resident.language_for(person.language, person.telegram_language)
+        forget = False
         for command in out.commands:
-            if isinstance(command, SetLanguage | ShowMyInitiatives | SubmitInitiative):
+            if isinstance(command, SetLanguage | ShowMyInitiatives | SubmitInitiative | ExportMyData):
                 out, language = await self._run(session, command, out, event, ctx, language, now)
+            elif isinstance(command, ExplainErasure):
+                out = replace(
+                    out, replies=(*out.replies, await self._erasure.explain(session, event.user_id))
+                )
+            elif isinstance(command, ErasePerson):
+                erased = await self._erasure.erase(session, command, user_id=event.user_id, now=now)
+                notes = (*out.notifications, *erased.notifications)
+                out = replace(out, replies=(*out.replies, erased.reply), notifications=notes)
+                forget = erased.forgotten
             else:
                 out = await self._casework.run(
                     session, command, out, event=event, staff=staff, case=case, now=now
                 )
         conv = out.conversation
         trace.flow, trace.step = conv.mode, conv.draft.step if conv.draft else None
-        await conversations_store.save_conversation(
-            tx,
-            chat_id=event.chat_id,
-            user_id=event.user_id,
-            flow=conv.mode,
-            step=conv.draft.step if conv.draft else "",
-            data=conv.to_json(),
-            history=list(conv.draft.history) if conv.draft else [],
-            now=now,
-        )
+        if forget:
+            # Last, but before the goodbye is queued: it is the only message the chat keeps, and the
+            # outbox wipes it once sent. Nothing is saved for the chat: the person is a stranger now.
+            await erasure_store.forget_person(tx, user_id=event.user_id, chat_id=event.chat_id, now=now)
+        else:
+            await conversations_store.save_conversation(
+                tx,
+                chat_id=event.chat_id,
+                user_id=event.user_id,
+                flow=conv.mode,
+                step=conv.draft.step if conv.draft else "",
+                data=conv.to_json(),
+                history=list(conv.draft.history) if conv.draft else [],
+                now=now,
+            )
         calls = [(event.chat_id, call) for call in self._calls(out, event, language)]
         # Messages for other people, each in their own language.
         if out.notifications:
             calls.extend(await notification_calls(session, out.notifications, self._tr))
-        return await enqueue_calls(tx, calls, now, lease=self._lease)
+        rows = await enqueue_calls(tx, calls, now, lease=self._lease)
+        if forget:
+            await outbox_store.forget_when_settled(tx, [r.id for r in rows if r.chat_id == event.chat_id])
+        return rows
 
     async def _run(
         self,
@@ -247,6 +277,19 @@ class Dispatcher:
             ]
             reply = resident.my_initiatives(out.conversation, lines)
             return replace(out, replies=(*out.replies, reply)), language
+        if isinstance(command, ExportMyData):
+            conv = out.conversation
+            replies = await export_replies(
+                session,
+                user_id=event.user_id,
+                draft=conv.draft,
+                draft_changed_at=conv.updated_at,
+                municipality=self._municipality,
+                translator=self._tr,
+                language=language,
+                now=now,
+            )
+            return replace(out, replies=(*out.replies, *replies)), language
         if isinstance(command, SubmitInitiative):
             created = await initiatives_store.create_initiative(
                 session,

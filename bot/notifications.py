@@ -15,6 +15,7 @@ from bot.i18n import Translator
 from bot.outbox import SEND_LEASE
 from bot.telegram_io import ApiCall, render_reply
 from flows.cases import Notification
+from flows.privacy import ERASED_ID
 from flows.resident import DEFAULT_LANGUAGE, language_for
 from storage import outbox as outbox_store
 from storage import people as people_store
@@ -36,6 +37,8 @@ def render_notifications(
     """The Bot API calls for ``notifications``, each in its recipient's language (``people`` by user id)."""
     calls: list[tuple[int, ApiCall]] = []
     for note in notifications:
+        if note.chat_id == ERASED_ID:
+            continue  # the initiator asked to be forgotten: nothing reaches them any more
         language = language_of(people.get(note.user_id))
         rendered = render_reply(note.reply, chat_id=note.chat_id, message_id=None, tr=tr, language=language)
         calls.extend((note.chat_id, call) for call in rendered)

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
+import os
+import re
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 
 from bot.app import Runtime
-from bot.mail import EmlTransport, terminal_echo
+from bot.mail import EmlTransport, default_mail_dir, terminal_echo
 from bot.settings import Settings
 from flows.events import Event, EventKind, Location, Photo
 
@@ -29,6 +32,7 @@ class TerminalTransport:
 
     me: int = 1  # the Telegram user the shell acts as; messages for others are shown, not pressable
     out: TextIO = sys.stdout
+    documents: Path | None = None  # where a document sent to ``me`` is written (None: not written)
     buttons: list[tuple[int, str]] = field(default_factory=list)  # (message id, callback data) by number
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -36,7 +40,7 @@ class TerminalTransport:
         chat_id = payload.get("chat_id")
         if chat_id is not None and chat_id != self.me:
             # Someone else's chat (a broker, a coordinator, the resident): show what they get.
-            text = payload.get("text") or payload.get("caption") or f"[photo {payload.get('photo')}]"
+            text = payload.get("text") or payload.get("caption") or f"[{_attachment(method, payload)}]"
             rows = (payload.get("reply_markup") or {}).get("inline_keyboard") or []
             labels = "   ".join(f"[{b['text']}]" for row in rows for b in row)
             self._print(
@@ -58,10 +62,30 @@ class TerminalTransport:
         message_id = next(self._ids)
         if method == "sendPhoto":
             self._print(f"🖼  [photo {payload['photo']}] {payload.get('caption') or ''}".rstrip())
+        elif method == "sendDocument":
+            where = self._write_document(payload["document"])
+            caption = payload.get("caption")
+            self._print(f"📄 {caption}\n   {where}" if caption else f"📄 {where}")
         else:
             self._print("🤖 " + payload["text"].replace("\n", "\n   "))
         self._show_buttons(message_id, payload.get("reply_markup"))
         return message_id
+
+    def _write_document(self, document: dict[str, str]) -> str:
+        """Write a document as the chat would offer it for download; returns where it went."""
+        if self.documents is None:
+            return f"[document {document['file_name']}]"
+        # Only the name's last part, of plain characters: a file name never leaves the folder.
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(document["file_name"]).name).lstrip(".") or "document"
+        self.documents.mkdir(parents=True, exist_ok=True)
+        path = self.documents / f"{self.me}-{name}"
+        temp = path.with_name(path.name + ".part")
+        # Personal data: readable by the owner only, and never half written.
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(document["content"])
+        os.replace(temp, path)
+        return str(path)
 
     def _show_buttons(self, message_id: int, markup: dict[str, Any] | None) -> None:
         rows = (markup or {}).get("inline_keyboard") or []
@@ -77,6 +101,18 @@ class TerminalTransport:
 
     def _print(self, text: str) -> None:
         print(text, file=self.out, flush=True)
+
+
+def _attachment(method: str, payload: dict[str, Any]) -> str:
+    if method == "sendDocument":
+        return f"document {payload['document']['file_name']}"
+    return f"photo {payload.get('photo')}"
+
+
+def documents_dir(database_url: str) -> Path:
+    """Where the shell writes documents the bot sends (a resident's data): a ``documents`` folder beside
+    the SQLite database, as ``mail`` is for e-mail; in the working directory otherwise."""
+    return default_mail_dir(database_url).with_name("documents")
 
 
 def parse_input(line: str, *, user_id: int, language: str, transport: TerminalTransport) -> Event | None:
@@ -129,7 +165,7 @@ async def run_shell(
     # The terminal is no Telegram: its messages are not paced (the database and flows are the same).
     terminal = dataclasses.replace(settings, telegram_max_per_second=0, telegram_chat_max_per_second=0)
     runtime = await Runtime.open(terminal)
-    transport = TerminalTransport(me=user_id, out=out)
+    transport = TerminalTransport(me=user_id, out=out, documents=documents_dir(settings.database_url))
     outbox = runtime.outbox(transport)
     # Mail is sent (written as .eml without SMTP_URL) right after each update, and echoed here.
     mailer = runtime.mailer(echo=terminal_echo(out))

@@ -10,7 +10,7 @@ from telegram.constants import ChatType
 
 from bot.i18n import Translator
 from bot.inbound import fits_int64, storable
-from flows.events import Event, EventKind, Location, Notice, Photo, Reply
+from flows.events import Document, Event, EventKind, Location, Notice, Photo, Reply
 from flows.splitting import MESSAGE_LIMIT, shorten, split_text, utf16_len
 
 CAPTION_LIMIT = 1024
@@ -123,9 +123,19 @@ def render_reply(
                 },
             )
         ]
-    editing = reply.edit and message_id is not None
+    # A document cannot be put into an existing message: it is always sent as a new one.
+    editing = reply.edit and message_id is not None and reply.document is None
     calls: list[ApiCall] = []
-    if reply.photo_file_id is not None and not editing:
+    if reply.document is not None:
+        upload: dict[str, Any] = {"chat_id": chat_id, "document": document_payload(reply.document)}
+        if utf16_len(text) <= CAPTION_LIMIT:
+            if text:
+                upload["caption"] = text
+            if markup is not None:
+                upload["reply_markup"] = markup
+            return [ApiCall("sendDocument", upload)]
+        calls.append(ApiCall("sendDocument", upload))
+    elif reply.photo_file_id is not None and not editing:
         caption = {"caption": text, **({"reply_markup": markup} if markup is not None else {})}
         if utf16_len(text) <= CAPTION_LIMIT:
             return [ApiCall("sendPhoto", {"chat_id": chat_id, "photo": reply.photo_file_id, **caption})]
@@ -140,6 +150,12 @@ def render_reply(
         else:
             calls.append(ApiCall("sendMessage", payload))
     return calls
+
+
+def document_payload(document: Document) -> dict[str, str]:
+    """How a document is kept in an outbox payload (the transport uploads it as a file): as text, so the
+    payload can be searched and scrubbed like a message, and cleared once sent (``storage.outbox``)."""
+    return {"file_name": document.file_name, "mime_type": document.mime_type, "content": document.content}
 
 
 def message_texts(text: str) -> list[str]:

@@ -6,13 +6,20 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
-from telegram import Bot
+from telegram import Bot, InputFile
 from telegram.error import EndPointNotFound, InvalidToken
 from telegram.warnings import PTBUserWarning
 
 # The Bot API methods the outbox uses; answerCallbackQuery answers ``true``, the others a Message.
 METHODS = frozenset(
-    {"sendMessage", "sendPhoto", "editMessageText", "editMessageReplyMarkup", "answerCallbackQuery"}
+    {
+        "sendMessage",
+        "sendPhoto",
+        "sendDocument",
+        "editMessageText",
+        "editMessageReplyMarkup",
+        "answerCallbackQuery",
+    }
 )
 _SHORTCUT_WARNING = rf"Please use 'Bot\.({'|'.join(sorted(METHODS))})' instead of 'Bot\.do_api_request"
 
@@ -66,6 +73,8 @@ class TelegramTransport:
         """Call ``method`` with ``payload``; return the id of the message it sent or edited, if any."""
         if method not in METHODS:
             raise ValueError(f"unknown outbox method {method}")
+        if method == "sendDocument":
+            payload = with_upload(payload)
         try:
             result = await self._bot.do_api_request(method, api_kwargs=payload, **self._timeouts)
         except (InvalidToken, EndPointNotFound) as exc:
@@ -73,3 +82,16 @@ class TelegramTransport:
             # what PTB's own send_message and the like raise for it.
             raise (exc.__cause__ or exc) from None
         return result.get("message_id") if isinstance(result, dict) else None
+
+
+def with_upload(payload: dict[str, Any]) -> dict[str, Any]:
+    """A sendDocument payload as stored (``bot.telegram_io.document_payload``) with its document as a
+    file to upload (multipart/form-data); the stored payload is left as it is, for a retry."""
+    document = payload["document"]
+    upload = InputFile(
+        document["content"].encode("utf-8"),
+        filename=document["file_name"],
+        attach=False,
+    )
+    upload.mimetype = document.get("mime_type") or upload.mimetype
+    return {**payload, "document": upload}

@@ -38,6 +38,7 @@ from flows.commands import (
     MessageResident,
     OpenDashboard,
     PassOnConditions,
+    RecordContactView,
     RemindBroker,
     ReplyToDepartment,
     ShowBrokers,
@@ -419,7 +420,12 @@ def _command(
         if lifecycle.is_final(case.status):
             return Outcome(conv, (Reply(t("This initiative is closed.")),))
         return Outcome(conv, commands=(ShowBrokers(case.reference, "as"),))
-    return Outcome(conv, case_card(case, ctx))
+    return Outcome(conv, case_card(case, ctx), commands=_contact_seen(case))
+
+
+def _contact_seen(case: CaseView) -> tuple[RecordContactView, ...]:
+    """The audit entry for a card that shows the initiator's phone or e-mail to the staff member."""
+    return (RecordContactView(case.reference),) if case.contact_phone or case.contact_email else ()
 
 
 def _button(
@@ -433,7 +439,7 @@ def _button(
         return Outcome(conv, (Reply(not_yours(staff, case, ctx)),), Notice(t("Not possible.")))
     ok = Notice()
     if action == "open":
-        return Outcome(conv, case_card(case, ctx), ok)
+        return Outcome(conv, case_card(case, ctx), ok, commands=_contact_seen(case))
     if action == "tl":
         show = ShowTimeline(case.reference, for_resident=False, offset=page_offset(argument))
         return Outcome(conv, notice=ok, commands=(show,))

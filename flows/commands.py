@@ -18,6 +18,11 @@ class ShowMyInitiatives:
 
 
 @dataclass(frozen=True)
+class ExportMyData:
+    """Send the resident everything stored about them (/mijngegevens, AVG art. 15)."""
+
+
+@dataclass(frozen=True)
 class SetLanguage:
     language: str
 
@@ -133,9 +138,31 @@ class PassOnConditions:
     reference: str
 
 
+@dataclass(frozen=True)
+class RecordContactView:
+    """A staff member opened a case card that shows the initiator's phone or e-mail (the audit log)."""
+
+    reference: str
+
+
+@dataclass(frozen=True)
+class ExplainErasure:
+    """Tell the resident what /vergeetmij erases and ask them to choose (it depends on their cases)."""
+
+
+@dataclass(frozen=True)
+class ErasePerson:
+    """Forget the resident: ``stop_open`` stops their open initiatives, else those go on without them;
+    ``open_seen`` is how many open initiatives the question they answered was about."""
+
+    stop_open: bool
+    open_seen: int
+
+
 Command = (
     SubmitInitiative
     | ShowMyInitiatives
+    | ExportMyData
     | SetLanguage
     | RedeemInvite
     | ListCases
@@ -153,4 +180,7 @@ Command = (
     | AskDepartment
     | ReplyToDepartment
     | PassOnConditions
+    | RecordContactView
+    | ExplainErasure
+    | ErasePerson
 )

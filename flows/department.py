@@ -213,7 +213,8 @@ def recipients(department: Department, extra: tuple[Contact, ...] = ()) -> tuple
 
 def link_token(key: bytes, link_id: int, salt: str) -> str:
     """The token in a contact's link: the link's id and an HMAC of it under the deployment's key, so the
-    database holds nothing that opens the page and the same link can be sent again."""
+    links table holds nothing that opens the page (the key is a deployment secret: a copy of the whole
+    database does) and the same link can be sent again."""
     mac = hmac.new(key, f"department-link:{link_id}:{salt}".encode(), hashlib.sha256).hexdigest()[:40]
     return f"{link_id}-{mac}"
 

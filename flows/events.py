@@ -62,6 +62,16 @@ class Button:
 
 
 @dataclass(frozen=True)
+class Document:
+    """A text file sent as a Telegram document (e.g. a resident's own data as JSON); kept as text so
+    whatever scrubs personal data out of queued messages reads it like any other message."""
+
+    file_name: str
+    content: str  # sent UTF-8 encoded
+    mime_type: str = "application/json"
+
+
+@dataclass(frozen=True)
 class Reply:
     """One outgoing message (or an edit of the message the event's button belongs to)."""
 
@@ -72,6 +82,8 @@ class Reply:
     markup_only: bool = False  # the edit changes only the buttons
     # Parts joined with a blank line, each translated on its own (e.g. an error then the question again).
     extra: tuple[Msg, ...] = field(default_factory=tuple)
+    # Send as a document with ``text`` as its caption (or before it, when too long for a caption).
+    document: Document | None = None
 
 
 @dataclass(frozen=True)

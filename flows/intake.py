@@ -9,6 +9,7 @@ from typing import Any
 from flows.engine import Answers, Branch, Flow, FlowContext, Kind, Option, Step, check
 from flows.events import Location
 from flows.municipality import Municipality, wijk_for_location, wijk_for_postcode
+from flows.privacy import without_personal_data
 from flows.text import Money, Msg, localized, t, tn, verbatim
 from flows.validators import (
     ContactDetail,
@@ -93,7 +94,7 @@ STEPS = (
         Kind.TEXT,
         t("What is the title of your idea? Use a few words, for example: “Benches in the park”."),
         next="idea",
-        validate=validate_title,
+        validate=without_personal_data(validate_title),
     ),
     Step(
         "idea",
@@ -101,7 +102,7 @@ STEPS = (
         t("What do you want? Tell us your idea, and why it is good for the neighbourhood."),
         next="theme",
         field="description",
-        validate=validate_description,
+        validate=without_personal_data(validate_description),
     ),
     Step("theme", Kind.CHOICE, t("Which theme fits your idea best?"), next="wijk", columns=2),
     Step(
@@ -124,7 +125,7 @@ STEPS = (
         ),
         next="needs",
         field="own_contribution",
-        validate=validate_own_contribution,
+        validate=without_personal_data(validate_own_contribution),
         optional=True,
     ),
     Step(

@@ -4,13 +4,17 @@ the guard that keeps contact details and BSNs out of free text. Pure: no I/O."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+import unicodedata
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
+from enum import Enum
 from functools import cached_property
+from typing import TypeVar
 
 from flows.events import Button, Reply
-from flows.text import t, tn
+from flows.text import Msg, t, tn, verbatim
+from flows.validators import Invalid, clean_text
 
 # --- retention periods ---------------------------------------------------------------------------
 
@@ -132,10 +136,427 @@ def draft_reminder(title: str | None, retention: Retention) -> Reply:
 # --- the guard for free text: phone numbers, e-mail addresses, BSN (issue 13, "less personal data") --
 
 
+class PersonalData(Enum):
+    """A kind of personal data that does not belong in a resident's free text."""
+
+    PHONE = "phone"
+    EMAIL = "email"
+    BSN = "bsn"
+
+
+_DASHES = re.compile("[\u2010-\u2015\u2212\ufe58\ufe63\uff0d]")
+# "jan@example.nl", "jan @ example.nl", "jan(at)example.nl", "jan [at] example [dot] nl"; spaces are
+# allowed around the @ only: around a dot they would turn the end of a sentence into a domain.
+_AT = r"(?:[ ]?@[ ]?|[ ]?[(\[][ ]?(?:at|apenstaartje)[ ]?[)\]][ ]?)"
+_DOT = r"(?:\.|[ ]?[(\[][ ]?(?:dot|punt)[ ]?[)\]][ ]?)"
+_LABEL = r"[^\W_](?:[\w-]*\w)?"  # a part of a domain name
+_EMAIL = re.compile(
+    rf"(?<![\w.+%'-])[\w.+%'-]*\w{_AT}{_LABEL}(?:{_DOT}{_LABEL})*{_DOT}[^\W\d_]{{2,}}(?![\w@])",
+    re.IGNORECASE,
+)
+# Numbers that are not phone numbers or BSNs but could be read as one: dates, times, bank accounts.
+_NOT_A_PHONE = re.compile(
+    r"(?<![\d])(?:[0-3]?\d([-./])[01]?\d\1(?:19|20)\d\d|(?:19|20)\d\d([-./])[01]?\d\2[0-3]?\d)(?!\d)"
+    r"|(?<![\d])[0-2]?\d[:.][0-5]\d(?:[:.][0-5]\d)?[ ]?(?:uur|u|h)\b"
+    r"|(?<![\d])[0-2]?\d:[0-5]\d(?!\d)"
+    r"|\b[a-z]{2}\d\d[ ]?[a-z]{4}(?:[ ]?\d){10}(?!\d)",
+    re.IGNORECASE,
+)
+_DIGITS = re.compile(r"\d+")
+# What may stand between the digit groups of one number: "06-12 34", "(0575) 12", "+31 (0)6", "1234.56.782".
+_GROUP_GAP = re.compile(r"[ ]?[-./][ ]?|[ ]{1,2}|[ ]?\([ ]?|[ ]?\)[ ]?|\)\(")
+_PLUS = re.compile(r"(?<![\w+])\+[ ]?\(?$")
+_AMOUNT_BEFORE = re.compile(r"(?:€|\beur(?:o|os)?\.?)[ ]?$", re.IGNORECASE)
+_BARRIER = "#"
+_MOST_DIGITS = 17  # "00" and E.164's 15
+
+
+def personal_data_in(text: str) -> frozenset[PersonalData]:
+    """The kinds of contact details and BSNs (numbers passing the 11-proef) found in ``text``.
+
+    Amounts, years, dates, times, postcodes, house numbers and bank accounts are not found.
+    """
+    text = _normalised(text)
+    found: set[PersonalData] = set()
+    if _EMAIL.search(text):
+        found.add(PersonalData.EMAIL)
+        text = _EMAIL.sub(_BARRIER, text)
+    text = _NOT_A_PHONE.sub(_BARRIER, text)
+    phones = _phone_spans(text)
+    if phones:
+        found.add(PersonalData.PHONE)
+        # A phone number is not also a BSN: take its digits out before looking for one.
+        for start, end in phones:
+            text = text[:start] + _BARRIER * (end - start) + text[end:]
+    if _has_bsn(text):
+        found.add(PersonalData.BSN)
+    return frozenset(found)
+
+
+def _normalised(text: str) -> str:
+    # NFKC turns full-width digits and signs ("０６", "＠", "＋") into plain ones; other scripts' digits
+    # ("٠٦") become 0–9 too; invisible characters go, so "06\u200b12345678" is still found.
+    text = unicodedata.normalize("NFKC", clean_text(text, keep_newlines=True))
+    if not text.isascii():
+        text = "".join(str(d) if (d := unicodedata.decimal(ch, None)) is not None else ch for ch in text)
+    return _DASHES.sub("-", text)
+
+
+_Run = list[tuple[int, int]]  # the (start, end) of each digit group of one written number
+
+
+def _digit_runs(text: str) -> list[_Run]:
+    """Digit groups joined by what may separate the parts of one number."""
+    runs: list[_Run] = []
+    for match in _DIGITS.finditer(text):
+        span = match.span()
+        if runs and _GROUP_GAP.fullmatch(text, runs[-1][-1][1], span[0]):
+            runs[-1].append(span)
+        else:
+            runs.append([span])
+    return runs
+
+
+def _phone_spans(text: str) -> list[tuple[int, int]]:
+    """Where phone numbers are: any stretch of consecutive groups of a run may be one."""
+    spans: list[tuple[int, int]] = []
+    for run in _digit_runs(text):
+        after_plus = _PLUS.search(text[max(0, run[0][0] - 4) : run[0][0]]) is not None
+        for first, (start, end) in enumerate(run):
+            head = text[start:end]
+            plus = after_plus and first == 0
+            if not (plus or head.startswith(("0", "316"))):
+                continue
+            digits = ""
+            for last in range(first, len(run)):
+                digits += text[run[last][0] : run[last][1]]
+                if len(digits) > _MOST_DIGITS:
+                    break
+                if _is_phone(digits, head, after_plus=plus) and not (
+                    plus and _dotted_amount(text, run[: last + 1])
+                ):
+                    spans.append((start, run[last][1]))
+    return spans
+
+
+def _is_phone(digits: str, head: str, *, after_plus: bool) -> bool:
+    """Whether ``digits`` (written with ``head`` as their first group) make a phone number."""
+    if after_plus:
+        return _international(digits)
+    if head.startswith("00"):
+        return _international(digits[2:])
+    if len(digits) == 11 and digits.startswith("316"):  # a mobile number without its "+", as in wa.me/316…
+        return True
+    # Dutch: 10 digits, written as one group or starting with 06 or an area code ("0575", "010").
+    return (
+        len(digits) == 10
+        and digits[0] == "0"
+        and digits[1] != "0"
+        and (len(head) in (3, 4, 10) or head == "06")
+    )
+
+
+def _international(digits: str) -> bool:
+    if digits.startswith("31"):  # the Netherlands: "+31 6 …", "+31 (0)6 …", "+31 06 …"
+        national = digits[2:]
+        if national.startswith("0"):
+            national = national[1:]
+        return len(national) == 9 and national[0] != "0"
+    return bool(digits) and digits[0] != "0" and 8 <= len(digits) <= 15
+
+
+def _dotted_amount(text: str, run: _Run) -> bool:
+    """ "+12.500.000": thousands grouped with dots make an amount, not a phone number."""
+    gaps = [text[run[i][1] : run[i + 1][0]] for i in range(len(run) - 1)]
+    return (
+        bool(gaps)
+        and all(gap == "." for gap in gaps)
+        and run[0][1] - run[0][0] <= 3
+        and all(end - start == 3 for start, end in run[1:])
+    )
+
+
+def _has_bsn(text: str) -> bool:
+    """Whether 9 digits pass the 11-proef, written as one group or as a whole grouped number
+    ("1234.56.782", "123 456 782"), and not as an amount ("€ 123.456.782")."""
+    for run in _digit_runs(text):
+        groups = [(start, text[start:end]) for start, end in run]
+        candidates = [(start, group) for start, group in groups if len(group) == 9]
+        if 1 < len(run) <= 4 and all(len(group) >= 2 for _, group in groups):
+            candidates.append((run[0][0], "".join(group for _, group in groups)))
+        for start, digits in candidates:
+            if (
+                len(digits) == 9
+                and digits != "000000000"
+                and not _AMOUNT_BEFORE.search(text[max(0, start - 8) : start])
+                and _eleven_test(digits)
+            ):
+                return True
+    return False
+
+
+def _eleven_test(digits: str) -> bool:
+    """The 11-proef for a BSN: 9×d1 + 8×d2 + … + 2×d8 − d9 is a multiple of 11."""
+    total = sum(int(d) * weight for d, weight in zip(digits[:8], range(9, 1, -1), strict=True))
+    return (total - int(digits[8])) % 11 == 0
+
+
+def personal_data_refusal(found: frozenset[PersonalData], *, during_intake: bool) -> Msg:
+    """What the resident hears when their text holds ``found``: what it is (never the data itself),
+    why it does not belong there, and to send the text again without it."""
+    parts: list[Msg] = []
+    phone, email = PersonalData.PHONE in found, PersonalData.EMAIL in found
+    if phone and email:
+        parts.append(t("I see a phone number and an e-mail address in your text."))
+    elif phone:
+        parts.append(t("I see a phone number in your text."))
+    elif email:
+        parts.append(t("I see an e-mail address in your text."))
+    if (phone or email) and during_intake:
+        parts.append(
+            t(
+                "I ask for your contact details separately. "
+                "They are only for the people of the municipality who help you."
+            )
+        )
+    elif phone or email:
+        parts.append(
+            t(
+                "We keep messages with your initiative, so please leave out contact details. "
+                "Your initiatiefmakelaar can reach you here in the chat."
+            )
+        )
+    if PersonalData.BSN in found:
+        parts.append(t("I see a number that looks like a citizen service number (BSN)."))
+        parts.append(t("The municipality does not need it here. Never share your BSN in a chat."))
+    if email:
+        what = t("these details") if phone or PersonalData.BSN in found else t("the e-mail address")
+    else:
+        what = t("the numbers") if phone and PersonalData.BSN in found else t("the number")
+    parts.append(t("Please send your text again, without {what}.", what=what))
+    return Msg(" ".join(f"{{p{i}}}" for i in range(len(parts))), {f"p{i}": p for i, p in enumerate(parts)})
+
+
+_Value = TypeVar("_Value")
+
+
+def without_personal_data(
+    validate: Callable[[str], _Value | Invalid], *, during_intake: bool = True
+) -> Callable[[str], _Value | Invalid]:
+    """``validate``, and then refuse a text that holds a phone number, e-mail address or BSN."""
+
+    def check(raw: str) -> _Value | Invalid:
+        value = validate(raw)
+        if isinstance(value, str) and (found := personal_data_in(value)):
+            return Invalid(personal_data_refusal(found, during_intake=during_intake))
+        return value
+
+    check.__name__ = f"{validate.__name__}_without_personal_data"
+    check.__doc__ = validate.__doc__
+    return check
+
+
 # --- access: what a resident is told about their data (/mijngegevens) ----------------------------
 
 
+@dataclass(frozen=True)
+class ExportCategory:
+    """One kind of data in a resident's export: its key in the JSON, why we keep it, and how long."""
+
+    key: str
+    purpose: Msg
+    retention: Msg
+
+
+def _months(n: int) -> Msg:
+    return tn("{n} month", "{n} months", n)
+
+
+def _days(n: int) -> Msg:
+    return tn("{n} day", "{n} days", n)
+
+
+def export_categories(retention: Retention) -> tuple[ExportCategory, ...]:
+    """The categories of a resident's data export, each with its purpose and retention period."""
+    case_kept = t(
+        "Until {period} after your initiative has ended. Then we remove your name, contact details and "
+        "texts.",
+        period=_months(retention.retention_months),
+    )
+    return (
+        ExportCategory(
+            "profile",
+            t("To answer you in this chat, in your language."),
+            t("As long as you have a draft or an initiative with us. Earlier if you ask (/vergeetmij)."),
+        ),
+        ExportCategory(
+            "draft",
+            t("So you can finish your idea later."),
+            t(
+                "If you do not touch it for {reminder}, we remind you once. {delete} later we delete it.",
+                reminder=_days(retention.draft_reminder_days),
+                delete=_days(retention.draft_delete_days),
+            ),
+        ),
+        ExportCategory(
+            "initiatives",
+            t("So an initiatiefmakelaar can help you, and the municipality can decide on your idea."),
+            case_kept,
+        ),
+        ExportCategory(
+            "messages", t("Your conversation with your initiatiefmakelaar about your initiative."), case_kept
+        ),
+        ExportCategory("consents", t("To show when you agreed to what."), case_kept),
+        ExportCategory(
+            "sent_messages",
+            t("Copies of the messages the bot sent you, to deliver them. They are not in this file."),
+            t(
+                "{period} after sending. A file like this one: at once.",
+                period=_days(retention.sent_message_days),
+            ),
+        ),
+    )
+
+
+def access_summary(municipality: str, retention: Retention) -> Reply:
+    """The plain-language summary a resident gets with their data (/mijngegevens)."""
+    return Reply(
+        t("This is what we keep about you, and why:"),
+        extra=(
+            t(
+                "• Your name and language from Telegram: to answer you in this chat.\n"
+                "• Your ideas, your name and contact details: so an initiatiefmakelaar can help you.\n"
+                "• Your messages with your initiatiefmakelaar, and the timeline of your initiative.\n"
+                "• An idea you have not finished yet: so you can continue later."
+            ),
+            t(
+                "Who sees it: the initiatiefmakelaars and coordinators of the municipality of "
+                "{municipality}. We do not share it with anyone else. Telegram sees the messages in this "
+                "chat.",
+                municipality=municipality,
+            ),
+            t(
+                "How long: until {period} after your initiative has ended. An idea you do not finish: "
+                "we remind you after {reminder} and delete it {delete} later.",
+                period=_months(retention.retention_months),
+                reminder=_days(retention.draft_reminder_days),
+                delete=_days(retention.draft_delete_days),
+            ),
+            t("Do you want us to delete your data? Send /vergeetmij."),
+        ),
+    )
+
+
+def access_document_caption() -> Msg:
+    """The caption of the file with all of a resident's data."""
+    return t("All your data, in a file (JSON).")
+
+
 # --- erasure: what /vergeetmij asks, does and says -----------------------------------------------
+
+FORGET_PREFIX = "forget:"
+FORGET_CANCEL = "forget:cancel"
+
+
+@dataclass(frozen=True)
+class OpenCase:
+    """An initiative of the resident that is still going, as the erasure question names it."""
+
+    reference: str
+    title: str
+
+
+def forget_choice(data: str) -> tuple[str, int] | None:
+    """("stop" | "keep" | "all", open cases the question counted) from a button, or None."""
+    parts = data.split(":")
+    if len(parts) != 3 or parts[0] + ":" != FORGET_PREFIX or parts[1] not in ("stop", "keep", "all"):
+        return None
+    return (parts[1], int(parts[2])) if parts[2].isdigit() else None
+
+
+def erasure_question(open_cases: tuple[OpenCase, ...], ended: int) -> Reply:
+    """What /vergeetmij explains, with the choices as buttons."""
+    what = t(
+        "I can delete all your data. I then delete your name, your phone number or e-mail address, "
+        "your Telegram details, your messages, your photos and your unfinished answers."
+    )
+    kept = t(
+        "The municipality only keeps what it must keep: the number of your initiative, the "
+        "neighbourhood, the theme and the dates of each step. Without your name."
+    )
+    parts: list[Msg] = [what, kept]
+    if ended:
+        parts.append(
+            tn(
+                "{n} initiative of yours has ended: it loses your name and texts too.",
+                "{n} initiatives of yours have ended: they lose your name and texts too.",
+                ended,
+            )
+        )
+    cancel = (Button(t("No, delete nothing"), FORGET_CANCEL),)
+    if not open_cases:
+        parts.append(t("After this I no longer know you. This cannot be undone. Shall I delete everything?"))
+        yes = (Button(t("Yes, delete all my data"), f"{FORGET_PREFIX}all:0"),)
+        return Reply(parts[0], buttons=(yes, cancel), extra=tuple(parts[1:]))
+    listed = "\n".join(f"{c.reference} · {c.title}" for c in open_cases)
+    parts.append(
+        tn(
+            "You have {n} initiative that is still going:\n{cases}\nWhat do you want with it?",
+            "You have {n} initiatives that are still going:\n{cases}\nWhat do you want with them?",
+            len(open_cases),
+            cases=verbatim(listed),
+        )
+    )
+    parts.append(
+        t(
+            "• Stop: I stop it and delete everything.\n"
+            "• Let it go on: the municipality goes on with your idea, but without your name and contact "
+            "details. Your initiatiefmakelaar can then no longer reach you, and you no longer hear how "
+            "it goes.\n"
+            "This cannot be undone."
+        )
+    )
+    n = len(open_cases)
+    buttons = (
+        (Button(t("Stop and delete everything"), f"{FORGET_PREFIX}stop:{n}"),),
+        (Button(t("Let it go on without my data"), f"{FORGET_PREFIX}keep:{n}"),),
+        cancel,
+    )
+    return Reply(parts[0], buttons=buttons, extra=tuple(parts[1:]))
+
+
+def erased(kept: tuple[str, ...]) -> Reply:
+    """The last message to a person who is forgotten."""
+    extra: list[Msg] = []
+    if kept:
+        extra.append(
+            t(
+                "The municipality goes on with {references}, without your data.",
+                references=", ".join(kept),
+            )
+        )
+    extra.append(t("Do you want to share an idea again later? Then send /start."))
+    return Reply(t("Done. I deleted your data. I no longer know you."), extra=tuple(extra))
+
+
+def erasure_told_staff(reference: str, *, stopped: bool) -> Reply:
+    """What the broker (or the wijk's coordinators) hear when the resident of an open case is forgotten."""
+    if stopped:
+        return Reply(
+            t(
+                "The initiator of {reference} asked us to delete their data. "
+                "So the initiative is stopped, and their name, contact details and messages are gone.",
+                reference=reference,
+            )
+        )
+    return Reply(
+        t(
+            "The initiator of {reference} asked us to delete their data. The initiative goes on, "
+            "but their name, contact details and messages are gone: you can no longer reach them.",
+            reference=reference,
+        )
+    )
+
 
 # What takes the place of an erased text in what is kept (a title, a staff note that quoted it).
 ERASED_TEXT = "[verwijderd]"
@@ -157,6 +578,19 @@ def _trace_pattern(trace: str) -> str:
         return r"(?:\+31|0031|0)?[\s\-().]*" + r"[\s\-().]*".join(national)
     escaped = re.escape(trace)
     return rf"(?<!\w){escaped}(?!\w)" if trace[:1].isalnum() and trace[-1:].isalnum() else escaped
+
+
+# Parts of a name that are no name on their own ("van der Berg" is found by "Berg").
+_NAME_PARTICLES = frozenset(
+    {"van", "von", "der", "den", "ter", "ten", "het", "les", "ben", "bin", "abu", "dos", "das"}
+)
+
+
+def name_parts(name: str | None) -> tuple[str, ...]:
+    """The words of a name that identify someone on their own ("Fatima el Amrani" → Fatima, Amrani), so
+    "mevrouw Amrani" in a staff note is scrubbed too."""
+    words = re.split(r"[\s\-]+", name or "")
+    return tuple(w for w in words if len(w) >= MIN_TRACE and w.lower() not in _NAME_PARTICLES)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,9 @@ from flows.cases import (
 from flows.commands import (
     ChangeStatus,
     Command,
+    ErasePerson,
+    ExplainErasure,
+    ExportMyData,
     MessageBroker,
     RedeemInvite,
     SetLanguage,
@@ -31,6 +34,13 @@ from flows.engine import FlowContext, FlowState
 from flows.events import Button, Event, EventKind, Notice, Reply
 from flows.intake import INTAKE, draft_from_answers
 from flows.lifecycle import Actor, Refused, Role, Status, status_label
+from flows.privacy import (
+    FORGET_CANCEL,
+    FORGET_PREFIX,
+    forget_choice,
+    personal_data_in,
+    personal_data_refusal,
+)
 from flows.text import Msg, t, tn, verbatim
 from flows.validators import clean_text
 
@@ -148,6 +158,8 @@ def handle(conv: Conversation, event: Event, ctx: Context, case: CaseView | None
         conv = replace(conv, pending=None)  # anything else than the awaited text cancels it
     if event.kind is EventKind.BUTTON and (event.button or "").startswith(("menu:", "lang:")):
         return _menu_button(conv, event, ctx)
+    if event.kind is EventKind.BUTTON and (event.button or "").startswith(FORGET_PREFIX):
+        return _forget_button(conv, event.button or "")
     if conv.mode == INTAKE_MODE and conv.draft is not None:
         away = conv.updated_at is not None and ctx.now - conv.updated_at > RESUME_AFTER
         if away and event.kind is not EventKind.BUTTON:
@@ -187,12 +199,16 @@ def _command(conv: Conversation, event: Event, ctx: Context) -> Outcome:
         return Outcome(conv, commands=(ShowMyInitiatives(),))
     if name in ("help", "hulp"):
         return _help(conv, ctx)
+    if name in ("mijngegevens", "mydata"):
+        return Outcome(conv, commands=(ExportMyData(),))
     if name in ("stop", "stoppen"):
         if in_intake:
             return _pause(conv)
         return _home(conv, t("There is nothing to stop. What do you want to do?"))
     if name == "taal":
         return Outcome(conv, (_language_question(),))
+    if name in ("vergeetmij", "forgetme"):
+        return Outcome(conv, commands=(ExplainErasure(),))
     again = _current_question(conv, ctx)
     if name in STAFF_COMMANDS:
         return Outcome(conv, (Reply(t("This command is only for staff of the municipality.")), *again))
@@ -217,14 +233,33 @@ def _help(conv: Conversation, ctx: Context) -> Outcome:
         "/mijn – see your initiatives\n"
         "/taal – choose your language\n"
         "/stop – stop for now (your answers are saved)\n"
+        "/mijngegevens – see what we store about you\n"
+        "/vergeetmij – delete all your data\n"
         "/help – show this help"
     )
     if conv.mode == INTAKE_MODE and conv.draft is not None:
         hint = t(
             "You are sharing an idea now. Answer the question below. “Back” goes to the previous question."
         )
-        return Outcome(conv, (Reply(text, extra=(hint,)), *_current_question(conv, ctx)))
-    return Outcome(conv, (_menu(conv, text),))
+        help_ = Reply(text, extra=(hint,), buttons=_help_buttons())
+        return Outcome(conv, (help_, *_current_question(conv, ctx)))
+    return Outcome(conv, (Reply(text, buttons=(*menu_buttons(conv), *_help_buttons())),))
+
+
+def _help_buttons() -> tuple[tuple[Button, ...], ...]:
+    """The buttons under the help text, for what a resident may do about their data."""
+    return ((Button(t("My data"), "menu:data"),), (Button(t("Delete my data"), "menu:forget"),))
+
+
+def _forget_button(conv: Conversation, data: str) -> Outcome:
+    """The answer to the erasure question: cancel, or erase (the dispatcher checks it is still true)."""
+    if data == FORGET_CANCEL:
+        return Outcome(conv, (_menu(conv, t("OK. I deleted nothing.")),), Notice())
+    choice = forget_choice(data)
+    if choice is None:
+        return Outcome(conv, notice=Notice(t("This button no longer works. See the newest message.")))
+    action, open_seen = choice
+    return Outcome(conv, notice=Notice(), commands=(ErasePerson(action == "stop", open_seen),))
 
 
 def _menu_button(conv: Conversation, event: Event, ctx: Context) -> Outcome:
@@ -256,6 +291,10 @@ def _menu_button(conv: Conversation, event: Event, ctx: Context) -> Outcome:
         return replace(_home(home, deleted), notice=Notice())
     if action == "mine":
         return Outcome(conv, notice=Notice(), commands=(ShowMyInitiatives(),))
+    if action == "forget":
+        return Outcome(conv, notice=Notice(), commands=(ExplainErasure(),))
+    if action == "data":
+        return Outcome(conv, notice=Notice(), commands=(ExportMyData(),))
     if action == "help":
         out = _help(conv, ctx)
         return replace(out, notice=Notice())
@@ -391,7 +430,7 @@ def mermaid() -> str:
         "    resume --> intake : Start again (draft deleted)\n"
         "    home --> intake : Continue my idea\n"
         "    intake --> home : submitted, or consent refused (draft deleted)\n"
-        "    home --> home : My initiatives, Help, /taal\n"
+        "    home --> home : My initiatives, Help, /taal, My data\n"
     )
 
 
@@ -451,6 +490,12 @@ def _case_text(conv: Conversation, pending: Pending, event: Event, case: CaseVie
     if not text or len(text) > 2000:
         again = t("Please write between 1 and {max} characters.", max=2000)
         return Outcome(replace(conv, pending=pending), (Reply(again),))
+    if found := personal_data_in(text):
+        # Not sent and not kept; the resident is still asked for the text, so they can just send it again.
+        refusal = personal_data_refusal(found, during_intake=False)
+        label = t("Cancel") if pending.action == "message_broker" else t("No, go on")
+        cancel = (Button(label, case_button(RESIDENT_PREFIX, case.reference, "cancel")),)
+        return Outcome(replace(conv, pending=pending), (Reply(refusal, buttons=(cancel,)),))
     if pending.action == "message_broker":
         return Outcome(conv, commands=(MessageBroker(case.reference, text),))
     actor = Actor(Role.RESIDENT, is_initiator=True)

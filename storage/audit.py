@@ -57,8 +57,10 @@ class AuditRow:
     detail: str | None
 
 
-async def entries(session: AsyncSession, *, since: datetime, limit: int = 1000) -> list[AuditRow]:
-    """The entries from ``since`` on, oldest first."""
+async def entries(
+    session: AsyncSession, *, since: datetime, until: datetime | None = None, limit: int | None = 1000
+) -> list[AuditRow]:
+    """The entries from ``since`` on (up to ``until``), oldest first; ``limit`` None for all."""
     conn = await session.connection()
     rows = await conn.execute(
         select(audit_log.c.at, staff.c.name, audit_log.c.action, initiatives.c.reference, audit_log.c.detail)
@@ -67,7 +69,7 @@ async def entries(session: AsyncSession, *, since: datetime, limit: int = 1000) 
                 initiatives, initiatives.c.id == audit_log.c.initiative_id
             )
         )
-        .where(audit_log.c.at >= since)
+        .where(audit_log.c.at >= since, *([audit_log.c.at <= until] if until is not None else []))
         .order_by(audit_log.c.at, audit_log.c.id)
         .limit(limit)
     )

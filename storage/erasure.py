@@ -14,7 +14,14 @@ from typing import Any
 
 from sqlalchemy import Table, delete, func, or_, select, tuple_, update
 
-from flows.privacy import ERASED_BY_RETENTION, ERASED_ID, ERASED_ON_REQUEST, ERASED_TEXT, Traces
+from flows.privacy import (
+    ERASED_BY_RETENTION,
+    ERASED_ID,
+    ERASED_ON_REQUEST,
+    ERASED_TEXT,
+    Traces,
+    name_parts,
+)
 from storage import audit, sql
 from storage.initiatives import TimelineKind
 from storage.send_gates import chat_gate_key
@@ -98,9 +105,11 @@ async def _erase_cases(
     for row in rows:
         if row.anonymised_at is not None or (keep_idea and row.resident_erased_at is not None):
             continue
-        traces = await _traces_of_case(conn, row, keep_idea=keep_idea)
+        traces, names = await _traces_of_case(conn, row, keep_idea=keep_idea)
+        # Texts about this case lose the parts of the name too ("mevrouw Amrani"); other people's
+        # messages only whole traces, or a "Jan" of the next case would go as well.
         everything = everything | traces
-        await _erase_case(conn, row, traces, now=now, reason=reason, keep_idea=keep_idea)
+        await _erase_case(conn, row, traces | names, now=now, reason=reason, keep_idea=keep_idea)
         erased.append(ErasedCase(row.id, row.reference, keep_idea))
         await audit.record(
             session,  # type: ignore[arg-type]
@@ -115,9 +124,10 @@ async def _erase_cases(
     return erased
 
 
-async def _traces_of_case(conn: Any, row: Any, *, keep_idea: bool) -> Traces:
-    """The texts that identify the case's resident: name, contact, photo, what they wrote, and the
-    broker's messages to them (a conversation with the person is theirs too)."""
+async def _traces_of_case(conn: Any, row: Any, *, keep_idea: bool) -> tuple[Traces, Traces]:
+    """The texts that identify the case's resident (name, contact, photo, what they wrote, and the
+    broker's messages to them: a conversation with the person is theirs too), and the parts of their
+    names."""
     words = (
         await conn.execute(
             select(initiative_events.c.note).where(
@@ -137,9 +147,10 @@ async def _traces_of_case(conn: Any, row: Any, *, keep_idea: bool) -> Traces:
             )
         ).scalar()
     idea = () if keep_idea else (row.title, row.description, row.own_contribution)
-    return Traces.of(
+    traces = Traces.of(
         (row.contact_name, row.contact_phone, row.contact_email, row.photo_file_id, first_name, *idea, *words)
     )
+    return traces, Traces.of((*name_parts(row.contact_name), *name_parts(first_name)))
 
 
 async def _erase_case(
@@ -155,7 +166,16 @@ async def _erase_case(
         "resident_erased_at": func.coalesce(initiatives.c.resident_erased_at, now),
         "updated_at": now,
     }
-    if not keep_idea:
+    if keep_idea:
+        # The idea goes on without its author: their name out of its texts, and no publication of the
+        # description on their consent (open data shows the title and theme only).
+        values.update(
+            title=traces.scrub(row.title),
+            description=traces.scrub(row.description),
+            own_contribution=traces.scrub(row.own_contribution) if row.own_contribution else None,
+            publish_consent=False,
+        )
+    else:
         values.update(title=ERASED_TEXT, description=ERASED_TEXT, own_contribution=None, anonymised_at=now)
     await conn.execute(update(initiatives).where(initiatives.c.id == row.id).values(**values))
     events = initiative_events.c
@@ -257,7 +277,13 @@ async def forget_person(session: sql.Db, *, user_id: int, chat_id: int, now: dat
     await conn.execute(delete(conversations).where(conversations.c.chat_id == chat_id))
     await conn.execute(delete(conversations).where(conversations.c.user_id == user_id))
     await conn.execute(delete(people).where(people.c.telegram_user_id == user_id))
-    await conn.execute(delete(outbox).where(outbox.c.chat_id == chat_id, outbox.c.status == "pending"))
+    # Rows are wiped, never deleted: SQLite would hand a deleted row's id to the next message, and a
+    # sender that still has the old row in hand would mark the new one sent.
+    await conn.execute(
+        update(outbox)
+        .where(outbox.c.chat_id == chat_id, outbox.c.status == "pending")
+        .values(status="failed", last_error="the person asked to be forgotten")
+    )
     await conn.execute(
         update(outbox)
         .where(outbox.c.chat_id == chat_id)

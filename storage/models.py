@@ -576,8 +576,8 @@ class DepartmentMessage(Base):
 class DepartmentLink(Base):
     """A contact's personal link to one case's answer page while the case is with their department.
 
-    The token is an HMAC of the id and ``salt`` under a deployment secret: nothing stored here opens the
-    page, and the same link can be sent again (a reminder, the broker's reply)."""
+    The token is an HMAC of the id and ``salt`` under a deployment secret: nothing stored in this table
+    opens the page (the secret in ``deployment_secrets`` does), and the same link can be sent again."""
 
     __tablename__ = "department_links"
     __table_args__ = (Index("ix_department_links_case", "initiative_id", "department", "email"),)

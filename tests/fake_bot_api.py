@@ -53,6 +53,7 @@ MAX_CALLBACK_ANSWER_LENGTH = 200
 MAX_CALLBACK_DATA_BYTES = 64
 LONG_POLL_MAX_TIMEOUT = 50
 MAX_DOWNLOAD_SIZE = 20 * 1024 * 1024
+MAX_UPLOAD_SIZE = 50 * 1024 * 1024  # what a bot may upload with sendDocument and the like
 
 # Update types Telegram sends when allowed_updates is empty or was never set.
 DEFAULT_UPDATE_TYPES = frozenset(
@@ -973,6 +974,8 @@ _CONTENT_TYPES = {
     ".webp": "image/webp",
     ".oga": "audio/ogg",
     ".pdf": "application/pdf",
+    ".json": "application/json",
+    ".txt": "text/plain",
 }
 
 
@@ -999,6 +1002,7 @@ class SentMessage:
     message_id: int
     text: str | None
     photo: list[JSONDict] | None
+    document: JSONDict | None  # file_id, file_unique_id, file_name, mime_type, file_size
     buttons: Buttons
     reply_markup: JSONDict | None
     history: list[MessageVersion]
@@ -1287,6 +1291,7 @@ class FakeUser:
         """Send a file as a document."""
         extension = "." + file_name.rsplit(".", 1)[-1] if "." in file_name else ""
         file = self._api._new_file("document", data, extension)
+        self._api._documents[file.file_id] = {"file_name": file_name, "mime_type": mime_type}
         content: JSONDict = {"document": {"file_name": file_name, "mime_type": mime_type, **file.json()}}
         if caption:
             content["caption"] = caption
@@ -1437,6 +1442,7 @@ class FakeBotApi:
         self._files: dict[str, _File] = {}
         self._files_by_path: dict[str, _File] = {}
         self._photos: dict[str, list[JSONDict]] = {}
+        self._documents: dict[str, JSONDict] = {}  # file_id -> file_name and mime_type of an upload
         self._query_ids = itertools.count(4_611_686_018_427_388_001)
         self._queries: dict[str, _CallbackQuery] = {}
         self._commands: dict[tuple[tuple[str, int | None, int | None], str], list[JSONDict]] = {}
@@ -1457,6 +1463,7 @@ class FakeBotApi:
             "getWebhookInfo": self._get_webhook_info,
             "sendMessage": self._send_message,
             "sendPhoto": self._send_photo,
+            "sendDocument": self._send_document,
             "sendLocation": self._send_location,
             "sendChatAction": self._send_chat_action,
             "editMessageText": self._edit_message_text,
@@ -1723,6 +1730,7 @@ class FakeBotApi:
             message_id=message.message_id,
             text=message.text,
             photo=copy.deepcopy(message.content.get("photo")),
+            document=copy.deepcopy(message.content.get("document")),
             buttons=_buttons_of(message.inline_markup),
             reply_markup=copy.deepcopy(message.markup),
             history=list(message.history),
@@ -1749,6 +1757,12 @@ class FakeBotApi:
         if method is None:
             return list(self._calls)
         return [call for call in self._calls if call.method.lower() == method.lower()]
+
+    def document_data(self, message: SentMessage) -> bytes:
+        """The bytes of the document in a message the bot sent, as the user would download them."""
+        if message.document is None:
+            raise AssertionError(f"message {message.message_id} holds no document")
+        return self._files[message.document["file_id"]].data
 
     def callback_answer(self, query: str | Mapping[str, Any]) -> CallbackAnswer | None:
         """The bot's answer to a callback query (its id or its update), if it answered."""
@@ -2510,6 +2524,48 @@ class FakeBotApi:
                 content["caption_entities"] = entities
         return self._message_json(self._store_bot_message(chat, content, markup, reply_to))
 
+    async def _send_document(self, args: _Args) -> JSONDict:
+        raw = args.raw("document").strip()
+        upload = None
+        known: _File | None = None
+        if raw.startswith("attach://"):
+            upload = args.files.get(raw.removeprefix("attach://"))
+        elif raw:
+            known = self._files.get(raw)
+            if known is None:
+                if raw.startswith(("http://", "https://")):
+                    raise _bad_request("failed to get HTTP URL content")
+                raise _bad_request("wrong file identifier/HTTP URL specified")
+            if known.kind != "document":
+                raise _bad_request("type of file mismatch")
+        else:
+            upload = args.files.get("document")
+        if known is None and upload is None:
+            raise _bad_request("there is no document in the request")
+        caption, entities = self._caption_param(args)
+        markup = parse_reply_markup(args.raw("reply_markup"))
+        chat = self._chat_to_write(args)
+        reply_to = self._reply_target(chat, args)
+        if utf16_length(caption) > MAX_CAPTION_LENGTH:
+            raise _bad_request("message caption is too long")
+        if upload is not None:
+            if len(upload.data) > MAX_UPLOAD_SIZE:
+                raise BotApiError(413, "Request Entity Too Large")
+            if not upload.data:
+                raise _bad_request("file must be non-empty")
+            file_name = upload.filename or "document"
+            extension = "." + file_name.rsplit(".", 1)[-1].lower() if "." in file_name else ""
+            known = self._new_file("document", upload.data, extension)
+            mime_type = _upload_type(upload) or _CONTENT_TYPES.get(extension, "application/octet-stream")
+            self._documents[known.file_id] = {"file_name": file_name, "mime_type": mime_type}
+        assert known is not None
+        content: JSONDict = {"document": {**self._documents.get(known.file_id, {}), **known.json()}}
+        if caption:
+            content["caption"] = caption
+            if entities:
+                content["caption_entities"] = entities
+        return self._message_json(self._store_bot_message(chat, content, markup, reply_to))
+
     async def _send_location(self, args: _Args) -> JSONDict:
         latitude, longitude = args.float_("latitude"), args.float_("longitude")
         markup = parse_reply_markup(args.raw("reply_markup"))
@@ -2664,6 +2720,12 @@ class FakeBotApi:
         if len(file.data) > MAX_DOWNLOAD_SIZE:
             raise _bad_request("file is too big")
         return {**file.json(), "file_path": file.path}
+
+
+def _upload_type(upload: _Upload) -> str | None:
+    """The MIME type a multipart part declared, unless it is the generic one clients send by default."""
+    declared = (upload.content_type or "").split(";")[0].strip().lower()
+    return declared if declared and declared != "application/octet-stream" else None
 
 
 def _resolve_int(value: int | str) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -14,7 +15,11 @@ from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, Re
 
 from bot.app import build_service
 from bot.bot_api import AiohttpRequest, environment_proxy
+from bot.i18n import Translator
+from bot.telegram_io import render_reply
 from bot.transport import SendTimeouts, TelegramTransport
+from flows.events import Button, Document, Reply
+from flows.text import verbatim
 from tests import fake_bot_api as fake_module
 from tests.e2e import settings_for
 from tests.fake_bot_api import FakeBotApi, FakeUser, tiny_jpeg
@@ -105,6 +110,31 @@ async def test_a_photo_upload_goes_as_multipart(bot: Bot, fake_bot_api: FakeBotA
     assert message.caption == "Geüpload" and message.photo[-1].width == 64
     (call,) = fake_bot_api.calls("sendPhoto")
     assert jpeg in call.files.values() and call.params["reply_markup"] == KEYBOARD
+
+
+async def test_a_queued_document_is_uploaded_as_a_file_and_its_payload_stays_as_stored(
+    transport: TelegramTransport, fake_bot_api: FakeBotApi, anna: FakeUser
+) -> None:
+    content = '{"naam": "Anna de Vries", "wijk": "Noordveen"}\n'
+    reply = Reply(
+        verbatim("Je gegevens"),
+        buttons=((Button(verbatim("Ja"), "ja"),),),
+        document=Document("mijngegevens.json", content),
+    )
+    (call,) = render_reply(reply, chat_id=ANNA, message_id=None, tr=Translator(("nl",)), language="nl")
+    stored = json.loads(json.dumps(call.payload))  # as the outbox keeps it
+
+    message_id = await transport.deliver(call.method, stored)
+
+    message = fake_bot_api.last_message(anna)
+    assert message_id == message.message_id and message.text == "Je gegevens"
+    assert message.button_labels == ["Ja"]
+    assert message.document is not None and message.document["file_name"] == "mijngegevens.json"
+    assert message.document["mime_type"] == "application/json"
+    assert fake_bot_api.document_data(message) == content.encode()
+    (sent,) = fake_bot_api.calls("sendDocument")
+    assert sent.files == {"document": content.encode()}
+    assert stored == json.loads(json.dumps(call.payload))  # a retry sends the same again
 
 
 async def test_a_file_downloads_with_a_get(bot: Bot, anna: FakeUser) -> None:

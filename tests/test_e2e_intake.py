@@ -113,7 +113,8 @@ async def test_commands_menu_is_set_in_dutch_and_english(fake: FakeBotApi, datab
     dutch = dict(fake.commands("nl"))
     english = dict(fake.commands("en"))
     assert dutch["nieuw"] != english["nieuw"]
-    assert set(dutch) == set(english) >= {"start", "nieuw", "mijn", "taal", "help", "stop"}
+    assert set(dutch) == set(english) >= {"start", "nieuw", "mijn", "taal", "help", "stop", "mijngegevens"}
+    assert dutch["mijngegevens"] == "Mijn gegevens"
 
 
 async def test_back_change_and_stop_over_telegram(fake: FakeBotApi, database_url: str) -> None:

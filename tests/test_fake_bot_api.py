@@ -521,6 +521,58 @@ async def test_bot_uploads_a_photo_and_sends_it_again_by_file_id(
         await bot.send_photo(ANNA, photo="AgACnonsense")
 
 
+async def test_bot_uploads_a_document_and_the_test_reads_its_bytes(
+    bot: Bot, fake_bot_api: FakeBotApi, anna: FakeUser
+) -> None:
+    await anna.send_text("hoi")
+    data = b'{"naam": "Anna"}'
+
+    sent = await bot.send_document(ANNA, document=data, filename="mijngegevens.json", caption="Je gegevens")
+    again = await bot.send_document(ANNA, document=sent.document.file_id)
+
+    assert unknown_fields(sent, "message") == []
+    assert sent.document.file_name == "mijngegevens.json"
+    assert sent.document.mime_type == "application/json"
+    assert sent.document.file_size == len(data) and sent.caption == "Je gegevens"
+    assert again.document.file_unique_id == sent.document.file_unique_id
+    (upload, _) = fake_bot_api.calls("sendDocument")
+    assert upload.files == {"document": data}  # PTB uploads with multipart/form-data
+    message = fake_bot_api.sent(anna)[-2]
+    assert message.document == sent.to_dict()["document"]
+    assert fake_bot_api.document_data(message) == data
+    file = await bot.get_file(sent.document.file_id)
+    assert bytes(await file.download_as_bytearray()) == data
+
+
+async def test_send_document_is_as_strict_as_telegram(
+    bot: Bot, fake_bot_api: FakeBotApi, anna: FakeUser
+) -> None:
+    await anna.send_text("hoi")
+    status, body = await raw_call(fake_bot_api, "sendDocument", data={"chat_id": str(ANNA)})
+    assert (status, body["description"]) == (400, "Bad Request: there is no document in the request")
+    with pytest.raises(BadRequest, match="Wrong file identifier"):
+        await bot.send_document(ANNA, document="BQACnonsense")
+    photo = (await anna.send_photo())["message"]["photo"][-1]["file_id"]
+    with pytest.raises(BadRequest, match="Type of file mismatch"):
+        await bot.send_document(ANNA, document=photo)
+    with pytest.raises(BadRequest, match="File must be non-empty"):
+        await bot.send_document(ANNA, document=b"", filename="leeg.json")
+    with pytest.raises(BadRequest, match="Message caption is too long"):
+        await bot.send_document(ANNA, document=b"{}", filename="a.json", caption="x" * 1025)
+    with pytest.raises(BadRequest, match="Chat not found"):
+        await bot.send_document(99, document=b"{}", filename="a.json")
+    assert await bot.send_document(ANNA, document=b"{}", filename="a.json", caption="x" * 1024)
+
+    form = aiohttp.FormData()
+    form.add_field("chat_id", str(ANNA))
+    form.add_field("document", b"x" * (50 * 1024 * 1024 + 1), filename="groot.json")
+    status, body = await raw_call(fake_bot_api, "sendDocument", data=form)
+    assert (status, body["description"]) == (413, "Request Entity Too Large")
+    # A document given as a plain form field is no file: Telegram reads it as a file id.
+    status, body = await raw_call(fake_bot_api, "sendDocument", data={"chat_id": str(ANNA), "document": "{}"})
+    assert (status, body["description"]) == (400, "Bad Request: wrong file identifier/HTTP URL specified")
+
+
 # ---- commands, updates, webhook -------------------------------------------------------------
 
 

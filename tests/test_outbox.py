@@ -287,3 +287,79 @@ async def test_after_a_restart_leftovers_go_out_before_anything_new(
     await send(outbox, await dispatcher.handle(command(1, "help"), update_id=2))
     greeting, help_text = transport.texts(1)
     assert "What do you want to do?" in greeting and "/nieuw" in help_text
+
+
+# ---- documents (a resident's data export): sent like any message, their payload cleared once done ----
+
+
+def fail_documents(transport: Transport, *errors: Exception) -> None:
+    """The next sendDocument calls raise ``errors``, one each; everything else goes through."""
+    queued = list(errors)
+    deliver = transport.deliver
+
+    async def failing(method: str, payload: dict[str, Any]) -> int | None:
+        if method == "sendDocument" and queued:
+            raise queued.pop(0)
+        return await deliver(method, payload)
+
+    transport.deliver = failing  # type: ignore[method-assign]
+
+
+async def outbox_rows(engine: AsyncEngine) -> list[tuple[str, str, dict[str, Any], datetime | None]]:
+    """(method, status, payload, payload_cleared_at) of every queued call, oldest first."""
+    async with engine.connect() as conn:
+        found = await conn.execute(
+            select(
+                OutboxMessage.method,
+                OutboxMessage.status,
+                OutboxMessage.payload,
+                OutboxMessage.payload_cleared_at,
+            ).order_by(OutboxMessage.id)
+        )
+        return [tuple(row) for row in found]  # type: ignore[misc]
+
+
+async def test_a_data_export_is_retried_after_a_network_failure_and_its_payload_cleared_once_sent(
+    parts: tuple[Dispatcher, Outbox, Transport], engine: AsyncEngine, clock: Clock
+) -> None:
+    dispatcher, outbox, transport = parts
+    fail_documents(transport, NetworkError("Bad Gateway"))
+    await send(outbox, await dispatcher.handle(command(1, "mijngegevens"), update_id=1))
+
+    (summary, document) = await outbox_rows(engine)
+    assert summary[:2] == ("sendMessage", "sent") and document[:2] == ("sendDocument", "pending")
+    assert '"telegram_user_id": 1' in document[2]["document"]["content"]  # kept for the retry
+    assert document[3] is None
+
+    clock.now += timedelta(seconds=1)
+    assert await outbox.flush() == 1
+    (method, payload) = transport.delivered[-1]
+    assert method == "sendDocument" and payload["document"]["file_name"].endswith(".json")
+    assert '"telegram_user_id": 1' in payload["document"]["content"]
+    (summary, document) = await outbox_rows(engine)
+    assert document == ("sendDocument", "sent", {}, clock.now)
+    assert summary[2]["text"] and summary[3] is None  # other messages keep theirs (the sweep clears them)
+
+
+async def test_a_data_export_refused_for_good_loses_its_payload_too(
+    parts: tuple[Dispatcher, Outbox, Transport], engine: AsyncEngine, clock: Clock
+) -> None:
+    dispatcher, outbox, transport = parts
+    fail_documents(transport, BadRequest("Request entity too large"))
+    await send(outbox, await dispatcher.handle(command(1, "mijngegevens"), update_id=1))
+
+    (_, document) = await outbox_rows(engine)
+    assert document == ("sendDocument", "failed", {}, clock.now)
+
+
+async def test_a_data_export_to_someone_who_blocked_the_bot_is_not_kept(
+    parts: tuple[Dispatcher, Outbox, Transport], engine: AsyncEngine, clock: Clock
+) -> None:
+    dispatcher, outbox, transport = parts
+    transport.failures[1] = [Forbidden("Forbidden: bot was blocked by the user")]  # at the summary
+    await send(outbox, await dispatcher.handle(command(1, "mijngegevens"), update_id=1))
+
+    assert transport.delivered == []
+    (summary, document) = await outbox_rows(engine)
+    assert summary[1] == "failed" and summary[3] is None
+    assert document == ("sendDocument", "failed", {}, clock.now)
