@@ -524,3 +524,17 @@ async def test_the_watchdogs_round_runs_the_retention_sweep(world: World) -> Non
             await task
     assert await world.count(tables.conversations, tables.conversations.c.draft_reminded_at.is_not(None)) == 1
     assert await world.count(tables.outbox) == 1
+
+
+async def test_two_sweeps_at_once_remind_each_draft_once(world: World) -> None:
+    for user_id in range(2000, 2012):
+        await world.person(user_id)
+        await world.chat(user_id, at=T0)
+    as_of = T0 + 91 * DAY
+    world.now = as_of
+    first, second = await asyncio.gather(
+        world.sweeper().sweep(as_of=as_of, batch=2), world.sweeper().sweep(as_of=as_of, batch=2)
+    )
+    assert first.reminded + second.reminded == 12
+    chats = [chat for (chat,) in await world.rows(tables.outbox.c.chat_id)]
+    assert sorted(chats) == list(range(2000, 2012))
