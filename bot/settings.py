@@ -26,7 +26,6 @@ from flows.municipality import (
     DEFAULT_NO_SIGN_OF_LIFE_DAYS,
     DEFAULT_NORMS,
     DEFAULT_REFERENCE_PREFIX,
-    DEFAULT_RETENTION_MONTHS,
     DEFAULT_WATCHDOG_INTERVAL_MINUTES,
     STATUS_CODES,
     STATUSES_WITHOUT_NORM,
@@ -37,6 +36,7 @@ from flows.municipality import (
     Theme,
     Wijk,
 )
+from flows.privacy import LOWER_BOUNDS, RETENTION_KEYS, RETENTION_WHY, Retention
 from storage import crypto
 
 BUNDLED_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
@@ -318,7 +318,7 @@ _TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "contacts": ("name", "email"),
     "manager": ("name", "email"),
     "mail": ("from", "from_name"),
-    "privacy": ("contact", "retention_months"),
+    "privacy": ("contact", *RETENTION_KEYS),
     "location": ("max_distance_km",),
     "calendar": ("closing_days",),
     "reminders": ("no_sign_of_life_days",),
@@ -492,11 +492,7 @@ class _Checker:
         wijken = self.wijken(root["wijken"], code)
         privacy = self.table(root["privacy"], ("privacy",), "privacy", required=("contact",))
         contact = self.string(privacy["contact"], ("privacy", "contact"), _EMAIL, "an e-mail address")
-        retention = DEFAULT_RETENTION_MONTHS
-        if "retention_months" in privacy:
-            retention = self.positive_int(
-                privacy["retention_months"], ("privacy", "retention_months"), "retention_months"
-            )
+        retention = self.retention(privacy)
         location = self.table(root.get("location", {}), ("location",), "location")
         max_km = DEFAULT_MAX_LOCATION_DISTANCE_KM
         if "max_distance_km" in location:
@@ -561,10 +557,29 @@ class _Checker:
             closing_days=self.closing_days(calendar.get("closing_days", [])),
             max_location_distance_km=max_km,
             privacy_contact=contact,
-            retention_months=retention,
+            retention=retention,
             mail_from=mail_from,
             mail_from_name=mail_from_name,
         )
+
+    def retention(self, privacy: Mapping[str, Any]) -> Retention:
+        """The retention periods of [privacy]: each a whole number, never below its lower bound."""
+        periods: dict[str, int] = {}
+        for key in RETENTION_KEYS:
+            if key not in privacy:
+                continue
+            value, keypath = privacy[key], ("privacy", key)
+            if isinstance(value, bool) or not isinstance(value, int):
+                got = value if isinstance(value, float) else _type_name(value)
+                self.fail(keypath, f"{key} must be a whole number, got {got}")
+            least = LOWER_BOUNDS[key]
+            if value < least:
+                unit = "months" if key.endswith("_months") else "days"
+                self.fail(
+                    keypath, f"{key} must be at least {least} {unit}, got {value}: {RETENTION_WHY[key]}"
+                )
+            periods[key] = value
+        return Retention(**periods)
 
     def wijken(self, value: Any, municipality_code: str) -> tuple[Wijk, ...]:
         tables = self.tables(value, ("wijken",), "wijken", required=("code", "name", "centre"))

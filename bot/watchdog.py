@@ -5,6 +5,7 @@ transaction. Every ladder step is recorded under a unique key before its message
 the transaction that inserted the key queues them: so each step happens once, also with several
 watchdogs on one PostgreSQL database. The messages go out through the outbox after commit. A second pass
 does the same for the questions put to departments, on each department's own clock (``bot.department_sweep``).
+Each round of ``run`` also runs the retention sweep (``bot.privacy_sweep``), whose cost follows what is due.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from bot.i18n import Translator
 from bot.mail import Mailer
 from bot.notifications import enqueue_calls, language_of, notification_calls, render_notifications
 from bot.outbox import SEND_LEASE, Outbox
+from bot.privacy_sweep import PrivacySweep
 from bot.telegram_io import ApiCall
 from flows import coordinator
 from flows.alerts import Audience, Recipient, plan_alert
@@ -198,6 +200,7 @@ class Watchdog:
         self._mailer = mailer  # kicked after a batch that queued e-mail (its own sweep finds it anyway)
         desk = desk or Casework(municipality, web_url=DEFAULT_WEB_URL, translator=translator).desk
         self._departments = DepartmentSweep(municipality, translator, desk)
+        self.privacy = PrivacySweep(sessions, municipality, translator, clock, outbox=outbox, lease=lease)
 
     async def sweep(
         self,
@@ -283,6 +286,10 @@ class Watchdog:
                 sent = await self.digests()
                 if sent:
                     log.info("watchdog: weekly digest sent to %d coordinators", sent)
+                # Every round: its cost follows what has come due, like the stall sweep's.
+                retention = await self.privacy.sweep()
+                if retention.total:
+                    log.info("watchdog: retention: %s", retention.summary())
             except Exception:
                 log.exception("watchdog sweep failed")
             await asyncio.sleep(interval)

@@ -71,10 +71,15 @@ def _consent_prompt(answers: Answers, ctx: FlowContext) -> Msg:
         "• The initiatiefmakelaars and coordinators of the municipality of {municipality} can see them. "
         "We do not share them with anyone else.\n"
         "• We delete them {retention} after your initiative has ended.\n"
+        "• If you do not finish your idea, we delete your answers after {draft_days}. "
+        "You get one reminder before that.\n"
+        "• We delete our copies of the messages the bot sends after {message_days}.\n"
         "• Questions? Send an e-mail to {contact}.\n"
         "Do you agree?",
         municipality=ctx.prompt_params["municipality"],
         retention=tn("{n} month", "{n} months", int(ctx.prompt_params["retention_months"])),
+        draft_days=tn("{n} day", "{n} days", int(ctx.prompt_params["draft_days"])),
+        message_days=tn("{n} day", "{n} days", int(ctx.prompt_params["message_days"])),
         contact=ctx.prompt_params["privacy_contact"],
     )
 
@@ -248,7 +253,11 @@ def intake_context(municipality: Municipality) -> FlowContext:
         location_parsers={"wijk": location},
         prompt_params={
             "municipality": municipality.name,
-            "retention_months": municipality.retention_months,
+            "retention_months": municipality.retention.retention_months,
+            # An unfinished idea: one reminder after draft_reminder_days, deleted draft_delete_days later.
+            "draft_days": municipality.retention.draft_reminder_days
+            + municipality.retention.draft_delete_days,
+            "message_days": municipality.retention.sent_message_days,
             "privacy_contact": municipality.privacy_contact,
         },
     )

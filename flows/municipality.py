@@ -10,6 +10,7 @@ from datetime import date, time
 from types import MappingProxyType
 
 from flows.lifecycle import Status
+from flows.privacy import Retention
 
 STATUS_CODES: tuple[str, ...] = tuple(status.value for status in Status)
 # Nobody is expected to act in these statuses, so they cannot have a norm.
@@ -32,7 +33,7 @@ DEFAULT_NO_SIGN_OF_LIFE_DAYS = 15
 DEFAULT_WATCHDOG_INTERVAL_MINUTES = 5
 DEFAULT_DIGEST_TIME = time(9, 0)
 DEFAULT_MAX_LOCATION_DISTANCE_KM = 8.0
-DEFAULT_RETENTION_MONTHS = 24
+DEFAULT_RETENTION_MONTHS = Retention.retention_months
 DEFAULT_REFERENCE_PREFIX = "INI"
 
 EARTH_RADIUS_KM = 6371.0088
@@ -124,7 +125,9 @@ class Municipality:
     closing_days: tuple[date, ...] = ()
     max_location_distance_km: float = DEFAULT_MAX_LOCATION_DISTANCE_KM
     privacy_contact: str = ""
-    retention_months: int = DEFAULT_RETENTION_MONTHS
+    # How long each kind of data is kept ([privacy] in the file); the retention sweep and the consent
+    # text both read it, so what the bot promises is what it does.
+    retention: Retention = field(default_factory=Retention)
     reference_prefix: str = DEFAULT_REFERENCE_PREFIX
     # The sender of e-mail to departments ("[mail] from" in the file); empty: noreply at localhost.
     mail_from: str = ""
@@ -134,6 +137,11 @@ class Municipality:
         # Read-only views, so a shared Municipality cannot be changed by accident.
         object.__setattr__(self, "postcodes", MappingProxyType(dict(self.postcodes)))
         object.__setattr__(self, "norms", MappingProxyType(dict(self.norms)))
+
+    @property
+    def retention_months(self) -> int:
+        """Months after which an ended initiative is anonymised (``retention.retention_months``)."""
+        return self.retention.retention_months
 
     @property
     def number(self) -> str:

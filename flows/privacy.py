@@ -7,6 +7,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
 from enum import Enum
 from functools import cached_property
 from typing import TypeVar
@@ -51,6 +52,85 @@ LOWER_BOUNDS: dict[str, int] = {
     "expired_invite_days": 0,
 }
 assert set(LOWER_BOUNDS) == {f.name for f in fields(Retention)}
+# The keys of [privacy] that set a period, in the order of ``Retention``.
+RETENTION_KEYS: tuple[str, ...] = tuple(f.name for f in fields(Retention))
+# Why each lower bound is there, said when a configured period is below it.
+RETENTION_WHY: dict[str, str] = {
+    "retention_months": "an ended initiative must stay readable for at least a month",
+    "draft_reminder_days": "a resident who pauses for a few days must not be reminded yet",
+    "draft_delete_days": "the resident needs at least a day to answer the reminder",
+    "sent_message_days": "the outbox may still retry a message for up to two days",
+    "processed_update_days": "Telegram may deliver an update again for up to a day",
+    "send_gate_idle_days": "a chat's send budget must outlive Telegram's flood waits",
+    "expired_invite_days": "a period cannot be negative",
+}
+
+
+@dataclass(frozen=True)
+class Cutoffs:
+    """For a sweep at one moment: each kind of data before its cutoff is due."""
+
+    ended: datetime  # initiatives that ended before this are anonymised
+    untouched: datetime  # drafts untouched since before this get their reminder
+    reminded: datetime  # drafts reminded before this (and untouched since) are deleted
+    sent: datetime  # sent messages and e-mails queued before this lose their contents
+    processed: datetime  # update ids handled before this are forgotten
+    invite_expired: datetime  # unused invitations that expired before this are removed
+    gate_idle: float  # chats' send gates idle since before this (Unix seconds) are removed
+
+
+def months_before(moment: datetime, months: int) -> datetime:
+    """The same day and time ``months`` calendar months earlier (the month's last day when it is
+    shorter: 31 March minus one month is 28 or 29 February)."""
+    index = moment.year * 12 + moment.month - 1 - months
+    year, month = divmod(index, 12)
+    month += 1
+    following = datetime(year + (month == 12), month % 12 + 1, 1)
+    last_day = (following - timedelta(days=1)).day
+    return moment.replace(year=year, month=month, day=min(moment.day, last_day))
+
+
+def cutoffs(retention: Retention, as_of: datetime) -> Cutoffs:
+    """The cutoffs of a sweep ``as_of`` that moment."""
+    days = timedelta(days=1)
+    return Cutoffs(
+        ended=months_before(as_of, retention.retention_months),
+        untouched=as_of - retention.draft_reminder_days * days,
+        reminded=as_of - retention.draft_delete_days * days,
+        sent=as_of - retention.sent_message_days * days,
+        processed=as_of - retention.processed_update_days * days,
+        invite_expired=as_of - retention.expired_invite_days * days,
+        gate_idle=(as_of - retention.send_gate_idle_days * days).timestamp(),
+    )
+
+
+def draft_reminder(title: str | None, retention: Retention) -> Reply:
+    """The one reminder of a draft untouched for ``draft_reminder_days``: go on, or delete it now; doing
+    nothing deletes it ``draft_delete_days`` later."""
+    days = retention.draft_reminder_days
+    if title:
+        head = tn(
+            "You have not worked on your idea “{title}” for {n} day.",
+            "You have not worked on your idea “{title}” for {n} days.",
+            days,
+            title=title,
+        )
+    else:
+        head = tn(
+            "You have not worked on your new idea for {n} day.",
+            "You have not worked on your new idea for {n} days.",
+            days,
+        )
+    then = tn(
+        "Do you want to continue? If you do nothing, I will delete your answers in {n} day.",
+        "Do you want to continue? If you do nothing, I will delete your answers in {n} days.",
+        retention.draft_delete_days,
+    )
+    buttons = (
+        (Button(t("Continue"), "menu:continue"),),
+        (Button(t("Delete my answers"), "menu:discard"),),
+    )
+    return Reply(head, buttons=buttons, extra=(then,))
 
 
 # --- the guard for free text: phone numbers, e-mail addresses, BSN (issue 13, "less personal data") --

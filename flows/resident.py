@@ -285,6 +285,10 @@ def _menu_button(conv: Conversation, event: Event, ctx: Context) -> Outcome:
             INTAKE, ctx.flow, before=(t("OK, we start again. I deleted your earlier answers."),)
         )
         return Outcome(Conversation(INTAKE_MODE, started.state), started.replies, Notice())
+    if action == "discard":  # the retention sweep's reminder of an untouched draft
+        home = Conversation(HOME, None)
+        deleted = t("OK, I deleted your answers. You can start a new idea at any time.")
+        return replace(_home(home, deleted), notice=Notice())
     if action == "mine":
         return Outcome(conv, notice=Notice(), commands=(ShowMyInitiatives(),))
     if action == "forget":

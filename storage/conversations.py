@@ -86,6 +86,8 @@ def _save_conversation_stmt(dialect: str) -> Any:
             "history": excluded.history,
             "updated_at": excluded.updated_at,
             "version": conversations.c.version + 1,
+            # Any update of the chat answers the retention sweep's reminder of an untouched draft.
+            "draft_reminded_at": None,
         },
     ).returning(conversations.c.version)
 
