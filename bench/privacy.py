@@ -385,12 +385,6 @@ async def _measure(
         seed = Seed(n, due)
         started = time.perf_counter()
         await _fill(engine, seed)
-        if args.mail_index:
-            # What an index on mail_outbox.initiative_id would do for the anonymising (not in the schema).
-            async with engine.begin() as conn:
-                await conn.exec_driver_sql(
-                    "CREATE INDEX bench_mail_outbox_initiative ON mail_outbox (initiative_id)"
-                )
         print(
             f"  {backend}: {n:,} rows per table seeded in {time.perf_counter() - started:.1f} s", flush=True
         )
@@ -478,11 +472,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--sizes", default=",".join(map(str, SIZES)), help="small,big rows per table")
     p.add_argument("--due", type=int, default=None, help="due rows of each kind (default 100, --quick 50)")
     p.add_argument("--repeat", type=int, default=5, help="rounds; the medians count (default 5, --quick 3)")
-    p.add_argument(
-        "--mail-index",
-        action="store_true",
-        help="first add an index on mail_outbox.initiative_id (not in the schema), to see what it does",
-    )
     add_backend_options(p)
     return p
 

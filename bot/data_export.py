@@ -36,8 +36,7 @@ Render = Callable[[Msg], str]  # a message in the resident's language
 
 def retention_of(municipality: Municipality) -> Retention:
     """The municipality's retention periods."""
-    # TODO(merge): use ``municipality.retention`` once the retention work adds it.
-    return Retention(retention_months=municipality.retention_months)
+    return municipality.retention
 
 
 async def export_replies(

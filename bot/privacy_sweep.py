@@ -21,9 +21,8 @@ from bot.i18n import Translator
 from bot.notifications import enqueue_calls, language_of
 from bot.outbox import SEND_LEASE, Outbox
 from bot.telegram_io import ApiCall, render_reply
-from flows.lifecycle import FINAL
 from flows.municipality import Municipality
-from flows.privacy import cutoffs, draft_reminder
+from flows.privacy import ENDED_STATUSES, cutoffs, draft_reminder
 from flows.resident import Conversation
 from flows.stalls import AMSTERDAM
 from storage import people as people_store
@@ -142,7 +141,7 @@ class PrivacySweep:
                 counts["people_forgotten"] += len(gone)
                 return []
             counts["anonymised"] += await anonymise_initiatives(session, ids, now=as_of, reason="retention")
-            counts["people_forgotten"] += await store.forget_people(session, residents)
+            counts["people_forgotten"] += await store.forget_people(session, residents, now=as_of)
             return []
 
         async def idle(session: AsyncSession, rows: Sequence[tuple[Any, ...]]) -> list[OutboxRow]:
@@ -158,7 +157,7 @@ class PrivacySweep:
                 counts["people_forgotten"] += len(gone)
                 return []
             await store.delete_conversations(session, chats)
-            counts["people_forgotten"] += await store.forget_people(session, users)
+            counts["people_forgotten"] += await store.forget_people(session, users, now=as_of)
             await store.mark_reminded(session, [c.chat_id for c in drafts], now=as_of)
             return await self._remind(session, drafts, counts)
 
@@ -171,7 +170,7 @@ class PrivacySweep:
                 counts["people_forgotten"] += len(gone)
                 return []
             await store.delete_conversations(session, chats)
-            counts["people_forgotten"] += await store.forget_people(session, users)
+            counts["people_forgotten"] += await store.forget_people(session, users, now=as_of)
             return []
 
         def cleared(name: str, clear: Callable[..., Awaitable[None]]) -> Handler:
@@ -208,7 +207,7 @@ class PrivacySweep:
             name = query.key.table.name
             timings[name] = timings.get(name, 0.0) + (time.perf_counter() - started) * 1000
 
-        for status in sorted(FINAL):
+        for status in sorted(ENDED_STATUSES):
             size = min(batch, INITIATIVE_BATCH)
             await run(store.ENDED_INITIATIVES, due.ended, size, ended, status=status.value)
         await run(store.REMINDED_DRAFTS, due.reminded, batch, reminded)

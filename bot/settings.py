@@ -579,7 +579,16 @@ class _Checker:
                     keypath, f"{key} must be at least {least} {unit}, got {value}: {RETENTION_WHY[key]}"
                 )
             periods[key] = value
-        return Retention(**periods)
+        retention = Retention(**periods)
+        if retention.sent_message_days > 28 * retention.retention_months:
+            # Anonymising an ended case leaves the outbox to this rule: its copies must be gone by then.
+            self.fail(
+                ("privacy", "sent_message_days"),
+                f"sent_message_days must not be longer than the retention period "
+                f"({retention.retention_months} months), got {retention.sent_message_days}: copies of "
+                "messages would outlive the initiative they are about",
+            )
+        return retention
 
     def wijken(self, value: Any, municipality_code: str) -> tuple[Wijk, ...]:
         tables = self.tables(value, ("wijken",), "wijken", required=("code", "name", "centre"))

@@ -69,11 +69,14 @@ def _consent_prompt(answers: Answers, ctx: FlowContext) -> Msg:
         "• We store your answers, your name, your contact details and your Telegram chat.\n"
         "• We use them only to help you with this initiative.\n"
         "• The initiatiefmakelaars and coordinators of the municipality of {municipality} can see them. "
-        "We do not share them with anyone else.\n"
+        "A department of the municipality that your idea needs sees your idea, not your name or contact "
+        "details. The title and theme of your idea can be shown in open data, without your name.\n"
+        "• Telegram, a company outside the EU, carries this chat.\n"
         "• We delete them {retention} after your initiative has ended.\n"
         "• If you do not finish your idea, we delete your answers after {draft_days}. "
         "You get one reminder before that.\n"
         "• We delete our copies of the messages the bot sends after {message_days}.\n"
+        "• /mijngegevens shows what we keep about you. /vergeetmij deletes it.\n"
         "• Questions? Send an e-mail to {contact}.\n"
         "Do you agree?",
         municipality=ctx.prompt_params["municipality"],

@@ -13,6 +13,7 @@ from functools import cached_property
 from typing import TypeVar
 
 from flows.events import Button, Reply
+from flows.lifecycle import OPEN_STATUSES, Status
 from flows.text import Msg, t, tn, verbatim
 from flows.validators import Invalid, clean_text
 
@@ -131,6 +132,11 @@ def draft_reminder(title: str | None, retention: Retention) -> Reply:
         (Button(t("Delete my answers"), "menu:discard"),),
     )
     return Reply(head, buttons=buttons, extra=(then,))
+
+
+# Statuses in which an initiative has ended for the retention period: every status that is not open,
+# "afgewezen" too (it may be picked up again, which restarts the period).
+ENDED_STATUSES: frozenset[Status] = frozenset(Status) - OPEN_STATUSES
 
 
 # --- the guard for free text: phone numbers, e-mail addresses, BSN (issue 13, "less personal data") --
@@ -431,8 +437,9 @@ def access_summary(municipality: str, retention: Retention) -> Reply:
             ),
             t(
                 "Who sees it: the initiatiefmakelaars and coordinators of the municipality of "
-                "{municipality}. We do not share it with anyone else. Telegram sees the messages in this "
-                "chat.",
+                "{municipality}. A department that your idea needs sees the idea, not your name or "
+                "contact details. The title and theme can be in open data, without your name. Telegram, "
+                "a company outside the EU, sees the messages in this chat.",
                 municipality=municipality,
             ),
             t(

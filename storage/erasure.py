@@ -7,7 +7,7 @@ also where staff quoted them (``flows.privacy.Traces`` scrubs those out of what 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -290,3 +290,23 @@ async def forget_person(session: sql.Db, *, user_id: int, chat_id: int, now: dat
         .values(chat_id=ERASED_ID, payload={}, payload_cleared_at=now)
     )
     await conn.execute(delete(send_gates).where(send_gates.c.key == chat_gate_key(chat_id)))
+
+
+async def forget_chats(session: sql.Db, chat_ids: Collection[int], *, now: datetime) -> None:
+    """The chat ids of people the retention sweep forgot go from the outbox and the send gates too: sent
+    rows lose chat id and contents now, a message still queued once it is sent (or given up on)."""
+    if not chat_ids:
+        return
+    conn, _ = await sql.connection(session)
+    chats = sorted(chat_ids)
+    await conn.execute(
+        update(outbox)
+        .where(outbox.c.chat_id.in_(chats), outbox.c.status == "pending")
+        .values(forget_chat=True)
+    )
+    await conn.execute(
+        update(outbox)
+        .where(outbox.c.chat_id.in_(chats), outbox.c.status != "pending")
+        .values(chat_id=ERASED_ID, payload={}, payload_cleared_at=now)
+    )
+    await conn.execute(delete(send_gates).where(send_gates.c.key.in_([chat_gate_key(c) for c in chats])))

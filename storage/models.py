@@ -691,6 +691,8 @@ class MailMessage(Base):
     __tablename__ = "mail_outbox"
     __table_args__ = (
         Index("ix_mail_outbox_status_not_before", "status", "not_before", "id"),
+        # A case's e-mails, scrubbed when its resident's data goes (storage.erasure).
+        Index("ix_mail_outbox_initiative_id", "initiative_id"),
         # The retention sweep: sent (or failed) mail whose subject and body are still there.
         Index(
             "ix_mail_outbox_body_kept",

@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.erasure import forget_chats
 from storage.tables import (
     conversations,
     initiatives,
@@ -228,15 +229,17 @@ async def forgettable(
     return sorted(int(row[0]) for row in result)
 
 
-async def forget_people(session: AsyncSession, user_ids: Collection[int]) -> int:
-    """Delete the people among these the bot keeps nothing for; returns how many went."""
+async def forget_people(session: AsyncSession, user_ids: Collection[int], *, now: datetime) -> int:
+    """Delete the people among these the bot keeps nothing for, with their chat ids in the outbox and
+    the send gates; returns how many went."""
     gone = await forgettable(session, user_ids)
     if not gone:
         return 0
     conn = await session.connection()
-    await conn.execute(
-        delete(people).where(people.c.telegram_user_id.in_(bindparam("ids", expanding=True))), {"ids": gone}
-    )
+    who = people.c.telegram_user_id.in_(bindparam("ids", expanding=True))
+    chats = [int(c) for (c,) in await conn.execute(select(people.c.chat_id).where(who), {"ids": gone})]
+    await conn.execute(delete(people).where(who), {"ids": gone})
+    await forget_chats(session, chats, now=now)
     return len(gone)
 
 

@@ -281,6 +281,35 @@ async def test_ended_initiatives_are_anonymised_exactly_when_due_and_once(world:
     assert (await world.sweep(as_of + 3 * DAY)).anonymised == 0
 
 
+async def test_a_rejected_initiative_counts_as_ended_too(world: World) -> None:
+    await world.person(RESIDENT)
+    rejected = await world.ended_case(T0, status="afgewezen")
+    assert (await world.sweep(_after_months(T0, 24) - DAY)).anonymised == 0
+    assert (await world.sweep(_after_months(T0, 24) + DAY)).anonymised == 1
+    assert await world.rows(tables.initiatives.c.title, where=tables.initiatives.c.id == rejected) == [
+        ("[verwijderd]",)
+    ]
+
+
+async def test_a_forgotten_person_leaves_no_chat_id_in_the_outbox_or_the_send_gates(world: World) -> None:
+    await world.person(STRANGER)
+    await world.chat(STRANGER, at=T0, draft=False)
+    async with world.sessions() as session, session.begin():
+        sent = await outbox_store.enqueue(
+            session,
+            chat_id=STRANGER,
+            method="sendMessage",
+            payload={"chat_id": STRANGER, "text": "Hoi"},
+            now=T0,
+        )
+        await outbox_store.mark_sent(session, [(sent, 1)], T0)
+        await session.execute(tables.send_gates.insert().values(key=f"chat:{STRANGER}", tat=0.0))
+    report = await world.sweep(T0 + 91 * DAY)
+    assert report.people_forgotten == 1
+    assert await world.rows(tables.outbox.c.chat_id, tables.outbox.c.payload) == [(0, {})]
+    assert await world.count(tables.send_gates, tables.send_gates.c.key == f"chat:{STRANGER}") == 0
+
+
 # --- message contents and bookkeeping -------------------------------------------------------------------
 
 
@@ -459,6 +488,7 @@ def test_the_consent_text_states_the_configured_periods() -> None:
         ('sent_message_days = "30"', "privacy.sent_message_days", "must be a whole number, got a string"),
         ("draft_delete_days = 1.5", "privacy.draft_delete_days", "must be a whole number, got 1.5"),
         ("draft_delete_days = true", "privacy.draft_delete_days", "must be a whole number, got a boolean"),
+        ("sent_message_days = 800", "privacy.sent_message_days", "would outlive the initiative"),
     ],
 )
 def test_a_period_below_its_lower_bound_is_refused_at_its_line(

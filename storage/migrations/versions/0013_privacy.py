@@ -62,6 +62,7 @@ def upgrade() -> None:
         **_partial("status <> 'pending' AND payload_cleared_at IS NULL"),
     )
     op.add_column("mail_outbox", sa.Column("body_cleared_at", Moment, nullable=True))
+    op.create_index("ix_mail_outbox_initiative_id", "mail_outbox", ["initiative_id"])
     op.create_index(
         "ix_mail_outbox_body_kept",
         "mail_outbox",
@@ -74,6 +75,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_send_gates_tat", table_name="send_gates")
     op.drop_index("ix_mail_outbox_body_kept", table_name="mail_outbox")
+    op.drop_index("ix_mail_outbox_initiative_id", table_name="mail_outbox")
     op.drop_column("mail_outbox", "body_cleared_at")
     op.drop_index("ix_outbox_payload_kept", table_name="outbox")
     op.drop_column("outbox", "forget_chat")
