@@ -49,6 +49,7 @@ async def export_replies(
     translator: Translator,
     language: str,
     now: datetime,
+    via: str = "chat",
 ) -> tuple[Reply, Reply]:
     """The summary and the file for the resident ``user_id`` (``draft``: their unfinished idea, as the
     update has it); records the export in the audit log, without contents."""
@@ -69,7 +70,7 @@ async def export_replies(
         session,
         staff_id=None,
         action="data_export",
-        detail=f"{1 if data.person else 0} person, {cases} case{'' if cases == 1 else 's'}",
+        detail=f"{1 if data.person else 0} person, {cases} case{'' if cases == 1 else 's'}, via {via}",
         now=now,
     )
     content = json.dumps(copy, ensure_ascii=False, indent=2)

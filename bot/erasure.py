@@ -48,9 +48,11 @@ class Erasure:
         return _question(cases)
 
     async def erase(
-        self, session: AsyncSession, command: ErasePerson, *, user_id: int, now: datetime
+        self, session: AsyncSession, command: ErasePerson, *, user_id: int, now: datetime, via: str = "chat"
     ) -> Erased:
-        """Erase the resident, unless their open cases changed since they were asked (then ask again)."""
+        """Erase the resident, unless their open cases changed since they were asked (then ask again);
+        ``via`` says in the audit log who asked: the resident in the "chat", or an administrator on the
+        "command line"."""
         cases = await initiatives_store.initiatives_of_resident(session, user_id)
         open_cases = [c for c in cases if c.status in OPEN]
         if len(open_cases) != command.open_seen:
@@ -85,7 +87,7 @@ class Erasure:
             notes.extend(Notification(u, u, told) for u in targets)
         await erasure_store.anonymise_initiatives(session, ended, now=now, reason="request")
         await audit.record(
-            session, staff_id=None, action="erasure", detail=f"person, {len(cases)} cases", now=now
+            session, staff_id=None, action="erasure", detail=f"person, {len(cases)} cases, via {via}", now=now
         )
         return Erased(erased(tuple(kept)), tuple(notes), forgotten=True)
 

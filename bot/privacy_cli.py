@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -164,6 +165,16 @@ def _day_or_moment(value: str) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=AMSTERDAM)
 
 
+def _who(row: audit_store.AuditRow) -> str:
+    """Who did it: a staff member by name, an administrator on the command line, the resident, or the
+    bot itself (retention)."""
+    if row.staff_name:
+        return row.staff_name
+    if row.detail and row.detail.endswith("via command line"):
+        return "administrator"
+    return "resident" if row.action in ("data_export", "erasure") else "system"
+
+
 async def _audit(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
     until = args.until or datetime.now(UTC)
     if until < args.since:
@@ -181,7 +192,7 @@ async def _audit(settings: Settings, args: argparse.Namespace, out: TextIO) -> i
     lines = [
         (
             f"{row.at.astimezone(AMSTERDAM):%Y-%m-%d %H:%M}",
-            row.staff_name or ("resident" if row.action in ("data_export", "erasure") else "system"),
+            _who(row),
             row.action,
             AUDIT_ACTIONS.get(row.action, row.action),
             row.reference or "",
@@ -395,14 +406,18 @@ async def _export(
         translator=translator,
         language=language,
         now=now,
+        via="command line",
     )
     document = document_reply.document
     assert document is not None
     if args.output is None:
         out.write(document.content)
         return 0
-    args.output.write_text(document.content, encoding="utf-8")
-    args.output.chmod(0o600)
+    # Readable by its owner from the first byte: it holds everything about the resident.
+    fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        file.write(document.content)
+    args.output.chmod(0o600)  # also when the file was there before
     print(f"Written to {args.output} (readable by you only). Send it to the resident safely.", file=out)
     return 0
 
@@ -433,7 +448,7 @@ async def _erase(
         print("Nothing was erased. Add --yes to erase, as /vergeetmij does.", file=out)
         return 0
     erased = await erasure.erase(
-        session, ErasePerson(args.stop_open, len(open_cases)), user_id=user_id, now=now
+        session, ErasePerson(args.stop_open, len(open_cases)), user_id=user_id, now=now, via="command line"
     )
     # The broker hears it through the running bot's outbox; the resident gets no goodbye in Telegram
     # (they asked another way, and are answered that way).

@@ -187,7 +187,7 @@ async def test_a_resident_gets_all_their_own_data_and_nothing_of_anyone_else(
     audit = await rows(
         database_url, "select action, staff_id, detail from audit_log where action = 'data_export'"
     )
-    assert audit == [("data_export", None, "1 person, 1 case")] * 2
+    assert audit == [("data_export", None, "1 person, 1 case, via chat")] * 2
 
 
 async def test_a_dutch_resident_without_initiatives_gets_a_dutch_summary_and_their_draft(

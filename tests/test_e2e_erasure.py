@@ -144,7 +144,7 @@ async def test_erasure_with_an_open_initiative_stopped_leaves_nothing_of_the_per
     assert "[verwijderd] belde: ze wil de bakken bij de schuur." in notes  # the staff note, without her
     assert await rows(
         database_url, "select action, detail from audit_log where action = 'erasure' order by id"
-    ) == [("erasure", "case"), ("erasure", "person, 1 cases")]
+    ) == [("erasure", "case"), ("erasure", "person, 1 cases, via chat")]
 
 
 async def test_erasure_keeps_an_open_initiative_going_without_the_person(

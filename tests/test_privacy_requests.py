@@ -82,3 +82,5 @@ async def test_erase_asks_about_open_initiatives_shows_first_and_then_erases(
     assert status == "gestopt" and [tuple(r) for r in told] == [(5301, "pending")]
     code, _ = await privacy(database_url, "erase", "--reference", reference, "--yes")
     assert code == 2  # nobody left under that reference
+    code, out = await privacy(database_url, "audit", "--since", "2026-01-01")
+    assert "administrator  erasure" in out and "via command line" in out
