@@ -9,7 +9,7 @@ from typing import Any
 from flows.engine import Answers, Branch, Flow, FlowContext, Kind, Option, Step, check
 from flows.events import Location
 from flows.municipality import Municipality, wijk_for_location, wijk_for_postcode
-from flows.privacy import without_personal_data
+from flows.pii import without_personal_data
 from flows.text import Money, Msg, localized, t, tn, verbatim
 from flows.validators import (
     ContactDetail,

@@ -34,13 +34,8 @@ from flows.engine import FlowContext, FlowState
 from flows.events import Button, Event, EventKind, Notice, Reply
 from flows.intake import INTAKE, draft_from_answers
 from flows.lifecycle import Actor, Refused, Role, Status, status_label
-from flows.privacy import (
-    FORGET_CANCEL,
-    FORGET_PREFIX,
-    forget_choice,
-    personal_data_in,
-    personal_data_refusal,
-)
+from flows.pii import personal_data_in, personal_data_refusal
+from flows.privacy import FORGET_CANCEL, FORGET_PREFIX, forget_choice
 from flows.text import Msg, t, tn, verbatim
 from flows.validators import clean_text
 

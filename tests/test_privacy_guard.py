@@ -14,7 +14,7 @@ from flows import resident
 from flows.cases import CaseView, Pending
 from flows.commands import ChangeStatus, MessageBroker
 from flows.events import Event, EventKind
-from flows.privacy import PersonalData, personal_data_in, personal_data_refusal, without_personal_data
+from flows.pii import PersonalData, personal_data_in, personal_data_refusal, without_personal_data
 from flows.validators import Invalid, validate_description, validate_title
 from tests.test_intake_flow import TR, Chat, answer_until
 
