@@ -29,7 +29,8 @@ from storage import people as people_store
 from storage import retention as store
 from storage.erasure import anonymise_initiatives
 from storage.outbox import OutboxRow
-from storage.retention import DueRange, IdleConversation
+from storage.retention import IdleConversation
+from storage.sql import DueRange
 from storage.tables import processed_updates, staff_invites
 
 DEFAULT_BATCH = 500

@@ -39,7 +39,7 @@ async def explain(conn: AsyncConnection, statement: Any, params: Mapping[str, An
 
 
 async def explain_due_cases(conn: AsyncConnection, params: Mapping[str, Any]) -> str:
-    """The plan of the watchdog's query for due cases (``now`` and ``limit``; ``after_at``/``after_id``)."""
+    """The plan of the watchdog's query for due cases (``now`` and ``limit``; ``after_at``/``after_key``)."""
     statement = DUE_CASES.statement(after="after_at" in params, lock=True)
     return await explain(conn, statement, params)
 

@@ -5,7 +5,7 @@ PostgreSQL so two sweeps never take the same row (SQLite leaves the clause out: 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,12 +20,12 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
-    tuple_,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.erasure import forget_chats
+from storage.sql import DueRange
 from storage.tables import (
     conversations,
     initiatives,
@@ -40,62 +40,6 @@ from storage.tables import (
 
 # A chat's send gate; the global budget's gate ("global") is never idle and never removed.
 CHAT_GATE_PREFIX = "chat:"
-
-
-class DueRange:
-    """Rows of ``table`` whose ``moment`` is before a cutoff, oldest first, a batch at a time: a range
-    scan over an index that starts with ``moment``, paged on by (moment, key) after the last batch.
-    ``where`` narrows it to the partial index's rows (written as the index's own predicate, so SQLite
-    sees that the partial index applies)."""
-
-    def __init__(
-        self,
-        table: Table,
-        moment: Any,
-        key: Any,
-        columns: Sequence[Any],
-        where: Sequence[ColumnElement[bool]] = (),
-    ) -> None:
-        self.moment, self.key = moment, key
-        due = (
-            select(*columns)
-            .where(moment < bindparam("cutoff", type_=moment.type), *where)
-            .order_by(moment, key)
-            .limit(bindparam("limit"))
-        )
-        after = due.where(
-            tuple_(moment, key)
-            > tuple_(bindparam("after_at", type_=moment.type), bindparam("after_key", type_=key.type))
-        )
-        self._statements = {
-            (False, False): due,
-            (False, True): due.with_for_update(skip_locked=True),
-            (True, False): after,
-            (True, True): after.with_for_update(skip_locked=True),
-        }
-
-    def statement(self, *, after: bool = False, lock: bool = True) -> Any:
-        """The statement behind :meth:`fetch`, for EXPLAIN in tests and the benchmark."""
-        return self._statements[(after, lock)]
-
-    async def fetch(
-        self,
-        session: AsyncSession,
-        *,
-        cutoff: Any,
-        limit: int,
-        after: tuple[Any, Any] | None = None,
-        lock: bool = True,
-        **params: Any,
-    ) -> list[tuple[Any, ...]]:
-        """Up to ``limit`` rows before ``cutoff``; ``after`` is the (moment, key) of the last row of the
-        previous batch. The row's first two columns are its moment and key."""
-        conn = await session.connection()
-        values: dict[str, Any] = {"cutoff": cutoff, "limit": limit, **params}
-        if after is not None:
-            values.update(after_at=after[0], after_key=after[1])
-        statement = self.statement(after=after is not None, lock=lock)
-        return [tuple(row) for row in await conn.execute(statement, values)]
 
 
 # --- ended initiatives -----------------------------------------------------------------------------

@@ -26,26 +26,38 @@ async def connection(session: Db) -> tuple[AsyncConnection, str]:
     return conn, conn.dialect.name
 
 
-class DueQueue:
-    """The rows of a table whose ``next_alert_at`` has come, earliest first, a batch at a time: a range
-    scan over an index on (next_alert_at, id), paged on by the row comparison with the last batch's
-    row. Locking takes them FOR UPDATE SKIP LOCKED, so several watchdogs on PostgreSQL take different
-    rows and a row being changed right now waits for the next sweep (SQLite leaves the clause out:
-    BEGIN IMMEDIATE serialises writers)."""
+class DueRange:
+    """Rows of ``table`` whose ``moment`` is before a cutoff (or at it, ``inclusive``), oldest first, a
+    batch at a time: a range scan over an index that starts with ``moment``, paged on by the row
+    comparison (moment, key) with the last batch's row. ``where`` narrows it to a partial index's rows
+    (written as the index's own predicate, so SQLite sees that the partial index applies). Locking takes
+    the rows FOR UPDATE SKIP LOCKED, so several workers on PostgreSQL take different rows and a row being
+    changed right now waits for the next sweep (SQLite leaves the clause out: BEGIN IMMEDIATE serialises
+    writers)."""
 
-    def __init__(self, table: Table, columns: Sequence[Any]) -> None:
+    def __init__(
+        self,
+        table: Table,
+        moment: Any,
+        key: Any,
+        columns: Sequence[Any],
+        where: Sequence[Any] = (),
+        *,
+        inclusive: bool = False,
+        cutoff_name: str = "cutoff",
+    ) -> None:
+        self.moment, self.key = moment, key
+        self._cutoff_name = cutoff_name  # the cutoff's bind parameter, for EXPLAIN by name
+        cutoff = bindparam(cutoff_name, type_=moment.type)
         due = (
             select(*columns)
-            .where(table.c.next_alert_at <= bindparam("now"))
-            .order_by(table.c.next_alert_at, table.c.id)
+            .where(moment <= cutoff if inclusive else moment < cutoff, *where)
+            .order_by(moment, key)
             .limit(bindparam("limit"))
         )
         after = due.where(
-            tuple_(table.c.next_alert_at, table.c.id)
-            > tuple_(
-                bindparam("after_at", type_=table.c.next_alert_at.type),
-                bindparam("after_id", type_=table.c.id.type),
-            )
+            tuple_(moment, key)
+            > tuple_(bindparam("after_at", type_=moment.type), bindparam("after_key", type_=key.type))
         )
         self._statements = {
             (False, False): due,
@@ -58,7 +70,47 @@ class DueQueue:
         """The statement behind :meth:`fetch`, for EXPLAIN in tests and the benchmarks."""
         return self._statements[(after, lock)]
 
+    async def rows(
+        self,
+        session: AsyncSession,
+        *,
+        cutoff: Any,
+        limit: int,
+        after: tuple[Any, Any] | None = None,
+        lock: bool = True,
+        **params: Any,
+    ) -> list[Row[Any]]:
+        """Up to ``limit`` rows before ``cutoff``; ``after`` is the (moment, key) of the last row of the
+        previous batch."""
+        conn = await session.connection()
+        values: dict[str, Any] = {self._cutoff_name: cutoff, "limit": limit, **params}
+        if after is not None:
+            values.update(after_at=after[0], after_key=after[1])
+        return list(await conn.execute(self.statement(after=after is not None, lock=lock), values))
+
     async def fetch(
+        self,
+        session: AsyncSession,
+        *,
+        cutoff: Any,
+        limit: int,
+        after: tuple[Any, Any] | None = None,
+        lock: bool = True,
+        **params: Any,
+    ) -> list[tuple[Any, ...]]:
+        """:meth:`rows` as plain tuples; their first two columns are the moment and the key."""
+        found = await self.rows(session, cutoff=cutoff, limit=limit, after=after, lock=lock, **params)
+        return [tuple(row) for row in found]
+
+
+class DueQueue(DueRange):
+    """The rows of a table whose ``next_alert_at`` has come, earliest first (the watchdog's passes), over
+    an index on (next_alert_at, id)."""
+
+    def __init__(self, table: Table, columns: Sequence[Any]) -> None:
+        super().__init__(table, table.c.next_alert_at, table.c.id, columns, inclusive=True, cutoff_name="now")
+
+    async def fetch(  # type: ignore[override]
         self,
         session: AsyncSession,
         *,
@@ -69,11 +121,7 @@ class DueQueue:
     ) -> list[Row[Any]]:
         """Up to ``limit`` rows due at ``now``; ``after`` is the (next_alert_at, id) of the previous
         batch's last row."""
-        conn = await session.connection()
-        params: dict[str, Any] = {"now": now, "limit": limit}
-        if after is not None:
-            params.update(after_at=after[0], after_id=after[1])
-        return list(await conn.execute(self.statement(after=after is not None, lock=lock), params))
+        return await self.rows(session, cutoff=now, limit=limit, after=after, lock=lock)
 
 
 def insert(dialect: str, table: Table) -> Any:

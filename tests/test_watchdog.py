@@ -658,7 +658,7 @@ async def test_the_due_query_uses_the_index(world: World) -> None:
             # A tiny table is read whole; switching that off shows the index can serve the query.
             await conn.execute(text("SET LOCAL enable_seqscan = off"))
         plan = await explain_due_cases(conn, {"now": T0, "limit": 500})
-        after = await explain_due_cases(conn, {"now": T0, "limit": 500, "after_at": T0, "after_id": 7})
+        after = await explain_due_cases(conn, {"now": T0, "limit": 500, "after_at": T0, "after_key": 7})
     for shown in (plan, after):
         assert "ix_initiatives_next_alert_at" in shown, shown
         assert "SCAN initiatives" not in shown and "Seq Scan" not in shown, shown
