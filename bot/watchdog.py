@@ -286,12 +286,17 @@ class Watchdog:
                 sent = await self.digests()
                 if sent:
                     log.info("watchdog: weekly digest sent to %d coordinators", sent)
-                # Every round: its cost follows what has come due, like the stall sweep's.
+            except Exception:
+                log.exception("watchdog sweep failed")
+            try:
+                # Every round, on its own: its cost follows what has come due, like the stall sweep's,
+                # and a failing stall sweep must not keep data past its retention period (nor the other
+                # way round).
                 retention = await self.privacy.sweep()
                 if retention.total:
                     log.info("watchdog: retention: %s", retention.summary())
             except Exception:
-                log.exception("watchdog sweep failed")
+                log.exception("retention sweep failed")
             await asyncio.sleep(interval)
 
     async def digests(self, *, as_of: datetime | None = None) -> int:

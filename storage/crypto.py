@@ -3,7 +3,7 @@ keys, newest first. The newest key encrypts; every listed key decrypts.
 
 A stored value reads ``fernet:<key id>:<Fernet token>``; the key id (8 hex digits of the key's SHA-256)
 says which key a value needs, so a missing key is named instead of guessed at. A value without the
-prefix is plaintext written before encryption (``storage.encryption`` encrypts it once).
+prefix is plaintext written before encryption (``storage.reencryption`` encrypts it once).
 
 The keys come from DATA_ENCRYPTION_KEYS, or on the embedded default (a SQLite file) from a key file
 beside the database, made on first start. A process installs its cipher once, with :func:`setup`,
