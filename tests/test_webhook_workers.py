@@ -164,10 +164,18 @@ class Crowd:
             return response.status
 
     async def until_accepted(self, url: str, update: dict[str, Any]) -> None:
-        """POST until a 2xx answer, as Telegram retries an update it was not sure about."""
+        """POST until a 2xx answer, as Telegram retries an update it was not sure about: after a 503, and
+        after a dropped connection (a worker closes a keep-alive connection idle past its timeout, which
+        on a busy machine can cross the next request)."""
         deadline = time.monotonic() + REPLY_TIMEOUT
-        while (status := await self.post(url, update)) != 200:
-            assert status == 503, f"update {update['update_id']}: HTTP {status}"
+        while True:
+            try:
+                status = await self.post(url, update)
+            except aiohttp.ServerDisconnectedError:
+                status = None
+            if status == 200:
+                return
+            assert status in (None, 503), f"update {update['update_id']}: HTTP {status}"
             assert time.monotonic() < deadline, f"update {update['update_id']} never accepted"
             self.retried += 1
             await asyncio.sleep(0.5)
