@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import dataclasses
+import re
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable
@@ -136,3 +137,29 @@ async def intake_until_summary(user: FakeUser) -> None:
     await user.press_button("Telegram is fine")
     await answer_publish(user, "Do you agree?")
     await press(user, "I agree", "Please check your initiative")
+
+
+async def submit_as(user: FakeUser, *, title: str, idea: str, own: str, name: str, contact: str) -> str:
+    """An English-speaking resident answers the intake with these texts (and a phone number or e-mail
+    address) and submits; returns the reference."""
+    await say(user, "/start", "What do you want to do?")
+    await press(user, "New initiative", "What is the title")
+    await say(user, title, "What do you want?")
+    await say(user, idea, "Which theme")
+    await press(user, "Greenery", "In which neighbourhood")
+    await press(user, "Waterkwartier", "What can you do yourself?")
+    await say(user, own, "What do you need?")
+    await user.press_button("▫️ Money or a grant")
+    await user.press_button("Done ✔")
+    await user.wait_for_message(containing("how much money"))
+    await say(user, "1250", "How many neighbours")
+    await press(user, "I don't know yet", "photo")
+    await press(user, "No photo", "What name")
+    await say(user, name, "phone number or e-mail")
+    await user.send_text(contact)
+    await answer_publish(user, "Do you agree?")
+    await press(user, "I agree", "Please check your initiative")
+    done = await press(user, "Submit", "Your reference is")
+    found = re.search(r"INI-\d{4}-\d{4}", done.text or "")
+    assert found, done.text
+    return found.group()

@@ -4,7 +4,6 @@ API, on SQLite and PostgreSQL. They get a short summary and a JSON file with the
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from tests.e2e import answer_publish, containing, press, running_bot, say
+from tests.e2e import containing, press, running_bot, say, submit_as
 from tests.fake_bot_api import FakeBotApi, FakeUser, SentMessage
 from tests.test_e2e_cases import add_staff, meet, rows
 
@@ -30,31 +29,6 @@ async def fake() -> AsyncIterator[FakeBotApi]:
 
 def clock() -> datetime:
     return NOW
-
-
-async def submit(user: FakeUser, *, title: str, idea: str, own: str, name: str, contact: str) -> str:
-    """An English-speaking resident answers the intake with these texts and submits; the reference."""
-    await say(user, "/start", "What do you want to do?")
-    await press(user, "New initiative", "What is the title")
-    await say(user, title, "What do you want?")
-    await say(user, idea, "Which theme")
-    await press(user, "Greenery", "In which neighbourhood")
-    await press(user, "Waterkwartier", "What can you do yourself?")
-    await say(user, own, "What do you need?")
-    await user.press_button("▫️ Money or a grant")
-    await user.press_button("Done ✔")
-    await user.wait_for_message(containing("how much money"))
-    await say(user, "1250", "How many neighbours")
-    await press(user, "I don't know yet", "photo")
-    await press(user, "No photo", "What name")
-    await say(user, name, "phone number or e-mail")
-    await user.send_text(contact)
-    await answer_publish(user, "Do you agree?")
-    await press(user, "I agree", "Please check your initiative")
-    done = await press(user, "Submit", "Your reference is")
-    found = re.search(r"INI-\d{4}-\d{4}", done.text or "")
-    assert found, done.text
-    return found.group()
 
 
 def has_document(message: SentMessage) -> bool:
@@ -83,7 +57,7 @@ async def test_a_resident_gets_all_their_own_data_and_nothing_of_anyone_else(
 
     async with running_bot(fake, database_url, clock=clock):
         await meet(bea)
-        mine = await submit(
+        mine = await submit_as(
             anna,
             title="Bankjes in het park",
             idea="Drie bankjes bij de speeltuin, zodat ouderen kunnen rusten.",
@@ -100,7 +74,7 @@ async def test_a_resident_gets_all_their_own_data_and_nothing_of_anyone_else(
         await press(bea, "Note", "Write your note. Only staff can see it.")
         await say(bea, "Lastige buurman, voorzichtig aanpakken.", f"Note saved on {mine}.")
 
-        theirs = await submit(
+        theirs = await submit_as(
             bob,
             title="Speeltuin aan de Rijnstraat",
             idea="Een nieuwe glijbaan voor de kinderen uit de straat.",

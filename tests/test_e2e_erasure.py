@@ -3,7 +3,7 @@ SQLite or PostgreSQL holds their name, phone, Telegram id or anything they typed
 
 from __future__ import annotations
 
-import re
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -12,7 +12,7 @@ import pytest_asyncio
 from sqlalchemy import text
 
 from storage.db import create_engine
-from tests.e2e import answer_publish, containing, press, running_bot, say
+from tests.e2e import containing, press, running_bot, say, submit_as
 from tests.fake_bot_api import FakeBotApi, FakeUser
 from tests.privacy_support import find_everywhere
 from tests.test_e2e_cases import add_staff, meet, rows, text_of
@@ -43,26 +43,21 @@ def clock() -> datetime:
 
 async def submit(resident: FakeUser) -> str:
     """Fatima shares her idea with her name and phone number; returns the reference."""
-    await say(resident, "/start", "What do you want to do?")
-    await press(resident, "New initiative", "What is the title")
-    await say(resident, TITLE, "What do you want?")
-    await say(resident, IDEA, "Which theme")
-    await press(resident, "Greenery", "In which neighbourhood")
-    await press(resident, "Waterkwartier", "What can you do yourself?")
-    await say(resident, OWN, "What do you need?")
-    await resident.press_button("▫️ Materials")
-    await resident.press_button("Done ✔")
-    await resident.wait_for_message(containing("How many neighbours"))
-    await press(resident, "I don't know yet", "photo")
-    await press(resident, "No photo", "What name")
-    await say(resident, NAME, "phone number or e-mail")
-    await resident.send_text(PHONE)
-    await answer_publish(resident, "Do you agree?")
-    await press(resident, "I agree", "Please check your initiative")
-    done = await press(resident, "Submit", "Your reference is")
-    found = re.search(r"INI-\d{4}-\d{4}", done.text or "")
-    assert found, done.text
-    return found.group()
+    return await submit_as(resident, title=TITLE, idea=IDEA, own=OWN, name=NAME, contact=PHONE)
+
+
+@contextlib.asynccontextmanager
+async def story(fake: FakeBotApi, database_url: str) -> AsyncIterator[tuple[FakeUser, FakeUser, str]]:
+    """The running bot once Fatima has submitted and talked with Bea, her broker: (broker, resident,
+    reference)."""
+    broker = fake.user(5301, "Bea", language_code="en")
+    resident = fake.user(RESIDENT_ID, "Fatima", language_code="en")
+    await add_staff(database_url, broker.id, "Bea Bakker")
+    async with running_bot(fake, database_url, clock=clock):
+        await meet(broker)
+        reference = await submit(resident)
+        await talk(resident, broker, reference)
+        yield broker, resident, reference
 
 
 async def talk(resident: FakeUser, broker: FakeUser, reference: str) -> None:
@@ -99,14 +94,7 @@ def traces(reference: str) -> list[str]:
 async def test_erasure_with_an_open_initiative_stopped_leaves_nothing_of_the_person(
     fake: FakeBotApi, database_url: str
 ) -> None:
-    broker = fake.user(5301, "Bea", language_code="en")
-    resident = fake.user(RESIDENT_ID, "Fatima", language_code="en")
-    await add_staff(database_url, broker.id, "Bea Bakker")
-    async with running_bot(fake, database_url, clock=clock):
-        await meet(broker)
-        reference = await submit(resident)
-        await talk(resident, broker, reference)
-
+    async with story(fake, database_url) as (broker, resident, reference):
         asked = await say(resident, "/vergeetmij", "I can delete all your data.")
         assert reference in text_of(asked) and TITLE in text_of(asked)
         assert asked.button_labels == [
@@ -150,14 +138,7 @@ async def test_erasure_with_an_open_initiative_stopped_leaves_nothing_of_the_per
 async def test_erasure_keeps_an_open_initiative_going_without_the_person(
     fake: FakeBotApi, database_url: str
 ) -> None:
-    broker = fake.user(5301, "Bea", language_code="en")
-    resident = fake.user(RESIDENT_ID, "Fatima", language_code="en")
-    await add_staff(database_url, broker.id, "Bea Bakker")
-    async with running_bot(fake, database_url, clock=clock):
-        await meet(broker)
-        reference = await submit(resident)
-        await talk(resident, broker, reference)
-
+    async with story(fake, database_url) as (broker, resident, reference):
         await say(resident, "/vergeetmij", "I can delete all your data.")
         bye = await press(resident, "Let it go on without my data", "Done. I deleted your data.")
         assert f"The municipality goes on with {reference}, without your data." in text_of(bye)
@@ -202,13 +183,7 @@ async def test_erasure_without_initiatives_asks_once_and_can_be_cancelled(
 async def test_erasure_of_someone_whose_initiative_has_ended_anonymises_it(
     fake: FakeBotApi, database_url: str
 ) -> None:
-    broker = fake.user(5301, "Bea", language_code="en")
-    resident = fake.user(RESIDENT_ID, "Fatima", language_code="en")
-    await add_staff(database_url, broker.id, "Bea Bakker")
-    async with running_bot(fake, database_url, clock=clock):
-        await meet(broker)
-        reference = await submit(resident)
-        await talk(resident, broker, reference)
+    async with story(fake, database_url) as (broker, resident, reference):
         await realised(database_url, reference)
 
         asked = await say(resident, "/vergeetmij", "I can delete all your data.")
