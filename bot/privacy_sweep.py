@@ -145,33 +145,32 @@ class PrivacySweep:
             counts["people_forgotten"] += await store.forget_people(session, residents, now=as_of)
             return []
 
+        async def drop_chats(session: AsyncSession, chats: list[int], users: set[int]) -> None:
+            """Delete these conversations and forget the people the bot then keeps nothing for (a dry
+            run counts who would go)."""
+            if dry_run:
+                gone = await store.forgettable(session, users, leaving_chats=chats)
+                counts["people_forgotten"] += len(gone)
+                return
+            await store.delete_conversations(session, chats)
+            counts["people_forgotten"] += await store.forget_people(session, users, now=as_of)
+
         async def idle(session: AsyncSession, rows: Sequence[tuple[Any, ...]]) -> list[OutboxRow]:
             found = [IdleConversation(*row) for row in rows]
             drafts = [c for c in found if c.has_draft]
             bare = [c for c in found if not c.has_draft]
-            users = {c.user_id for c in bare}
-            chats = [c.chat_id for c in bare]
             counts["reminded"] += len(drafts)
             counts["conversations_deleted"] += len(bare)
+            await drop_chats(session, [c.chat_id for c in bare], {c.user_id for c in bare})
             if dry_run:
-                gone = await store.forgettable(session, users, leaving_chats=chats)
-                counts["people_forgotten"] += len(gone)
                 return []
-            await store.delete_conversations(session, chats)
-            counts["people_forgotten"] += await store.forget_people(session, users, now=as_of)
             await store.mark_reminded(session, [c.chat_id for c in drafts], now=as_of)
             return await self._remind(session, drafts, counts)
 
         async def reminded(session: AsyncSession, rows: Sequence[tuple[Any, ...]]) -> list[OutboxRow]:
             chats = [int(row[1]) for row in rows]
-            users = {int(row[2]) for row in rows}
             counts["drafts_deleted"] += len(chats)
-            if dry_run:
-                gone = await store.forgettable(session, users, leaving_chats=chats)
-                counts["people_forgotten"] += len(gone)
-                return []
-            await store.delete_conversations(session, chats)
-            counts["people_forgotten"] += await store.forget_people(session, users, now=as_of)
+            await drop_chats(session, chats, {int(row[2]) for row in rows})
             return []
 
         def cleared(name: str, clear: Callable[..., Awaitable[None]]) -> Handler:
