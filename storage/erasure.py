@@ -278,18 +278,14 @@ async def forget_person(session: sql.Db, *, user_id: int, chat_id: int, now: dat
     await conn.execute(delete(conversations).where(conversations.c.user_id == user_id))
     await conn.execute(delete(people).where(people.c.telegram_user_id == user_id))
     # Rows are wiped, never deleted: SQLite would hand a deleted row's id to the next message, and a
-    # sender that still has the old row in hand would mark the new one sent.
+    # sender that still has the old row in hand would mark the new one sent. What still waited for the
+    # person is not sent any more; then their chat goes as the retention sweep's forgotten people's do.
     await conn.execute(
         update(outbox)
         .where(outbox.c.chat_id == chat_id, outbox.c.status == "pending")
         .values(status="failed", last_error="the person asked to be forgotten")
     )
-    await conn.execute(
-        update(outbox)
-        .where(outbox.c.chat_id == chat_id)
-        .values(chat_id=ERASED_ID, payload={}, payload_cleared_at=now)
-    )
-    await conn.execute(delete(send_gates).where(send_gates.c.key == chat_gate_key(chat_id)))
+    await forget_chats(conn, [chat_id], now=now)
 
 
 async def forget_chats(session: sql.Db, chat_ids: Collection[int], *, now: datetime) -> None:
