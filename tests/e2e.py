@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import dataclasses
+import os
 import re
 import shutil
+import sys
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
@@ -163,3 +166,30 @@ async def submit_as(user: FakeUser, *, title: str, idea: str, own: str, name: st
     found = re.search(r"INI-\d{4}-\d{4}", done.text or "")
     assert found, done.text
     return found.group()
+
+
+async def run_command(fake: FakeBotApi, database_url: str, *argv: str) -> str:
+    """Run ``python -m bot <argv>`` as a process against the fake Bot API, unpaced like the bot in these
+    tests (30 reminders to one broker would take 30 s at Telegram's pace per chat); returns what it
+    printed, after checking it exited 0."""
+    env = {
+        **os.environ,
+        "TELEGRAM_BOT_TOKEN": fake.token,
+        "TELEGRAM_API_BASE_URL": fake.base_url,
+        "DATABASE_URL": database_url,
+        "INITIATIEFBOT_CONFIG": "zutphen",
+        "TELEGRAM_MAX_PER_SECOND": "0",
+        "TELEGRAM_CHAT_MAX_PER_SECOND": "0",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *argv,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0, stderr.decode(errors="replace")
+    return stdout.decode()

@@ -5,9 +5,6 @@ nobody answers for is gone 14 days later. On SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -17,7 +14,7 @@ from sqlalchemy import func, select
 
 from storage import tables
 from storage.db import create_engine
-from tests.e2e import containing, press, running_bot, say
+from tests.e2e import containing, press, run_command, running_bot, say
 from tests.fake_bot_api import FakeBotApi, FakeUser
 from tests.test_e2e_cases import text_of
 
@@ -46,24 +43,7 @@ async def fake() -> AsyncIterator[FakeBotApi]:
 
 async def privacy_sweep(fake: FakeBotApi, database_url: str, as_of: str, *extra: str) -> str:
     """Run ``python -m bot privacy sweep --once --as-of …`` against the fake Bot API; returns its output."""
-    env = {
-        **os.environ,
-        "TELEGRAM_BOT_TOKEN": fake.token,
-        "TELEGRAM_API_BASE_URL": fake.base_url,
-        "DATABASE_URL": database_url,
-        "INITIATIEFBOT_CONFIG": "zutphen",
-        "TELEGRAM_MAX_PER_SECOND": "0",
-        "TELEGRAM_CHAT_MAX_PER_SECOND": "0",
-    }
-    process = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "bot", "privacy", "sweep", "--once", "--as-of", as_of, *extra),
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
-    assert process.returncode == 0, stderr.decode(errors="replace")
-    return stdout.decode()
+    return await run_command(fake, database_url, "privacy", "sweep", "--once", "--as-of", as_of, *extra)
 
 
 async def start_an_idea(user: FakeUser) -> None:

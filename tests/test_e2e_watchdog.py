@@ -24,7 +24,7 @@ from storage import alerts as alerts_store
 from storage import initiatives as initiatives_store
 from storage import people as people_store
 from storage import staff as staff_store
-from tests.e2e import containing, migrate, press, running_bot, say
+from tests.e2e import containing, migrate, press, run_command, running_bot, say
 from tests.fake_bot_api import FakeBotApi, FakeUser
 from tests.test_e2e_cases import NOORDVEEN, TITLE, WATERKWARTIER, add_staff, database, meet, submit, text_of
 
@@ -56,33 +56,7 @@ async def fake() -> AsyncIterator[FakeBotApi]:
 
 async def watchdog(fake: FakeBotApi, database_url: str, as_of: str, *extra: str) -> str:
     """Run ``python -m bot watchdog --once --as-of …`` against the fake Bot API; returns what it printed."""
-    env = {
-        **os.environ,
-        "TELEGRAM_BOT_TOKEN": fake.token,
-        "TELEGRAM_API_BASE_URL": fake.base_url,
-        "DATABASE_URL": database_url,
-        "INITIATIEFBOT_CONFIG": "zutphen",
-        # Like the bot in these tests, unpaced: 30 reminders to one broker would take 30 s at Telegram's
-        # pace per chat (tests/test_sendgate.py shows the sweep waiting for its paced messages).
-        "TELEGRAM_MAX_PER_SECOND": "0",
-        "TELEGRAM_CHAT_MAX_PER_SECOND": "0",
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "watchdog",
-        "--once",
-        "--as-of",
-        as_of,
-        *extra,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
-    assert process.returncode == 0, stderr.decode(errors="replace")
-    return stdout.decode()
+    return await run_command(fake, database_url, "watchdog", "--once", "--as-of", as_of, *extra)
 
 
 def received(user: FakeUser, text: str) -> list[str]:
