@@ -181,10 +181,17 @@ async def start_webhook_process(
 
 
 @contextlib.asynccontextmanager
-async def stopped_at_the_end(bot: BotProcess) -> AsyncIterator[BotProcess]:
-    """Stop the process (SIGTERM) when the block ends, if it still runs, even when the block failed."""
+async def stopped_at_the_end(bot: BotProcess, *, drained: str | None = None) -> AsyncIterator[BotProcess]:
+    """Stop the process (SIGTERM) when the block ends, if it still runs, even when the block failed.
+
+    With ``drained`` (the database URL) a block that ended well first waits until the bot has sent and
+    recorded every queued message: a stop leaves what is still queued for the next start (right for the
+    product), but the tests then check that everything went out once.
+    """
     try:
         yield bot
+        if drained is not None:
+            await outbox_drained(drained, timeout=REPLY_TIMEOUT)
     finally:
         if bot.process.returncode is None:
             await bot.stop()
@@ -333,7 +340,9 @@ async def test_resident_resumes_after_the_bot_process_is_killed_mid_intake(
 
     # While the bot is down, Nora answers the theme question; Telegram keeps the update.
     await nora.press_button("Greenery")
-    async with stopped_at_the_end(await start_bot_process(fake, database_url, tmp_path / "bot.log")):
+    async with stopped_at_the_end(
+        await start_bot_process(fake, database_url, tmp_path / "bot.log"), drained=database_url
+    ):
         await nora.wait_for_message(containing("In which neighbourhood"), timeout=REPLY_TIMEOUT)
         await press(nora, "Noordveen", "What can you do yourself?")
         await press(nora, "Stop", "I saved your answers")
@@ -397,7 +406,9 @@ async def test_polling_bot_killed_during_a_send_delivers_every_queued_message_on
     assert not any(ASSIGNED in line for line in texts(fake, nora))
 
     fake.clear_faults()
-    async with stopped_at_the_end(await start_bot_process(fake, database_url, log, lease=SHORT_LEASE)):
+    async with stopped_at_the_end(
+        await start_bot_process(fake, database_url, log, lease=SHORT_LEASE), drained=database_url
+    ):
         await nora.wait_for_message(containing(ASSIGNED), timeout=REPLY_TIMEOUT)
         card = await bea.wait_for_message(containing(CARD), timeout=REPLY_TIMEOUT)
         assert TITLE in (card.text or "")
@@ -433,7 +444,7 @@ async def test_polling_bot_sends_what_a_killed_run_left_before_it_polls_again(
     assert not any("What is the title" in line for line in texts(fake, nora))
 
     fake.clear_faults()
-    async with stopped_at_the_end(await start_bot_process(fake, database_url, log)):
+    async with stopped_at_the_end(await start_bot_process(fake, database_url, log), drained=database_url):
         # The process polls only after its start-up, and sends what was left during it.
         assert any("What is the title" in line for line in texts(fake, nora)), fake.describe_chat(nora)
         await say(nora, TITLE, "What do you want?")
@@ -469,7 +480,9 @@ async def test_polling_bot_killed_while_stuck_on_a_send_loses_nothing_typed_mean
     await fake.wait_until_none_hang()
 
     fake.clear_faults()
-    async with stopped_at_the_end(await start_bot_process(fake, database_url, log, lease=SHORT_LEASE)):
+    async with stopped_at_the_end(
+        await start_bot_process(fake, database_url, log, lease=SHORT_LEASE), drained=database_url
+    ):
         await nora.wait_for_message(containing("What do you want?"), timeout=REPLY_TIMEOUT)
         await say(nora, IDEA, "Which theme")
         await press(piet, "Greenery", "In which neighbourhood")
@@ -516,7 +529,7 @@ async def test_webhook_worker_killed_during_sends_delivers_every_queued_message_
         assert not any("What do you want?" in line for line in texts(fake, person))
 
     fake.clear_faults()
-    async with stopped_at_the_end(await start_webhook_process(fake, database_url, log)):
+    async with stopped_at_the_end(await start_webhook_process(fake, database_url, log), drained=database_url):
         for person in residents:
             await person.wait_for_message(containing("What do you want?"), timeout=REPLY_TIMEOUT)
             await person.wait_for_message(containing("Which theme"), timeout=REPLY_TIMEOUT)
@@ -557,7 +570,7 @@ async def test_webhook_worker_killed_before_a_reply_went_out_replies_once_and_sk
     assert not any("What do you want?" in line for line in texts(fake, nora))
 
     fake.clear_faults()
-    async with stopped_at_the_end(await start_webhook_process(fake, database_url, log)):
+    async with stopped_at_the_end(await start_webhook_process(fake, database_url, log), drained=database_url):
         # Telegram was not sure the dead worker took the update, and delivers it to the new one.
         await deliver(fake, await fake.redeliver(title))
         await nora.wait_for_message(containing("What do you want?"), timeout=REPLY_TIMEOUT)
