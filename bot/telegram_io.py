@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from telegram import Update
@@ -10,7 +11,7 @@ from telegram.constants import ChatType
 
 from bot.i18n import Translator
 from bot.inbound import fits_int64, storable
-from flows.events import Document, Event, EventKind, Location, Notice, Photo, Reply
+from flows.events import Contact, Document, Event, EventKind, KeyButton, Location, Media, Notice, Photo, Reply
 from flows.splitting import MESSAGE_LIMIT, shorten, split_text, utf16_len
 
 CAPTION_LIMIT = 1024
@@ -62,8 +63,12 @@ def _read(update: Update) -> Event | None:
         "chat_id": message.chat.id,
         "language_code": user.language_code,
         "first_name": user.first_name,
+        "last_name": user.last_name,
         "private_chat": message.chat.type == ChatType.PRIVATE,
     }
+    answered = message.reply_to_message
+    if answered is not None and answered.from_user is not None and answered.from_user.is_bot:
+        base["reply_to_message_id"] = answered.message_id
     if message.text is not None:
         text = message.text
         if text.startswith("/"):
@@ -80,6 +85,29 @@ def _read(update: Update) -> Event | None:
             biggest.file_id, biggest.file_unique_id, biggest.width, biggest.height, biggest.file_size
         )
         return Event(kind=EventKind.PHOTO, photo=photo, text=message.caption, **base)
+    if message.contact is not None:
+        card = message.contact
+        contact = Contact(card.phone_number, card.first_name or "", card.last_name or "", card.user_id)
+        return Event(kind=EventKind.CONTACT, contact=contact, **base)
+    if message.voice is not None:
+        voice = message.voice
+        seconds = voice.duration
+        if isinstance(seconds, timedelta):  # PTB gives a timedelta in newer versions
+            seconds = int(seconds.total_seconds())
+        media = Media(
+            voice.file_id, voice.file_unique_id, seconds, voice.mime_type, file_size=voice.file_size
+        )
+        return Event(kind=EventKind.VOICE, media=media, text=message.caption, **base)
+    if message.document is not None:
+        doc = message.document
+        media = Media(
+            doc.file_id,
+            doc.file_unique_id,
+            mime_type=doc.mime_type,
+            file_name=doc.file_name,
+            file_size=doc.file_size,
+        )
+        return Event(kind=EventKind.DOCUMENT, media=media, text=message.caption, **base)
     return Event(kind=EventKind.UNSUPPORTED, **base)
 
 
@@ -102,7 +130,15 @@ def render_reply(
     parts = [tr.render(reply.text, language), *(tr.render(m, language) for m in reply.extra)]
     text = "\n\n".join(p for p in parts if p)
     markup: dict[str, Any] | None = None
-    if reply.buttons:
+    if reply.keyboard:
+        markup = {
+            "keyboard": [[_key_button(b, tr=tr, language=language) for b in row] for row in reply.keyboard],
+            "resize_keyboard": True,
+            "one_time_keyboard": True,
+        }
+    elif reply.remove_keyboard:
+        markup = {"remove_keyboard": True}
+    elif reply.buttons:
         markup = {
             "inline_keyboard": [
                 [
@@ -150,6 +186,15 @@ def render_reply(
         else:
             calls.append(ApiCall("sendMessage", payload))
     return calls
+
+
+def _key_button(button: KeyButton, *, tr: Translator, language: str) -> dict[str, Any]:
+    key: dict[str, Any] = {"text": shorten(tr.render(button.label, language), BUTTON_LIMIT)}
+    if button.request == "contact":
+        key["request_contact"] = True
+    elif button.request == "location":
+        key["request_location"] = True
+    return key
 
 
 def document_payload(document: Document) -> dict[str, str]:

@@ -274,7 +274,7 @@ def advance(flow: Flow, state: FlowState, event: Event, ctx: FlowContext) -> Ste
         return _on_button(flow, step, state, event, ctx)
     if event.kind is EventKind.EDITED:
         return _reask(flow, state, ctx, t("You changed an earlier message. I did not use the change."))
-    if event.kind is EventKind.UNSUPPORTED:
+    if event.kind in (EventKind.UNSUPPORTED, EventKind.VOICE, EventKind.DOCUMENT, EventKind.CONTACT):
         return _reask(flow, state, ctx, t("Sorry, I cannot use that here."))
     if event.kind is EventKind.PHOTO:
         if step.kind is Kind.PHOTO and event.photo is not None:

@@ -16,7 +16,10 @@ class EventKind(StrEnum):
     BUTTON = "button"  # inline keyboard press (``button`` holds the callback data)
     LOCATION = "location"
     PHOTO = "photo"
-    UNSUPPORTED = "unsupported"  # sticker, voice, document, video, …
+    CONTACT = "contact"  # a contact card (Telegram's "share my number" button, or 📎 → Contact)
+    VOICE = "voice"  # a voice note
+    DOCUMENT = "document"  # a file sent as a document
+    UNSUPPORTED = "unsupported"  # sticker, video, poll, …
     EDITED = "edited"  # an edited earlier message
 
 
@@ -36,6 +39,28 @@ class Photo:
 
 
 @dataclass(frozen=True)
+class Contact:
+    """A shared contact card; ``user_id`` is set when it is a Telegram user's (own) card."""
+
+    phone_number: str
+    first_name: str = ""
+    last_name: str = ""
+    user_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Media:
+    """A voice note or document a person sent: what the bot needs to pass it on (by file id)."""
+
+    file_id: str
+    file_unique_id: str
+    duration: int | None = None  # seconds, for a voice note
+    mime_type: str | None = None
+    file_name: str | None = None  # for a document
+    file_size: int | None = None
+
+
+@dataclass(frozen=True)
 class Event:
     """One thing a person did in a chat."""
 
@@ -48,6 +73,10 @@ class Event:
     button: str | None = None
     location: Location | None = None
     photo: Photo | None = None
+    contact: Contact | None = None
+    media: Media | None = None  # the voice note or document of a VOICE or DOCUMENT event
+    reply_to_message_id: int | None = None  # the bot's message a person answered with "Reply" (swipe)
+    last_name: str | None = None
     language_code: str | None = None
     first_name: str | None = None
     private_chat: bool = True
@@ -72,6 +101,15 @@ class Document:
 
 
 @dataclass(frozen=True)
+class KeyButton:
+    """A button of the reply keyboard under the text field: it sends its label, or with ``request``
+    ("contact" or "location") the person's own number or place, after Telegram asks them."""
+
+    label: Msg
+    request: str | None = None
+
+
+@dataclass(frozen=True)
 class Reply:
     """One outgoing message (or an edit of the message the event's button belongs to)."""
 
@@ -84,6 +122,10 @@ class Reply:
     extra: tuple[Msg, ...] = field(default_factory=tuple)
     # Send as a document with ``text`` as its caption (or before it, when too long for a caption).
     document: Document | None = None
+    # A reply keyboard (shown instead of inline buttons: a message carries one kind of markup), or
+    # ``remove_keyboard`` to take an earlier one away.
+    keyboard: tuple[tuple[KeyButton, ...], ...] = ()
+    remove_keyboard: bool = False
 
 
 @dataclass(frozen=True)

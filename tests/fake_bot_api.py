@@ -1251,6 +1251,17 @@ class FakeUser:
         """Share a location."""
         return self._api._user_message(self, {"location": {"latitude": latitude, "longitude": longitude}})
 
+    async def send_contact(
+        self, phone_number: str, first_name: str, last_name: str | None = None, user_id: int | None = None
+    ) -> JSONDict:
+        """Share a contact card with 📎 → Contact (someone's, or with ``user_id`` a Telegram user's)."""
+        card: JSONDict = {"phone_number": phone_number, "first_name": first_name}
+        if last_name:
+            card["last_name"] = last_name
+        if user_id is not None:
+            card["user_id"] = user_id
+        return self._api._user_message(self, {"contact": card})
+
     async def send_photo(self, width: int = 1280, height: int = 960, caption: str | None = None) -> JSONDict:
         """Send a photo; it comes in three sizes, each a downloadable JPEG."""
         content: JSONDict = {"photo": self._api._new_photo(width, height)}
@@ -1335,8 +1346,11 @@ class FakeUser:
         ]
         raise AssertionError(f"no inline button {label!r} in chat {self.chat_id}; buttons there: {labels}")
 
-    async def tap_keyboard(self, label: str, *, location: tuple[float, float] | None = None) -> JSONDict:
-        """Tap a button of the reply keyboard the bot shows: sends its text, or a location if it asks one."""
+    async def tap_keyboard(
+        self, label: str, *, location: tuple[float, float] | None = None, phone_number: str | None = None
+    ) -> JSONDict:
+        """Tap a button of the reply keyboard the bot shows: sends its text, a location if it asks one, or
+        this user's own contact card (with ``phone_number``, the number Telegram knows) if it asks that."""
         keyboard = self._api._chat_of(self.chat_id).keyboard
         if keyboard is None:
             raise AssertionError(f"the bot shows no reply keyboard in chat {self.chat_id}")
@@ -1350,6 +1364,10 @@ class FakeUser:
                             f"button {label!r} asks for a location: pass location=(lat, lon)"
                         )
                     return await self.send_location(*location)
+                if button.get("request_contact"):
+                    if phone_number is None:
+                        raise AssertionError(f"button {label!r} asks for the contact: pass phone_number")
+                    return await self.send_contact(phone_number, self.first_name, self.last_name, self.id)
                 if len(button) > 1:
                     raise AssertionError(f"the fake cannot answer keyboard button {button}")
                 return await self.send_text(label)
