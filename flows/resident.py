@@ -166,6 +166,12 @@ def handle(conv: Conversation, event: Event, ctx: Context, case: CaseView | None
             (_menu(conv, t("That button no longer works. What do you want to do?")),),
             notice=Notice(t("This button no longer works. See the newest message.")),
         )
+    return start_with_idea(conv, event, ctx)
+
+
+def start_with_idea(conv: Conversation, event: Event, ctx: Context) -> Outcome:
+    """Something typed (or a voice note) outside any question, that is not for a broker: the start of an
+    idea. (Being built: today it greets and shows the menu.)"""
     return _home(conv, t("Hello! I help you share an idea for your neighbourhood. What do you want to do?"))
 
 

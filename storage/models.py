@@ -301,8 +301,13 @@ class Initiative(Base):
     own_contribution: Mapped[str | None] = mapped_column(Text)
     needs: Mapped[list[str]]
     amount_cents: Mapped[int | None] = mapped_column(BigInteger)
+    # The top of a range ("800 à 1000 euro"); None for a single amount.
+    amount_max_cents: Mapped[int | None] = mapped_column(BigInteger)
     neighbours: Mapped[int | None] = mapped_column(Integer)
     photo_file_id: Mapped[str | None] = mapped_column(String(255))
+    # Voice notes a resident sent as the idea or as what they do themselves (Telegram file ids).
+    idea_voice_file_id: Mapped[str | None] = mapped_column(String(255))
+    own_voice_file_id: Mapped[str | None] = mapped_column(String(255))
     contact_name: Mapped[str] = mapped_column(String(60))
     # Encrypted at rest (storage.crypto): Fernet tokens, never the plain number or address. SQLite keeps
     # the VARCHAR widths of 0001: it never enforces them, and changing a declared type there means
@@ -365,6 +370,11 @@ class InitiativeEvent(Base):
     to_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     # False for internal entries (notes between staff) that the resident never sees.
     visible_to_resident: Mapped[bool] = mapped_column(Boolean, server_default=true())
+    # A photo, voice note or document sent with a message ("photo", "voice", "document"): its Telegram
+    # file id, and a document's file name.
+    media_kind: Mapped[str | None] = mapped_column(String(16))
+    media_file_id: Mapped[str | None] = mapped_column(String(255))
+    media_name: Mapped[str | None] = mapped_column(String(255))
 
 
 class StatusSpell(Base):

@@ -1,0 +1,40 @@
+"""resident experience: amounts as ranges, voice notes with the idea, and photos, voice notes and
+documents in the messages between a resident and their broker
+
+Revision ID: 0014
+Revises: 0013
+Create Date: 2026-11-30
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0014"
+down_revision: str | Sequence[str] | None = "0013"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    # Plain ADD COLUMN on both engines (no batch copy: on SQLite that would cascade to the timeline).
+    op.add_column("initiatives", sa.Column("amount_max_cents", sa.BigInteger(), nullable=True))
+    op.add_column("initiatives", sa.Column("idea_voice_file_id", sa.String(255), nullable=True))
+    op.add_column("initiatives", sa.Column("own_voice_file_id", sa.String(255), nullable=True))
+    op.add_column("initiative_events", sa.Column("media_kind", sa.String(16), nullable=True))
+    op.add_column("initiative_events", sa.Column("media_file_id", sa.String(255), nullable=True))
+    op.add_column("initiative_events", sa.Column("media_name", sa.String(255), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("initiative_events") as batch:
+        batch.drop_column("media_name")
+        batch.drop_column("media_file_id")
+        batch.drop_column("media_kind")
+    with op.batch_alter_table("initiatives") as batch:
+        batch.drop_column("own_voice_file_id")
+        batch.drop_column("idea_voice_file_id")
+        batch.drop_column("amount_max_cents")
