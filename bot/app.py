@@ -17,6 +17,7 @@ from telegram.ext import Application, BaseRateLimiter, ContextTypes, ExtBot, Typ
 from telegram.request import BaseRequest
 
 from bot.bot_api import bot_requests
+from bot.command_menus import resident_menu_calls
 from bot.dispatcher import Dispatcher, Handled
 from bot.flood import FloodGuard
 from bot.handback import broker_unreachable
@@ -36,7 +37,6 @@ from flows.events import Event
 from flows.flood import FloodRule
 from flows.municipality import Municipality
 from flows.resident import LANGUAGES
-from flows.text import Msg, t
 from storage import crypto, reencryption
 from storage.db import create_engine, is_sqlite, session_factory
 from storage.mail_outbox import MailRow
@@ -45,16 +45,6 @@ from storage.outbox import OutboxRow
 
 log = logging.getLogger(__name__)
 
-COMMANDS: tuple[tuple[str, Msg], ...] = (
-    ("start", t("Start and main menu")),
-    ("nieuw", t("Share a new idea")),
-    ("mijn", t("My initiatives")),
-    ("taal", t("Choose your language")),
-    ("mijngegevens", t("My data")),
-    ("help", t("Help")),
-    ("stop", t("Stop for now")),
-    ("vergeetmij", t("Delete my data")),
-)
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 # How long a stopping bot lets the replies under way make new calls, with its HTTP client still open.
 # Calls already under way then still get their full timeout (TELEGRAM_SEND_TIMEOUT): cut off, one Telegram
@@ -309,11 +299,11 @@ def stoppable_transport(runtime: Runtime, bot: Bot) -> StoppableTransport:
 
 
 async def set_commands(bot: Bot, translator: Translator) -> None:
-    """The command menu in every shipped language; Dutch is also the default."""
-    for language in (None, *translator.languages):
-        lang = language or "nl"
-        commands = [BotCommand(name, translator.render(desc, lang)) for name, desc in COMMANDS]
-        await bot.set_my_commands(commands, language_code=language)
+    """The residents' command menu in every shipped language; Dutch is also the default. Staff chats
+    have their own (``bot.command_menus``), set through the outbox when their role begins."""
+    for call in resident_menu_calls(translator):
+        commands = [BotCommand(c["command"], c["description"]) for c in call.payload["commands"]]
+        await bot.set_my_commands(commands, language_code=call.payload.get("language_code"))
 
 
 async def _handle_until_stored(

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.departments import DepartmentDesk
 from bot.i18n import Translator
+from bot.language_names import language_name
 from bot.logs import Pseudonyms
 from flows import broker, coordinator, lifecycle, resident
 from flows.cases import (
@@ -56,13 +57,14 @@ from flows.privacy import ERASED_ID
 from flows.resident import Outcome
 from flows.routing import BrokerLoad, route
 from flows.stalls import AMSTERDAM
-from flows.text import t, verbatim
+from flows.text import Msg, t, verbatim
 from storage import audit, reports, web_sessions
 from storage import departments as departments_store
 from storage import initiatives as initiatives_store
 from storage import people as people_store
 from storage import staff as staff_store
 from storage.initiatives import CaseRow, InitiativeRow
+from storage.people import PersonRow
 from storage.staff import StaffRow
 
 log = logging.getLogger(__name__)
@@ -94,6 +96,7 @@ class Casework:
         translator: Translator | None = None,
     ) -> None:
         self._m = municipality
+        self._readers = translator.languages if translator is not None else ("nl", "en")
         self._web_url = web_url  # login links to the staff web start with it
         # Questions to departments, their answers and links; e-mails are rendered with ``translator``.
         self.desk = DepartmentDesk(municipality, translator, web_url=web_url, view=self.view)
@@ -163,7 +166,16 @@ class Casework:
             department=row.department,
             resident_unreachable=person is not None and person.unreachable_at is not None,
             question=await self._question(session, row),
+            resident_language=self._language_of(person, row),
         )
+
+    def _language_of(self, person: PersonRow | None, row: CaseRow) -> Msg | None:
+        """The initiator's language as staff read it: their own choice, else their Telegram app's, else
+        the language they submitted in (also when it is one the bot does not speak)."""
+        if row.resident_user_id == ERASED_ID:
+            return None
+        code = (person.language or person.telegram_language if person is not None else None) or row.language
+        return language_name(code, self._readers) if code else None
 
     async def _question(self, session: AsyncSession, row: CaseRow) -> QuestionFacts | None:
         """The question of the department a case waits on (its clock, or its request for information)."""
@@ -244,7 +256,7 @@ class Casework:
         )
         notes = [
             Notification(to.telegram_user_id, to.telegram_user_id, r)
-            for r in broker.case_card(after, self.context(now), heading=heading)
+            for r in broker.case_card(after, self.context(now), heading=heading, with_photo=True)
         ]
         if before.status == Status.INGEDIEND:
             notice = resident.status_notice(after, Status.TOEGEWEZEN.value, None, None, to.name)
@@ -337,11 +349,12 @@ class Casework:
                     e.actor_role,
                     e.note,
                     _department(self._m, e.department),
+                    e.to_staff_name,
                 )
                 for e in entries
             ]
             reply = broker.timeline_text(
-                case, items, for_resident=command.for_resident, offset=command.offset
+                case, items, for_resident=command.for_resident, offset=command.offset, now=now
             )
             if command.for_resident:
                 buttons = (*reply.buttons, *resident.case_buttons(case.reference, case.status))
@@ -596,7 +609,7 @@ class Casework:
         after = await self.case(session, case.reference)
         assert after is not None
         heading = t("{name} handed this initiative over to you.", name=staff.name)
-        cards = broker.case_card(after, self.context(now), heading=heading)
+        cards = broker.case_card(after, self.context(now), heading=heading, with_photo=True)
         if command.note:
             cards = (*cards, Reply(t("Note from {name}: {note}", name=staff.name, note=command.note)))
         notes = [Notification(to.telegram_user_id, to.telegram_user_id, r) for r in cards]

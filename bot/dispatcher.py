@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.casework import Casework
+from bot.command_menus import queue_staff_menu
 from bot.data_export import export_replies
 from bot.erasure import Erasure
 from bot.flood import FloodGuard
@@ -27,9 +28,11 @@ from flows.commands import (
     ErasePerson,
     ExplainErasure,
     ExportMyData,
+    RedeemInvite,
     SetLanguage,
     ShowMyInitiatives,
     SubmitInitiative,
+    SyncStaffMenu,
 )
 from flows.events import Event, EventKind, Reply
 from flows.flood import Verdict, slow_down
@@ -227,10 +230,18 @@ class Dispatcher:
                 notes = (*out.notifications, *erased.notifications)
                 out = replace(out, replies=(*out.replies, erased.reply), notifications=notes)
                 forget = erased.forgotten
+            elif isinstance(command, SyncStaffMenu):
+                if staff is not None:
+                    await queue_staff_menu(session, event.user_id, staff.role, self._tr, now)
             else:
                 out = await self._casework.run(
                     session, command, out, event=event, staff=staff, case=case, now=now
                 )
+                if isinstance(command, RedeemInvite):
+                    # A redeemed invitation may have made them staff or changed their role.
+                    became = await staff_store.load_staff(session, event.user_id)
+                    if became is not None:
+                        await queue_staff_menu(session, event.user_id, became.role, self._tr, now)
         conv = out.conversation
         trace.flow, trace.step = conv.mode, conv.draft.step if conv.draft else None
         if forget:

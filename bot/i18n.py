@@ -9,13 +9,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from babel import Locale
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_datetime, format_skeleton, format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal
 from babel.support import NullTranslations, Translations
 
-from flows.text import Localized, Money, Msg, ParamValue
+from flows.text import Capital, Localized, Moment, Money, Msg, ParamValue
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,14 @@ class Translator:
             return str(value)
         if isinstance(value, int):
             return self._decimal(value, language)
+        if isinstance(value, Capital):
+            text = self.render(value.msg, language)
+            return text[:1].upper() + text[1:]
         locale = self._locale(language)
+        if isinstance(value, Moment):
+            at = value.at.astimezone(TIMEZONE)
+            day = format_skeleton("yMMMd" if value.with_year else "MMMd", at, locale=locale)
+            return f"{day} {format_time(at, format='short', locale=locale)}"
         if isinstance(value, datetime):
             return format_datetime(value.astimezone(TIMEZONE), format="medium", locale=locale)
         if isinstance(value, date):

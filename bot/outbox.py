@@ -48,7 +48,9 @@ SENT_BATCH_WINDOW = 0.002
 SENT_BATCH_MAX = 200
 # Calls that change nothing when made twice (Telegram answers "not modified" or "query is too old"):
 # one of these need not be recorded before the next call, a new message must.
-IDEMPOTENT_METHODS = frozenset({"answerCallbackQuery", "editMessageText", "editMessageReplyMarkup"})
+IDEMPOTENT_METHODS = frozenset(
+    {"answerCallbackQuery", "editMessageText", "editMessageReplyMarkup", "setMyCommands", "deleteMyCommands"}
+)
 # Bad requests that mean the wanted state is already there (or can no longer matter).
 HARMLESS = ("message is not modified", "message to edit not found", "query is too old", "query id is invalid")
 

@@ -85,7 +85,7 @@ def global_pace(per_second: float, *, slack: float = 0.0) -> Pace:
 
 
 # Calls that are no chat message and do not count against the budget.
-UNBUDGETED_METHODS = frozenset({"answerCallbackQuery"})
+UNBUDGETED_METHODS = frozenset({"answerCallbackQuery", "setMyCommands", "deleteMyCommands"})
 
 
 @dataclass

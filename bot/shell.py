@@ -37,6 +37,8 @@ class TerminalTransport:
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     async def deliver(self, method: str, payload: dict[str, Any]) -> int | None:
+        if method in ("setMyCommands", "deleteMyCommands"):
+            return None  # a staff member's command menu: the terminal has none
         chat_id = payload.get("chat_id")
         if chat_id is not None and chat_id != self.me:
             # Someone else's chat (a broker, a coordinator, the resident): show what they get.

@@ -12,9 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import handback
 from bot.app import telegram_bot
+from bot.command_menus import queue_staff_menu
+from bot.i18n import Translator
 from bot.settings import Settings
 from flows.cases import HandBack
 from flows.municipality import Municipality
+from flows.resident import LANGUAGES
 from storage import crypto
 from storage import departments as departments_store
 from storage import people as people_store
@@ -176,6 +179,10 @@ async def run(settings: Settings, args: argparse.Namespace, out: TextIO = sys.st
                 )
                 if not await people_store.is_reachable(session, row.telegram_user_id):
                     print(f"Warning: {NOT_REACHABLE.format(name=row.name)}", file=out)
+                # Sent by the running bot's outbox; someone who never opened the bot gets it at /start.
+                await queue_staff_menu(
+                    session, row.telegram_user_id, row.role, Translator(tuple(LANGUAGES)), now
+                )
                 return 0
             if command == "list":
                 rows = await staff_store.list_staff(session)
@@ -227,6 +234,10 @@ async def run(settings: Settings, args: argparse.Namespace, out: TextIO = sys.st
                 return 1
             if command == "remove":
                 await staff_store.remove_staff(session, staff_id=staff.id, now=now)
+                # Their chat shows the residents' commands again once the running bot sends this.
+                await queue_staff_menu(
+                    session, staff.telegram_user_id, None, Translator(tuple(LANGUAGES)), now
+                )
                 print(f"{staff.name} no longer has a staff role.", file=out)
                 if staff.role == "broker":
                     cases, told = await handback.hand_back(session, staff, HandBack.REMOVED, now)

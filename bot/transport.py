@@ -19,6 +19,8 @@ METHODS = frozenset(
         "editMessageText",
         "editMessageReplyMarkup",
         "answerCallbackQuery",
+        "setMyCommands",  # a staff member's own command menu (bot.command_menus)
+        "deleteMyCommands",
     }
 )
 _SHORTCUT_WARNING = rf"Please use 'Bot\.({'|'.join(sorted(METHODS))})' instead of 'Bot\.do_api_request"

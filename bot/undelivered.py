@@ -102,6 +102,8 @@ async def report_undelivered(
     """Queue, in the caller's transaction, one message per staff member about the given-up ``rows``."""
     by_chat: dict[int, list[OutboxRow]] = {}
     for row in rows:
+        if row.method in ("setMyCommands", "deleteMyCommands"):
+            continue  # a command menu is no message anyone misses
         by_chat.setdefault(row.chat_id, []).append(row)
     people = await people_store.load_people(session, set(by_chat))
     notes: list[Notification] = []

@@ -12,6 +12,7 @@ from datetime import datetime
 from types import MappingProxyType
 
 from flows import lifecycle
+from flows.bidi import isolate
 from flows.cases import (
     COORDINATOR_COMMANDS,
     RESIDENT_PREFIX,
@@ -43,6 +44,7 @@ from flows.commands import (
     ReplyToDepartment,
     ShowBrokers,
     ShowTimeline,
+    SyncStaffMenu,
 )
 from flows.department import (
     DEPARTMENT_ACTIONS,
@@ -55,10 +57,11 @@ from flows.events import Button, Event, EventKind, Notice, Reply
 from flows.intake import NEEDS
 from flows.lifecycle import Actor, Refused, Role, Status, staff_label
 from flows.municipality import Municipality
-from flows.resident import Conversation, Outcome
+from flows.resident import Conversation, Outcome, looks_like_invite
 from flows.splitting import MESSAGE_LIMIT, utf16_len
+from flows.staff_menu import MENU_COMMANDS, MENU_PREFIX, menu_command, staff_menu
 from flows.stalls import AMSTERDAM, StallFacts, Standing, Track, status_standing, working_days_between
-from flows.text import Money, Msg, localized, t, tn, verbatim
+from flows.text import Moment, Money, Msg, capital, localized, t, tn, verbatim
 from flows.validators import clean_text
 
 TEXT_MAX = 2000
@@ -160,13 +163,19 @@ def status_clock(case: CaseView, ctx: StaffContext) -> Standing | None:
     return status_standing(facts, ctx.municipality, ctx.now)
 
 
-def case_card(case: CaseView, ctx: StaffContext, *, heading: Msg | None = None) -> tuple[Reply, ...]:
-    """Everything a broker needs to pick a case up, with the actions as buttons."""
+def case_card(
+    case: CaseView, ctx: StaffContext, *, heading: Msg | None = None, with_photo: bool = False
+) -> tuple[Reply, ...]:
+    """Everything a broker needs to pick a case up, with the actions as buttons; the photo goes first
+    ``with_photo`` only (a new case, a case opened on purpose), not with every status card.
+
+    What the initiator wrote is bidi-isolated (``flows.bidi``): Arabic reads right to left inside the
+    Dutch card, whose own labels stay left to right."""
     m = ctx.municipality
     lines: list[Msg] = []
     if heading is not None:
         lines.append(heading)
-    lines.append(t("{reference} · {title}", reference=case.reference, title=case.title))
+    lines.append(t("{reference} · {title}", reference=case.reference, title=isolate(case.title)))
     lines.append(
         t(
             "Wijk: {wijk} · Theme: {theme}",
@@ -203,9 +212,9 @@ def case_card(case: CaseView, ctx: StaffContext, *, heading: Msg | None = None) 
             lines.append(waiting)
     lines.append(t("Initiatiefmakelaar: {name}", name=case.broker_name or t("nobody yet")))
     # The free texts stand apart, so a long card is split around them (flows.splitting), not inside.
-    lines += [_BLANK, t("What do they want?\n{text}", text=case.description), _BLANK]
+    lines += [_BLANK, t("What do they want?\n{text}", text=isolate(case.description)), _BLANK]
     if case.own_contribution:
-        lines += [t("What can they do themselves?\n{text}", text=case.own_contribution), _BLANK]
+        lines += [t("What can they do themselves?\n{text}", text=isolate(case.own_contribution)), _BLANK]
     needs = [_NEED_LABELS.get(code) or verbatim(code) for code in case.needs]
     joined = Msg(", ".join(f"{{n{i}}}" for i in range(len(needs))), {f"n{i}": n for i, n in enumerate(needs)})
     lines.append(t("What do they need? {needs}", needs=joined))
@@ -213,13 +222,15 @@ def case_card(case: CaseView, ctx: StaffContext, *, heading: Msg | None = None) 
         lines.append(t("Amount: about {amount}", amount=Money(case.amount_cents)))
     if case.neighbours:
         lines.append(t("Neighbours taking part: {count}", count=case.neighbours))
-    contact = [case.contact_name, *(c for c in (case.contact_phone, case.contact_email) if c)]
+    contact = [isolate(case.contact_name), *(c for c in (case.contact_phone, case.contact_email) if c)]
     lines.append(t("Contact: {contact} (and in this chat via the bot)", contact=" · ".join(contact)))
+    if case.resident_language is not None:
+        lines.append(t("Language of the initiator: {language}", language=case.resident_language))
     if case.resident_unreachable:
         lines.append(t("⚠ The initiator blocked the bot: messages do not arrive."))
     text = Msg("\n".join(f"{{l{i}}}" for i in range(len(lines))), {f"l{i}": x for i, x in enumerate(lines)})
     card = Reply(text, buttons=card_buttons(case, m))
-    if case.photo_file_id:
+    if case.photo_file_id and with_photo:
         return (
             Reply(t("Photo of {reference}", reference=case.reference), photo_file_id=case.photo_file_id),
             card,
@@ -255,7 +266,7 @@ def case_list(cases: Sequence[CaseView], ctx: StaffContext, *, title: Msg) -> Re
                 "{mark}{reference} · {title}\n{status} · {when}",
                 mark=overdue,
                 reference=case.reference,
-                title=case.title,
+                title=isolate(case.title),
                 status=staff_label(case.status),
                 when=when,
             )
@@ -267,28 +278,63 @@ def case_list(cases: Sequence[CaseView], ctx: StaffContext, *, title: Msg) -> Re
 
 
 def timeline_text(
-    case: CaseView, items: Sequence[TimelineItem], *, for_resident: bool, offset: int = 0
+    case: CaseView,
+    items: Sequence[TimelineItem],
+    *,
+    for_resident: bool,
+    offset: int = 0,
+    now: datetime | None = None,
 ) -> Reply:
     """One message of a case's timeline (``items`` oldest first), newest first from ``offset`` on, with
-    "Earlier messages" while older entries remain; the button carries the next offset, nothing is kept."""
-    newest = list(reversed(items))
+    "Earlier messages" while older entries remain; the button carries the next offset, nothing is kept.
+
+    One entry per event (``merged``), each "day time · who" over a sentence that starts with a capital;
+    the year only for another year than ``now``'s."""
+    newest = list(reversed(merged(items)))
     offset = max(0, min(offset, len(newest) - 1))
     end = _page_end(case, newest, offset)
-    lines: list[Msg] = [t("Timeline of {reference} · {title}", reference=case.reference, title=case.title)]
+    title = isolate(case.title)
+    lines: list[Msg] = [t("Timeline of {reference} · {title}", reference=case.reference, title=title)]
     if newest:
         lines.append(
             t("Newest first · {first}–{last} of {total}", first=offset + 1, last=end, total=len(newest))
         )
     for item in newest[offset:end]:
-        who = verbatim(item.staff_name) if item.staff_name else _role_name(item.actor_role, for_resident)
-        what = event_text(item, for_resident)
-        lines.append(t("{date} · {who}\n{what}", date=item.at, who=who, what=what))
+        who = (
+            verbatim(isolate(item.staff_name))
+            if item.staff_name
+            else _role_name(item.actor_role, for_resident)
+        )
+        shown = replace(item, note=isolate(item.note) if item.note else item.note)
+        when = Moment(item.at, with_year=now is not None and item.at.year != now.year)
+        what = capital(event_text(shown, for_resident))
+        lines.append(t("{date} · {who}\n{what}", date=when, who=capital(who), what=what))
     text = Msg("\n\n".join(f"{{l{i}}}" for i in range(len(lines))), {f"l{i}": x for i, x in enumerate(lines)})
     if end == len(newest):
         return Reply(text)
     prefix = RESIDENT_PREFIX if for_resident else STAFF_PREFIX
     earlier = Button(t("Earlier messages"), case_button(prefix, case.reference, "tl", str(end)))
     return Reply(text, buttons=((earlier,),))
+
+
+def merged(items: Sequence[TimelineItem]) -> list[TimelineItem]:
+    """The timeline with one entry per event: an assignment and the status "toegewezen" it caused, written
+    at the same moment, become one status entry that names the initiatiefmakelaar."""
+    out: list[TimelineItem] = []
+    for item in items:
+        before = out[-1] if out else None
+        if before is not None and before.at == item.at and _pair(before, item):
+            status, assigned = (before, item) if before.kind == "status" else (item, before)
+            out[-1] = replace(status, to_name=assigned.to_name or assigned.staff_name)
+            continue
+        out.append(item)
+    return out
+
+
+def _pair(a: TimelineItem, b: TimelineItem) -> bool:
+    kinds = {a.kind, b.kind}
+    status = a if a.kind == "status" else b
+    return kinds == {"status", "assigned"} and status.status == Status.TOEGEWEZEN and status.to_name is None
 
 
 # What a timeline entry and the heading add to their free text once rendered (the date, who, the
@@ -304,7 +350,9 @@ def _page_end(case: CaseView, newest: Sequence[TimelineItem], offset: int) -> in
     while end < len(newest):
         item = newest[end]
         room -= TIMELINE_ENTRY_ROOM + sum(
-            utf16_len(x or "") for x in (item.note, item.staff_name, item.department)
+            # Bidi isolation (``flows.bidi``) may add two characters to each line.
+            utf16_len(x or "") + 2 * (x or "").count("\n")
+            for x in (item.note, item.staff_name, item.department, item.to_name)
         )
         if room < 0 and end > offset:
             break
@@ -325,18 +373,18 @@ def event_text(item: TimelineItem, for_resident: bool) -> Msg:
     label = lifecycle.status_label if for_resident else staff_label
     note = item.note or ""
     if item.kind == "status" and item.status:
-        if item.department:
-            return t(
-                "{status} (department: {department}) {note}",
-                status=label(item.status),
-                department=item.department,
-                note=note,
-            )
-        return t("{status} {note}", status=label(item.status), note=note)
+        return _status_text(item, label(item.status), note)
     if item.kind == "assigned":
-        return t("Initiatiefmakelaar assigned. {note}", note=note)
+        if item.to_name is None:
+            return t("Initiatiefmakelaar assigned.")
+        if for_resident:
+            return t("{broker} is your initiatiefmakelaar now.", broker=item.to_name)
+        return t("{broker} is the initiatiefmakelaar now.", broker=item.to_name)
     if item.kind == "handover":
-        return t("Handed over to another initiatiefmakelaar. {note}", note=note)
+        to = verbatim(item.to_name) if item.to_name else t("another initiatiefmakelaar")
+        if note:
+            return t("Handed over to {broker}: {note}", broker=to, note=note)
+        return t("Handed over to {broker}.", broker=to)
     if item.kind == "unassigned":
         if note == HandBack.UNREACHABLE:
             return t("Back to the coordinators: the bot cannot reach this initiatiefmakelaar.")
@@ -356,13 +404,39 @@ def event_text(item: TimelineItem, for_resident: bool) -> Msg:
     return verbatim(note)
 
 
+def _status_text(item: TimelineItem, status: Msg, note: str) -> Msg:
+    """A status entry: the status, then (after a separator) whom it went to, the department, the note."""
+    if item.to_name:  # merged with its assignment (``merged``)
+        return t("{status} — {broker}", status=status, broker=item.to_name)
+    if item.department and note:
+        return t(
+            "{status} (department: {department}): {note}",
+            status=status,
+            department=item.department,
+            note=note,
+        )
+    if item.department:
+        return t("{status} (department: {department})", status=status, department=item.department)
+    if note:
+        return t("{status}: {note}", status=status, note=note)
+    return status
+
+
 def may_concern_staff(event: Event, pending: Pending | None) -> bool:
     """Whether an event could be a staff matter, so only then the sender's staff role is looked up."""
     if event.kind is EventKind.COMMAND:
-        return event.command in STAFF_COMMANDS
+        return event.command in STAFF_COMMANDS or _is_menu_command(event)
     if event.kind is EventKind.BUTTON:
-        return (event.button or "").startswith(f"{STAFF_PREFIX}:")
+        return (event.button or "").startswith((f"{STAFF_PREFIX}:", f"{MENU_PREFIX}:"))
     return event.kind is EventKind.TEXT and pending is not None and pending.action in _STAFF_INPUTS
+
+
+def _is_menu_command(event: Event) -> bool:
+    """/start or /help, but not /start with an invitation code (that one may change someone's role)."""
+    if event.command not in MENU_COMMANDS:
+        return False
+    payload = event.command_args.split()[0] if event.command_args.split() else ""
+    return not (event.command == "start" and looks_like_invite(payload))
 
 
 def handle(
@@ -371,8 +445,17 @@ def handle(
     """A staff member's event, or None when it is not a staff matter (then the resident flow takes it)."""
     if not event.private_chat:
         return None  # a case card holds the initiator's contact details: never in a group
+    if event.kind is EventKind.COMMAND and _is_menu_command(event):
+        # Their own menu, not the resident's greeting; the chat's command list is set again with it.
+        menu = (staff_menu(staff),)
+        return Outcome(replace(conv, pending=None), menu, commands=(SyncStaffMenu(),))
     if event.kind is EventKind.COMMAND and event.command in STAFF_COMMANDS:
         return _command(conv, event, staff, case, ctx)
+    if event.kind is EventKind.BUTTON and (command := menu_command(event.button or "")) is not None:
+        typed = replace(event, kind=EventKind.COMMAND, command=command, command_args="", button=None)
+        if command not in STAFF_COMMANDS and command not in MENU_COMMANDS:
+            return Outcome(conv, (Reply(t("That button does not work here.")),), Notice(t("Not possible.")))
+        return replace(handle(conv, typed, staff, case, ctx) or Outcome(conv), notice=Notice())
     if event.kind is EventKind.BUTTON:
         parsed = parse_case_button(event.button or "")
         if parsed is None or parsed[0] != STAFF_PREFIX:
@@ -420,7 +503,7 @@ def _command(
         if lifecycle.is_final(case.status):
             return Outcome(conv, (Reply(t("This initiative is closed.")),))
         return Outcome(conv, commands=(ShowBrokers(case.reference, "as"),))
-    return Outcome(conv, case_card(case, ctx), commands=_contact_seen(case))
+    return Outcome(conv, case_card(case, ctx, with_photo=True), commands=_contact_seen(case))
 
 
 def _contact_seen(case: CaseView) -> tuple[RecordContactView, ...]:
@@ -439,7 +522,7 @@ def _button(
         return Outcome(conv, (Reply(not_yours(staff, case, ctx)),), Notice(t("Not possible.")))
     ok = Notice()
     if action == "open":
-        return Outcome(conv, case_card(case, ctx), ok, commands=_contact_seen(case))
+        return Outcome(conv, case_card(case, ctx, with_photo=True), ok, commands=_contact_seen(case))
     if action == "tl":
         show = ShowTimeline(case.reference, for_resident=False, offset=page_offset(argument))
         return Outcome(conv, notice=ok, commands=(show,))
@@ -662,7 +745,7 @@ def unassigned_alert(case: CaseView, ctx: StaffContext, reason: Msg) -> Reply:
     text = t(
         "New initiative without an initiatiefmakelaar: {reference} · {title} (wijk: {wijk}).",
         reference=case.reference,
-        title=case.title,
+        title=isolate(case.title),
         wijk=wijk,
     )
     return Reply(

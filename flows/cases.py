@@ -7,6 +7,7 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from flows.events import Event, EventKind, Reply
+from flows.text import Msg
 
 # Callback data: "c:<reference>:<action>[:<argument>]" for staff, "r:<reference>:<action>" for residents.
 STAFF_PREFIX, RESIDENT_PREFIX = "c", "r"
@@ -111,6 +112,8 @@ class CaseView:
     resident_unreachable: bool = False
     # While bij_gemeente: the department's current question (its clock), if the case has one.
     question: QuestionFacts | None = None
+    # The language the initiator uses, named for staff (e.g. "Arabisch (العربية)"); None if unknown.
+    resident_language: Msg | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,7 @@ class TimelineItem:
     actor_role: str = "system"
     note: str | None = None
     department: str | None = None
+    to_name: str | None = None  # assigned, handover: the initiatiefmakelaar who got the case
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,11 @@ class RedeemInvite:
 
 
 @dataclass(frozen=True)
+class SyncStaffMenu:
+    """Set Telegram's command menu in the sender's chat to their staff commands (through the outbox)."""
+
+
+@dataclass(frozen=True)
 class ListCases:
     """A broker's open cases, most urgent first."""
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 
 from flows import stalls
+from flows.bidi import isolate
 from flows.cases import STAFF_PREFIX, BrokerOption, HandBack, case_button
 from flows.events import Button, Reply
 from flows.lifecycle import Status, is_final, staff_label
@@ -165,7 +166,7 @@ def stalled(lines: Sequence[CaseLine], m: Municipality, now: datetime) -> Reply:
             t(
                 "{reference} · {title}\n{status} · {broker}\n{clocks}",
                 reference=line.reference,
-                title=line.title,
+                title=isolate(line.title),
                 status=staff_label(line.status),
                 broker=line.broker_name or t("no initiatiefmakelaar"),
                 clocks=_join([standing_text(s) for s in standings]),
@@ -199,7 +200,7 @@ def unassigned(lines: Sequence[CaseLine], m: Municipality, now: datetime) -> Rep
             t(
                 "{reference} · {title}\nWijk: {wijk} · waiting {days} working days",
                 reference=line.reference,
-                title=line.title,
+                title=isolate(line.title),
                 wijk=_wijk(m, line.wijk_code),
                 days=waiting,
             )
@@ -246,7 +247,7 @@ def reminder_from_coordinator(coordinator: str, reference: str) -> Msg:
 def _reassign_list(head: Msg, cases: Sequence[tuple[str, str]], *after: Msg) -> Reply:
     """A broker's open initiatives under ``head``, each with a one-tap reassign."""
     lines = [
-        t("{reference} · {title}", reference=reference, title=title)
+        t("{reference} · {title}", reference=reference, title=isolate(title))
         for reference, title in cases[:LIST_LIMIT]
     ]
     if len(cases) > LIST_LIMIT:

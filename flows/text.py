@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Union
 
-ParamValue = Union[str, int, "Money", date, datetime, "Msg", "Localized"]
+ParamValue = Union[str, int, "Money", date, datetime, "Msg", "Localized", "Moment", "Capital"]
 
 
 @dataclass(frozen=True)
@@ -14,6 +14,22 @@ class Money:
     """An amount in euro cents, rendered with babel as currency in the reader's locale."""
 
     cents: int
+
+
+@dataclass(frozen=True)
+class Moment:
+    """A moment shown to a person: day, month and hour:minute in their locale, without seconds; the
+    year only when ``with_year`` (another year than now)."""
+
+    at: datetime
+    with_year: bool = False
+
+
+@dataclass(frozen=True)
+class Capital:
+    """A message rendered with its first letter upper-case: a label that begins a sentence."""
+
+    msg: Msg
 
 
 @dataclass(frozen=True)
@@ -63,3 +79,8 @@ def verbatim(text: str) -> Msg:
 def localized(**texts: str) -> Msg:
     """Text from data in several languages, e.g. ``localized(nl="Groen", en="Greenery")``."""
     return Msg("{text}", {"text": Localized(tuple(texts.items()))})
+
+
+def capital(msg: Msg) -> Msg:
+    """``msg`` as the start of a sentence: its first letter upper-case in every language."""
+    return Msg("{text}", {"text": Capital(msg)})

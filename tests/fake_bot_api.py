@@ -1798,6 +1798,19 @@ class FakeBotApi:
         stored = self._commands.get((key, language_code or ""), [])
         return [(command["command"], command["description"]) for command in stored]
 
+    def commands_seen(self, chat: ChatRef, language_code: str | None = None) -> list[tuple[str, str]]:
+        """The command menu a private chat shows in a Telegram app set to ``language_code``: the first
+        list that exists of chat + language, chat, all private chats + language, all private chats,
+        default + language, default (Telegram's order for private chats)."""
+        chat_id = _resolve_int(_chat_id_of(chat))
+        language = (language_code or "").split("-")[0].lower()
+        for scope in (("chat", chat_id, None), ("all_private_chats", None, None), ("default", None, None)):
+            for lang in (language, "") if language else ("",):
+                stored = self._commands.get((scope, lang))
+                if stored:
+                    return [(command["command"], command["description"]) for command in stored]
+        return []
+
     def describe_chat(self, chat: ChatRef) -> str:
         """A readable account of what the bot sent to a chat and which calls failed lately."""
         chat_id = _chat_id_of(chat)
