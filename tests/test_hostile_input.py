@@ -24,6 +24,7 @@ from bot.dispatcher import Dispatcher
 from bot.i18n import Translator
 from bot.telegram_io import MESSAGE_LIMIT, render_reply, to_event
 from flows import broker
+from flows.bidi import FSI, PDI, isolate
 from flows.cases import CaseView
 from flows.commands import SubmitInitiative
 from flows.events import EventKind, Photo, Reply
@@ -40,6 +41,15 @@ from tests.test_intake_flow import TR, ZUTPHEN, Chat, answer_until
 # Overrides, embeddings, isolates and marks: they can make a text read differently from what it holds.
 BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
 BIDI_RE = re.compile(f"[{BIDI}]")
+# The bot's own isolation of right-to-left text (flows.bidi): a pair around a stretch of one line.
+ISOLATED_RE = re.compile(f"{FSI}[^{BIDI}\n]*{PDI}")
+
+
+def without_isolates(text: str) -> str:
+    """``text`` without the bot's balanced FSI … PDI pairs (and what they hold), to find any other control."""
+    return ISOLATED_RE.sub("", text)
+
+
 MARKUP = '*_[]()~`>#+-=|{}.!\\<b></b><a href="https://evil.example">klik</a>&amp;\n'
 STEPS = [step.name for step in INTAKE.steps]
 
@@ -88,7 +98,7 @@ def assert_plain_and_clean(reply: Reply) -> None:
         assert "parse_mode" not in payload and "entities" not in payload
         text = str(payload.get("text", payload.get("caption", "")))
         assert len(text) <= MESSAGE_LIMIT
-        assert not BIDI_RE.search(text), text
+        assert not BIDI_RE.search(without_isolates(text)), text
         markup = payload.get("reply_markup") or {}
         for row in markup.get("inline_keyboard", []):  # type: ignore[union-attr]
             for button in row:
@@ -212,9 +222,10 @@ def test_the_card_shows_the_residents_cleaned_text_verbatim(title: str, idea: st
     )
     for language in ("nl", "en"):
         text = card_text(case, language)
-        assert expected_title in text and expected_idea in text
+        assert isolate(expected_title) in text and isolate(expected_idea) in text
         if expected_own:
-            assert expected_own in text
+            assert isolate(expected_own) in text
+        assert not BIDI_RE.search(without_isolates(text)), text
 
 
 # --- end to end: the card a broker gets over Telegram -------------------------------------------------
@@ -265,8 +276,10 @@ async def test_a_broker_sees_markup_and_right_to_left_text_as_typed_without_over
         card = await bea.wait_for_message(containing("What do they want?"))
     text = card.text or ""
     for raw, keep in ((TITLE, False), (IDEA, True), (OWN, True)):
-        assert clean_text(raw, keep_newlines=keep) in text
-    assert not BIDI_RE.search(text)
+        assert isolate(clean_text(raw, keep_newlines=keep)) in text
+    # Only the bot's own isolation of the right-to-left lines: no override the resident typed.
+    assert f"{FSI}שלום مرحبا — *vet*" in text
+    assert not BIDI_RE.search(without_isolates(text))
     assert "<b>Tuin</b>" in text and "[link](https://evil.example)" in text
     # Telegram still finds links and /commands in plain text itself, but nothing typed becomes formatting.
     kinds = {entity["type"] for entity in card.raw.get("entities", [])}

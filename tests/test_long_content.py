@@ -354,6 +354,6 @@ async def test_long_cards_messages_and_timelines_reach_everybody_whole(
             "Timeline",
             "Stop my initiative",
         ]
-        assert "you\nsubmitted" in text_of(resident_pages[-1])
+        assert "You\nSubmitted" in text_of(resident_pages[-1])
 
     assert all(utf16_len(m.text or "") <= MESSAGE_LIMIT for user in (anna, bea) for m in user.sent())

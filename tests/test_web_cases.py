@@ -93,7 +93,7 @@ async def test_the_case_page_shows_the_card_and_the_timeline_newest_first(web: W
     assert "Bankjes bij de speeltuin" in html and "Twee bankjes" in html
     assert "Initiatiefmakelaar Bram, since" in html
     assert "Norm date" in html
-    note, submitted = html.index("Internal note: Belt maandag"), html.index("Submitted ")
+    note, submitted = html.index("Internal note: Belt maandag"), html.index('<p class="what">Submitted</p>')
     assert note < submitted  # newest first
     # Contact details only behind the link.
     assert "Fatima el Amrani" not in html and "Show contact details" in html
