@@ -18,6 +18,7 @@ from bot.i18n import Translator
 from bot.language_names import language_name
 from bot.logs import Pseudonyms
 from flows import broker, coordinator, lifecycle, resident
+from flows.bidi import isolate
 from flows.cases import (
     STAFF_PREFIX,
     BrokerOption,
@@ -403,9 +404,9 @@ class Casework:
             )
             head = t(
                 "Message from {name} about {reference} · {title}:",
-                name=case.contact_name,
+                name=isolate(case.contact_name),
                 reference=case.reference,
-                title=case.title,
+                title=isolate(case.title),
             )
             buttons = (
                 (
@@ -413,7 +414,7 @@ class Casework:
                     Button(t("Open"), case_button(STAFF_PREFIX, case.reference, "open")),
                 ),
             )
-            relayed = Reply(head, extra=(verbatim(command.text),), buttons=buttons)
+            relayed = Reply(head, extra=(verbatim(isolate(command.text)),), buttons=buttons)
             if case.broker_telegram_id:
                 targets = [case.broker_telegram_id]
                 done = Reply(t("Sent to your initiatiefmakelaar {broker}.", broker=case.broker_name or ""))

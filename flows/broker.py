@@ -216,8 +216,11 @@ def case_card(
     if case.own_contribution:
         lines += [t("What can they do themselves?\n{text}", text=isolate(case.own_contribution)), _BLANK]
     needs = [_NEED_LABELS.get(code) or verbatim(code) for code in case.needs]
-    joined = Msg(", ".join(f"{{n{i}}}" for i in range(len(needs))), {f"n{i}": n for i, n in enumerate(needs)})
-    lines.append(t("What do they need? {needs}", needs=joined))
+    if needs:  # an empty msgid would render as the catalog's header
+        joined = Msg(
+            ", ".join(f"{{n{i}}}" for i in range(len(needs))), {f"n{i}": n for i, n in enumerate(needs)}
+        )
+        lines.append(t("What do they need? {needs}", needs=joined))
     if case.amount_cents:
         lines.append(t("Amount: about {amount}", amount=Money(case.amount_cents)))
     if case.neighbours:

@@ -160,6 +160,7 @@ def test_an_arabic_title_and_idea_read_right_to_left_inside_the_dutch_card() -> 
     assert f"{FSI}نحن نزرع{PDI}" in shown
     assert f"Contact: {FSI}فاطمة{PDI}" in shown
     assert "Taal van de inwoner: Arabisch (العربية)" in shown
+    assert "Project-Id-Version" not in shown and "Wat hebben ze nodig?" not in shown  # no needs given
     # The broker's own words stay Dutch and outside every isolate.
     outside = re.sub(f"{FSI}[^{PDI}]*{PDI}", "", shown)
     assert not re.search(r"[\u0600-\u06ff]", outside.replace("Arabisch (العربية)", ""))
