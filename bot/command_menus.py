@@ -77,6 +77,21 @@ def no_staff_menu_call(chat_id: int) -> ApiCall:
     return ApiCall("deleteMyCommands", {"scope": _chat_scope(chat_id)})
 
 
+async def staff_menu_calls(
+    session: AsyncSession, telegram_user_id: int, role: StaffRole | str | None, tr: Translator
+) -> list[tuple[int, ApiCall]]:
+    """The (chat, call) that gives this person the menu of ``role`` (None: no staff role any more); none
+    when the bot never talked with them, as Telegram knows no chat to set it for (their /start does)."""
+    person = await people_store.load_person(session, telegram_user_id)
+    if person is None:
+        return []
+    # A private chat's id is the user's id (people.chat_id is the chat they wrote from last).
+    if role is None:
+        return [(telegram_user_id, no_staff_menu_call(telegram_user_id))]
+    language = resident.language_for(person.language, person.telegram_language)
+    return [(telegram_user_id, staff_menu_call(telegram_user_id, StaffRole(role), tr, language))]
+
+
 async def queue_staff_menu(
     session: AsyncSession,
     telegram_user_id: int,
@@ -86,21 +101,12 @@ async def queue_staff_menu(
     *,
     lease: timedelta = timedelta(0),
 ) -> bool:
-    """Queue, in the caller's transaction, the menu for this person's role (None: no staff role any
-    more); False when the bot never talked with them, as Telegram knows no chat to set it for then (their
-    first /start sets it).
+    """Queue, in the caller's transaction, what ``staff_menu_calls`` gives; False when nothing.
 
     Through the outbox, not at start-up: it goes out after commit from whichever worker sends, in order
     with the chat's messages, and an outage of Telegram delays it without losing it.
     """
-    person = await people_store.load_person(session, telegram_user_id)
-    if person is None:
-        return False
-    if role is None:
-        call = no_staff_menu_call(telegram_user_id)
-    else:
-        language = resident.language_for(person.language, person.telegram_language)
-        call = staff_menu_call(telegram_user_id, StaffRole(role), tr, language)
-    # A private chat's id is the user's id (people.chat_id is the chat they wrote from last).
-    await enqueue_calls(session, [(telegram_user_id, call)], now, lease=lease)
-    return True
+    calls = await staff_menu_calls(session, telegram_user_id, role, tr)
+    if calls:
+        await enqueue_calls(session, calls, now, lease=lease)
+    return bool(calls)

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.casework import Casework
-from bot.command_menus import queue_staff_menu
+from bot.command_menus import staff_menu_calls
 from bot.data_export import export_replies
 from bot.erasure import Erasure
 from bot.flood import FloodGuard
@@ -218,9 +218,14 @@ class Dispatcher:
             out = resident.handle(conv, event, ctx, case)
         language = resident.language_for(person.language, person.telegram_language)
         forget = False
+        menus: list[tuple[int, ApiCall]] = []  # a staff member's command menu, after the replies
         for command in out.commands:
             if isinstance(command, SetLanguage | ShowMyInitiatives | SubmitInitiative | ExportMyData):
                 out, language = await self._run(session, command, out, event, ctx, language, now)
+                if isinstance(command, SetLanguage):  # a staff member's menu follows their language
+                    member = await staff_store.load_staff(session, event.user_id)
+                    if member is not None:
+                        menus += await staff_menu_calls(session, event.user_id, member.role, self._tr)
             elif isinstance(command, ExplainErasure):
                 out = replace(
                     out, replies=(*out.replies, await self._erasure.explain(session, event.user_id))
@@ -232,7 +237,7 @@ class Dispatcher:
                 forget = erased.forgotten
             elif isinstance(command, SyncStaffMenu):
                 if staff is not None:
-                    await queue_staff_menu(session, event.user_id, staff.role, self._tr, now)
+                    menus += await staff_menu_calls(session, event.user_id, staff.role, self._tr)
             else:
                 out = await self._casework.run(
                     session, command, out, event=event, staff=staff, case=case, now=now
@@ -241,7 +246,7 @@ class Dispatcher:
                     # A redeemed invitation may have made them staff or changed their role.
                     became = await staff_store.load_staff(session, event.user_id)
                     if became is not None:
-                        await queue_staff_menu(session, event.user_id, became.role, self._tr, now)
+                        menus += await staff_menu_calls(session, event.user_id, became.role, self._tr)
         conv = out.conversation
         trace.flow, trace.step = conv.mode, conv.draft.step if conv.draft else None
         if forget:
@@ -259,7 +264,7 @@ class Dispatcher:
                 history=list(conv.draft.history) if conv.draft else [],
                 now=now,
             )
-        calls = [(event.chat_id, call) for call in self._calls(out, event, language)]
+        calls = [(event.chat_id, call) for call in self._calls(out, event, language)] + menus
         # Messages for other people, each in their own language.
         if out.notifications:
             calls.extend(await notification_calls(session, out.notifications, self._tr))

@@ -198,3 +198,47 @@ async def test_the_fake_bot_api_checks_command_menus_and_resolves_them_like_tele
             await bot.set_my_commands([BotCommand("x", "Niemand")], scope=BotCommandScopeChat(999_999))
         await bot.set_my_commands([BotCommand(f"c{i}", "Eén") for i in range(100)])
         await bot.set_my_commands([BotCommand("a" * 32, "x" * 256)], language_code="de")
+
+
+async def test_a_staff_members_menu_follows_the_language_they_choose(
+    fake: FakeBotApi, database_url: str
+) -> None:
+    bea = fake.user(8601, "Bea", language_code="en")
+    await add_staff(database_url, bea.id, "Bea Bakker")
+
+    async with running_bot(fake, database_url, clock=clock):
+        await say(bea, "/start", "You are an initiatiefmakelaar.")
+        await fake.wait_for_call("setMyCommands", scoped_to(bea))
+        assert ("zaken", "Your open initiatives, most urgent first") in fake.commands_seen(bea, "en")
+        seen = len(fake.calls("setMyCommands"))
+        await say(bea, "/taal", "Which language")
+        await press(bea, "Nederlands", "Nederlands")
+        await fake.wait_for_call("setMyCommands", scoped_to(bea), after=seen)
+        # Her Telegram app is still English: the chat's own list wins, now in Dutch.
+        assert ("zaken", "Je open initiatieven, de meest dringende eerst") in fake.commands_seen(bea, "en")
+        menu = await say(bea, "/help", "Hallo Bea Bakker! Je bent initiatiefmakelaar.")
+        assert menu.button_labels == ["Mijn initiatieven", "Website voor medewerkers"]
+
+
+async def test_a_telegram_outage_delays_the_staff_menu_and_does_not_lose_it(
+    fake: FakeBotApi, database_url: str
+) -> None:
+    dirk = fake.user(8701, "Dirk", language_code="en")
+    async with database(database_url) as session:
+        invite = await staff_store.create_invite(
+            session, role="broker", name="Dirk Dekker", wijken=[NOORDVEEN], themes=[], now=clock()
+        )
+
+    async with running_bot(fake, database_url, clock=clock):
+        fake.fail_next("setMyCommands", error_code=500)
+        # The menu goes after the welcome: a failing menu call holds up no message.
+        await say(dirk, f"/start {invite.code}", "Welcome, Dirk Dekker!")
+        failed = await fake.wait_for_call("setMyCommands", lambda call: call.status == 500)
+        assert (
+            fake.commands_seen(dirk, "en") != [] and names(fake.commands_seen(dirk, "en")) != BROKER_COMMANDS
+        )
+        # Not /start (that sets the menu anew): the chat's next message takes the retry along.
+        await say(dirk, "/zaken", "You have no open initiatives.")
+        retried = await fake.wait_for_call("setMyCommands", scoped_to(dirk))
+        assert retried.params == failed.params
+        assert names(fake.commands_seen(dirk, "en")) == BROKER_COMMANDS
