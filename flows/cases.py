@@ -126,6 +126,7 @@ class TimelineItem:
     note: str | None = None
     department: str | None = None
     to_name: str | None = None  # assigned, handover: the initiatiefmakelaar who got the case
+    internal: bool = False  # never shown to the initiator (the staff web marks it)
 
 
 @dataclass(frozen=True)

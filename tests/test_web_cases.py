@@ -95,6 +95,8 @@ async def test_the_case_page_shows_the_card_and_the_timeline_newest_first(web: W
     assert "Norm date" in html
     note, submitted = html.index("Internal note: Belt maandag"), html.index('<p class="what">Submitted</p>')
     assert note < submitted  # newest first
+    # One entry for the assignment and the status it caused.
+    assert '<p class="what">Assigned — Bram</p>' in html and "Initiatiefmakelaar assigned" not in html
     # Contact details only behind the link.
     assert "Fatima el Amrani" not in html and "Show contact details" in html
 

@@ -23,7 +23,7 @@ from bot.casework import OPEN
 from bot.notifications import enqueue_for_sweep
 from bot.web.department_questions import department_section
 from bot.web.site import SITE, VIEWER, Site, Viewer
-from flows.broker import event_text  # the bot's own sentences for its timeline
+from flows.broker import event_text, merged  # the bot's own sentences for its timeline
 from flows.cases import CaseView, Notification, TimelineItem
 from flows.commands import Assign, Handover, RemindBroker
 from flows.coordinator import standing_text
@@ -256,7 +256,7 @@ async def case_page(request: web.Request) -> web.Response:
         "next_step_at": norm.next_step[1] if norm and norm.next_step else None,
         "needs": [render(NEED_LABELS.get(code) or verbatim(code)) for code in case.needs],
         "days_in_status": working_days_between(case.status_changed_at, now, m.closing_days),
-        "timeline": [_entry(e, m) for e in reversed(entries)],
+        "timeline": [_entry(item) for item in reversed(merged([_item(e, m) for e in entries]))],
         "may_act": may_act,
         "can_manage": can_manage,
         "show_contact": show_contact,
@@ -282,21 +282,36 @@ LEVEL_NAMES: Mapping[Level, Msg] = {
 }
 
 
-def _entry(e: TimelineEntry, m: Municipality) -> dict[str, object]:
-    """A timeline entry for the template, in the words of the bot's timeline."""
+def _item(e: TimelineEntry, m: Municipality) -> TimelineItem:
+    """A stored timeline entry as the bot's timeline sees it (``flows.broker.merged`` joins an assignment
+    and the status it caused into one)."""
     who_name = e.staff_name or e.to_staff_name if e.kind != "status" else e.staff_name
     department = m.department(e.department) if e.department else None
     shown = department.name if department else e.department
-    item = TimelineItem(e.at, e.kind, e.status, who_name, e.actor_role, e.note, shown)
+    return TimelineItem(
+        e.at,
+        e.kind,
+        e.status,
+        who_name,
+        e.actor_role,
+        e.note,
+        shown,
+        to_name=e.to_staff_name,
+        internal=not e.visible_to_resident,
+    )
+
+
+def _entry(item: TimelineItem) -> dict[str, object]:
+    """A timeline entry for the template, in the words of the bot's timeline."""
     if item.staff_name:
         who: Msg = verbatim(item.staff_name)
-    elif e.actor_role == "resident":
+    elif item.actor_role == "resident":
         who = t("the initiator")
-    elif e.actor_role == "system":
+    elif item.actor_role == "system":
         who = t("the bot")
     else:
         who = t("the municipality")
-    return {"at": e.at, "who": who, "what": event_text(item, False), "internal": not e.visible_to_resident}
+    return {"at": item.at, "who": who, "what": event_text(item, False), "internal": item.internal}
 
 
 # --- the photo ---------------------------------------------------------------------------------------
