@@ -304,14 +304,14 @@ def timeline_text(
         )
     for item in newest[offset:end]:
         who = (
-            verbatim(isolate(item.staff_name))
+            verbatim(isolate(item.staff_name))  # a name as it is written ("van Dijk")
             if item.staff_name
-            else _role_name(item.actor_role, for_resident)
+            else capital(_role_name(item.actor_role, for_resident))
         )
         shown = replace(item, note=isolate(item.note) if item.note else item.note)
         when = Moment(item.at, with_year=now is not None and item.at.year != now.year)
         what = capital(event_text(shown, for_resident))
-        lines.append(t("{date} · {who}\n{what}", date=when, who=capital(who), what=what))
+        lines.append(t("{date} · {who}\n{what}", date=when, who=who, what=what))
     text = Msg("\n\n".join(f"{{l{i}}}" for i in range(len(lines))), {f"l{i}": x for i, x in enumerate(lines)})
     if end == len(newest):
         return Reply(text)

@@ -142,6 +142,10 @@ def test_a_reassignment_without_its_own_status_names_the_new_broker() -> None:
     later = TimelineItem(AT, "assigned", None, "Carla", "coordinator", to_name="Dirk Dekker")
     shown = text(broker.timeline_text(a_case(), (later,), for_resident=False), "nl")
     assert "Carla\nDirk Dekker is nu de initiatiefmakelaar." in shown
+    # A name stays as it is written; a sentence that starts with it gets its capital.
+    later = TimelineItem(AT, "assigned", None, "van Dijk", "coordinator", to_name="de Vries")
+    shown = text(broker.timeline_text(a_case(), (later,), for_resident=False), "nl")
+    assert " · van Dijk\nDe Vries is nu de initiatiefmakelaar." in shown
 
 
 def test_an_arabic_title_and_idea_read_right_to_left_inside_the_dutch_card() -> None:
