@@ -115,6 +115,8 @@ class Step:
     keyboard_hint: Msg | None = None
     # The answer given before, as the resident reads it (shown after Back and when editing).
     show: Callable[[Answers], Msg | None] | None = None
+    # A choice shows the answer given before with ✔ (not for choices that are actions, like "Send").
+    mark_answer: bool = True
     # Reorders or relabels a choice's buttons for these answers (the likely theme first, a tick box).
     adjust: Callable[[Sequence[Option], Answers], Sequence[Option]] | None = None
 
@@ -276,7 +278,7 @@ def _buttons(
             if step.kind is Kind.MULTI:
                 mark = "✅" if opt.code in state.selected else "▫️"
                 label = Msg("{mark} {label}", {"mark": mark, "label": opt.label})
-            elif current is not None and opt.code == current:
+            elif current is not None and opt.code == current and step.mark_answer:
                 label = Msg("✔ {label}", {"label": opt.label})
             row.append(Button(label, callback(flow, step, opt.code)))
             if len(row) == step.columns:
@@ -549,7 +551,8 @@ def _accept(
     replies: list[Reply] = []
     if edit and chosen is not None:
         # Replace the buttons of the answered question by the answer, so old buttons can't be pressed.
-        shown = chosen if chosen.msgid.startswith("✔") else Msg("✔ {c}", {"c": chosen})
+        marked = chosen.msgid.startswith(("✔", "✏️"))  # the label carries its own mark
+        shown = chosen if marked else Msg("✔ {c}", {"c": chosen})
         replies.append(Reply(text=_prompt(step, state.answers, ctx), extra=(shown,), edit=True))
     if state.editing and not (target.startswith(EXIT_PREFIX) or flow.step(target).follow_up):
         target = "@summary"

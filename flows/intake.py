@@ -300,7 +300,7 @@ STEPS = (
         "check",
         Kind.CHOICE,
         _check_prompt,
-        next=Switch("check", {CHECK_OK: "theme", CHECK_TITLE: "title", CHECK_THEME: "theme"}, "theme"),
+        next=Switch("check", {CHECK_OK: "theme", CHECK_TITLE: "title", CHECK_THEME: "theme"}, "title"),
         options=(
             Option(CHECK_OK, t("✔ Yes, that is right")),
             Option(CHECK_TITLE, t("✏️ Other title")),
@@ -308,6 +308,7 @@ STEPS = (
         ),
         update=_check,
         skip_if=lambda a: not a.get("title_suggestion"),
+        mark_answer=False,
         counted=False,
     ),
     Step(
@@ -440,6 +441,7 @@ STEPS = (
         ),
         update=_confirm,
         adjust=_confirm_options,
+        mark_answer=False,
         counted=False,
     ),
     Step(
@@ -451,6 +453,7 @@ STEPS = (
             Option(KEEP_DRAFT, t("No, back to my idea")),
             Option(DISCARD, t("Yes, delete everything")),
         ),
+        mark_answer=False,
         counted=False,
     ),
     Step(
