@@ -410,6 +410,12 @@ def _on_text(flow: Flow, step: Step, state: FlowState, text: str, ctx: FlowConte
             parsed = parser(text)
             if parsed is not None:
                 return _accept_option(flow, step, state, parsed, ctx)
+        if step.validate is not None and step.kind is Kind.CHOICE:
+            # A choice that also takes typed text (a title instead of the suggested one).
+            typed_value = step.validate(text)
+            if isinstance(typed_value, Invalid):
+                return _reask(flow, state, ctx, typed_value.reason)
+            return _accept(flow, step, state, typed_value, ctx)
         return _reask(flow, state, ctx, t("Please choose one of the buttons."))
     return _reask(flow, state, ctx, t("Sorry, I did not understand that."))
 

@@ -62,7 +62,7 @@ NEEDS = (
     Option("anders", t("Something else")),
 )
 
-CHECK_OK, CHECK_TITLE, CHECK_THEME = "ok", "titel", "thema"
+CHECK_OK, CHECK_TITLE, CHECK_THEME, CHECK_TYPED = "ok", "titel", "thema", "getypt"
 SUBMIT, CHANGE, PUBLISH, PRIVACY, DECLINE = "indienen", "aanpassen", "tonen", "privacy", "nee"
 DISCARD, KEEP_DRAFT = "wissen", "terug"
 # Kept for drafts saved before the consent moved into the last step.
@@ -186,7 +186,9 @@ def validate_count_words(raw: str) -> int | Invalid:
 
 
 def _check(value: str, answers: Answers) -> dict[str, JSON]:
-    """The resident's answer to the suggested title and theme."""
+    """The resident's answer to the suggested title and theme: a button, or a title of their own."""
+    if value not in (CHECK_OK, CHECK_TITLE, CHECK_THEME):
+        return {"check": CHECK_TYPED, "title": value}
     found: dict[str, JSON] = {"check": value}
     if value in (CHECK_OK, CHECK_THEME):
         found["title"] = answers.get("title_suggestion")
@@ -200,11 +202,11 @@ def _check_prompt(answers: Answers, ctx: FlowContext) -> Msg:
     guess = answers.get("theme_guess")
     if guess:
         return t(
-            "Nice idea! I will call it:\n“{title}”\nTheme: {theme}\nIs that right?",
+            "Nice idea! I will call it:\n“{title}”\nTheme: {theme}\nIs that right? Or type another title.",
             title=title,
             theme=_label(ctx, "theme", guess),
         )
-    return t("Nice idea! I will call it:\n“{title}”\nIs that right?", title=title)
+    return t("Nice idea! I will call it:\n“{title}”\nIs that right? Or type another title.", title=title)
 
 
 def _themes_first(options: Sequence[Option], answers: Answers) -> Sequence[Option]:
@@ -300,7 +302,12 @@ STEPS = (
         "check",
         Kind.CHOICE,
         _check_prompt,
-        next=Switch("check", {CHECK_OK: "theme", CHECK_TITLE: "title", CHECK_THEME: "theme"}, "title"),
+        next=Switch(
+            "check",
+            {CHECK_OK: "theme", CHECK_TITLE: "title", CHECK_THEME: "theme", CHECK_TYPED: "theme"},
+            "title",
+        ),
+        validate=without_personal_data(validate_title),
         options=(
             Option(CHECK_OK, t("✔ Yes, that is right")),
             Option(CHECK_TITLE, t("✏️ Other title")),

@@ -134,12 +134,16 @@ async def answer_intake(
     await say(user, title, "Which theme")
     await press(user, "Greenery", "In which neighbourhood")
     await press(user, "Waterkwartier", "What can you do yourself")
-    await say(user, own, "What do you need?")
+    await user.send_text(own)
+    asked = await user.wait_for_message(
+        lambda m: "How many neighbours" in (m.text or "") or "What do you need?" in (m.text or "")
+    )
+    if "How many neighbours" in (asked.text or ""):  # not read from the answer
+        await press(user, "I don't know yet", "What do you need?")
     await user.press_button("▫️ Money or a grant")
     await user.press_button("Done ✔")
     await user.wait_for_message(containing("how much money"))
-    await say(user, "1250", "How many neighbours")
-    await press(user, "I don't know yet", "photo")
+    await say(user, "1250", "photo")
     await press(user, "No photo", "phone number or e-mail")
     if contact is None:
         await press(user, "Only via Telegram", "What name")
