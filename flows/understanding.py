@@ -32,12 +32,12 @@ def fold(text: str) -> str:
     return "".join(out).casefold().translate(_FOLD_MORE)
 
 
-# Quotes that mean an apostrophe, and letters that have no accent to take off but are read as plain ones.
 def _words_of(listed: str) -> frozenset[str]:
     """The folded words or phrases of a "|"-separated list."""
     return frozenset(fold(item) for item in listed.split("|"))
 
 
+# Quotes that mean an apostrophe, and letters that have no accent to take off but are read as plain ones.
 _FOLD_MORE = str.maketrans(
     {"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": "'", "\u02bc": "'", "ı": "i", "ł": "l", "ø": "o"}
 )
@@ -52,15 +52,14 @@ def _words(text: str) -> list[str]:
 
 # --- numbers ------------------------------------------------------------------------------------------
 
-_DUTCH_UNITS = (
-    "een twee drie vier vijf zes zeven acht negen tien elf twaalf dertien veertien vijftien zestien"
-)
-_DUTCH_UNITS += " zeventien achttien negentien"
-_ENGLISH_UNITS = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen"
-_ENGLISH_UNITS += " sixteen seventeen eighteen nineteen"
 _UNITS: dict[str, int] = {
     word: value
-    for words in (_DUTCH_UNITS, _ENGLISH_UNITS)
+    for words in (
+        "een twee drie vier vijf zes zeven acht negen tien elf twaalf dertien veertien vijftien zestien "
+        "zeventien achttien negentien",
+        "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+        "seventeen eighteen nineteen",
+    )
     for value, word in enumerate(words.split(), start=1)
 }
 _TENS: dict[str, int] = {
@@ -121,7 +120,7 @@ def _word_value(word: str) -> Decimal | None:
 
 @dataclass(frozen=True)
 class _Token:
-    kind: Literal["num", "scale", "word", "money", "sign", "approx", "range"]
+    kind: Literal["num", "scale", "word", "money", "sign", "approx"]
     text: str
     value: Decimal = Decimal(0)
 
@@ -135,12 +134,12 @@ _TOKEN = re.compile(
     r"|(?P<sign>-)"
     r"|(?P<word>[^\W\d_]+(?:'[^\W\d_]+)*)"
 )
-_MONEY_WORDS = frozenset({"euro", "euros", "euro's", "eur", "eu", "eurootjes", "pop", "piek"})
+_MONEY_WORDS = frozenset({"euro", "euros", "euro's", "eur", "eurootjes"})
 _APPROX_WORDS = _words_of(
     "ongeveer|ong|ca|circa|zo'n|zon|rond|rondom|plusminus|pakweg|grofweg|zowat|ruwweg|ofzo|"
     "zoiets|schatting|about|around|approximately|approx|roughly|ish|estimate"
 )
-_RANGE_WORDS = frozenset({"tot", "to", "a", "of", "or", "till", "until", "t/m", "tm"})
+_RANGE_WORDS = frozenset({"tot", "to", "a", "of", "or", "till", "until", "tm"})  # "à" folds to "a"
 _BETWEEN = frozenset({"tussen", "between"})
 _FEW = frozenset({"paar", "few", "enkele", "several", "couple", "aantal"})
 
@@ -390,7 +389,6 @@ _COLLECTIVE: dict[str, int] = {
 _COLLECTIVE["beiden"] = 2
 _COLLECTIVE["twintigen"] = 20
 _COLLECTIVE_INTRO = re.compile(r"\b(?:met\s+)?(?:z'n|zn|zijn|ons|onze|jullie|hun)\s+([a-z]+)\b")
-_ROUGHLY = ("een stuk of", "zo'n", "ongeveer", "rond de", "circa", "about", "around", "roughly")
 
 
 def _collective(folded: str) -> int | None:
@@ -408,11 +406,10 @@ def _whole(value: Decimal) -> int | None:
 
 def read_count(text: str) -> int | None:
     """A number of people in a short answer: "5", "vijf", "een stuk of tien", "twee of drie" (the higher),
-    "met z'n vijven", "a dozen"; None when there is none, it is not a whole number of 1 or more, or several
-    numbers compete."""
-    folded = fold(clean_text(text, keep_newlines=False))
-    if (collective := _collective(folded)) is not None:
-        return collective
+    "met z'n vijven", "a dozen", "ik en 4 buren" (5, as ``neighbours_in`` reads it); None when there is
+    none, it is not a whole number of 1 or more, or several numbers compete."""
+    if (people := neighbours_in(text)) is not None:
+        return people
     tokens = _tokens(text)
     numbers = _numbers(tokens)
     if not numbers or any(number.negative for number in numbers):

@@ -191,6 +191,7 @@ def test_reading_an_amount_never_fails_on_any_text(text: str) -> None:
         ("1.000", 1000),
         ("één", 1),
         ("ten", 10),
+        ("ik en 4 buren", 5),  # the same head count as neighbours_in reads
     ],
 )
 def test_counts_are_read(text: str, expected: int) -> None:
