@@ -57,6 +57,8 @@ def euros(low: float, high: float | None = None, *, about: bool = False) -> Amou
         ("800 – 1000", euros(800, 1000)),  # en dash
         ("tussen 800 en 1000", euros(800, 1000)),
         ("tussen de 800 en 1000 euro", euros(800, 1000)),
+        ("tussen de 800 en de 1000", euros(800, 1000)),
+        ("zo'n 1000 á 1500 euro", euros(1000, 1500, about=True)),
         ("800 tot 1000", euros(800, 1000)),
         ("€800 tot €1000", euros(800, 1000)),
         ("1000 tot 800", euros(800, 1000)),  # a range comes back low to high
@@ -86,6 +88,8 @@ def euros(low: float, high: float | None = None, *, about: bool = False) -> Amou
         ("1250,50", euros(1250.50)),
         ("€ 12,5", euros(12.50)),
         ("1.000.000", euros(1_000_000)),
+        ("1 250 euro", euros(1250)),  # thousands grouped with a space
+        ("€ 12 500,50", euros(12_500.50)),
         ("ik denk ongeveer 800 euro", euros(800, about=True)),
         ("Voor 30 bollen en een bankje: 800 euro", euros(800)),  # the number with "euro" is the amount
         ("ten minste 800 euro", euros(800)),  # "ten" is Dutch here, not English ten
