@@ -664,11 +664,10 @@ def match_wijk(text: str, wijken: Sequence[Wijk]) -> Wijk | None:
 
 # --- postcode -------------------------------------------------------------------------------------------
 
-_LOOKALIKE_DIGITS = str.maketrans({"o": "0", "O": "0", "l": "1", "I": "1", "i": "1", "|": "1"})
+_LOOKALIKE_DIGITS = str.maketrans({"o": "0", "l": "1", "i": "1", "|": "1"})  # read after folding
 _POSTCODE_TEXT = re.compile(
-    r"(?:(?:mijn\s+)?postcode(?:\s+is)?\s*:?\s*|(?:my\s+)?postcode(?:\s+is)?\s*:?\s*)?"
-    r"(?P<digits>[0-9oOlIi|]{4})\s*-?\s*(?P<letters>[A-Za-z]{2})?[\s.!]*",
-    re.IGNORECASE,
+    r"(?:(?:(?:mijn|my)\s+)?postcode(?:\s+is)?\s*:?\s*)?"
+    r"(?P<digits>[0-9oli|]{4})\s*-?\s*(?P<letters>[a-z]{2})?[\s.!]*"
 )
 
 
