@@ -128,7 +128,8 @@ class _Token:
 # Digits grouped with spaces ("1 250") or with dots and commas inside ("1.250,50", "1,250.50"), then an
 # optional ",-" (Dutch "no cents") and an optional "k" (thousand) directly after.
 _TOKEN = re.compile(
-    r"(?P<num>\d{1,3}(?: \d{3})+(?:,\d{1,2})?(?![\d.,])|\d+(?:[.,]\d+)*)(?P<dash>,-{1,2}|,=)?(?P<k>k(?![^\W\d_]))?"
+    r"(?P<num>\d{1,3}(?: \d{3})+(?:,\d{1,2})?(?![\d.,])|\d+(?:[.,]\d+)*)"
+    r"(?P<dash>,-{1,2}|,=)?(?P<k>k(?![^\W\d_]))?"
     r"|(?P<approx>\+/-|\+-|±|~|≈)"
     r"|(?P<money>€)"
     r"|(?P<sign>-)"
@@ -145,8 +146,8 @@ _FEW = frozenset({"paar", "few", "enkele", "several", "couple", "aantal"})
 
 
 def _digits_value(number: str) -> Decimal | None:
-    """A number written with digits, spaces, dots or commas. A separator followed by exactly three digits groups
-    thousands ("1.250", "1,250"); by one or two it starts the decimals ("1250,50", "1.5"). With both kinds,
+    """A number written with digits, spaces, dots or commas. A separator followed by exactly three
+    digits groups thousands ("1.250", "1,250"); by one or two it starts the decimals ("1250,50", "1.5"). With both kinds,
     the last one is the decimal separator ("1.250,50", "1,250.50"). None when it fits no reading."""
     number = number.replace(" ", "")  # "1 250": spaces only ever group thousands
     if not re.search(r"[.,]", number):
@@ -296,7 +297,9 @@ def _ends_number(tokens: list[_Token], index: int) -> bool:
 
 def _connects(tokens: list[_Token], first: _Number, second: _Number) -> bool:
     """Whether only a range word ("tot", "à", "-", "en" after "tussen") and money signs stand between."""
-    between = [t for t in tokens[first.end : second.start] if t.kind != "money" and t.text not in ("de", "the")]
+    between = [
+        t for t in tokens[first.end : second.start] if t.kind != "money" and t.text not in ("de", "the")
+    ]
     if len(between) == 1 and (between[0].kind == "sign" or between[0].text in _RANGE_WORDS):
         return True
     if [t.text for t in between] in (["tot", "en", "met"], ["up", "to"]):
