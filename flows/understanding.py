@@ -147,8 +147,9 @@ _FEW = frozenset({"paar", "few", "enkele", "several", "couple", "aantal"})
 
 def _digits_value(number: str) -> Decimal | None:
     """A number written with digits, spaces, dots or commas. A separator followed by exactly three
-    digits groups thousands ("1.250", "1,250"); by one or two it starts the decimals ("1250,50", "1.5"). With both kinds,
-    the last one is the decimal separator ("1.250,50", "1,250.50"). None when it fits no reading."""
+    digits groups thousands ("1.250", "1,250"); by one or two it starts the decimals ("1250,50",
+    "1.5"). With both kinds, the last one is the decimal separator ("1.250,50", "1,250.50"). None
+    when it fits no reading."""
     number = number.replace(" ", "")  # "1 250": spaces only ever group thousands
     if not re.search(r"[.,]", number):
         return Decimal(number) if len(number) <= 12 else None
