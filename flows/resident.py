@@ -37,6 +37,7 @@ from flows.lifecycle import Actor, Refused, Role, Status, status_label
 from flows.pii import personal_data_in, personal_data_refusal
 from flows.privacy import FORGET_CANCEL, FORGET_PREFIX, forget_choice
 from flows.text import Msg, t, tn, verbatim
+from flows.understanding import intent_of
 from flows.validators import clean_text
 
 HOME, INTAKE_MODE = "home", "intake"
@@ -80,6 +81,7 @@ class Context:
     flow: FlowContext
     first_steps_days: int  # working days until a broker makes contact, said after submitting
     bot_username: str = ""
+    is_staff: bool = False  # a staff member's chat: free text does not start an idea
 
 
 @dataclass(frozen=True)
@@ -173,16 +175,31 @@ def handle(conv: Conversation, event: Event, ctx: Context, case: CaseView | None
     return start_with_idea(conv, event, ctx)
 
 
+def may_start_an_idea(conv: Conversation, event: Event) -> bool:
+    """Whether this event, outside any question, would start an idea (the dispatcher then checks that
+    the sender is not staff)."""
+    in_intake = conv.mode == INTAKE_MODE and conv.draft is not None
+    kinds = (EventKind.TEXT, EventKind.VOICE, EventKind.PHOTO)
+    return event.kind in kinds and conv.pending is None and not in_intake and event.private_chat
+
+
 def start_with_idea(conv: Conversation, event: Event, ctx: Context) -> Outcome:
     """Something typed (or a voice note, or a photo) outside any question, that is not for a broker: an
     idea starts the intake with it as the answer to the first question; a greeting gets the menu."""
+    if ctx.is_staff:
+        return _home(conv, t("What do you want to do?"))
+    intent = intent_of(event.text or "") if event.kind is EventKind.TEXT else None
+    if intent == "help":
+        return _help(conv, ctx)
+    if intent is not None:  # "stop" or "back" with nothing going on
+        return _home(conv, t("There is nothing to stop. What do you want to do?"))
     if conv.draft is not None:
         return _offer_resume(conv, t("You have already started an idea."))
     if event.kind is EventKind.TEXT and not looks_like_an_idea(event.text or ""):
         return _home(
             conv,
             t("Hello! Do you have an idea for your neighbourhood? Type it here in a few sentences."),
-            t("Or choose below."),
+            t("What do you want to do?"),
         )
     if event.kind not in (EventKind.TEXT, EventKind.VOICE, EventKind.PHOTO):
         return _home(

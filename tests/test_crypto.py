@@ -69,7 +69,7 @@ async def intake_with_phone(user: FakeUser) -> None:
     await press(user, "✏️ Other title", "What is the title")
     await say(user, "Bankjes in het park", "Which theme")
     await press(user, "Greenery", "In which neighbourhood")
-    await press(user, "Waterkwartier", "What can you do yourself?")
+    await press(user, "Waterkwartier", "What can you do yourself")
     await say(user, "Wij verven de bankjes.", "How many neighbours")
     await press(user, "I don't know yet", "What do you need?")
     await user.press_button("▫️ A place")

@@ -31,7 +31,7 @@ async def submit_without_wijk(resident: FakeUser) -> None:
     await press(resident, "✏️ Other title", "What is the title")
     await say(resident, "Meer groen bij de school", "Which theme")
     await press(resident, "Greenery", "In which neighbourhood")
-    await press(resident, "I don't know", "What can you do yourself?")
+    await press(resident, "I don't know", "What can you do yourself")
     await press(resident, "Skip", "How many neighbours")
     await press(resident, "I don't know yet", "What do you need?")
     await resident.press_button("▫️ A place")

@@ -124,7 +124,7 @@ async def test_a_resident_gets_all_their_own_data_and_nothing_of_anyone_else(
     assert initiative["wijk"]["name"] == "Waterkwartier"
     assert initiative["status"] == "toegewezen"
     assert initiative["consent_at"] == NOW.isoformat()
-    assert initiative["publish_consent"] is True
+    assert initiative["publish_consent"] is False  # not ticked on the summary
     texts = [entry["text"] for entry in initiative["timeline"]]
     assert texts[0] == "submitted"
     assert "Message to you: Hoi Anna, zullen we donderdag bellen?" in texts
@@ -135,7 +135,7 @@ async def test_a_resident_gets_all_their_own_data_and_nothing_of_anyone_else(
         ("from_you", "Ja, na vijf uur graag."),
     ]
     assert data["consents"] == [
-        {"reference": mine, "privacy_consent_at": NOW.isoformat(), "publish_without_name": True}
+        {"reference": mine, "privacy_consent_at": NOW.isoformat(), "publish_without_name": False}
     ]
 
     # Nothing of Bob, of the internal note, or of staff's Telegram ids.

@@ -141,7 +141,7 @@ async def test_change_from_the_summary(fake: FakeBotApi, database_url: str) -> N
     cem = fake.user(1003, "Cem", language_code="en")
     async with running_bot(fake, database_url):
         await intake_until_summary(cem)
-        await press(cem, "Change something", "What do you want to change?")
+        await press(cem, "✏️ Change something", "What do you want to change?")
         await press(cem, "Title", "What is the title")
         summary = await say(cem, "Bloembakken in de straat", "Please check your initiative")
         assert "Bloembakken in de straat" in (summary.text or "")

@@ -421,7 +421,9 @@ async def test_polling_bot_killed_during_a_send_delivers_every_queued_message_on
         fake, nora, "Please check your initiative", CONFIRMATION, ASSIGNED, "Your initiatives"
     )
     assert_chat_ends_with(fake, bea, "What do you want to do?", CARD)
-    assert_chat_ends_with(fake, piet, "Is that right?", "Which theme", "In which neighbourhood")
+    assert_chat_ends_with(
+        fake, piet, "Is that right?", "Which theme", "In which neighbourhood", "Share my location"
+    )
     await assert_every_queued_message_sent_once_in_order(fake, database_url)
     assert await query(database_url, "SELECT resident_user_id, title FROM initiatives") == [(nora.id, TITLE)]
 
@@ -538,7 +540,13 @@ async def test_webhook_worker_killed_during_sends_delivers_every_queued_message_
 
     for person in residents:
         assert_chat_ends_with(
-            fake, person, "What is your idea?", "Is that right?", "Which theme", "In which neighbourhood"
+            fake,
+            person,
+            "What is your idea?",
+            "Is that right?",
+            "Which theme",
+            "In which neighbourhood",
+            "Share my location",
         )
     await assert_every_queued_message_sent_once_in_order(fake, database_url)
 
@@ -587,6 +595,7 @@ async def test_webhook_worker_killed_before_a_reply_went_out_replies_once_and_sk
         "Is that right?",
         "Which theme",
         "In which neighbourhood",
+        "Share my location",
         "I saved your answers",
     )
     await assert_every_queued_message_sent_once_in_order(fake, database_url)

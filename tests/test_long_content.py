@@ -273,12 +273,13 @@ async def long_intake(anna: FakeUser) -> str:
     await say(anna, "Bankjes in het park", "Which theme")
     await press(anna, "Greenery", "In which neighbourhood")
     await press(anna, "Waterkwartier", "What can you do yourself")
-    await say(anna, OWN, "What do you need?")
+    await anna.send_text(OWN)
+    asked = await anna.wait_for_message()
+    if "How many neighbours" in (asked.text or ""):
+        await press(anna, "I don't know yet", "What do you need?")
     await anna.press_button("▫️ Money or a grant")
     await press(anna, "Done ✔", "how much money")
-    await anna.send_text("1250")
-    if "How many neighbours" in (await anna.wait_for_message()).text:
-        await press(anna, "I don't know yet", "photo")
+    await say(anna, "1250", "photo")
     await press(anna, "No photo", "phone number or e-mail")
     await say(anna, "0612345678", "What name")
     # The summary is longer than a message: two, the buttons under the second, nothing left out.
