@@ -280,7 +280,7 @@ def _command(conv: Conversation, event: Event, ctx: Context) -> Outcome:
         if in_intake:
             return _pause(conv)
         return _home(conv, t("There is nothing to stop. What do you want to do?"))
-    if name == "taal":
+    if name in ("taal", "language"):
         return Outcome(conv, (_language_question(),))
     if name in ("vergeetmij", "forgetme"):
         return Outcome(conv, commands=(ExplainErasure(),))

@@ -59,12 +59,12 @@ async def test_coordinator_sees_the_picture_stalled_and_unassigned_initiatives_a
         await meet(cor)
         reference = await submit(resident)  # goes to Anna: "toegewezen", norm 5 working days
         await submit_without_wijk(other)  # nobody can take it: the coordinator is told
-        await cor.wait_for_message(containing("without an initiatiefmakelaar"))
+        await cor.wait_for_message(containing("without an initiative broker"))
 
         now[0] = MONDAY + timedelta(days=14)  # 10 working days later: 5 over the norm
-        picture = await say(cor, "/overzicht", "Overview per wijk")
+        picture = await say(cor, "/overzicht", "Overview per neighbourhood")
         assert "Waterkwartier (1)" in (picture.text or "")
-        assert "Wijk unknown (1)" in (picture.text or "")
+        assert "Neighbourhood unknown (1)" in (picture.text or "")
         assert "Stalled: 1" in (picture.text or "")
 
         worst = await say(cor, "/vastgelopen", "stalled initiative")
@@ -75,13 +75,13 @@ async def test_coordinator_sees_the_picture_stalled_and_unassigned_initiatives_a
         assert reference in (reminded.text or "") and "Change status" in reminded.button_labels
         await cor.wait_for_message(containing("Reminder sent to Anna de Vries"))
 
-        waiting = await say(cor, "/onverdeeld", "without an initiatiefmakelaar")
+        waiting = await say(cor, "/onverdeeld", "without an initiative broker")
         assert "Meer groen bij de school" in (waiting.text or "") and "waiting 10 working days" in (
             waiting.text or ""
         )
         assert "Assign" in waiting.button_labels
 
-        load = await say(cor, "/makelaars", "Initiatiefmakelaars and their open initiatives")
+        load = await say(cor, "/makelaars", "Initiative brokers and their open initiatives")
         assert "Anna de Vries: 1 open · Waterkwartier" in (load.text or "")
 
 

@@ -69,8 +69,8 @@ async def test_a_resident_gets_all_their_own_data_and_nothing_of_anyone_else(
         await press(bea, "Message to initiator", "Write your message to the initiator.")
         await say(bea, "Hoi Anna, zullen we donderdag bellen?", "Sent to Anna de Vries.")
         await anna.wait_for_message(containing("Hoi Anna, zullen we donderdag bellen?"))
-        await press(anna, "Reply", f"Write your message to your initiatiefmakelaar about {mine}.")
-        await say(anna, "Ja, na vijf uur graag.", "Sent to your initiatiefmakelaar Bea Bakker.")
+        await press(anna, "Reply", f"Write your message to your initiative broker about {mine}.")
+        await say(anna, "Ja, na vijf uur graag.", "Sent to your initiative broker Bea Bakker.")
         await press(bea, "Note", "Write your note. Only staff can see it.")
         await say(bea, "Lastige buurman, voorzichtig aanpakken.", f"Note saved on {mine}.")
 
@@ -86,8 +86,8 @@ async def test_a_resident_gets_all_their_own_data_and_nothing_of_anyone_else(
         await press(bea, "Message to initiator", "Write your message to the initiator.")
         await say(bea, "Hoi Bob, mooi plan!", "Sent to Bob Jansen.")
         await bob.wait_for_message(containing("Hoi Bob, mooi plan!"))
-        await press(bob, "Reply", f"Write your message to your initiatiefmakelaar about {theirs}.")
-        await say(bob, "Dank je, Bea. Groet van Bob.", "Sent to your initiatiefmakelaar Bea Bakker.")
+        await press(bob, "Reply", f"Write your message to your initiative broker about {theirs}.")
+        await say(bob, "Dank je, Bea. Groet van Bob.", "Sent to your initiative broker Bea Bakker.")
 
         # Anna starts a second idea, and asks in the middle of it.
         await press(anna, "New initiative", "What is your idea?")
@@ -98,13 +98,13 @@ async def test_a_resident_gets_all_their_own_data_and_nothing_of_anyone_else(
         summary, data, raw = await exported(fake, anna)
 
         # The button under Help does the same.
-        await say(anna, "/help", "/mijngegevens – see what we store about you")
+        await say(anna, "/help", "/mydata – see what we store about you")
         await anna.press_button("My data")
         _, again, _ = await exported(fake, anna)
         assert again["initiatives"] == data["initiatives"]
 
-    assert "Do you want us to delete your data? Send /vergeetmij." in summary
-    assert "Who sees it: the initiatiefmakelaars and coordinators of the municipality of Zutphen" in summary
+    assert "Do you want us to delete your data? Send /forgetme." in summary
+    assert "Who sees it: the initiative brokers and coordinators of the municipality of Zutphen" in summary
     assert "until 24 months after your initiative has ended" in summary
 
     assert data["generated_at"] == NOW.isoformat()

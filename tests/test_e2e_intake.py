@@ -156,7 +156,7 @@ async def test_an_update_delivered_twice_is_handled_once(fake: FakeBotApi, datab
         await dirk.wait_for_message(containing("Your reference is"))
         await fake.redeliver(submit)
         await fake.wait_until_consumed()
-        await say(dirk, "/help", "/nieuw")  # a barrier: updates are handled in order
+        await say(dirk, "/help", "/new")  # a barrier: updates are handled in order
     references = [m.text for m in dirk.sent() if m.text and "Your reference is" in m.text]
     assert len(references) == 1
     assert len(await rows(database_url, "select id from initiatives")) == 1
@@ -227,7 +227,7 @@ async def test_language_follows_telegram_and_taal_changes_it(fake: FakeBotApi, d
     hana = fake.user(1008, "Hana", language_code="en")
     async with running_bot(fake, database_url):
         await say(hana, "/start", "What do you want to do?")
-        await press(hana, "Help", "/taal")
+        await press(hana, "Help", "/language")
         await say(hana, "/taal", "Which language")
         await press(hana, "Nederlands", "Nederlands")
         await say(hana, "/start", "Wat wil je doen?")
@@ -242,7 +242,7 @@ async def test_a_flood_wait_delays_that_chat_and_the_message_still_arrives(
         await say(jet, "/start", "What do you want to do?")
         fake.fail_next("sendMessage", error_code=429, retry_after=1)
         await ivo.send_text("/start")
-        await say(jet, "/help", "/nieuw")  # the other chat goes on meanwhile
+        await say(jet, "/help", "/new")  # the other chat goes on meanwhile
         await ivo.wait_for_message(containing("What do you want to do?"), timeout=10)
     assert len([m for m in ivo.sent() if "What do you want to do?" in (m.text or "")]) == 1
 

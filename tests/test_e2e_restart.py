@@ -359,7 +359,7 @@ async def test_resident_resumes_after_the_bot_process_is_killed_mid_intake(
 # A submission's reply: three messages queued in one transaction, in this order.
 CONFIRMATION = "Your reference is"  # to the resident
 CARD = "A new initiative for you."  # to her broker
-ASSIGNED = "Bea Bakker is your initiatiefmakelaar"  # to the resident
+ASSIGNED = "Bea Bakker is your initiative broker"  # to the resident
 
 
 @pytest.mark.parametrize(

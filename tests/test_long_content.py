@@ -331,9 +331,9 @@ async def test_long_cards_messages_and_timelines_reach_everybody_whole(
             await say(bea, f"<{2 * i}> " + long_text(f"Bea {i}", 1990), "Sent to Anna.")
             got = await anna.wait_for_message(containing(f"<{2 * i}>"))
             assert text_of(got).endswith(long_text(f"Bea {i}", 1990)) and got.button_labels == ["Reply"]
-            await press(anna, "Reply", "Write your message to your initiatiefmakelaar")
+            await press(anna, "Reply", "Write your message to your initiative broker")
             await say(
-                anna, f"<{2 * i + 1}> " + long_text(f"Anna {i}", 1990), "Sent to your initiatiefmakelaar"
+                anna, f"<{2 * i + 1}> " + long_text(f"Anna {i}", 1990), "Sent to your initiative broker"
             )
             relayed = await bea.wait_for_message(containing(f"<{2 * i + 1}>"))
             assert text_of(relayed).endswith(long_text(f"Anna {i}", 1990))
@@ -351,7 +351,7 @@ async def test_long_cards_messages_and_timelines_reach_everybody_whole(
         assert shown == [5, 4, 3, 2, 1, 0]
         assert resident_pages[0].button_labels[0] == "Earlier messages"
         assert resident_pages[-1].button_labels == [
-            "Message to my initiatiefmakelaar",
+            "Message to my initiative broker",
             "Timeline",
             "Stop my initiative",
         ]
