@@ -122,6 +122,8 @@ SAMPLES: dict[str, str | int] = {
     "plain": "1250",
     "formatted": "€ 1.250",
     "amount": "€ 1.250",
+    "low": "€ 800",
+    "high": "€ 1.000",
     "skip": "Overslaan",
     "mark": "",
     "command": "toewijzen",
