@@ -287,7 +287,18 @@ def _entry(e: TimelineEntry, m: Municipality) -> dict[str, object]:
     who_name = e.staff_name or e.to_staff_name if e.kind != "status" else e.staff_name
     department = m.department(e.department) if e.department else None
     shown = department.name if department else e.department
-    item = TimelineItem(e.at, e.kind, e.status, who_name, e.actor_role, e.note, shown)
+    item = TimelineItem(
+        e.at,
+        e.kind,
+        e.status,
+        who_name,
+        e.actor_role,
+        e.note,
+        shown,
+        e.media_kind,
+        e.media_name,
+        e.media_seconds,
+    )
     if item.staff_name:
         who: Msg = verbatim(item.staff_name)
     elif e.actor_role == "resident":
