@@ -181,7 +181,8 @@ def too_long(message: HeldMessage) -> bool:
 
 
 def question(cases: Sequence[ResidentCase], held: int) -> Reply:
-    """ "Is this for Anna about “…”, or a new idea?", with a button per case and one for a new idea."""
+    """The question whom kept messages are for ("Is this for Anna about “…”, or is it a new idea?"),
+    with a button per case and one for a new idea."""
     if len(cases) == 1:
         case = cases[0]
         text = t(

@@ -122,6 +122,32 @@ async def test_a_swipe_reply_reaches_the_broker_even_weeks_later(fake: FakeBotAp
         await bea.wait_for_message(containing("Fijn dat jij het bent!"))
 
 
+async def test_a_swipe_reply_in_the_middle_of_a_new_idea_goes_to_the_broker_not_into_the_idea(
+    fake: FakeBotApi, database_url: str
+) -> None:
+    bea = fake.user(5307, "Bea", language_code="en")
+    anna = fake.user(1407, "Anna", language_code="en")
+    await add_staff(database_url, bea.id, "Bea Bakker")
+
+    async with running_bot(fake, database_url, clock=Clock()):
+        await meet(bea)
+        reference = await submit(anna)
+        question = await broker_writes(bea, anna, "Kan het ook zaterdag?")
+        await anna.send_text("/nieuw")  # a second idea: the intake asks its first question
+        await anna.wait_for_message()
+
+        await anna.send_text("Zaterdag kan ik ook.", reply_to=question.message_id)
+        await anna.wait_for_message(containing("✔ Sent to Bea Bakker"))
+        await bea.wait_for_message(containing("Zaterdag kan ik ook."))
+
+    (flow, data), *_ = await rows(
+        database_url, "select flow, data from conversations where chat_id = :c", c=anna.id
+    )
+    assert flow == "intake" and "Zaterdag" not in str(data)
+    notes = [note for kind, _, _, _, _, note, _, _ in await timeline_rows(database_url, reference)]
+    assert "Zaterdag kan ik ook." in notes
+
+
 async def test_a_photo_a_voice_note_and_a_document_reach_the_broker(
     fake: FakeBotApi, database_url: str
 ) -> None:
