@@ -344,9 +344,9 @@ class Casework:
                     e.actor_role,
                     e.note,
                     _department(self._m, e.department),
-                    e.media_kind,
-                    e.media_name,
-                    e.media_seconds,
+                    media_kind=e.media_kind,
+                    media_name=e.media_name,
+                    media_seconds=e.media_seconds,
                 )
                 for e in entries
             ]

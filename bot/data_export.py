@@ -196,9 +196,9 @@ def _timeline_entry(entry: TimelineEntry, m: Municipality, render: Render) -> di
         entry.actor_role,
         entry.note,
         department.name if department else entry.department,
-        entry.media_kind,
-        entry.media_name,
-        entry.media_seconds,
+        media_kind=entry.media_kind,
+        media_name=entry.media_name,
+        media_seconds=entry.media_seconds,
     )
     return {
         "at": _iso(entry.at),
