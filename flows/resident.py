@@ -470,6 +470,12 @@ def mermaid() -> str:
         "    home --> intake : Continue my idea\n"
         "    intake --> home : submitted, or consent refused (draft deleted)\n"
         "    home --> home : My initiatives, Help, /taal, My data\n"
+        # A message outside any question (``flows.resident_messages``).
+        "    home --> broker : a message while a case's broker spoke lately, or a swipe-reply\n"
+        "    home --> ask : a message when it is unclear whom it is for (kept)\n"
+        "    ask --> broker : To the broker of a case\n"
+        "    ask --> intake : It is a new idea\n"
+        "    broker --> home : ✔ Sent to the broker\n"
     )
 
 
