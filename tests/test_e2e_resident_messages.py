@@ -4,6 +4,7 @@ against the fake Bot API, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
@@ -42,6 +43,16 @@ async def broker_writes(bea: FakeUser, resident: FakeUser, text: str) -> SentMes
     await press(bea, "Message to initiator", "Write your message to the initiator.")
     await say(bea, text, "The message is on the timeline")
     return await resident.wait_for_message(containing(text))
+
+
+async def recorded(database_url: str, message: SentMessage, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+    """Wait until the bot recorded the Telegram message id of a message it sent: the fake shows it a
+    commit before (a person never swipes that fast). The database has no event to wait for: this polls."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    sql = "select count(*) from outbox where chat_id = :chat and telegram_message_id = :message"
+    while not (await rows(database_url, sql, chat=message.chat_id, message=message.message_id))[0][0]:
+        assert asyncio.get_running_loop().time() < deadline, "the bot did not record the message as sent"
+        await asyncio.sleep(0.05)
 
 
 async def outbox_count(database_url: str, chat_id: int) -> int:
@@ -109,6 +120,7 @@ async def test_a_swipe_reply_reaches_the_broker_even_weeks_later(fake: FakeBotAp
         reference = await submit(anna)
         question = await broker_writes(bea, anna, "Heb je al een offerte voor de bankjes?")
         clock.wait(days=20)  # long enough that a plain message would be asked about
+        await recorded(database_url, question)
 
         await anna.send_text("Ja, die stuur ik morgen.", reply_to=question.message_id)
         await anna.wait_for_message(containing("✔ Sent to Bea Bakker"))
@@ -117,6 +129,7 @@ async def test_a_swipe_reply_reaches_the_broker_even_weeks_later(fake: FakeBotAp
 
         # Swiping to a status notice of the case works as well.
         notice = next(m for m in anna.sent() if "is your initiatiefmakelaar" in (m.text or ""))
+        await recorded(database_url, notice)
         await anna.send_text("Fijn dat jij het bent!", reply_to=notice.message_id)
         await anna.wait_for_message(containing("✔ Sent to Bea Bakker"))
         await bea.wait_for_message(containing("Fijn dat jij het bent!"))
@@ -135,6 +148,7 @@ async def test_a_swipe_reply_in_the_middle_of_a_new_idea_goes_to_the_broker_not_
         question = await broker_writes(bea, anna, "Kan het ook zaterdag?")
         await anna.send_text("/nieuw")  # a second idea: the intake asks its first question
         await anna.wait_for_message()
+        await recorded(database_url, question)
 
         await anna.send_text("Zaterdag kan ik ook.", reply_to=question.message_id)
         await anna.wait_for_message(containing("✔ Sent to Bea Bakker"))
