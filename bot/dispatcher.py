@@ -205,8 +205,10 @@ class Dispatcher:
         )
         ctx = Context(now=now, flow=self._flow_ctx, first_steps_days=self._first_steps_days)
         staff = None
-        if broker.may_concern_staff(event, conv.pending):
+        if broker.may_concern_staff(event, conv.pending) or resident.may_start_an_idea(conv, event):
+            # Free text outside a question starts an idea, but not for staff (their chat is for cases).
             staff = await self._casework.staff(session, event.user_id)
+            ctx = replace(ctx, is_staff=staff is not None)
         reference = referenced_case(event, conv.pending)
         if reference is None and conv.pending is not None and event.kind in MESSAGE_KINDS:
             reference = conv.pending.reference  # a photo, voice note or document after "Reply"

@@ -77,7 +77,8 @@ def attachment_label(kind: str | None, name: str | None = None, seconds: int | N
     if kind == "voice":
         if seconds is None:
             return t("🎤 voice note")
-        return t("🎤 voice note ({length})", length=f"{seconds // 60}:{seconds % 60:02d}")
+        length = f"{seconds // 60}:{seconds % 60:02d}"
+        return t("🎤 voice note ({length})", length=length)
     if kind == "document":
         return t("📄 {name}", name=name) if name else t("📄 document")
     return None

@@ -69,7 +69,7 @@ async def talk(resident: FakeUser, broker: FakeUser, reference: str) -> None:
     await press(broker, "Message to initiator", "Write your message to the initiator.")
     await say(broker, FROM_BROKER, "Sent to")
     await resident.wait_for_message(containing(FROM_BROKER))
-    await press(resident, "Reply", "Write your message to your initiatiefmakelaar")
+    await press(resident, "Reply", "Write your message to your initiative broker")
     await say(resident, TO_BROKER, "✔ Sent to")
     await broker.wait_for_message(containing(TO_BROKER))
     # A voice note and a drawing, sent without "Reply": they go to Bea too.

@@ -101,7 +101,7 @@ async def test_the_case_page_shows_the_card_and_the_timeline_newest_first(web: W
     assert status == 200
     assert "Message from the initiator: 🎤 voice note (0:12)" in html
     assert "Bankjes bij de speeltuin" in html and "Twee bankjes" in html
-    assert "Initiatiefmakelaar Bram, since" in html
+    assert "Initiative broker Bram, since" in html
     assert "Norm date" in html
     note, submitted = html.index("Internal note: Belt maandag"), html.index("Submitted ")
     assert note < submitted  # newest first
@@ -173,8 +173,8 @@ async def test_reassigning_on_the_web_sends_the_new_broker_a_telegram_message(we
     assert bram.telegram_user_id in chats  # the broker it leaves hears it too
     assert "Carla" in str(chats[olga.telegram_user_id])
     _, html = await page(web, f"{path}?done=handed_over")
-    assert 'role="status"' in html and "new initiatiefmakelaar" in html
-    assert "Initiatiefmakelaar Olga" in html
+    assert 'role="status"' in html and "new initiative broker" in html
+    assert "Initiative broker Olga" in html
 
 
 async def test_assigning_a_case_without_broker_and_reminding_the_broker(web: WebWorld) -> None:
