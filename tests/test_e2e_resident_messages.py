@@ -128,7 +128,7 @@ async def test_a_swipe_reply_reaches_the_broker_even_weeks_later(fake: FakeBotAp
         assert "Ja, die stuur ik morgen." in text_of(relayed)
 
         # Swiping to a status notice of the case works as well.
-        notice = next(m for m in anna.sent() if "is your initiatiefmakelaar" in (m.text or ""))
+        notice = next(m for m in anna.sent() if "is your initiative broker" in (m.text or ""))
         await recorded(database_url, notice)
         await anna.send_text("Fijn dat jij het bent!", reply_to=notice.message_id)
         await anna.wait_for_message(containing("✔ Sent to Bea Bakker"))
@@ -190,7 +190,7 @@ async def test_a_photo_a_voice_note_and_a_document_reach_the_broker(
         assert voice.voice["duration"] == 12
 
         # After "Reply" a document goes too, not only text.
-        await press(anna, "Message to my initiatiefmakelaar", "Write your message")
+        await press(anna, "Message to my initiative broker", "Write your message")
         sent_document = await anna.send_document("plan.pdf", caption="Het plan")
         await anna.wait_for_message(containing("✔ Sent to Bea Bakker"))
         document = await bea.wait_for_message(relayed_from("Anna", reference))
