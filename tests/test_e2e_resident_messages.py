@@ -82,6 +82,11 @@ async def test_a_typed_reply_reaches_the_broker_without_pressing_reply(
         assert "Ja, donderdag na vijf uur." in text_of(relayed)
         assert relayed.button_labels == ["Reply", "Open"]
 
+        # A typed "help" is answered as such, not passed on.
+        before = await outbox_count(database_url, bea.id)
+        await say(anna, "help", "I help you share an idea for your neighbourhood")
+        assert await outbox_count(database_url, bea.id) == before
+
         # A second line goes on to Bea too; the guard for contact details still holds.
         await say(anna, "Bel me op 06 12345678", "I see a phone number in your text.")
         await say(anna, "Of bel via de chat.", "✔ Sent to Bea Bakker")
