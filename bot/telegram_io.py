@@ -180,11 +180,12 @@ def render_reply(
                 upload["reply_markup"] = markup
             return [ApiCall("sendDocument", upload)]
         calls.append(ApiCall("sendDocument", upload))
-    elif reply.photo_file_id is not None and not editing:
+    elif (media := _media_of(reply)) is not None and not editing:
+        method, field, file_id = media
         caption = {"caption": text, **({"reply_markup": markup} if markup is not None else {})}
         if utf16_len(text) <= CAPTION_LIMIT:
-            return [ApiCall("sendPhoto", {"chat_id": chat_id, "photo": reply.photo_file_id, **caption})]
-        calls.append(ApiCall("sendPhoto", {"chat_id": chat_id, "photo": reply.photo_file_id}))
+            return [ApiCall(method, {"chat_id": chat_id, field: file_id, **caption})]
+        calls.append(ApiCall(method, {"chat_id": chat_id, field: file_id}))
     texts = message_texts(text)
     for i, part in enumerate(texts):
         payload: dict[str, Any] = {"chat_id": chat_id, "text": part}
@@ -197,6 +198,17 @@ def render_reply(
     if keyboard_after is not None:
         calls.append(keyboard_after)
     return calls
+
+
+def _media_of(reply: Reply) -> tuple[str, str, str] | None:
+    """The Bot API method, its field and the file id of a reply's photo, voice note or document."""
+    if reply.photo_file_id is not None:
+        return "sendPhoto", "photo", reply.photo_file_id
+    if reply.voice_file_id is not None:
+        return "sendVoice", "voice", reply.voice_file_id
+    if reply.document_file_id is not None:
+        return "sendDocument", "document", reply.document_file_id
+    return None
 
 
 def _keyboard(reply: Reply, *, tr: Translator, language: str) -> dict[str, Any]:

@@ -122,6 +122,10 @@ class TimelineItem:
     actor_role: str = "system"
     note: str | None = None
     department: str | None = None
+    # A photo, voice note or document that came with a message (``flows.resident_messages``).
+    media_kind: str | None = None
+    media_name: str | None = None
+    media_seconds: int | None = None
 
 
 @dataclass(frozen=True)

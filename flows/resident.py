@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 from flows import engine, lifecycle
+from flows import resident_messages as messages
 from flows.cases import (
     RESIDENT_PREFIX,
     STAFF_COMMANDS,
@@ -36,6 +37,7 @@ from flows.intake import INTAKE, RENAMED_STEPS, draft_from_answers
 from flows.lifecycle import Actor, Refused, Role, Status, status_label
 from flows.pii import personal_data_in, personal_data_refusal
 from flows.privacy import FORGET_CANCEL, FORGET_PREFIX, forget_choice
+from flows.resident_messages import HeldMessage, Talk
 from flows.text import Msg, t, tn, verbatim
 from flows.understanding import intent_of
 from flows.validators import clean_text
@@ -56,12 +58,17 @@ class Conversation:
     draft: FlowState | None = None
     updated_at: datetime | None = None
     pending: Pending | None = None  # free text the bot waits for (a message, a note, a reason)
+    # Messages kept while the resident is asked whom they are for (``flows.resident_messages``).
+    held: tuple[HeldMessage, ...] = ()
 
     def to_json(self) -> dict[str, object]:
-        return {
+        data: dict[str, object] = {
             "draft": self.draft.to_json() if self.draft else None,
             "pending": self.pending.to_json() if self.pending else None,
         }
+        if self.held:
+            data["held"] = [m.to_json() for m in self.held]
+        return data
 
     @classmethod
     def from_row(cls, mode: str, data: dict[str, object] | None, updated_at: datetime | None) -> Conversation:
@@ -71,8 +78,9 @@ class Conversation:
             # A draft saved by an older version, at a step that was merged into another.
             draft = replace(draft, step=RENAMED_STEPS.get(draft.step, INTAKE.first.name), editing=False)
         pending = Pending.from_json((data or {}).get("pending"))
+        held = messages.held_from_json((data or {}).get("held"))
         mode = mode if mode in (HOME, INTAKE_MODE) else HOME
-        return cls(mode=mode, draft=draft, updated_at=updated_at, pending=pending)
+        return cls(mode=mode, draft=draft, updated_at=updated_at, pending=pending, held=held)
 
 
 @dataclass(frozen=True)
@@ -137,15 +145,36 @@ def _home(conv: Conversation, *msgs: Msg) -> Outcome:
     return Outcome(home, (_menu(home, text, *msgs[1:]),))
 
 
-def handle(conv: Conversation, event: Event, ctx: Context, case: CaseView | None = None) -> Outcome:
-    """One event in a private chat with a resident; ``case`` is the initiative a button or reply is about."""
+def needs_talk(conv: Conversation, event: Event) -> bool:
+    """Whether routing this event needs the resident's cases (``Talk``): a message outside any question,
+    or a swipe-reply (which may answer a broker even in the middle of the intake)."""
+    if not event.private_chat or event.kind not in messages.MESSAGE_KINDS:
+        return False
+    if conv.pending is not None and conv.pending.action in _RESIDENT_INPUTS:
+        return False
+    in_intake = conv.mode == INTAKE_MODE and conv.draft is not None
+    return not in_intake or event.reply_to_message_id is not None
+
+
+def handle(
+    conv: Conversation,
+    event: Event,
+    ctx: Context,
+    case: CaseView | None = None,
+    talk: Talk | None = None,
+) -> Outcome:
+    """One event in a private chat with a resident; ``case`` is the initiative a button or reply is about,
+    ``talk`` what routing a message needs (``needs_talk``)."""
     if not event.private_chat:
         return Outcome(
             conv, (Reply(t("I only work in a private chat. Send me a direct message to share your idea.")),)
         )
+    held, conv = conv.held, replace(conv, held=())  # kept only while asking whom they are for
     if event.kind is EventKind.COMMAND:
         return _command(replace(conv, pending=None), event, ctx)
     if event.kind is EventKind.BUTTON and (parsed := parse_case_button(event.button or "")):
+        if parsed[0] == RESIDENT_PREFIX and parsed[2] == "send":
+            return _send_held(replace(conv, pending=None), held, event, case)
         if parsed[0] == RESIDENT_PREFIX:
             return _case_button(replace(conv, pending=None), parsed[2], parsed[3], event, case)
         return Outcome(
@@ -153,10 +182,19 @@ def handle(conv: Conversation, event: Event, ctx: Context, case: CaseView | None
             (Reply(t("This button is only for staff of the municipality.")),),
             Notice(t("Not possible.")),
         )
-    if event.kind is EventKind.TEXT and conv.pending is not None and conv.pending.action in _RESIDENT_INPUTS:
-        return _case_text(replace(conv, pending=None), conv.pending, event, case)
+    if event.kind is EventKind.BUTTON and event.button == messages.NEW_IDEA_BUTTON:
+        return _held_as_idea(replace(conv, pending=None), held, event, ctx)
+    pending = conv.pending
+    if pending is not None and pending.action in _RESIDENT_INPUTS:
+        if event.kind is EventKind.TEXT or (
+            pending.action == "message_broker" and event.kind in messages.MESSAGE_KINDS
+        ):
+            return _case_text(replace(conv, pending=None), pending, event, case)
     if conv.pending is not None:
         conv = replace(conv, pending=None)  # anything else than the awaited text cancels it
+    if talk is not None and event.kind in messages.MESSAGE_KINDS:
+        if (routed := _route_message(conv, held, event, ctx, talk)) is not None:
+            return routed
     if event.kind is EventKind.BUTTON and (event.button or "").startswith(("menu:", "lang:")):
         return _menu_button(conv, event, ctx)
     if event.kind is EventKind.BUTTON and (event.button or "").startswith(FORGET_PREFIX):
@@ -510,6 +548,12 @@ def mermaid() -> str:
         "    home --> intake : Continue my idea\n"
         "    intake --> home : submitted, or consent refused (draft deleted)\n"
         "    home --> home : My initiatives, Help, /taal, My data\n"
+        # A message outside any question (``flows.resident_messages``).
+        "    home --> broker : a message while a case's broker spoke lately, or a swipe-reply\n"
+        "    home --> ask : a message when it is unclear whom it is for (kept)\n"
+        "    ask --> broker : To the broker of a case\n"
+        "    ask --> intake : It is a new idea\n"
+        "    broker --> home : ✔ Sent to the broker\n"
     )
 
 
@@ -566,8 +610,9 @@ def _case_text(conv: Conversation, pending: Pending, event: Event, case: CaseVie
     if case is None or case.resident_user_id != event.user_id or case.reference != pending.reference:
         return Outcome(conv, (_menu(conv, t("I cannot find that initiative.")),))
     text = clean_text(event.text or "", keep_newlines=True)
-    if not text or len(text) > 2000:
-        again = t("Please write between 1 and {max} characters.", max=2000)
+    attachment = messages.Attachment.of(event) if pending.action == "message_broker" else None
+    if (not text and attachment is None) or len(text) > messages.MAX_TEXT:
+        again = t("Please write between 1 and {max} characters.", max=messages.MAX_TEXT)
         return Outcome(replace(conv, pending=pending), (Reply(again),))
     if found := personal_data_in(text):
         # Not sent and not kept; the resident is still asked for the text, so they can just send it again.
@@ -576,7 +621,7 @@ def _case_text(conv: Conversation, pending: Pending, event: Event, case: CaseVie
         cancel = (Button(label, case_button(RESIDENT_PREFIX, case.reference, "cancel")),)
         return Outcome(replace(conv, pending=pending), (Reply(refusal, buttons=(cancel,)),))
     if pending.action == "message_broker":
-        return Outcome(conv, commands=(MessageBroker(case.reference, text),))
+        return Outcome(conv, commands=(MessageBroker(case.reference, text, attachment),))
     actor = Actor(Role.RESIDENT, is_initiator=True)
     verdict = lifecycle.check_transition(case.status, Status.GESTOPT, actor, note=text)
     if isinstance(verdict, Refused):
@@ -655,3 +700,59 @@ def new_broker_soon(reference: str, title: str, status: str) -> Reply:
     )
     extra = (t("Reference: {reference}", reference=reference),)
     return Reply(text, extra=extra, buttons=case_buttons(reference, status))
+
+
+# --- messages to the broker, outside any question (``flows.resident_messages``) ---------------------
+
+
+def _route_message(
+    conv: Conversation, held: tuple[HeldMessage, ...], event: Event, ctx: Context, talk: Talk
+) -> Outcome | None:
+    """A message to the broker of one of the resident's cases, or the question whom it is for; None when
+    it is not for a broker. In the middle of the intake only a swipe-reply to a case's message is."""
+    in_intake = conv.mode == INTAKE_MODE and conv.draft is not None
+    if event.kind is EventKind.TEXT and intent_of(event.text or "") is not None:
+        return None  # a typed "help", "stop" or "back" is answered as such, not passed on
+    if in_intake:
+        decision: messages.Route = messages.Forward(talk.answered) if talk.answered else None
+    else:
+        decision = messages.route(talk, ctx.now)
+    message = messages.held_message(event)
+    if decision is None or message is None:
+        return None
+    if messages.too_long(message):
+        again = t("Please write between 1 and {max} characters.", max=messages.MAX_TEXT)
+        return Outcome(replace(conv, held=held), (Reply(again),))
+    if found := personal_data_in(message.text):
+        # Not sent and not kept, as after "Reply": the resident sends it again without those details.
+        return Outcome(replace(conv, held=held), (Reply(personal_data_refusal(found, during_intake=False)),))
+    if isinstance(decision, messages.Forward):
+        sends = tuple(MessageBroker(decision.reference, m.text, m.attachment) for m in (*held, message))
+        return Outcome(conv, commands=sends)
+    kept = (*held, message)[-messages.MAX_HELD :]
+    return Outcome(replace(conv, held=kept), (messages.question(decision.cases, len(kept)),))
+
+
+_CLOSE_QUESTION = Reply(t("Who is this for? Or is it a new idea?"), edit=True, markup_only=True)
+
+
+def _send_held(
+    conv: Conversation, held: tuple[HeldMessage, ...], event: Event, case: CaseView | None
+) -> Outcome:
+    """The answer "to Anna" to the question whom the kept messages are for: they are sent."""
+    if not held:
+        gone = t("This button no longer works. See the newest message.")
+        return Outcome(conv, (_CLOSE_QUESTION,), Notice(gone))
+    if case is None or case.resident_user_id != event.user_id:
+        return Outcome(conv, (Reply(t("I cannot find that initiative.")),), Notice(t("Not possible.")))
+    sends = tuple(MessageBroker(case.reference, m.text, m.attachment) for m in held)
+    return Outcome(conv, (_CLOSE_QUESTION,), Notice(), sends)
+
+
+def _held_as_idea(conv: Conversation, held: tuple[HeldMessage, ...], event: Event, ctx: Context) -> Outcome:
+    """The answer "It is a new idea": the kept messages start the idea."""
+    if not held:
+        gone = t("This button no longer works. See the newest message.")
+        return Outcome(conv, (_CLOSE_QUESTION,), Notice(gone))
+    out = start_with_idea(conv, messages.as_idea_event(held, event), ctx)
+    return replace(out, replies=(_CLOSE_QUESTION, *out.replies), notice=out.notice or Notice())

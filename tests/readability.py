@@ -40,6 +40,7 @@ RESIDENT_SOURCES: dict[str, object] = {
     "bot/erasure.py": ALL,  # speaks through flows/privacy.py today; kept so a new text is measured
     "bot/notifications.py": ALL,  # idem: no texts of its own today
     "flows/flood.py": ALL,
+    "flows/resident_messages.py": ALL,  # messages to the broker: "✔ Sent to …", "for whom?"
     "bot/dispatcher.py": {"functions": {"_apologise"}},
     # The command menu every chat sees (descriptions of /start, /nieuw, ...); the staff get their own.
     "bot/app.py": {"functions": {"COMMANDS"}},
@@ -93,6 +94,8 @@ SAMPLES: dict[str, str | int] = {
     "text": "Een moestuin voor de hele buurt.",
     "broker": "Anna",
     "name": "Anna",
+    "length": "0:12",
+    "attachment": "🎤 spraakbericht (0:12)",
     "coordinator": "Mehmet",
     "who": "Anna",
     "reference": "BI-2026-0042",

@@ -222,7 +222,7 @@ async def test_a_wijk_without_broker_alerts_its_coordinator_who_assigns_one(
         await press(anna, "My initiatives", "Your initiatives:")
         await press(anna, f"View {reference}", f"Timeline of {reference}")
         await press(anna, "Message to my initiative broker", "Write your message")
-        await say(anna, "Wanneer hoor ik iets?", "went to the coordinator")
+        await say(anna, "Wanneer hoor ik iets?", "✔ Sent to the coordinators")
         relayed = await cora.wait_for_message(containing(f"Message from Anna about {reference}"))
         assert "Wanneer hoor ik iets?" in text_of(relayed)
 
@@ -354,7 +354,7 @@ async def test_messages_are_relayed_between_resident_and_broker_both_ways(
         assert got.button_labels == ["Reply"]
 
         await press(anna, "Reply", f"Write your message to your initiative broker about {reference}.")
-        await say(anna, "Ja, na vijf uur graag.", "Sent to your initiative broker Bea Bakker.")
+        await say(anna, "Ja, na vijf uur graag.", "✔ Sent to Bea Bakker")
         relayed = await bea.wait_for_message(containing(f"Message from Anna about {reference} · {TITLE}:"))
         assert "Ja, na vijf uur graag." in text_of(relayed)
         assert relayed.button_labels == ["Reply", "Open"]
@@ -363,10 +363,10 @@ async def test_messages_are_relayed_between_resident_and_broker_both_ways(
         await say(bea, "Prima, tot donderdag!", "Sent to Anna.")
         await anna.wait_for_message(containing("Prima, tot donderdag!"))
 
-        # Cancelling sends nothing.
+        # Cancelling sends nothing; typed without "Reply", the next message goes to Bea all the same.
         await press(anna, "Reply", "Write your message")
         await press(anna, "Cancel", "Nothing was sent.")
-        await say(anna, "hallo", "What do you want to do?")  # plain text again, not a message
+        await say(anna, "Tot dan!", "✔ Sent to Bea Bakker")
 
     messages = [
         (kind, role, note)
@@ -377,8 +377,9 @@ async def test_messages_are_relayed_between_resident_and_broker_both_ways(
         ("message_to_resident", "broker", "Hoi Anna, zullen we donderdag bellen?"),
         ("message_from_resident", "resident", "Ja, na vijf uur graag."),
         ("message_to_resident", "broker", "Prima, tot donderdag!"),
+        ("message_from_resident", "resident", "Tot dan!"),
     ]
-    assert len([m for m in bea.sent() if "Message from Anna" in (m.text or "")]) == 1
+    assert len([m for m in bea.sent() if "Message from Anna" in (m.text or "")]) == 2
 
 
 # --- coordinators and colleagues ----------------------------------------------------------------

@@ -70,7 +70,10 @@ async def test_a_resident_gets_all_their_own_data_and_nothing_of_anyone_else(
         await say(bea, "Hoi Anna, zullen we donderdag bellen?", "Sent to Anna de Vries.")
         await anna.wait_for_message(containing("Hoi Anna, zullen we donderdag bellen?"))
         await press(anna, "Reply", f"Write your message to your initiative broker about {mine}.")
-        await say(anna, "Ja, na vijf uur graag.", "Sent to your initiative broker Bea Bakker.")
+        await say(anna, "Ja, na vijf uur graag.", "✔ Sent to Bea Bakker")
+        voice = await anna.send_voice(duration=12)  # no "Reply" needed: Bea just wrote
+        await anna.wait_for_message(containing("✔ Sent to Bea Bakker"))
+        await bea.wait_for_message(lambda m: m.voice is not None)
         await press(bea, "Note", "Write your note. Only staff can see it.")
         await say(bea, "Lastige buurman, voorzichtig aanpakken.", f"Note saved on {mine}.")
 
@@ -87,7 +90,7 @@ async def test_a_resident_gets_all_their_own_data_and_nothing_of_anyone_else(
         await say(bea, "Hoi Bob, mooi plan!", "Sent to Bob Jansen.")
         await bob.wait_for_message(containing("Hoi Bob, mooi plan!"))
         await press(bob, "Reply", f"Write your message to your initiative broker about {theirs}.")
-        await say(bob, "Dank je, Bea. Groet van Bob.", "Sent to your initiative broker Bea Bakker.")
+        await say(bob, "Dank je, Bea. Groet van Bob.", "✔ Sent to Bea Bakker")
 
         # Anna starts a second idea, and asks in the middle of it.
         await press(anna, "New initiative", "What is your idea?")
@@ -130,10 +133,21 @@ async def test_a_resident_gets_all_their_own_data_and_nothing_of_anyone_else(
     assert "Message to you: Hoi Anna, zullen we donderdag bellen?" in texts
     assert any(entry["who"] == "Bea Bakker" for entry in initiative["timeline"])
 
-    assert [(m["direction"], m["text"]) for m in data["messages"]] == [
-        ("to_you", "Hoi Anna, zullen we donderdag bellen?"),
-        ("from_you", "Ja, na vijf uur graag."),
+    assert [(m["direction"], m["text"], m["attachment"]) for m in data["messages"]] == [
+        ("to_you", "Hoi Anna, zullen we donderdag bellen?", None),
+        ("from_you", "Ja, na vijf uur graag.", None),
+        (
+            "from_you",
+            None,
+            {
+                "kind": "voice",
+                "telegram_file_id": voice["message"]["voice"]["file_id"],
+                "file_name": None,
+                "seconds": 12,
+            },
+        ),
     ]
+    assert "Your message: 🎤 voice note (0:12)" in texts
     assert data["consents"] == [
         {"reference": mine, "privacy_consent_at": NOW.isoformat(), "publish_without_name": False}
     ]

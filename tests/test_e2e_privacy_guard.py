@@ -115,7 +115,7 @@ async def test_a_message_to_the_broker_with_a_bsn_is_refused_not_relayed_and_can
         assert await stored_anywhere(database_url, "1234.56.782", "123456782", "Voor de subsidie") == []
 
         # Still waiting for the message: the resident just sends it again, without the number.
-        await say(anna, "Voor de subsidie: wat hebben jullie nog nodig?", "Sent to your initiative broker")
+        await say(anna, "Voor de subsidie: wat hebben jullie nog nodig?", "✔ Sent to")
         relayed = await bea.wait_for_message(containing(f"Message from Anna about {reference}"))
         assert "wat hebben jullie nog nodig?" in text_of(relayed)
 

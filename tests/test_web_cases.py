@@ -87,9 +87,19 @@ async def test_the_case_page_shows_the_card_and_the_timeline_newest_first(web: W
             staff_id=broker.id,
             note="Belt maandag",
         )
+        await initiatives_store.add_event(
+            session,
+            case.id,
+            kind="message_from_resident",
+            now=web.clock(),
+            actor_role="resident",
+            note=None,
+            media=initiatives_store.MediaFields("voice", "AwACvoice", seconds=12),
+        )
     await web.login(coordinator)
     status, html = await page(web, f"/dashboard/cases/{reference}")
     assert status == 200
+    assert "Message from the initiator: 🎤 voice note (0:12)" in html
     assert "Bankjes bij de speeltuin" in html and "Twee bankjes" in html
     assert "Initiative broker Bram, since" in html
     assert "Norm date" in html

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import mimetypes
 from collections.abc import Mapping
+from dataclasses import replace
 from urllib.parse import urlencode
 
 import aiohttp_jinja2
@@ -288,6 +289,7 @@ def _entry(e: TimelineEntry, m: Municipality) -> dict[str, object]:
     department = m.department(e.department) if e.department else None
     shown = department.name if department else e.department
     item = TimelineItem(e.at, e.kind, e.status, who_name, e.actor_role, e.note, shown)
+    item = replace(item, media_kind=e.media_kind, media_name=e.media_name, media_seconds=e.media_seconds)
     if item.staff_name:
         who: Msg = verbatim(item.staff_name)
     elif e.actor_role == "resident":
