@@ -35,13 +35,13 @@ from storage import tables  # noqa: E402
 GOAL_MB = 120.0
 FIRST_NAMES = ("Anna", "Bram", "Chantal", "Daan", "Emma", "Fatima", "Gerrit", "Hanna", "Ilse", "Jeroen")
 
-# The first half of the intake: /start → "Nieuw initiatief" → title → idea → theme → wijk → own part.
-# The conversation then waits at "What do you need?" (7 of the 15 updates of a whole intake).
+# The first half of the intake: /start → "Nieuw initiatief" → idea → title → theme → wijk → own part.
+# The conversation then waits at "How many neighbours?" (7 of the 14 updates of a whole intake).
 HALF_INTAKE: tuple[tuple[EventKind, str], ...] = (
     (EventKind.COMMAND, "start"),
     (EventKind.BUTTON, "menu:new"),
-    (EventKind.TEXT, "Bankjes in het park"),
     (EventKind.TEXT, "Drie bankjes bij de speeltuin, zodat ouderen en ouders even kunnen rusten."),
+    (EventKind.TEXT, "Bankjes in het park"),
     (EventKind.BUTTON, "intake:theme:groen"),
     (EventKind.BUTTON, "intake:wijk:WK030101"),
     (EventKind.TEXT, "Wij verven de bankjes en houden ze schoon."),

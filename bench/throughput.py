@@ -136,7 +136,9 @@ class StubBotApi(BaseRequest):
                     message["caption"] = params["caption"]
             else:
                 message["text"] = params["text"]
-            self.chats.last_bot_message[chat_id] = message
+            if "reply_markup" in message or "keyboard" not in (params.get("reply_markup") or {}):
+                # A message that only brings Telegram's keyboard is not one a button is pressed on.
+                self.chats.last_bot_message[chat_id] = message
             return message
         if endpoint in ("editMessageText", "editMessageReplyMarkup"):
             chat_id = int(params["chat_id"])
@@ -161,7 +163,8 @@ class StubBotApi(BaseRequest):
             "chat": {"id": chat_id, "type": "private", "first_name": "Bewoner"},
             "date": int(time.time()),
         }
-        if params.get("reply_markup"):
+        if (params.get("reply_markup") or {}).get("inline_keyboard"):
+            # Like Telegram: a message shows only inline keyboards (a reply keyboard is not part of it).
             message["reply_markup"] = params["reply_markup"]
         return message
 
@@ -179,23 +182,21 @@ def _photo_sizes(file_id: str) -> list[dict[str, Any]]:
 SCRIPT: tuple[tuple[str, str], ...] = (
     ("command", "/start"),
     ("button", "menu:new"),
-    ("text", "Bankjes in het park"),
     ("text", "Drie bankjes bij de speeltuin, zodat ouderen en ouders even kunnen rusten."),
+    ("text", "Bankjes in het park"),
     ("button", "intake:theme:groen"),
     ("button", "intake:wijk:WK030101"),
     ("text", "Wij verven de bankjes en houden ze schoon."),
+    ("text", "ongeveer 12"),
     ("button", "intake:needs:geld"),
     ("button", "intake:needs:!done"),
     ("text", "€ 1.250"),
-    ("text", "ongeveer 12"),
     ("button", "intake:photo:!skip"),
-    ("text", "{name}"),
     ("button", "intake:contact:!skip"),
-    ("button", "intake:publish:ja"),
-    ("button", "intake:consent:ja"),
-    ("button", "intake:summary:indienen"),
+    ("text", "{name}"),
+    ("button", "intake:confirm:indienen"),
 )
-SUBMIT_DATA = "intake:summary:indienen"
+SUBMIT_DATA = "intake:confirm:indienen"
 
 
 @dataclass

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,8 +19,10 @@ from bot.i18n import Translator
 from bot.language_names import language_name
 from bot.logs import Pseudonyms
 from flows import broker, coordinator, lifecycle, resident
+from flows import resident_messages as messages
 from flows.bidi import isolate
 from flows.cases import (
+    RESIDENT_PREFIX,
     STAFF_PREFIX,
     BrokerOption,
     CaseView,
@@ -29,6 +32,7 @@ from flows.cases import (
     StaffView,
     TimelineItem,
     case_button,
+    parse_case_button,
 )
 from flows.commands import (
     AddNote,
@@ -63,8 +67,9 @@ from storage import audit, reports, web_sessions
 from storage import departments as departments_store
 from storage import initiatives as initiatives_store
 from storage import people as people_store
+from storage import resident_messages as messages_store
 from storage import staff as staff_store
-from storage.initiatives import CaseRow, InitiativeRow
+from storage.initiatives import CaseRow, InitiativeRow, MediaFields
 from storage.people import PersonRow
 from storage.staff import StaffRow
 
@@ -328,6 +333,8 @@ class Casework:
             )
         if isinstance(command, CoordinatorReport) and staff is not None and staff.is_coordinator:
             return _add(out, await self._report(session, command.kind, staff, now))
+        if isinstance(command, MessageBroker):
+            return await self._message_broker(session, command, out, event=event, case=case, now=now)
         if case is None:  # the flows only emit the commands below for a loaded case
             return _add(out, Reply(t("I cannot find that initiative.")))
         if isinstance(command, ShowBrokers):
@@ -350,7 +357,10 @@ class Casework:
                     e.actor_role,
                     e.note,
                     _department(self._m, e.department),
-                    e.to_staff_name,
+                    to_name=e.to_staff_name,
+                    media_kind=e.media_kind,
+                    media_name=e.media_name,
+                    media_seconds=e.media_seconds,
                 )
                 for e in entries
             ]
@@ -392,43 +402,6 @@ class Casework:
             return _add(
                 out, sent, notify=[Notification(case.resident_user_id, case.resident_chat_id, message)]
             )
-        if isinstance(command, MessageBroker):
-            await initiatives_store.add_event(
-                session,
-                case.id,
-                kind="message_from_resident",
-                now=now,
-                actor_role="resident",
-                actor_user_id=event.user_id,
-                note=command.text,
-            )
-            head = t(
-                "Message from {name} about {reference} · {title}:",
-                name=isolate(case.contact_name),
-                reference=case.reference,
-                title=isolate(case.title),
-            )
-            buttons = (
-                (
-                    Button(t("Reply"), case_button(STAFF_PREFIX, case.reference, "msg")),
-                    Button(t("Open"), case_button(STAFF_PREFIX, case.reference, "open")),
-                ),
-            )
-            relayed = Reply(head, extra=(verbatim(isolate(command.text)),), buttons=buttons)
-            if case.broker_telegram_id:
-                targets = [case.broker_telegram_id]
-                done = Reply(t("Sent to your initiatiefmakelaar {broker}.", broker=case.broker_name or ""))
-            else:
-                targets = [
-                    c.telegram_user_id
-                    for c in await staff_store.coordinators_for_wijk(session, case.wijk_code)
-                ]
-                done = Reply(
-                    t("There is no initiatiefmakelaar yet, so your message went to the coordinator.")
-                    if targets
-                    else t("Your message is saved with your initiative. An initiatiefmakelaar will read it.")
-                )
-            return _add(out, done, notify=[Notification(u, u, relayed) for u in targets])
         if isinstance(command, AddNote) and staff is not None:
             await _staff_event(session, case, staff, "note", command.text, now, visible_to_resident=False)
             return out
@@ -461,6 +434,87 @@ class Casework:
             )
             return _add(out, done, notify=notes)
         raise TypeError(f"cannot carry out {command!r}")
+
+    async def talk(self, session: AsyncSession, event: Event, now: datetime) -> messages.Talk:
+        """What routing a resident's message needs: the case of the bot's message they swiped to answer
+        (if it is theirs), else their open and just ended cases with the newest thing said about each."""
+        if event.reply_to_message_id is not None:
+            payload = await messages_store.sent_payload(session, event.chat_id, event.reply_to_message_id)
+            reference = _case_of_message(payload)
+            if reference is not None:
+                row = await initiatives_store.load_case(session, reference)
+                if row is not None and row.resident_user_id == event.user_id:
+                    return messages.Talk(answered=reference)
+        rows = await messages_store.resident_cases(
+            session, event.user_id, open_statuses=OPEN, ended_since=now - messages.ENDED_RECENTLY
+        )
+        cases = tuple(
+            messages.ResidentCase(
+                r.reference, r.title, r.broker_name, r.status in OPEN, r.last_at, r.last_kind
+            )
+            for r in rows
+        )
+        return messages.Talk(cases)
+
+    async def _message_broker(
+        self,
+        session: AsyncSession,
+        command: MessageBroker,
+        out: Outcome,
+        *,
+        event: Event,
+        case: CaseView | None,
+        now: datetime,
+    ) -> Outcome:
+        """A resident's message (and its photo, voice note or document) on the timeline and to their
+        broker, or to the wijk's coordinators while the case has none."""
+        if case is None or case.reference != command.reference:
+            case = await self.case(session, command.reference)
+        if case is None or case.resident_user_id != event.user_id:
+            return _add(out, Reply(t("I cannot find that initiative.")))
+        attachment = command.attachment
+        await initiatives_store.add_event(
+            session,
+            case.id,
+            kind="message_from_resident",
+            now=now,
+            actor_role="resident",
+            actor_user_id=event.user_id,
+            note=command.text or None,
+            media=MediaFields(attachment.kind, attachment.file_id, attachment.name, attachment.seconds)
+            if attachment is not None
+            else None,
+        )
+        head = t(
+            "Message from {name} about {reference} · {title}:",
+            name=isolate(case.contact_name),
+            reference=case.reference,
+            title=isolate(case.title),
+        )
+        buttons = (
+            (
+                Button(t("Reply"), case_button(STAFF_PREFIX, case.reference, "msg")),
+                Button(t("Open"), case_button(STAFF_PREFIX, case.reference, "open")),
+            ),
+        )
+        relayed = Reply(
+            head,
+            extra=(verbatim(isolate(command.text)),) if command.text else (),
+            buttons=buttons,
+            photo_file_id=_file_of(attachment, "photo"),
+            voice_file_id=_file_of(attachment, "voice"),
+            document_file_id=_file_of(attachment, "document"),
+        )
+        if case.broker_telegram_id:
+            targets = [case.broker_telegram_id]
+        else:
+            targets = [
+                c.telegram_user_id for c in await staff_store.coordinators_for_wijk(session, case.wijk_code)
+            ]
+        done = messages.sent_to(case.broker_name if case.broker_telegram_id else None, bool(targets))
+        # Several kept messages sent at once are confirmed once.
+        confirm = () if out.replies and out.replies[-1] == done else (done,)
+        return _add(out, *confirm, notify=[Notification(u, u, relayed) for u in targets])
 
     async def _change_status(
         self,
@@ -687,6 +741,27 @@ async def _staff_event(
         visible_to_resident=visible_to_resident,
         touch_broker_action=True,
     )
+
+
+def _file_of(attachment: messages.Attachment | None, kind: str) -> str | None:
+    return attachment.file_id if attachment is not None and attachment.kind == kind else None
+
+
+def _case_of_message(payload: dict[str, Any] | None) -> str | None:
+    """The case a bot message in a resident's chat was about: the one its resident buttons point at
+    (a broker's message, a status notice, a timeline), when they point at exactly one."""
+    markup = (payload or {}).get("reply_markup")
+    rows = markup.get("inline_keyboard") if isinstance(markup, dict) else None
+    references = {
+        parsed[1].upper()
+        for row in rows or ()
+        if isinstance(row, list)
+        for button in row
+        if isinstance(button, dict)
+        and (parsed := parse_case_button(str(button.get("callback_data") or ""))) is not None
+        and parsed[0] == RESIDENT_PREFIX
+    }
+    return references.pop() if len(references) == 1 else None
 
 
 def _department(m: Municipality, code: str | None) -> str | None:

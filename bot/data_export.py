@@ -196,6 +196,9 @@ def _timeline_entry(entry: TimelineEntry, m: Municipality, render: Render) -> di
         entry.actor_role,
         entry.note,
         department.name if department else entry.department,
+        media_kind=entry.media_kind,
+        media_name=entry.media_name,
+        media_seconds=entry.media_seconds,
     )
     return {
         "at": _iso(entry.at),
@@ -225,6 +228,15 @@ def _message(reference: str, entry: TimelineEntry) -> dict[str, Any] | None:
         "direction": direction,
         "initiatiefmakelaar": entry.staff_name,
         "text": entry.note,
+        # The photo, voice note or document sent with it: Telegram keeps the file, the bot its id.
+        "attachment": None
+        if entry.media_kind is None
+        else {
+            "kind": entry.media_kind,
+            "telegram_file_id": entry.media_file_id,
+            "file_name": entry.media_name,
+            "seconds": entry.media_seconds,
+        },
     }
 
 

@@ -39,6 +39,7 @@ from flows.flood import Verdict, slow_down
 from flows.intake import intake_context
 from flows.municipality import Municipality
 from flows.resident import Context, Conversation, InitiativeLine, Outcome
+from flows.resident_messages import MESSAGE_KINDS
 from flows.text import t
 from storage import conversations as conversations_store
 from storage import erasure as erasure_store
@@ -207,15 +208,22 @@ class Dispatcher:
         )
         ctx = Context(now=now, flow=self._flow_ctx, first_steps_days=self._first_steps_days)
         staff = None
-        if broker.may_concern_staff(event, conv.pending):
+        if broker.may_concern_staff(event, conv.pending) or resident.may_start_an_idea(conv, event):
+            # Free text outside a question starts an idea, but not for staff (their chat is for cases).
             staff = await self._casework.staff(session, event.user_id)
+            ctx = replace(ctx, is_staff=staff is not None)
         reference = referenced_case(event, conv.pending)
+        if reference is None and conv.pending is not None and event.kind in MESSAGE_KINDS:
+            reference = conv.pending.reference  # a photo, voice note or document after "Reply"
         case = await self._casework.case(session, reference) if reference else None
         out = broker.handle(conv, event, staff, case, self._casework.context(now)) if staff else None
         if out is None:
             if staff is None and broker.may_concern_staff(event, None):
                 log.warning("staff action refused: user=%s is not staff", self._pseudonym(event.user_id))
-            out = resident.handle(conv, event, ctx, case)
+            talk = (
+                await self._casework.talk(session, event, now) if resident.needs_talk(conv, event) else None
+            )
+            out = resident.handle(conv, event, ctx, case, talk)
         language = resident.language_for(person.language, person.telegram_language)
         forget = False
         menus: list[tuple[int, ApiCall]] = []  # a staff member's command menu, after the replies

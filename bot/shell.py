@@ -16,13 +16,15 @@ from typing import Any, TextIO
 from bot.app import Runtime
 from bot.mail import EmlTransport, default_mail_dir, terminal_echo
 from bot.settings import Settings
-from flows.events import Event, EventKind, Location, Photo
+from flows.events import Contact, Event, EventKind, Location, Media, Photo
 
 HELP = """\
 Type your answer and press Enter. Buttons have numbers: type the number to press one.
 Commands work as in Telegram (/start, /help, /stop, /taal …). Shell-only:
   :location LAT LON   share a location       :photo     send a (pretend) photo
+  :contact PHONE      share your own number  :voice     send a (pretend) voice message
   :sticker            send a sticker         :quit      leave (Ctrl-D works too)
+Telegram's buttons under the text field show as ⌨ [📍 …] (use :location) and ⌨ [📱 …] (use :contact).
 """
 
 
@@ -90,6 +92,15 @@ class TerminalTransport:
         return str(path)
 
     def _show_buttons(self, message_id: int, markup: dict[str, Any] | None) -> None:
+        keys = (markup or {}).get("keyboard") or []
+        if keys:
+            shell_way = {"request_location": " (:location LAT LON)", "request_contact": " (:contact PHONE)"}
+            labels = [
+                f"[{key['text']}]" + next((way for flag, way in shell_way.items() if key.get(flag)), "")
+                for row in keys
+                for key in row
+            ]
+            self._print("   ⌨ " + "   ".join(labels))
         rows = (markup or {}).get("inline_keyboard") or []
         if not rows:
             return
@@ -142,6 +153,16 @@ def parse_input(line: str, *, user_id: int, language: str, transport: TerminalTr
     if text == ":photo":
         photo = Photo("shell-photo-1", "shell-photo-unique-1", 1280, 960, 123_456)
         return Event(kind=EventKind.PHOTO, photo=photo, **base)
+    if text.startswith(":contact"):
+        parts = text.split(maxsplit=1)
+        if len(parts) < 2:
+            print("Use :contact PHONE, e.g. :contact +31612345678")
+            return None
+        card = Contact(parts[1], "Shell", "", user_id)
+        return Event(kind=EventKind.CONTACT, contact=card, **base)
+    if text == ":voice":
+        media = Media("shell-voice-1", "shell-voice-unique-1", duration=12, mime_type="audio/ogg")
+        return Event(kind=EventKind.VOICE, media=media, **base)
     if text == ":sticker":
         return Event(kind=EventKind.UNSUPPORTED, **base)
     if text.startswith("/"):

@@ -16,6 +16,7 @@ METHODS = frozenset(
         "sendMessage",
         "sendPhoto",
         "sendDocument",
+        "sendVoice",
         "editMessageText",
         "editMessageReplyMarkup",
         "answerCallbackQuery",
@@ -75,8 +76,8 @@ class TelegramTransport:
         """Call ``method`` with ``payload``; return the id of the message it sent or edited, if any."""
         if method not in METHODS:
             raise ValueError(f"unknown outbox method {method}")
-        if method == "sendDocument":
-            payload = with_upload(payload)
+        if method == "sendDocument" and isinstance(payload.get("document"), dict):
+            payload = with_upload(payload)  # a file the bot made; a string is a file id to pass on
         try:
             result = await self._bot.do_api_request(method, api_kwargs=payload, **self._timeouts)
         except (InvalidToken, EndPointNotFound) as exc:

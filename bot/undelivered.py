@@ -42,7 +42,9 @@ class _Missed:
 def _excerpt(row: OutboxRow) -> str:
     text = str(row.payload.get("text") or row.payload.get("caption") or "")
     if not text:
-        return {"sendPhoto": "[foto]", "sendDocument": "[bestand]"}.get(row.method, "")
+        return {"sendPhoto": "[foto]", "sendDocument": "[bestand]", "sendVoice": "[spraakbericht]"}.get(
+            row.method, ""
+        )
     return text if len(text) <= EXCERPT else text[: EXCERPT - 1].rstrip() + "…"
 
 

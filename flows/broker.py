@@ -58,6 +58,7 @@ from flows.intake import NEEDS
 from flows.lifecycle import Actor, Refused, Role, Status, staff_label
 from flows.municipality import Municipality
 from flows.resident import Conversation, Outcome, looks_like_invite
+from flows.resident_messages import attachment_label
 from flows.splitting import MESSAGE_LIMIT, utf16_len
 from flows.staff_menu import MENU_COMMANDS, MENU_PREFIX, menu_command, staff_menu
 from flows.stalls import AMSTERDAM, StallFacts, Standing, Track, status_standing, working_days_between
@@ -373,6 +374,16 @@ def _role_name(role: str, for_resident: bool) -> Msg:
 
 def event_text(item: TimelineItem, for_resident: bool) -> Msg:
     """What a timeline entry says, for the initiator or for staff (the bot and the staff web alike)."""
+    said = _event_text(item, for_resident)
+    attachment = attachment_label(item.media_kind, item.media_name, item.media_seconds)
+    if attachment is None:
+        return said
+    if not item.note:  # "Your message: 📷 photo"
+        return t("{text}{attachment}", text=said, attachment=attachment)
+    return t("{text}\n{attachment}", text=said, attachment=attachment)
+
+
+def _event_text(item: TimelineItem, for_resident: bool) -> Msg:
     label = lifecycle.status_label if for_resident else staff_label
     note = item.note or ""
     if item.kind == "status" and item.status:

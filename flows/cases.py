@@ -127,6 +127,10 @@ class TimelineItem:
     department: str | None = None
     to_name: str | None = None  # assigned, handover: the initiatiefmakelaar who got the case
     internal: bool = False  # never shown to the initiator (the staff web marks it)
+    # A photo, voice note or document that came with a message (``flows.resident_messages``).
+    media_kind: str | None = None
+    media_name: str | None = None
+    media_seconds: int | None = None
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flows.intake import InitiativeDraft
+from flows.resident_messages import Attachment
 
 
 @dataclass(frozen=True)
@@ -80,8 +81,12 @@ class MessageResident:
 
 @dataclass(frozen=True)
 class MessageBroker:
+    """A resident's message to the broker of their case (the coordinators when it has none), with the
+    photo, voice note or document that came with it."""
+
     reference: str
     text: str
+    attachment: Attachment | None = None
 
 
 @dataclass(frozen=True)

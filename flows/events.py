@@ -116,6 +116,9 @@ class Reply:
     text: Msg
     buttons: tuple[tuple[Button, ...], ...] = ()
     photo_file_id: str | None = None  # send as photo with ``text`` as caption
+    # A voice note or a document someone sent, passed on by its file id with ``text`` as caption.
+    voice_file_id: str | None = None
+    document_file_id: str | None = None
     edit: bool = False  # edit the message the pressed button belongs to instead of sending a new one
     markup_only: bool = False  # the edit changes only the buttons
     # Parts joined with a blank line, each translated on its own (e.g. an error then the question again).
@@ -126,6 +129,8 @@ class Reply:
     # ``remove_keyboard`` to take an earlier one away.
     keyboard: tuple[tuple[KeyButton, ...], ...] = ()
     remove_keyboard: bool = False
+    # With both inline ``buttons`` and a ``keyboard``: the keyboard goes with a second message, this one.
+    keyboard_hint: Msg | None = None
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 from flows import engine, lifecycle
+from flows import resident_messages as messages
 from flows.cases import (
     RESIDENT_PREFIX,
     STAFF_COMMANDS,
@@ -32,14 +33,17 @@ from flows.commands import (
 )
 from flows.engine import FlowContext, FlowState
 from flows.events import Button, Event, EventKind, Notice, Reply
-from flows.intake import INTAKE, draft_from_answers
+from flows.intake import INTAKE, RENAMED_STEPS, draft_from_answers
 from flows.lifecycle import Actor, Refused, Role, Status, status_label
 from flows.pii import personal_data_in, personal_data_refusal
 from flows.privacy import FORGET_CANCEL, FORGET_PREFIX, forget_choice
+from flows.resident_messages import HeldMessage, Talk
 from flows.text import Msg, t, tn, verbatim
+from flows.understanding import intent_of
 from flows.validators import clean_text
 
 HOME, INTAKE_MODE = "home", "intake"
+_STEP_NAMES = frozenset(step.name for step in INTAKE.steps)
 # After this long away, a returning resident is asked whether to go on with their draft.
 RESUME_AFTER = timedelta(hours=12)
 LANGUAGES: dict[str, str] = {"nl": "Nederlands", "en": "English"}
@@ -54,20 +58,29 @@ class Conversation:
     draft: FlowState | None = None
     updated_at: datetime | None = None
     pending: Pending | None = None  # free text the bot waits for (a message, a note, a reason)
+    # Messages kept while the resident is asked whom they are for (``flows.resident_messages``).
+    held: tuple[HeldMessage, ...] = ()
 
     def to_json(self) -> dict[str, object]:
-        return {
+        data: dict[str, object] = {
             "draft": self.draft.to_json() if self.draft else None,
             "pending": self.pending.to_json() if self.pending else None,
         }
+        if self.held:
+            data["held"] = [m.to_json() for m in self.held]
+        return data
 
     @classmethod
     def from_row(cls, mode: str, data: dict[str, object] | None, updated_at: datetime | None) -> Conversation:
         raw = (data or {}).get("draft")
         draft = FlowState.from_json(raw) if isinstance(raw, dict) else None
+        if draft is not None and draft.step not in _STEP_NAMES:
+            # A draft saved by an older version, at a step that was merged into another.
+            draft = replace(draft, step=RENAMED_STEPS.get(draft.step, INTAKE.first.name), editing=False)
         pending = Pending.from_json((data or {}).get("pending"))
+        held = messages.held_from_json((data or {}).get("held"))
         mode = mode if mode in (HOME, INTAKE_MODE) else HOME
-        return cls(mode=mode, draft=draft, updated_at=updated_at, pending=pending)
+        return cls(mode=mode, draft=draft, updated_at=updated_at, pending=pending, held=held)
 
 
 @dataclass(frozen=True)
@@ -76,6 +89,7 @@ class Context:
     flow: FlowContext
     first_steps_days: int  # working days until a broker makes contact, said after submitting
     bot_username: str = ""
+    is_staff: bool = False  # a staff member's chat: free text does not start an idea
 
 
 @dataclass(frozen=True)
@@ -131,15 +145,36 @@ def _home(conv: Conversation, *msgs: Msg) -> Outcome:
     return Outcome(home, (_menu(home, text, *msgs[1:]),))
 
 
-def handle(conv: Conversation, event: Event, ctx: Context, case: CaseView | None = None) -> Outcome:
-    """One event in a private chat with a resident; ``case`` is the initiative a button or reply is about."""
+def needs_talk(conv: Conversation, event: Event) -> bool:
+    """Whether routing this event needs the resident's cases (``Talk``): a message outside any question,
+    or a swipe-reply (which may answer a broker even in the middle of the intake)."""
+    if not event.private_chat or event.kind not in messages.MESSAGE_KINDS:
+        return False
+    if conv.pending is not None and conv.pending.action in _RESIDENT_INPUTS:
+        return False
+    in_intake = conv.mode == INTAKE_MODE and conv.draft is not None
+    return not in_intake or event.reply_to_message_id is not None
+
+
+def handle(
+    conv: Conversation,
+    event: Event,
+    ctx: Context,
+    case: CaseView | None = None,
+    talk: Talk | None = None,
+) -> Outcome:
+    """One event in a private chat with a resident; ``case`` is the initiative a button or reply is about,
+    ``talk`` what routing a message needs (``needs_talk``)."""
     if not event.private_chat:
         return Outcome(
             conv, (Reply(t("I only work in a private chat. Send me a direct message to share your idea.")),)
         )
+    held, conv = conv.held, replace(conv, held=())  # kept only while asking whom they are for
     if event.kind is EventKind.COMMAND:
         return _command(replace(conv, pending=None), event, ctx)
     if event.kind is EventKind.BUTTON and (parsed := parse_case_button(event.button or "")):
+        if parsed[0] == RESIDENT_PREFIX and parsed[2] == "send":
+            return _send_held(replace(conv, pending=None), held, event, case)
         if parsed[0] == RESIDENT_PREFIX:
             return _case_button(replace(conv, pending=None), parsed[2], parsed[3], event, case)
         return Outcome(
@@ -147,10 +182,19 @@ def handle(conv: Conversation, event: Event, ctx: Context, case: CaseView | None
             (Reply(t("This button is only for staff of the municipality.")),),
             Notice(t("Not possible.")),
         )
-    if event.kind is EventKind.TEXT and conv.pending is not None and conv.pending.action in _RESIDENT_INPUTS:
-        return _case_text(replace(conv, pending=None), conv.pending, event, case)
+    if event.kind is EventKind.BUTTON and event.button == messages.NEW_IDEA_BUTTON:
+        return _held_as_idea(replace(conv, pending=None), held, event, ctx)
+    pending = conv.pending
+    if pending is not None and pending.action in _RESIDENT_INPUTS:
+        if event.kind is EventKind.TEXT or (
+            pending.action == "message_broker" and event.kind in messages.MESSAGE_KINDS
+        ):
+            return _case_text(replace(conv, pending=None), pending, event, case)
     if conv.pending is not None:
         conv = replace(conv, pending=None)  # anything else than the awaited text cancels it
+    if talk is not None and event.kind in messages.MESSAGE_KINDS:
+        if (routed := _route_message(conv, held, event, ctx, talk)) is not None:
+            return routed
     if event.kind is EventKind.BUTTON and (event.button or "").startswith(("menu:", "lang:")):
         return _menu_button(conv, event, ctx)
     if event.kind is EventKind.BUTTON and (event.button or "").startswith(FORGET_PREFIX):
@@ -169,10 +213,79 @@ def handle(conv: Conversation, event: Event, ctx: Context, case: CaseView | None
     return start_with_idea(conv, event, ctx)
 
 
+def may_start_an_idea(conv: Conversation, event: Event) -> bool:
+    """Whether this event, outside any question, would start an idea (the dispatcher then checks that
+    the sender is not staff)."""
+    in_intake = conv.mode == INTAKE_MODE and conv.draft is not None
+    kinds = (EventKind.TEXT, EventKind.VOICE, EventKind.PHOTO)
+    return event.kind in kinds and conv.pending is None and not in_intake and event.private_chat
+
+
 def start_with_idea(conv: Conversation, event: Event, ctx: Context) -> Outcome:
-    """Something typed (or a voice note) outside any question, that is not for a broker: the start of an
-    idea. (Being built: today it greets and shows the menu.)"""
-    return _home(conv, t("Hello! I help you share an idea for your neighbourhood. What do you want to do?"))
+    """Something typed (or a voice note, or a photo) outside any question, that is not for a broker: an
+    idea starts the intake with it as the answer to the first question; a greeting gets the menu."""
+    if ctx.is_staff:
+        return _home(conv, t("What do you want to do?"))
+    intent = intent_of(event.text or "") if event.kind is EventKind.TEXT else None
+    if intent == "help":
+        return _help(conv, ctx)
+    if intent is not None:  # "stop" or "back" with nothing going on
+        return _home(conv, t("There is nothing to stop. What do you want to do?"))
+    if conv.draft is not None:
+        return _offer_resume(conv, t("You have already started an idea."))
+    if event.kind is EventKind.TEXT and not looks_like_an_idea(event.text or ""):
+        return _home(
+            conv,
+            t("Hello! Do you have an idea for your neighbourhood? Type it here in a few sentences."),
+            t("What do you want to do?"),
+        )
+    if event.kind not in (EventKind.TEXT, EventKind.VOICE, EventKind.PHOTO):
+        return _home(
+            conv, t("Hello! I help you share an idea for your neighbourhood. What do you want to do?")
+        )
+    answers = _first_answers(event)
+    if event.kind is EventKind.PHOTO and event.photo is not None:
+        started = engine.start(
+            INTAKE, ctx.flow, {**answers, "photo": event.photo.file_id}, before=(t("Thanks for the photo!"),)
+        )
+        return Outcome(Conversation(INTAKE_MODE, started.state), started.replies)
+    state = engine.start(INTAKE, ctx.flow, answers).state
+    result = engine.advance(INTAKE, state, event, ctx.flow)
+    if not result.accepted:
+        # Not usable as an idea (too short, or with a phone number): the question says why.
+        return Outcome(Conversation(INTAKE_MODE, result.state), result.replies)
+    return Outcome(Conversation(INTAKE_MODE, result.state), result.replies)
+
+
+_GREETINGS = frozenset(
+    {
+        "hoi",
+        "hallo",
+        "hey",
+        "hi",
+        "hello",
+        "goedemorgen",
+        "goedemiddag",
+        "goedenavond",
+        "dag",
+        "start",
+        "menu",
+    }
+)
+
+
+def looks_like_an_idea(text: str) -> bool:
+    """Whether text typed into the menu reads as an idea (a few words), not a greeting or a slip."""
+    words = [w for w in text.replace("!", " ").replace("?", " ").split() if w]
+    if not words or " ".join(words).casefold() in _GREETINGS:
+        return False
+    return len(words) >= 4
+
+
+def _first_answers(event: Event) -> dict[str, engine.JSON]:
+    """What the intake knows before its first question: the name on the Telegram profile."""
+    name = (event.first_name or "").strip()
+    return {"profile_name": name} if name else {}
 
 
 def _command(conv: Conversation, event: Event, ctx: Context) -> Outcome:
@@ -188,14 +301,13 @@ def _command(conv: Conversation, event: Event, ctx: Context) -> Outcome:
         return _home(
             conv,
             t(
-                "Hello! I am the initiative bot of the municipality. "
-                "Do you have an idea for your neighbourhood? I help you share it. "
-                "Then an initiatiefmakelaar will help you with the next steps."
+                "Hello! Do you have an idea for your neighbourhood? Type it here, in your own words. "
+                "I help you share it with the municipality."
             ),
             t("What do you want to do?"),
         )
     if name in ("nieuw", "new"):
-        return _new(conv, ctx)
+        return _new(conv, ctx, event)
     if name in ("mijn", "mine"):
         return Outcome(conv, commands=(ShowMyInitiatives(),))
     if name in ("help", "hulp"):
@@ -206,7 +318,7 @@ def _command(conv: Conversation, event: Event, ctx: Context) -> Outcome:
         if in_intake:
             return _pause(conv)
         return _home(conv, t("There is nothing to stop. What do you want to do?"))
-    if name == "taal":
+    if name in ("taal", "language"):
         return Outcome(conv, (_language_question(),))
     if name in ("vergeetmij", "forgetme"):
         return Outcome(conv, commands=(ExplainErasure(),))
@@ -277,13 +389,16 @@ def _menu_button(conv: Conversation, event: Event, ctx: Context) -> Outcome:
         return Outcome(conv, (done, *_current_question(conv, ctx)), Notice(), (SetLanguage(code),))
     action = data.removeprefix("menu:")
     if action == "new":
-        return _new(conv, ctx, notice=Notice())
+        return _new(conv, ctx, event, notice=Notice())
     if action == "continue" and conv.draft is not None:
         resumed = engine.resume(INTAKE, conv.draft, ctx.flow, before=(t("Let's continue where you were."),))
         return Outcome(replace(conv, mode=INTAKE_MODE), resumed.replies, Notice())
     if action == "restart":
         started = engine.start(
-            INTAKE, ctx.flow, before=(t("OK, we start again. I deleted your earlier answers."),)
+            INTAKE,
+            ctx.flow,
+            _first_answers(event),
+            before=(t("OK, we start again. I deleted your earlier answers."),),
         )
         return Outcome(Conversation(INTAKE_MODE, started.state), started.replies, Notice())
     if action == "discard":  # the retention sweep's reminder of an untouched draft
@@ -304,13 +419,14 @@ def _menu_button(conv: Conversation, event: Event, ctx: Context) -> Outcome:
     return Outcome(conv, notice=Notice(t("This button no longer works. See the newest message.")))
 
 
-def _new(conv: Conversation, ctx: Context, notice: Notice | None = None) -> Outcome:
+def _new(conv: Conversation, ctx: Context, event: Event, notice: Notice | None = None) -> Outcome:
     if conv.draft is not None:
         return replace(_offer_resume(conv, t("You have already started an idea.")), notice=notice)
     started = engine.start(
         INTAKE,
         ctx.flow,
-        before=(t("Great that you have an idea! I will ask a few questions. It takes about 5 minutes."),),
+        _first_answers(event),
+        before=(t("Great that you have an idea! I ask a few short questions. It takes about 3 minutes."),),
     )
     return Outcome(Conversation(INTAKE_MODE, started.state), started.replies, notice)
 
@@ -346,7 +462,7 @@ def _intake(conv: Conversation, state: FlowState, event: Event, ctx: Context) ->
         out = _pause(new)
         return replace(out, replies=(*replies, *out.replies), notice=result.notice or Notice())
     if result.exit == "@summary":
-        moved = engine.goto(INTAKE, result.state, "summary", ctx.flow, editing=False)
+        moved = engine.goto(INTAKE, result.state, "confirm", ctx.flow, editing=False)
         shown = _with_photo(moved.state, moved.replies)
         return Outcome(replace(new, draft=moved.state), (*replies, *shown), result.notice)
     if result.exit == "@edit":
@@ -355,13 +471,13 @@ def _intake(conv: Conversation, state: FlowState, event: Event, ctx: Context) ->
         return Outcome(replace(new, draft=moved.state), (*replies, *moved.replies), result.notice)
     if result.exit == "@discard":
         home = Conversation(HOME, None)
-        out = _home(home, t("You did not agree. I deleted your answers. You can start again at any time."))
+        out = _home(home, t("OK. I deleted your answers. You can start again at any time."))
         return replace(out, replies=(*replies, *out.replies), notice=result.notice)
     if result.exit == "@submit":
         # Consent was given in this sitting and confirmed by submitting, so it dates from now.
         draft = draft_from_answers(result.state.answers, consent_at=ctx.now)
         return Outcome(Conversation(HOME, None), replies, result.notice, (SubmitInitiative(draft),))
-    if result.state.step == "summary" and state.step != "summary":
+    if result.state.step == "confirm" and state.step != "confirm":
         replies = (*replies[:-1], *_with_photo(result.state, replies[-1:]))
     return Outcome(new, replies, result.notice)
 
@@ -432,6 +548,12 @@ def mermaid() -> str:
         "    home --> intake : Continue my idea\n"
         "    intake --> home : submitted, or consent refused (draft deleted)\n"
         "    home --> home : My initiatives, Help, /taal, My data\n"
+        # A message outside any question (``flows.resident_messages``).
+        "    home --> broker : a message while a case's broker spoke lately, or a swipe-reply\n"
+        "    home --> ask : a message when it is unclear whom it is for (kept)\n"
+        "    ask --> broker : To the broker of a case\n"
+        "    ask --> intake : It is a new idea\n"
+        "    broker --> home : ✔ Sent to the broker\n"
     )
 
 
@@ -488,8 +610,9 @@ def _case_text(conv: Conversation, pending: Pending, event: Event, case: CaseVie
     if case is None or case.resident_user_id != event.user_id or case.reference != pending.reference:
         return Outcome(conv, (_menu(conv, t("I cannot find that initiative.")),))
     text = clean_text(event.text or "", keep_newlines=True)
-    if not text or len(text) > 2000:
-        again = t("Please write between 1 and {max} characters.", max=2000)
+    attachment = messages.Attachment.of(event) if pending.action == "message_broker" else None
+    if (not text and attachment is None) or len(text) > messages.MAX_TEXT:
+        again = t("Please write between 1 and {max} characters.", max=messages.MAX_TEXT)
         return Outcome(replace(conv, pending=pending), (Reply(again),))
     if found := personal_data_in(text):
         # Not sent and not kept; the resident is still asked for the text, so they can just send it again.
@@ -498,7 +621,7 @@ def _case_text(conv: Conversation, pending: Pending, event: Event, case: CaseVie
         cancel = (Button(label, case_button(RESIDENT_PREFIX, case.reference, "cancel")),)
         return Outcome(replace(conv, pending=pending), (Reply(refusal, buttons=(cancel,)),))
     if pending.action == "message_broker":
-        return Outcome(conv, commands=(MessageBroker(case.reference, text),))
+        return Outcome(conv, commands=(MessageBroker(case.reference, text, attachment),))
     actor = Actor(Role.RESIDENT, is_initiator=True)
     verdict = lifecycle.check_transition(case.status, Status.GESTOPT, actor, note=text)
     if isinstance(verdict, Refused):
@@ -577,3 +700,59 @@ def new_broker_soon(reference: str, title: str, status: str) -> Reply:
     )
     extra = (t("Reference: {reference}", reference=reference),)
     return Reply(text, extra=extra, buttons=case_buttons(reference, status))
+
+
+# --- messages to the broker, outside any question (``flows.resident_messages``) ---------------------
+
+
+def _route_message(
+    conv: Conversation, held: tuple[HeldMessage, ...], event: Event, ctx: Context, talk: Talk
+) -> Outcome | None:
+    """A message to the broker of one of the resident's cases, or the question whom it is for; None when
+    it is not for a broker. In the middle of the intake only a swipe-reply to a case's message is."""
+    in_intake = conv.mode == INTAKE_MODE and conv.draft is not None
+    if event.kind is EventKind.TEXT and intent_of(event.text or "") is not None:
+        return None  # a typed "help", "stop" or "back" is answered as such, not passed on
+    if in_intake:
+        decision: messages.Route = messages.Forward(talk.answered) if talk.answered else None
+    else:
+        decision = messages.route(talk, ctx.now)
+    message = messages.held_message(event)
+    if decision is None or message is None:
+        return None
+    if messages.too_long(message):
+        again = t("Please write between 1 and {max} characters.", max=messages.MAX_TEXT)
+        return Outcome(replace(conv, held=held), (Reply(again),))
+    if found := personal_data_in(message.text):
+        # Not sent and not kept, as after "Reply": the resident sends it again without those details.
+        return Outcome(replace(conv, held=held), (Reply(personal_data_refusal(found, during_intake=False)),))
+    if isinstance(decision, messages.Forward):
+        sends = tuple(MessageBroker(decision.reference, m.text, m.attachment) for m in (*held, message))
+        return Outcome(conv, commands=sends)
+    kept = (*held, message)[-messages.MAX_HELD :]
+    return Outcome(replace(conv, held=kept), (messages.question(decision.cases, len(kept)),))
+
+
+_CLOSE_QUESTION = Reply(t("Who is this for? Or is it a new idea?"), edit=True, markup_only=True)
+
+
+def _send_held(
+    conv: Conversation, held: tuple[HeldMessage, ...], event: Event, case: CaseView | None
+) -> Outcome:
+    """The answer "to Anna" to the question whom the kept messages are for: they are sent."""
+    if not held:
+        gone = t("This button no longer works. See the newest message.")
+        return Outcome(conv, (_CLOSE_QUESTION,), Notice(gone))
+    if case is None or case.resident_user_id != event.user_id:
+        return Outcome(conv, (Reply(t("I cannot find that initiative.")),), Notice(t("Not possible.")))
+    sends = tuple(MessageBroker(case.reference, m.text, m.attachment) for m in held)
+    return Outcome(conv, (_CLOSE_QUESTION,), Notice(), sends)
+
+
+def _held_as_idea(conv: Conversation, held: tuple[HeldMessage, ...], event: Event, ctx: Context) -> Outcome:
+    """The answer "It is a new idea": the kept messages start the idea."""
+    if not held:
+        gone = t("This button no longer works. See the newest message.")
+        return Outcome(conv, (_CLOSE_QUESTION,), Notice(gone))
+    out = start_with_idea(conv, messages.as_idea_event(held, event), ctx)
+    return replace(out, replies=(_CLOSE_QUESTION, *out.replies), notice=out.notice or Notice())

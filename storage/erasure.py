@@ -87,6 +87,8 @@ async def _erase_cases(
                 initiatives.c.description,
                 initiatives.c.own_contribution,
                 initiatives.c.photo_file_id,
+                initiatives.c.idea_voice_file_id,
+                initiatives.c.own_voice_file_id,
                 initiatives.c.contact_name,
                 initiatives.c.contact_phone,
                 initiatives.c.contact_email,
@@ -128,17 +130,25 @@ async def _traces_of_case(conn: Any, row: Any, *, keep_idea: bool) -> tuple[Trac
     """The texts that identify the case's resident (name, contact, photo, what they wrote, and the
     broker's messages to them: a conversation with the person is theirs too), and the parts of their
     names."""
-    words = (
+    said = (
         await conn.execute(
-            select(initiative_events.c.note).where(
+            select(
+                initiative_events.c.note, initiative_events.c.media_file_id, initiative_events.c.media_name
+            ).where(
                 initiative_events.c.initiative_id == row.id,
-                initiative_events.c.note.is_not(None),
+                or_(
+                    initiative_events.c.note.is_not(None),
+                    initiative_events.c.media_file_id.is_not(None),
+                    initiative_events.c.media_name.is_not(None),
+                ),
                 or_(
                     initiative_events.c.actor_role == "resident", initiative_events.c.kind.in_(_MESSAGE_KINDS)
                 ),
             )
         )
-    ).scalars()
+    ).all()
+    # What they wrote, and the photos, voice notes and documents they sent (file ids, file names).
+    words = [text for line in said for text in line if text]
     first_name = None
     if row.resident_user_id != ERASED_ID:
         first_name = (
@@ -148,7 +158,17 @@ async def _traces_of_case(conn: Any, row: Any, *, keep_idea: bool) -> tuple[Trac
         ).scalar()
     idea = () if keep_idea else (row.title, row.description, row.own_contribution)
     traces = Traces.of(
-        (row.contact_name, row.contact_phone, row.contact_email, row.photo_file_id, first_name, *idea, *words)
+        (
+            row.contact_name,
+            row.contact_phone,
+            row.contact_email,
+            row.photo_file_id,
+            row.idea_voice_file_id,
+            row.own_voice_file_id,
+            first_name,
+            *idea,
+            *words,
+        )
     )
     return traces, Traces.of((*name_parts(row.contact_name), *name_parts(first_name)))
 
@@ -161,6 +181,8 @@ async def _erase_case(
         "contact_phone": None,
         "contact_email": None,
         "photo_file_id": None,
+        "idea_voice_file_id": None,  # the resident's own voice
+        "own_voice_file_id": None,
         "resident_user_id": ERASED_ID,
         "resident_chat_id": ERASED_ID,
         "resident_erased_at": func.coalesce(initiatives.c.resident_erased_at, now),
@@ -181,7 +203,9 @@ async def _erase_case(
     events = initiative_events.c
     # The resident's own words and the messages exchanged with them go; who acted stays as a role.
     await conn.execute(
-        update(initiative_events).where(events.initiative_id == row.id, _THEIRS).values(note=None)
+        update(initiative_events)
+        .where(events.initiative_id == row.id, _THEIRS)
+        .values(note=None, media_file_id=None, media_name=None, media_seconds=None)
     )
     if row.resident_user_id != ERASED_ID:
         await conn.execute(

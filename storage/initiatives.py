@@ -59,6 +59,9 @@ class NewInitiative:
     language: str
     # The resident agreed that the description may be published without their name; None: not asked.
     publish_consent: bool | None = None
+    amount_max_cents: int | None = None  # the top of a range ("800 à 1000 euro")
+    idea_voice_file_id: str | None = None  # voice notes sent as the idea, or as what they do themselves
+    own_voice_file_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,6 +377,11 @@ class TimelineEntry:
     note: str | None
     department: str | None
     visible_to_resident: bool
+    # What came with a message: "photo", "voice" or "document", its file id, file name and length.
+    media_kind: str | None = None
+    media_file_id: str | None = None
+    media_name: str | None = None
+    media_seconds: int | None = None
 
 
 _CASE_COLUMNS = sql.columns(initiatives, CaseRow)
@@ -665,11 +673,13 @@ async def add_event(
     visible_to_resident: bool | None = None,
     touch_broker_action: bool = False,
     department: str | None = None,
+    media: MediaFields | None = None,
 ) -> int:
     """Add an entry (a note, a message) to the timeline and return its id.
 
     ``visible_to_resident`` None means: hidden for internal kinds ("note"), visible for the others.
-    ``touch_broker_action`` records ``now`` as the broker's last action on the case.
+    ``touch_broker_action`` records ``now`` as the broker's last action on the case. ``media`` is the
+    photo, voice note or document that came with a message.
     """
     kind = str(kind)
     if visible_to_resident is None:
@@ -696,9 +706,23 @@ async def add_event(
             "staff_id": staff_id,
             "to_staff_id": None,
             "visible_to_resident": visible_to_resident,
+            "media_kind": media.kind if media else None,
+            "media_file_id": media.file_id if media else None,
+            "media_name": media.name if media else None,
+            "media_seconds": media.seconds if media else None,
         },
     )
     return int(result.scalar_one())
+
+
+@dataclass(frozen=True, slots=True)
+class MediaFields:
+    """A photo, voice note or document on a timeline entry (``initiative_events.media_*``)."""
+
+    kind: str
+    file_id: str
+    name: str | None = None
+    seconds: int | None = None
 
 
 _ACTOR = staff.alias("actor")
@@ -719,6 +743,10 @@ _TIMELINE = (
         initiative_events.c.note,
         initiative_events.c.department,
         initiative_events.c.visible_to_resident,
+        initiative_events.c.media_kind,
+        initiative_events.c.media_file_id,
+        initiative_events.c.media_name,
+        initiative_events.c.media_seconds,
     )
     .select_from(
         initiative_events.outerjoin(_ACTOR, _ACTOR.c.id == initiative_events.c.staff_id).outerjoin(

@@ -375,6 +375,8 @@ class InitiativeEvent(Base):
     media_kind: Mapped[str | None] = mapped_column(String(16))
     media_file_id: Mapped[str | None] = mapped_column(String(255))
     media_name: Mapped[str | None] = mapped_column(String(255))
+    # A voice note's length in seconds.
+    media_seconds: Mapped[int | None] = mapped_column(Integer)
 
 
 class StatusSpell(Base):

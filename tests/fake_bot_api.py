@@ -1008,6 +1008,7 @@ class SentMessage:
     history: list[MessageVersion]
     deleted: bool
     raw: JSONDict
+    voice: JSONDict | None = None  # file_id, file_unique_id, duration, mime_type, file_size
 
     @property
     def button_labels(self) -> list[str]:
@@ -1286,11 +1287,15 @@ class FakeUser:
         }
         return self._api._user_message(self, {"sticker": sticker})
 
-    async def send_voice(self, duration: int = 3) -> JSONDict:
-        """Send a voice note."""
+    async def send_voice(self, duration: int = 3, caption: str | None = None) -> JSONDict:
+        """Send a voice note (with a caption, as Telegram's clients allow)."""
         file = self._api._new_file("voice", b"OggS\x00\x02fake voice note", ".oga")
+        self._api._voices[file.file_id] = {"duration": duration, "mime_type": "audio/ogg"}
         voice = {"duration": duration, "mime_type": "audio/ogg", **file.json()}
-        return self._api._user_message(self, {"voice": voice})
+        content: JSONDict = {"voice": voice}
+        if caption:
+            content["caption"] = caption
+        return self._api._user_message(self, content)
 
     async def send_document(
         self,
@@ -1461,6 +1466,7 @@ class FakeBotApi:
         self._files_by_path: dict[str, _File] = {}
         self._photos: dict[str, list[JSONDict]] = {}
         self._documents: dict[str, JSONDict] = {}  # file_id -> file_name and mime_type of an upload
+        self._voices: dict[str, JSONDict] = {}  # file_id -> duration and mime_type of a voice note
         self._query_ids = itertools.count(4_611_686_018_427_388_001)
         self._queries: dict[str, _CallbackQuery] = {}
         self._commands: dict[tuple[tuple[str, int | None, int | None], str], list[JSONDict]] = {}
@@ -1482,6 +1488,7 @@ class FakeBotApi:
             "sendMessage": self._send_message,
             "sendPhoto": self._send_photo,
             "sendDocument": self._send_document,
+            "sendVoice": self._send_voice,
             "sendLocation": self._send_location,
             "sendChatAction": self._send_chat_action,
             "editMessageText": self._edit_message_text,
@@ -1754,6 +1761,7 @@ class FakeBotApi:
             history=list(message.history),
             deleted=message.deleted,
             raw=self._message_json(message),
+            voice=copy.deepcopy(message.content.get("voice")),
         )
 
     def sent(self, chat: ChatRef) -> list[SentMessage]:
@@ -2591,6 +2599,46 @@ class FakeBotApi:
             self._documents[known.file_id] = {"file_name": file_name, "mime_type": mime_type}
         assert known is not None
         content: JSONDict = {"document": {**self._documents.get(known.file_id, {}), **known.json()}}
+        if caption:
+            content["caption"] = caption
+            if entities:
+                content["caption_entities"] = entities
+        return self._message_json(self._store_bot_message(chat, content, markup, reply_to))
+
+    async def _send_voice(self, args: _Args) -> JSONDict:
+        """sendVoice: a voice note by the file id of one sent to the bot, or an upload (OGG/Opus)."""
+        raw = args.raw("voice").strip()
+        upload = None
+        known: _File | None = None
+        if raw.startswith("attach://"):
+            upload = args.files.get(raw.removeprefix("attach://"))
+        elif raw:
+            known = self._files.get(raw)
+            if known is None:
+                if raw.startswith(("http://", "https://")):
+                    raise _bad_request("failed to get HTTP URL content")
+                raise _bad_request("wrong file identifier/HTTP URL specified")
+            if known.kind != "voice":
+                raise _bad_request("type of file mismatch")
+        else:
+            upload = args.files.get("voice")
+        if known is None and upload is None:
+            raise _bad_request("there is no voice in the request")
+        caption, entities = self._caption_param(args)
+        markup = parse_reply_markup(args.raw("reply_markup"))
+        chat = self._chat_to_write(args)
+        reply_to = self._reply_target(chat, args)
+        if utf16_length(caption) > MAX_CAPTION_LENGTH:
+            raise _bad_request("message caption is too long")
+        if upload is not None:
+            if len(upload.data) > MAX_UPLOAD_SIZE:
+                raise BotApiError(413, "Request Entity Too Large")
+            if not upload.data:
+                raise _bad_request("file must be non-empty")
+            known = self._new_file("voice", upload.data, ".oga")
+            self._voices[known.file_id] = {"duration": args.int_("duration"), "mime_type": "audio/ogg"}
+        assert known is not None
+        content: JSONDict = {"voice": {**self._voices.get(known.file_id, {}), **known.json()}}
         if caption:
             content["caption"] = caption
             if entities:

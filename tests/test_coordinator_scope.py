@@ -97,7 +97,7 @@ def test_a_coordinator_cannot_open_change_or_assign_a_case_outside_their_wijken(
         out = broker.handle(Conversation(), event, cees, other, CTX)
         assert out is not None
         said = texts(out)
-        assert "This initiative is in Waterkwartier, which is not one of your wijken." in said, event
+        assert "This initiative is in Waterkwartier, which is not one of your neighbourhoods." in said, event
         assert "06 12345678" not in said and not out.commands, event  # no contact details, nothing done
 
 

@@ -30,7 +30,7 @@ def test_mijngegevens_and_mydata_ask_for_the_export_also_in_the_middle_of_an_ide
 def test_help_lists_the_command_and_has_a_my_data_button_under_it() -> None:
     chat = Chat()
     chat.command("help")
-    assert "/mijngegevens – see what we store about you" in chat.last()
+    assert "/mydata – see what we store about you" in chat.last()
     assert chat.buttons()[-2:] == [("My data", "menu:data"), ("Delete my data", "menu:forget")]
     chat.press("My data")
     assert chat.commands == [ExportMyData()]

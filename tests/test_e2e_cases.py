@@ -8,7 +8,6 @@ Staff are added straight into the database, as ``initiatiefbot staff add`` does.
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import AsyncIterator, Collection
 from datetime import UTC, date, datetime, timedelta
 
@@ -21,6 +20,7 @@ from storage import staff as staff_store
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
 from tests.e2e import containing, intake_until_summary, press, running_bot, say
+from tests.e2e import submit as agree_and_send
 from tests.fake_bot_api import FakeBotApi, FakeUser, SentMessage
 
 pytestmark = pytest.mark.timeout(60)
@@ -118,10 +118,7 @@ async def meet(user: FakeUser) -> None:
 async def submit(resident: FakeUser) -> str:
     """A resident answers the whole intake (Greenery, Waterkwartier) and submits; returns the reference."""
     await intake_until_summary(resident)
-    done = await press(resident, "Submit", "Your reference is")
-    found = re.search(r"INI-\d{4}-\d{4}", done.text or "")
-    assert found, done.text
-    return found.group()
+    return await agree_and_send(resident)
 
 
 def text_of(message: SentMessage) -> str:
@@ -161,9 +158,9 @@ async def test_new_initiatives_go_to_a_present_broker_of_the_wijk_with_the_most_
         first = await submit(residents[0])
         card = await bea.wait_for_message(containing("A new initiative for you."))
         assert first in text_of(card) and TITLE in text_of(card)
-        assert "Status: Assigned" in text_of(card) and "Wijk: Waterkwartier · Theme: Greenery" in text_of(
+        assert "Status: Assigned" in text_of(
             card
-        )
+        ) and "Neighbourhood: Waterkwartier · Theme: Greenery" in text_of(card)
         assert card.button_labels == [
             "Change status",
             "Message to initiator",
@@ -171,20 +168,20 @@ async def test_new_initiatives_go_to_a_present_broker_of_the_wijk_with_the_most_
             "Hand over",
             "Timeline",
         ]
-        told = await residents[0].wait_for_message(containing("is your initiatiefmakelaar"))
+        told = await residents[0].wait_for_message(containing("is your initiative broker"))
         assert "Bea Bakker" in text_of(told) and first in text_of(told)
 
         # Bea has one open case now, Dirk none: the next one goes to Dirk.
         second = await submit(residents[1])
         await dirk.wait_for_message(containing(second))
-        await residents[1].wait_for_message(containing("Dirk Dekker is your initiatiefmakelaar"))
+        await residents[1].wait_for_message(containing("Dirk Dekker is your initiative broker"))
 
         # Bram is back early: as the greenery specialist he goes before the generalists.
         async with database(database_url) as session:
             await staff_store.set_absent(session, bram_id, None)
         third = await submit(residents[2])
         await bram.wait_for_message(containing(third))
-        await residents[2].wait_for_message(containing("Bram Bos is your initiatiefmakelaar"))
+        await residents[2].wait_for_message(containing("Bram Bos is your initiative broker"))
 
         await say(carla, "/zaken", "You have no open initiatives.")
 
@@ -216,30 +213,30 @@ async def test_a_wijk_without_broker_alerts_its_coordinator_who_assigns_one(
         for person in (cora, cees, dirk):
             await meet(person)
         reference = await submit(anna)
-        alert = await cora.wait_for_message(containing("without an initiatiefmakelaar"))
-        assert f"{reference} · {TITLE} (wijk: Waterkwartier)" in text_of(alert)
-        assert "No initiatiefmakelaar works in this wijk." in text_of(alert)
+        alert = await cora.wait_for_message(containing("without an initiative broker"))
+        assert f"{reference} · {TITLE} (neighbourhood: Waterkwartier)" in text_of(alert)
+        assert "No initiative broker works in this neighbourhood." in text_of(alert)
         assert alert.button_labels == ["Assign", "Open"]
 
         # Until someone is assigned, a message from the resident goes to the coordinator.
         await press(anna, "My initiatives", "Your initiatives:")
         await press(anna, f"View {reference}", f"Timeline of {reference}")
-        await press(anna, "Message to my initiatiefmakelaar", "Write your message")
-        await say(anna, "Wanneer hoor ik iets?", "went to the coordinator")
+        await press(anna, "Message to my initiative broker", "Write your message")
+        await say(anna, "Wanneer hoor ik iets?", "✔ Sent to the coordinators")
         relayed = await cora.wait_for_message(containing(f"Message from Anna about {reference}"))
         assert "Wanneer hoor ik iets?" in text_of(relayed)
 
-        listed = await say(cora, "/zaken", "Initiatives without an initiatiefmakelaar:")
+        listed = await say(cora, "/zaken", "Initiatives without an initiative broker:")
         assert reference in text_of(listed) and f"Open {reference}" in listed.button_labels
 
         await cora.press(alert, alert.callback_data[0])
-        menu = await cora.wait_for_message(containing(f"Who becomes the initiatiefmakelaar of {reference}?"))
+        menu = await cora.wait_for_message(containing(f"Who becomes the initiative broker of {reference}?"))
         assert menu.button_labels == ["Dirk Dekker (0 open)", "Cancel"]
         await press(cora, "Dirk Dekker (0 open)", f"{reference} is assigned to Dirk Dekker.")
         card = await dirk.wait_for_message(containing("Cora Claassen assigned this initiative to you."))
         assert reference in text_of(card)
-        await anna.wait_for_message(containing("Good news: Dirk Dekker is your initiatiefmakelaar"))
-        await say(cees, "/help", "/nieuw")  # a barrier: Cees's updates and messages come in order
+        await anna.wait_for_message(containing("Good news: Dirk Dekker is your initiative broker"))
+        await say(cees, "/help", "/new")  # a barrier: Cees's updates and messages come in order
 
     assert await case_row(database_url, reference) == ("toegewezen", dirk_id, None)
     # Cees only covers Noordveen: the alert and the message were not for him.
@@ -274,7 +271,7 @@ async def test_broker_moves_initiative_to_realised_and_resident_hears_each_step(
         await meet(bea)
         reference = await submit(anna)
         await bea.wait_for_message(containing("A new initiative for you."))
-        await anna.wait_for_message(containing("is your initiatiefmakelaar"))
+        await anna.wait_for_message(containing("is your initiative broker"))
 
         menu = await press(bea, "Change status", "what is the new status?")
         assert menu.button_labels == ["In conversation", "Stopped", "Cancel"]
@@ -353,12 +350,12 @@ async def test_messages_are_relayed_between_resident_and_broker_both_ways(
         await say(
             bea, "Hoi Anna, zullen we donderdag bellen?", "Sent to Anna. The message is on the timeline"
         )
-        got = await anna.wait_for_message(containing("Message from your initiatiefmakelaar Bea Bakker"))
+        got = await anna.wait_for_message(containing("Message from your initiative broker Bea Bakker"))
         assert "Hoi Anna, zullen we donderdag bellen?" in text_of(got) and reference in text_of(got)
         assert got.button_labels == ["Reply"]
 
-        await press(anna, "Reply", f"Write your message to your initiatiefmakelaar about {reference}.")
-        await say(anna, "Ja, na vijf uur graag.", "Sent to your initiatiefmakelaar Bea Bakker.")
+        await press(anna, "Reply", f"Write your message to your initiative broker about {reference}.")
+        await say(anna, "Ja, na vijf uur graag.", "✔ Sent to Bea Bakker")
         relayed = await bea.wait_for_message(containing(f"Message from Anna about {reference} · {TITLE}:"))
         assert "Ja, na vijf uur graag." in text_of(relayed)
         assert relayed.button_labels == ["Reply", "Open"]
@@ -367,10 +364,10 @@ async def test_messages_are_relayed_between_resident_and_broker_both_ways(
         await say(bea, "Prima, tot donderdag!", "Sent to Anna.")
         await anna.wait_for_message(containing("Prima, tot donderdag!"))
 
-        # Cancelling sends nothing.
+        # Cancelling sends nothing; typed without "Reply", the next message goes to Bea all the same.
         await press(anna, "Reply", "Write your message")
         await press(anna, "Cancel", "Nothing was sent.")
-        await say(anna, "hallo", "What do you want to do?")  # plain text again, not a message
+        await say(anna, "Tot dan!", "✔ Sent to Bea Bakker")
 
     messages = [
         (kind, role, note)
@@ -381,8 +378,9 @@ async def test_messages_are_relayed_between_resident_and_broker_both_ways(
         ("message_to_resident", "broker", "Hoi Anna, zullen we donderdag bellen?"),
         ("message_from_resident", "resident", "Ja, na vijf uur graag."),
         ("message_to_resident", "broker", "Prima, tot donderdag!"),
+        ("message_from_resident", "resident", "Tot dan!"),
     ]
-    assert len([m for m in bea.sent() if "Message from Anna" in (m.text or "")]) == 1
+    assert len([m for m in bea.sent() if "Message from Anna" in (m.text or "")]) == 2
 
 
 # --- coordinators and colleagues ----------------------------------------------------------------
@@ -411,7 +409,7 @@ async def test_coordinator_reassigns_an_initiative_and_everybody_hears_it(
 
         await say(bea, f"/toewijzen {reference}", "Only a coordinator can assign initiatives.")
         menu = await say(
-            cora, f"/toewijzen {reference}", f"Who becomes the initiatiefmakelaar of {reference}?"
+            cora, f"/toewijzen {reference}", f"Who becomes the initiative broker of {reference}?"
         )
         labels = menu.button_labels
         assert labels[-1] == "Cancel" and "Dirk Dekker (0 open)" in labels
@@ -421,10 +419,10 @@ async def test_coordinator_reassigns_an_initiative_and_everybody_hears_it(
 
         await press(cora, "Dirk Dekker (0 open)", f"{reference} is assigned to Dirk Dekker.")
         card = await dirk.wait_for_message(containing("Cora Claassen assigned this initiative to you."))
-        assert "Initiatiefmakelaar: Dirk Dekker" in text_of(card)
+        assert "Initiative broker: Dirk Dekker" in text_of(card)
         await bea.wait_for_message(containing(f"{reference} now goes to Dirk Dekker."))
         await anna.wait_for_message(
-            containing(f"Your initiative “{TITLE}” has a new initiatiefmakelaar: Dirk Dekker.")
+            containing(f"Your initiative “{TITLE}” has a new initiative broker: Dirk Dekker.")
         )
 
         # Bea's old card no longer works for her.
@@ -462,7 +460,7 @@ async def test_broker_hands_an_initiative_over_to_a_colleague_with_a_note(
         card = await dirk.wait_for_message(containing("Bea Bakker handed this initiative over to you."))
         assert reference in text_of(card) and "Change status" in card.button_labels
         await dirk.wait_for_message(containing("Note from Bea Bakker: Anna belt liever na vijf uur."))
-        await anna.wait_for_message(containing("has a new initiatiefmakelaar: Dirk Dekker."))
+        await anna.wait_for_message(containing("has a new initiative broker: Dirk Dekker."))
         await press(bea, "Note", "This initiative is not assigned to you.")
 
         # And back again, without a note.
@@ -504,7 +502,7 @@ async def test_staff_invite_link_makes_someone_a_broker_who_then_gets_initiative
 
     async with running_bot(fake, database_url, clock=clock):
         welcome = await say(bea, f"/start {invite.code}", "Welcome, Bea Bakker!")
-        assert "You are now an initiatiefmakelaar for: Waterkwartier." in text_of(welcome)
+        assert "You are now an initiative broker for: Waterkwartier." in text_of(welcome)
         await say(bea, "/zaken", "You have no open initiatives.")
         await say(mallory, f"/start {invite.code}", "This invitation does not work (any more).")
         await say(mallory, "/start not-a-real-invitation-code", "This invitation does not work")
@@ -629,7 +627,7 @@ async def test_a_resident_pressing_forged_buttons_is_refused(fake: FakeBotApi, d
     async with running_bot(fake, database_url, clock=clock):
         await meet(bea)
         reference = await submit(anna)
-        notice = await anna.wait_for_message(containing("is your initiatiefmakelaar"))
+        notice = await anna.wait_for_message(containing("is your initiative broker"))
 
         # Staff buttons, with the resident's own reference.
         for data in (f"c:{reference}:st:in_gesprek", f"c:{reference}:nonote:gestopt", f"c:{reference}:as:1"):
@@ -652,7 +650,7 @@ async def test_a_resident_pressing_forged_buttons_is_refused(fake: FakeBotApi, d
         query = await anna.press(notice, "x" * 40, check_button=False)
         await anna.wait_for_message(containing("That button no longer works."))
         assert "no longer works" in await refused(fake, query)
-        await say(bea, "/help", "/nieuw")  # a barrier
+        await say(bea, "/help", "/new")  # a barrier
 
     assert await case_row(database_url, reference) == ("toegewezen", bea_id, None)
     assert len(await timeline_rows(database_url, reference)) == 3
@@ -703,8 +701,8 @@ async def test_a_broker_acting_on_someone_elses_case_or_with_forged_data_is_refu
             f"c:{beas}:nonote:afgewezen": "An initiative cannot go from Assigned to Rejected.",
             f"c:{beas}:dep:verkeer": "An initiative cannot go from Assigned to With the municipality.",
             f"c:{beas}:st:opgeheven": "I don't know the status opgeheven.",
-            f"c:{beas}:ho:{bea_id}": "Choose another initiatiefmakelaar.",
-            f"c:{beas}:ho:99999999999": "Choose another initiatiefmakelaar.",
+            f"c:{beas}:ho:{bea_id}": "Choose another initiative broker.",
+            f"c:{beas}:ho:99999999999": "Choose another initiative broker.",
             f"c:{beas}:as:{dirk_id}": "That button does not work here.",  # only coordinators assign
             f"c:{beas}:boom": "That button does not work here.",
             "c:INI-2026-9999:st:in_gesprek": "This initiative does not exist (any more).",
@@ -760,16 +758,16 @@ async def test_resident_follows_the_timeline_from_my_initiatives(fake: FakeBotAp
 
         mine = await say(anna, "/mijn", "Your initiatives:")
         assert f"{reference} · {TITLE}" in text_of(mine)
-        assert "Status: in conversation with your initiatiefmakelaar (since March 2, 2026)" in text_of(mine)
+        assert "Status: in conversation with your initiative broker (since March 2, 2026)" in text_of(mine)
         timeline = await press(anna, f"View {reference}", f"Timeline of {reference} · {TITLE}")
         shown = text_of(timeline)
         assert "You\nSubmitted" in shown
-        assert "An initiatiefmakelaar is assigned — Bea Bakker" in shown
-        assert "Bea Bakker\nIn conversation with your initiatiefmakelaar: Ik bel je morgen." in shown
+        assert "An initiative broker is assigned — Bea Bakker" in shown
+        assert "Bea Bakker\nIn conversation with your initiative broker: Ik bel je morgen." in shown
         assert "Mar 2 10:00\u202fAM · " in shown  # no seconds, no year in the same year
         assert "vorig jaar" not in shown  # the internal note
         assert timeline.button_labels == [
-            "Message to my initiatiefmakelaar",
+            "Message to my initiative broker",
             "Timeline",
             "Stop my initiative",
         ]

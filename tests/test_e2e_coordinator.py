@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import pytest_asyncio
 
-from tests.e2e import answer_publish, containing, press, running_bot, say
+from tests.e2e import containing, press, running_bot, say
+from tests.e2e import submit as agree_and_send
 from tests.fake_bot_api import FakeBotApi, FakeUser
 from tests.test_e2e_cases import add_staff, meet, submit
 
@@ -25,22 +26,21 @@ async def fake() -> AsyncIterator[FakeBotApi]:
 
 async def submit_without_wijk(resident: FakeUser) -> None:
     await say(resident, "/start", "What do you want to do?")
-    await press(resident, "New initiative", "What is the title")
-    await say(resident, "Meer groen bij de school", "What do you want?")
-    await say(resident, "Bomen en struiken langs het schoolplein, voor schaduw.", "Which theme")
+    await press(resident, "New initiative", "What is your idea?")
+    await say(resident, "Bomen en struiken langs het schoolplein, voor schaduw.", "Is that right?")
+    await press(resident, "✏️ Other title", "What is the title")
+    await say(resident, "Meer groen bij de school", "Which theme")
     await press(resident, "Greenery", "In which neighbourhood")
-    await press(resident, "I don't know", "What can you do yourself?")
-    await press(resident, "Skip", "What do you need?")
+    await press(resident, "I don't know", "What can you do yourself")
+    await press(resident, "Skip", "How many neighbours")
+    await press(resident, "I don't know yet", "What do you need?")
     await resident.press_button("▫️ A place")
     await resident.press_button("Done ✔")
-    await resident.wait_for_message(containing("How many neighbours"))
-    await press(resident, "I don't know yet", "photo")
-    await press(resident, "No photo", "What name")
-    await say(resident, "Sem", "phone number or e-mail")
-    await resident.press_button("Telegram is fine")
-    await answer_publish(resident, "Do you agree?")
-    await press(resident, "I agree", "Please check your initiative")
-    await press(resident, "Submit", "Your reference is")
+    await resident.wait_for_message(containing("photo"))
+    await press(resident, "No photo", "phone number or e-mail")
+    await press(resident, "Only via Telegram", "What name")
+    await say(resident, "Sem", "Please check your initiative")
+    await agree_and_send(resident)
 
 
 async def test_coordinator_sees_the_picture_stalled_and_unassigned_initiatives_and_reminds_a_broker(
@@ -59,12 +59,12 @@ async def test_coordinator_sees_the_picture_stalled_and_unassigned_initiatives_a
         await meet(cor)
         reference = await submit(resident)  # goes to Anna: "toegewezen", norm 5 working days
         await submit_without_wijk(other)  # nobody can take it: the coordinator is told
-        await cor.wait_for_message(containing("without an initiatiefmakelaar"))
+        await cor.wait_for_message(containing("without an initiative broker"))
 
         now[0] = MONDAY + timedelta(days=14)  # 10 working days later: 5 over the norm
-        picture = await say(cor, "/overzicht", "Overview per wijk")
+        picture = await say(cor, "/overzicht", "Overview per neighbourhood")
         assert "Waterkwartier (1)" in (picture.text or "")
-        assert "Wijk unknown (1)" in (picture.text or "")
+        assert "Neighbourhood unknown (1)" in (picture.text or "")
         assert "Stalled: 1" in (picture.text or "")
 
         worst = await say(cor, "/vastgelopen", "stalled initiative")
@@ -75,13 +75,13 @@ async def test_coordinator_sees_the_picture_stalled_and_unassigned_initiatives_a
         assert reference in (reminded.text or "") and "Change status" in reminded.button_labels
         await cor.wait_for_message(containing("Reminder sent to Anna de Vries"))
 
-        waiting = await say(cor, "/onverdeeld", "without an initiatiefmakelaar")
+        waiting = await say(cor, "/onverdeeld", "without an initiative broker")
         assert "Meer groen bij de school" in (waiting.text or "") and "waiting 10 working days" in (
             waiting.text or ""
         )
         assert "Assign" in waiting.button_labels
 
-        load = await say(cor, "/makelaars", "Initiatiefmakelaars and their open initiatives")
+        load = await say(cor, "/makelaars", "Initiative brokers and their open initiatives")
         assert "Anna de Vries: 1 open · Waterkwartier" in (load.text or "")
 
 

@@ -69,8 +69,11 @@ async def test_a_resident_gets_all_their_own_data_and_nothing_of_anyone_else(
         await press(bea, "Message to initiator", "Write your message to the initiator.")
         await say(bea, "Hoi Anna, zullen we donderdag bellen?", "Sent to Anna de Vries.")
         await anna.wait_for_message(containing("Hoi Anna, zullen we donderdag bellen?"))
-        await press(anna, "Reply", f"Write your message to your initiatiefmakelaar about {mine}.")
-        await say(anna, "Ja, na vijf uur graag.", "Sent to your initiatiefmakelaar Bea Bakker.")
+        await press(anna, "Reply", f"Write your message to your initiative broker about {mine}.")
+        await say(anna, "Ja, na vijf uur graag.", "✔ Sent to Bea Bakker")
+        voice = await anna.send_voice(duration=12)  # no "Reply" needed: Bea just wrote
+        await anna.wait_for_message(containing("✔ Sent to Bea Bakker"))
+        await bea.wait_for_message(lambda m: m.voice is not None)
         await press(bea, "Note", "Write your note. Only staff can see it.")
         await say(bea, "Lastige buurman, voorzichtig aanpakken.", f"Note saved on {mine}.")
 
@@ -86,23 +89,25 @@ async def test_a_resident_gets_all_their_own_data_and_nothing_of_anyone_else(
         await press(bea, "Message to initiator", "Write your message to the initiator.")
         await say(bea, "Hoi Bob, mooi plan!", "Sent to Bob Jansen.")
         await bob.wait_for_message(containing("Hoi Bob, mooi plan!"))
-        await press(bob, "Reply", f"Write your message to your initiatiefmakelaar about {theirs}.")
-        await say(bob, "Dank je, Bea. Groet van Bob.", "Sent to your initiatiefmakelaar Bea Bakker.")
+        await press(bob, "Reply", f"Write your message to your initiative broker about {theirs}.")
+        await say(bob, "Dank je, Bea. Groet van Bob.", "✔ Sent to Bea Bakker")
 
         # Anna starts a second idea, and asks in the middle of it.
-        await press(anna, "New initiative", "What is the title")
-        await say(anna, "Speeltuin opknappen", "What do you want?")
+        await press(anna, "New initiative", "What is your idea?")
+        await say(anna, "De speeltuin opknappen met nieuwe toestellen voor de kinderen.", "Is that right?")
+        await press(anna, "✏️ Other title", "What is the title")
+        await say(anna, "Speeltuin opknappen", "Which theme")
         await anna.send_text("/mijngegevens")
         summary, data, raw = await exported(fake, anna)
 
         # The button under Help does the same.
-        await say(anna, "/help", "/mijngegevens – see what we store about you")
+        await say(anna, "/help", "/mydata – see what we store about you")
         await anna.press_button("My data")
         _, again, _ = await exported(fake, anna)
         assert again["initiatives"] == data["initiatives"]
 
-    assert "Do you want us to delete your data? Send /vergeetmij." in summary
-    assert "Who sees it: the initiatiefmakelaars and coordinators of the municipality of Zutphen" in summary
+    assert "Do you want us to delete your data? Send /forgetme." in summary
+    assert "Who sees it: the initiative brokers and coordinators of the municipality of Zutphen" in summary
     assert "until 24 months after your initiative has ended" in summary
 
     assert data["generated_at"] == NOW.isoformat()
@@ -122,18 +127,29 @@ async def test_a_resident_gets_all_their_own_data_and_nothing_of_anyone_else(
     assert initiative["wijk"]["name"] == "Waterkwartier"
     assert initiative["status"] == "toegewezen"
     assert initiative["consent_at"] == NOW.isoformat()
-    assert initiative["publish_consent"] is True
+    assert initiative["publish_consent"] is False  # not ticked on the summary
     texts = [entry["text"] for entry in initiative["timeline"]]
     assert texts[0] == "submitted"
     assert "Message to you: Hoi Anna, zullen we donderdag bellen?" in texts
     assert any(entry["who"] == "Bea Bakker" for entry in initiative["timeline"])
 
-    assert [(m["direction"], m["text"]) for m in data["messages"]] == [
-        ("to_you", "Hoi Anna, zullen we donderdag bellen?"),
-        ("from_you", "Ja, na vijf uur graag."),
+    assert [(m["direction"], m["text"], m["attachment"]) for m in data["messages"]] == [
+        ("to_you", "Hoi Anna, zullen we donderdag bellen?", None),
+        ("from_you", "Ja, na vijf uur graag.", None),
+        (
+            "from_you",
+            None,
+            {
+                "kind": "voice",
+                "telegram_file_id": voice["message"]["voice"]["file_id"],
+                "file_name": None,
+                "seconds": 12,
+            },
+        ),
     ]
+    assert "Your message: 🎤 voice note (0:12)" in texts
     assert data["consents"] == [
-        {"reference": mine, "privacy_consent_at": NOW.isoformat(), "publish_without_name": True}
+        {"reference": mine, "privacy_consent_at": NOW.isoformat(), "publish_without_name": False}
     ]
 
     # Nothing of Bob, of the internal note, or of staff's Telegram ids.

@@ -29,6 +29,9 @@ OWN = "Wij zaaien en wieden elke zaterdag."
 TO_BROKER = "Mijn buurvrouw Henriette wil ook meedoen."
 FROM_BROKER = "Fijn! Ik bel je maandag over de bakken."
 NOTE = "Fatima Odabasi belde: ze wil de bakken bij de schuur."
+DRAWING = "Tekening Fatima.pdf"
+# The Telegram file ids of the voice note and the document Fatima sent her broker (set by ``talk``).
+SENT_FILES: list[str] = []
 
 
 @pytest_asyncio.fixture
@@ -66,9 +69,17 @@ async def talk(resident: FakeUser, broker: FakeUser, reference: str) -> None:
     await press(broker, "Message to initiator", "Write your message to the initiator.")
     await say(broker, FROM_BROKER, "Sent to")
     await resident.wait_for_message(containing(FROM_BROKER))
-    await press(resident, "Reply", "Write your message to your initiatiefmakelaar")
-    await say(resident, TO_BROKER, "Sent to your initiatiefmakelaar")
+    await press(resident, "Reply", "Write your message to your initiative broker")
+    await say(resident, TO_BROKER, "✔ Sent to")
     await broker.wait_for_message(containing(TO_BROKER))
+    # A voice note and a drawing, sent without "Reply": they go to Bea too.
+    SENT_FILES.clear()
+    voice = await resident.send_voice(duration=9)
+    await resident.wait_for_message(containing("✔ Sent to"))
+    drawing = await resident.send_document(DRAWING)
+    await resident.wait_for_message(containing("✔ Sent to"))
+    SENT_FILES.extend([voice["message"]["voice"]["file_id"], drawing["message"]["document"]["file_id"]])
+    await broker.wait_for_message(lambda m: m.document is not None)
     await say(broker, f"/zaak {reference}", reference)
     await press(broker, "Note", "Write your note.")
     await say(broker, NOTE, "Note saved")
@@ -88,7 +99,19 @@ async def realised(database_url: str, reference: str) -> None:
 
 def traces(reference: str) -> list[str]:
     """What must be gone: name, phone (as typed and as digits), Telegram id, and everything typed."""
-    return [NAME, PHONE, PHONE.replace(" ", ""), str(RESIDENT_ID), TITLE, IDEA, OWN, TO_BROKER, FROM_BROKER]
+    return [
+        NAME,
+        PHONE,
+        PHONE.replace(" ", ""),
+        str(RESIDENT_ID),
+        TITLE,
+        IDEA,
+        OWN,
+        TO_BROKER,
+        FROM_BROKER,
+        DRAWING,
+        *SENT_FILES,
+    ]
 
 
 async def test_erasure_with_an_open_initiative_stopped_leaves_nothing_of_the_person(
@@ -150,7 +173,17 @@ async def test_erasure_keeps_an_open_initiative_going_without_the_person(
         await press(broker, "Message to initiator", "Write your message to the initiator.")
         await say(broker, "Hallo?", "you can no longer reach them")
 
-    gone = [NAME, PHONE, PHONE.replace(" ", ""), str(RESIDENT_ID), TO_BROKER, FROM_BROKER]
+    gone = [
+        NAME,
+        PHONE,
+        PHONE.replace(" ", ""),
+        str(RESIDENT_ID),
+        TO_BROKER,
+        FROM_BROKER,
+        DRAWING,
+        *SENT_FILES,
+    ]
+    assert len(SENT_FILES) == 2
     assert await find_everywhere(database_url, gone) == []
     # The idea itself stays with the case, which goes on.
     status, title, description = (

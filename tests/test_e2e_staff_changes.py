@@ -42,9 +42,9 @@ async def test_initiatives_go_only_to_brokers_the_bot_can_reach_and_back_to_the_
     async with running_bot(fake, database_url, clock=clock):
         await meet(cora)
         first = await submit(anna)
-        alert = await cora.wait_for_message(containing("New initiative without an initiatiefmakelaar"))
+        alert = await cora.wait_for_message(containing("New initiative without an initiative broker"))
         assert first in text_of(alert)
-        assert "The bot cannot reach the initiatiefmakelaars of this wijk" in text_of(alert)
+        assert "The bot cannot reach the initiative brokers of this neighbourhood" in text_of(alert)
 
         bea_id = await add_staff(database_url, bea.id, "Bea Bakker")
         dirk_id = await add_staff(database_url, dirk.id, "Dirk Dekker")
@@ -55,15 +55,15 @@ async def test_initiatives_go_only_to_brokers_the_bot_can_reach_and_back_to_the_
         # Bea has room and had no case for the longest time: the case goes to her, and Telegram says 403.
         second = await submit(karel)
         told = await cora.wait_for_message(containing("The bot cannot reach Bea Bakker"), timeout=10)
-        assert "So 1 open initiative has no initiatiefmakelaar now:" in text_of(told)
+        assert "So 1 open initiative has no initiative broker now:" in text_of(told)
         assert second in text_of(told) and first not in text_of(told)
         assert "Ask Bea Bakker to open the invitation link" in text_of(told)
         assert told.button_labels == [f"Reassign {second}"]
-        await karel.wait_for_message(containing("gets a new initiatiefmakelaar soon"), timeout=10)
+        await karel.wait_for_message(containing("gets a new initiative broker soon"), timeout=10)
         assert await case_row(database_url, second) == ("toegewezen", None, None)
 
         await cora.press(told, told.callback_data[0])
-        menu = await cora.wait_for_message(containing(f"Who becomes the initiatiefmakelaar of {second}?"))
+        menu = await cora.wait_for_message(containing(f"Who becomes the initiative broker of {second}?"))
         assert menu.button_labels == ["Dirk Dekker (0 open)", "Cancel"]  # not Bea, not Fien
         # A forged button for someone the bot cannot reach is refused.
         query = await cora.press(menu, f"c:{second}:as:{bea_id}", check_button=False)
@@ -71,7 +71,7 @@ async def test_initiatives_go_only_to_brokers_the_bot_can_reach_and_back_to_the_
         await fake.wait_for_answer(query)
         await press(cora, "Dirk Dekker (0 open)", f"{second} is assigned to Dirk Dekker.")
         await dirk.wait_for_message(containing("Cora Claassen assigned this initiative to you."))
-        await karel.wait_for_message(containing("has a new initiatiefmakelaar: Dirk Dekker."))
+        await karel.wait_for_message(containing("has a new initiative broker: Dirk Dekker."))
 
     assert fien.sent() == []
     assert await case_row(database_url, first) == ("ingediend", None, None)
@@ -106,38 +106,38 @@ async def test_a_removed_brokers_initiative_waits_unassigned_for_a_coordinator_o
             await meet(person)
         reference = await submit(anna)
         await bea.wait_for_message(containing("A new initiative for you."))
-        await anna.wait_for_message(containing("Bea Bakker is your initiatiefmakelaar"))
+        await anna.wait_for_message(containing("Bea Bakker is your initiative broker"))
 
         args = _parser().parse_args(["staff", "remove", "--telegram-id", str(bea.id)])
         assert await staff_cli.run(settings(database_url), args) == 0
 
         # Queued by the command; it goes out before the answer to Cora's next update (or with the sweep).
-        listed = await say(cora, "/zaken", "Initiatives without an initiatiefmakelaar:")
+        listed = await say(cora, "/zaken", "Initiatives without an initiative broker:")
         assert reference in text_of(listed) and f"Open {reference}" in listed.button_labels
-        (told,) = [m for m in cora.sent() if "Bea Bakker is no longer an initiatiefmakelaar." in text_of(m)]
+        (told,) = [m for m in cora.sent() if "Bea Bakker is no longer an initiative broker." in text_of(m)]
         assert reference in text_of(told) and told.button_labels == [f"Reassign {reference}"]
-        waiting = await say(cora, "/onverdeeld", "without an initiatiefmakelaar")
+        waiting = await say(cora, "/onverdeeld", "without an initiative broker")
         assert reference in text_of(waiting)
 
         # Cees covers Noordveen only: he is not told, does not see it, and cannot open it.
-        await say(cees, "/zaken", "Every open initiative has an initiatiefmakelaar.")
-        await say(cees, "/onverdeeld", "Every open initiative has an initiatiefmakelaar.")
-        refused = await say(cees, f"/zaak {reference}", "which is not one of your wijken")
+        await say(cees, "/zaken", "Every open initiative has an initiative broker.")
+        await say(cees, "/onverdeeld", "Every open initiative has an initiative broker.")
+        refused = await say(cees, f"/zaak {reference}", "which is not one of your neighbourhoods")
         assert "This initiative is in Waterkwartier" in text_of(refused) and "Contact:" not in text_of(
             refused
         )
-        await say(cees, f"/toewijzen {reference}", "which is not one of your wijken")
+        await say(cees, f"/toewijzen {reference}", "which is not one of your neighbourhoods")
 
         await say(anna, "/mijn", "Your initiatives:")
-        heard = [m for m in anna.sent() if "gets a new initiatiefmakelaar soon" in text_of(m)]
+        heard = [m for m in anna.sent() if "gets a new initiative broker soon" in text_of(m)]
         assert len(heard) == 1 and reference in text_of(heard[0])
 
         await cora.press(told, told.callback_data[0])
-        menu = await cora.wait_for_message(containing(f"Who becomes the initiatiefmakelaar of {reference}?"))
+        menu = await cora.wait_for_message(containing(f"Who becomes the initiative broker of {reference}?"))
         assert menu.button_labels == ["Dirk Dekker (0 open)", "Cancel"]
         await press(cora, "Dirk Dekker (0 open)", f"{reference} is assigned to Dirk Dekker.")
-        await anna.wait_for_message(containing("has a new initiatiefmakelaar: Dirk Dekker."))
-        await say(cora, "/onverdeeld", "Every open initiative has an initiatiefmakelaar.")
+        await anna.wait_for_message(containing("has a new initiative broker: Dirk Dekker."))
+        await say(cora, "/onverdeeld", "Every open initiative has an initiative broker.")
 
     assert not [m for m in cees.sent() if reference in text_of(m)]
     assert await case_row(database_url, reference) == ("toegewezen", dirk_id, None)

@@ -35,7 +35,7 @@ pytestmark = pytest.mark.timeout(180)
 # (3×: 15 days) on Monday 23 March.
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 REMINDER, ESCALATION, URGENT = "2026-03-09T09:00", "2026-03-12T09:00", "2026-03-23T09:00"
-HONEST = "It is taking longer than usual. We have asked your initiatiefmakelaar to contact you."
+HONEST = "It is taking longer than usual. We have asked your initiative broker to contact you."
 
 
 class Clock:
@@ -96,7 +96,7 @@ async def test_reminder_escalation_and_urgent_escalation_each_arrive_once(
         escalation = await carla.wait_for_message(containing("Escalation:"))
         assert f"Escalation: {reference} · {TITLE}" in text_of(escalation)
         assert "3 working days over the norm of 5" in text_of(escalation)
-        assert "Initiatiefmakelaar: Bea Bakker" in text_of(escalation)
+        assert "Initiative broker: Bea Bakker" in text_of(escalation)
         assert escalation.button_labels == ["Open", "Remind broker", "Assign"]
         honest = await anna.wait_for_message(containing(HONEST))
         assert reference in text_of(honest)
@@ -310,7 +310,7 @@ def initiative_of(user_id: int) -> initiatives_store.NewInitiative:
 # --- what the operator sees, and what the coordinators see after a sweep -------------------------
 
 NO_BROKER_YET = (
-    "It is taking longer than usual. Your initiative has no initiatiefmakelaar at the moment. "
+    "It is taking longer than usual. Your initiative has no initiative broker at the moment. "
     "We have asked a coordinator to find one for you."
 )
 STEP = re.compile(r"^(INI-\d{4}-\d{4})\s+(status|silence)\s+(\d) [a-z]+\s+(.*)$", re.MULTILINE)
@@ -497,7 +497,7 @@ async def test_vastgelopen_and_overzicht_show_exactly_what_the_watchdog_just_ale
         }
         assert shown == alerted, text_of(worst)
         assert blocks[0] == "3 stalled initiatives, worst first:"
-        picture = await say(carla, "/overzicht", "Overview per wijk")
+        picture = await say(carla, "/overzicht", "Overview per neighbourhood")
         stalled = [int(n) for n in re.findall(r"Stalled: (\d+)", text_of(picture))]
         assert sum(stalled) == 3, text_of(picture)
     assert received(residents[4], NO_BROKER_YET) == [text_of(told)]

@@ -79,6 +79,20 @@ async def _case_with_everything(engine: AsyncEngine) -> int:
         await add(
             session, case.id, kind="note", now=NOW, actor_role="broker", note="Mevrouw Amrani wil ze groen."
         )
+        # A voice note and a drawing she sent her broker: Telegram keeps the files, the bot their ids.
+        for media in (
+            initiatives_store.MediaFields("voice", "VOICE-FILE-1", seconds=9),
+            initiatives_store.MediaFields("document", "DOC-FILE-1", name="Tuin van Fatima.pdf"),
+        ):
+            await add(
+                session,
+                case.id,
+                kind="message_from_resident",
+                now=NOW,
+                actor_role="resident",
+                actor_user_id=1001,
+                media=media,
+            )
         question = await departments_store.ask(
             session,
             initiative_id=case.id,
@@ -120,6 +134,13 @@ async def _case_with_everything(engine: AsyncEngine) -> int:
         )
         await outbox_store.enqueue(
             session,
+            chat_id=5301,
+            method="sendVoice",
+            payload={"chat_id": 5301, "voice": "VOICE-FILE-1", "caption": "Bericht van Fatima"},
+            now=NOW,
+        )
+        await outbox_store.enqueue(
+            session,
             chat_id=5302,
             method="sendMessage",
             payload={"chat_id": 5302, "text": "Iets anders"},
@@ -152,8 +173,16 @@ async def test_anonymising_on_request_keeps_the_archive_and_nothing_personal(eng
         ("message_to_resident", None, None),
         ("note", None, f"Gebeld met {ERASED_TEXT} ({ERASED_TEXT})."),
         ("note", None, f"Mevrouw {ERASED_TEXT} wil ze groen."),
+        ("message_from_resident", None, None),
+        ("message_from_resident", None, None),
         ("note", None, "Gegevens van de indiener verwijderd op verzoek"),
     ]
+    # What she sent goes; that a voice note and a document were sent stays.
+    assert await _one(
+        engine,
+        "select media_kind, media_file_id, media_name, media_seconds from initiative_events "
+        "where media_kind is not null order by id",
+    ) == [("voice", None, None, None), ("document", None, None, None)]
     assert await _one(engine, "select question from department_questions") == [(f"Mag {ERASED_TEXT} hier?",)]
     assert await _one(engine, "select text from department_messages") == [
         (f"Wat wil {ERASED_TEXT} precies?",)
@@ -163,7 +192,8 @@ async def test_anonymising_on_request_keeps_the_archive_and_nothing_personal(eng
     ]
     payloads = [str(p) for (p,) in await _one(engine, "select payload from outbox order by id")]
     assert payloads[0].count(ERASED_TEXT) == 3 and NAME not in payloads[0] and PHONE not in payloads[0]
-    assert "Iets anders" in str(payloads[1])
+    assert "VOICE-FILE-1" not in payloads[1] and ERASED_TEXT in payloads[1]
+    assert "Iets anders" in str(payloads[2])
     assert await _one(engine, "select action, detail from audit_log") == [("erasure", "case")]
 
 

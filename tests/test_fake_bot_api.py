@@ -573,6 +573,40 @@ async def test_send_document_is_as_strict_as_telegram(
     assert (status, body["description"]) == (400, "Bad Request: wrong file identifier/HTTP URL specified")
 
 
+async def test_bot_passes_on_a_voice_note_and_a_document_a_user_sent_by_file_id(
+    bot: Bot, fake_bot_api: FakeBotApi, anna: FakeUser
+) -> None:
+    voice = (await anna.send_voice(duration=12, caption="Luister"))["message"]["voice"]
+    document = (await anna.send_document("plan.pdf"))["message"]["document"]
+    photo = (await anna.send_photo())["message"]["photo"][-1]["file_id"]
+
+    again = await bot.send_voice(ANNA, voice=voice["file_id"], caption="Van Anna")
+    assert unknown_fields(again, "message") == []
+    assert (again.voice.file_unique_id, again.voice.duration) == (
+        voice["file_unique_id"],
+        dtm.timedelta(seconds=12),
+    )
+    assert again.caption == "Van Anna" and fake_bot_api.last_message(anna).voice == again.to_dict()["voice"]
+    passed = await bot.send_document(ANNA, document=document["file_id"])
+    assert (passed.document.file_name, passed.document.file_unique_id) == (
+        "plan.pdf",
+        document["file_unique_id"],
+    )
+
+    # As strict as Telegram: a file id of another kind, an unknown one, or nothing at all.
+    for wrong in (photo, document["file_id"]):
+        with pytest.raises(BadRequest, match="Type of file mismatch"):
+            await bot.send_voice(ANNA, voice=wrong)
+    with pytest.raises(BadRequest, match="Type of file mismatch"):
+        await bot.send_document(ANNA, document=voice["file_id"])
+    with pytest.raises(BadRequest, match="Wrong file identifier"):
+        await bot.send_voice(ANNA, voice="AwACnonsense")
+    with pytest.raises(BadRequest, match="Message caption is too long"):
+        await bot.send_voice(ANNA, voice=voice["file_id"], caption="x" * 1025)
+    status, body = await raw_call(fake_bot_api, "sendVoice", data={"chat_id": str(ANNA)})
+    assert (status, body["description"]) == (400, "Bad Request: there is no voice in the request")
+
+
 # ---- commands, updates, webhook -------------------------------------------------------------
 
 

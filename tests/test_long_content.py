@@ -25,7 +25,7 @@ from flows.events import Button, Reply
 from flows.intake import MONEY
 from flows.splitting import MESSAGE_LIMIT, utf16_len
 from flows.text import t, verbatim
-from tests.e2e import answer_publish, containing, press, running_bot, say
+from tests.e2e import containing, press, running_bot, say
 from tests.fake_bot_api import FakeBotApi, FakeUser, SentMessage
 from tests.test_e2e_cases import add_staff, meet
 from tests.test_intake_flow import TR, ZUTPHEN
@@ -267,28 +267,29 @@ def text_of(message: SentMessage) -> str:
 async def long_intake(anna: FakeUser) -> str:
     """Anna shares an idea of 2,000 characters and an own contribution of 2,000; returns the reference."""
     await say(anna, "/start", "What do you want to do?")
-    await press(anna, "New initiative", "What is the title")
-    await say(anna, "Bankjes in het park", "What do you want?")
-    await say(anna, IDEA, "Which theme")
+    await press(anna, "New initiative", "What is your idea?")
+    await say(anna, IDEA, "Is that right?")
+    await press(anna, "✏️ Other title", "What is the title")
+    await say(anna, "Bankjes in het park", "Which theme")
     await press(anna, "Greenery", "In which neighbourhood")
-    await press(anna, "Waterkwartier", "What can you do yourself?")
-    await say(anna, OWN, "What do you need?")
+    await press(anna, "Waterkwartier", "What can you do yourself")
+    await anna.send_text(OWN)
+    asked = await anna.wait_for_message()
+    if "How many neighbours" in (asked.text or ""):
+        await press(anna, "I don't know yet", "What do you need?")
     await anna.press_button("▫️ Money or a grant")
     await press(anna, "Done ✔", "how much money")
-    await say(anna, "1250", "How many neighbours")
-    await press(anna, "I don't know yet", "photo")
-    await press(anna, "No photo", "What name")
-    await say(anna, "Anna", "phone number or e-mail")
-    await anna.send_text("0612345678")
-    await answer_publish(anna, "Do you agree?")
+    await say(anna, "1250", "photo")
+    await press(anna, "No photo", "phone number or e-mail")
+    await say(anna, "0612345678", "What name")
     # The summary is longer than a message: two, the buttons under the second, nothing left out.
-    first = await press(anna, "I agree", "Please check your initiative")
+    first = await say(anna, "Anna", "Please check your initiative")
     second = await anna.wait_for_message()
-    assert first.button_labels == [] and "Submit" in second.button_labels
+    assert first.button_labels == [] and "✔ I agree, send my idea" in second.button_labels
     summary = text_of(first) + "\n" + text_of(second)
     assert IDEA in summary and OWN in summary
     assert "Amount: about €1,250" in summary and "Contact: +31612345678" in summary
-    done = await press(anna, "Submit", "Your reference is")
+    done = await press(anna, "✔ I agree, send my idea", "Your reference is")
     found = re.search(r"INI-\d{4}-\d{4}", done.text or "")
     assert found, done.text
     return found.group()
@@ -330,10 +331,8 @@ async def test_long_cards_messages_and_timelines_reach_everybody_whole(
             await say(bea, f"<{2 * i}> " + long_text(f"Bea {i}", 1990), "Sent to Anna.")
             got = await anna.wait_for_message(containing(f"<{2 * i}>"))
             assert text_of(got).endswith(long_text(f"Bea {i}", 1990)) and got.button_labels == ["Reply"]
-            await press(anna, "Reply", "Write your message to your initiatiefmakelaar")
-            await say(
-                anna, f"<{2 * i + 1}> " + long_text(f"Anna {i}", 1990), "Sent to your initiatiefmakelaar"
-            )
+            await press(anna, "Reply", "Write your message to your initiative broker")
+            await say(anna, f"<{2 * i + 1}> " + long_text(f"Anna {i}", 1990), "✔ Sent to")
             relayed = await bea.wait_for_message(containing(f"<{2 * i + 1}>"))
             assert text_of(relayed).endswith(long_text(f"Anna {i}", 1990))
 
@@ -350,7 +349,7 @@ async def test_long_cards_messages_and_timelines_reach_everybody_whole(
         assert shown == [5, 4, 3, 2, 1, 0]
         assert resident_pages[0].button_labels[0] == "Earlier messages"
         assert resident_pages[-1].button_labels == [
-            "Message to my initiatiefmakelaar",
+            "Message to my initiative broker",
             "Timeline",
             "Stop my initiative",
         ]

@@ -133,7 +133,7 @@ async def test_a_flood_wait_holds_that_chat_in_order_while_others_go_on(
     clock.now += timedelta(seconds=2)
     await outbox.flush()
     greeting, help_text = transport.texts(1)
-    assert "What do you want to do?" in greeting and "/nieuw" in help_text
+    assert "What do you want to do?" in greeting and "/new" in help_text
 
 
 async def test_a_blocked_user_is_marked_unreachable_and_never_retried(
@@ -223,7 +223,7 @@ async def test_a_telegram_outage_of_half_an_hour_delays_every_message_in_order_a
             update_id += 1
         await outbox.flush()
     greeting, help_text = transport.texts(1)
-    assert "What do you want to do?" in greeting and "/nieuw" in help_text
+    assert "What do you want to do?" in greeting and "/new" in help_text
     assert len(transport.texts(2)) == 1
     assert await statuses(engine) == ["sent"] * 3
     # Retries never wait more than five minutes: everything is out soon after Telegram is back.
@@ -286,7 +286,7 @@ async def test_after_a_restart_leftovers_go_out_before_anything_new(
     assert await outbox.flush(take_leased=True) == 1  # start-up of the next process
     await send(outbox, await dispatcher.handle(command(1, "help"), update_id=2))
     greeting, help_text = transport.texts(1)
-    assert "What do you want to do?" in greeting and "/nieuw" in help_text
+    assert "What do you want to do?" in greeting and "/new" in help_text
 
 
 # ---- documents (a resident's data export): sent like any message, their payload cleared once done ----

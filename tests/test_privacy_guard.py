@@ -271,7 +271,7 @@ def test_a_bsn_is_called_a_burgerservicenummer_and_never_to_be_shared_in_a_chat(
 
 def test_outside_the_intake_the_refusal_says_the_broker_can_reach_the_resident_here() -> None:
     text = TR.render(personal_data_refusal(frozenset({PHONE}), during_intake=False), "en")
-    assert "Your initiatiefmakelaar can reach you here in the chat." in text
+    assert "Your initiative broker can reach you here in the chat." in text
     assert "separately" not in text
 
 

@@ -45,13 +45,13 @@ WATERKWARTIER, NOORDVEEN = "WK030101", "WK030102"
 RESIDENT, ANNA, BERT, CARLA, DIRK = 1001, 2001, 2002, 3001, 3002
 TRANSLATOR = Translator(tuple(LANGUAGES))
 # The resident's one sentence at 1.5× the norm, per situation.
-WITH_BROKER = "It is taking longer than usual. We have asked your initiatiefmakelaar to contact you."
+WITH_BROKER = "It is taking longer than usual. We have asked your initiative broker to contact you."
 NO_BROKER_YET = (
-    "It is taking longer than usual. Your initiative has no initiatiefmakelaar at the moment. "
+    "It is taking longer than usual. Your initiative has no initiative broker at the moment. "
     "We have asked a coordinator to find one for you."
 )
 BROKER_AWAY = (
-    "It is taking longer than usual. Your initiatiefmakelaar is away for a while. "
+    "It is taking longer than usual. Your initiative broker is away for a while. "
     "We have asked a coordinator to help you further."
 )
 AT_VERGUNNINGEN = "Your initiative is waiting for an answer from Vergunningen."
@@ -218,10 +218,8 @@ async def test_each_step_of_the_ladder_arrives_once_across_repeated_sweeps(world
     assert chats(new) == [CARLA, RESIDENT]
     assert new[0][1].startswith("Escalation: INI-2026-0001 · Bankjes in het park")
     assert "8 working days in Assigned: 3 working days over the norm of 5." in new[0][1]
-    assert "Initiatiefmakelaar: Anna Jansen" in new[0][1]
-    assert (
-        "It is taking longer than usual. We have asked your initiatiefmakelaar to contact you." in new[1][1]
-    )
+    assert "Initiative broker: Anna Jansen" in new[0][1]
+    assert "It is taking longer than usual. We have asked your initiative broker to contact you." in new[1][1]
     assert (await world.sweep(escalation + timedelta(days=1))).lines == ()
 
     urgent = due(T0, norm, Level.URGENT)
@@ -355,7 +353,7 @@ async def test_an_initiative_without_a_broker_alerts_the_coordinators_from_the_f
     assert [(line.level, [r.name for r in line.recipients]) for line in report.lines] == [(1, ["Dirk Bos"])]
     ((chat, text_),) = await world.messages()
     assert chat == DIRK
-    assert "Initiatiefmakelaar: nobody yet" in text_ and "Please assign an initiatiefmakelaar." in text_
+    assert "Initiative broker: nobody yet" in text_ and "Please assign an initiative broker." in text_
     # No broker to ask: at 1.5× the resident hears that a coordinator looks for one.
     await world.sweep(due(T0, 2, Level.ESCALATION))
     messages = await world.messages()
@@ -775,5 +773,5 @@ async def test_each_coordinator_gets_the_weekly_digest_once_on_monday_morning(wo
     digests = {chat: text for chat, text in await world.messages() if text.startswith("Weekly overview")}
     assert set(digests) == {CARLA, DIRK}
     assert "Waterkwartier: 1 new" in digests[CARLA] and "Noordveen" not in digests[CARLA]
-    assert "Noordveen: 1 new" in digests[DIRK] and "1 without an initiatiefmakelaar" in digests[DIRK]
+    assert "Noordveen: 1 new" in digests[DIRK] and "1 without an initiative broker" in digests[DIRK]
     assert await watchdog.digests(as_of=monday + timedelta(days=7)) == 2  # and again the next week

@@ -87,11 +87,21 @@ async def test_the_case_page_shows_the_card_and_the_timeline_newest_first(web: W
             staff_id=broker.id,
             note="Belt maandag",
         )
+        await initiatives_store.add_event(
+            session,
+            case.id,
+            kind="message_from_resident",
+            now=web.clock(),
+            actor_role="resident",
+            note=None,
+            media=initiatives_store.MediaFields("voice", "AwACvoice", seconds=12),
+        )
     await web.login(coordinator)
     status, html = await page(web, f"/dashboard/cases/{reference}")
     assert status == 200
+    assert "Message from the initiator: 🎤 voice note (0:12)" in html
     assert "Bankjes bij de speeltuin" in html and "Twee bankjes" in html
-    assert "Initiatiefmakelaar Bram, since" in html
+    assert "Initiative broker Bram, since" in html
     assert "Norm date" in html
     note, submitted = html.index("Internal note: Belt maandag"), html.index('<p class="what">Submitted</p>')
     assert note < submitted  # newest first
@@ -165,8 +175,8 @@ async def test_reassigning_on_the_web_sends_the_new_broker_a_telegram_message(we
     assert bram.telegram_user_id in chats  # the broker it leaves hears it too
     assert "Carla" in str(chats[olga.telegram_user_id])
     _, html = await page(web, f"{path}?done=handed_over")
-    assert 'role="status"' in html and "new initiatiefmakelaar" in html
-    assert "Initiatiefmakelaar Olga" in html
+    assert 'role="status"' in html and "new initiative broker" in html
+    assert "Initiative broker Olga" in html
 
 
 async def test_assigning_a_case_without_broker_and_reminding_the_broker(web: WebWorld) -> None:

@@ -57,7 +57,7 @@ async def test_the_csv_is_for_dutch_excel_and_holds_the_filtered_list(web: WebWo
     body = await response.read()
     assert body.startswith("\ufeff".encode())
     rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig")), delimiter=";"))
-    assert rows[0][:3] == ["Reference", "Title", "Wijk"]
+    assert rows[0][:3] == ["Reference", "Title", "Neighbourhood"]
     assert [r[0] for r in rows[1:]] == [first, second]
     by_reference = {r[0]: r for r in rows[1:]}
     assert by_reference[first][6] == "Bram" and by_reference[first][12] == "450,50"
@@ -122,7 +122,7 @@ async def test_the_council_export_has_no_personal_data_and_counts_days_per_statu
         header = rows[0]
         row = next(r for r in rows if r[0] == first)
         assert row[header.index("Working days waiting on Vergunningen")] == "5"
-        assert header[:4] == ["Reference", "Wijk", "Theme", "Status"]
+        assert header[:4] == ["Reference", "Neighbourhood", "Theme", "Status"]
 
 
 async def test_exports_follow_the_viewers_scope_and_are_audited(web: WebWorld) -> None:

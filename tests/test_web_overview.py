@@ -149,7 +149,7 @@ async def test_filters_that_cannot_be_read_are_explained_and_left_out(web: WebWo
     html = await response.text()
 
     assert response.status == 200
-    assert "There is no wijk with code WK999999" in html
+    assert "There is no neighbourhood with code WK999999" in html
     assert "gisteren is not a date" in html
     assert '<option value="open" selected>' in html
     assert open_total(html) == 1

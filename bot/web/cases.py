@@ -298,6 +298,9 @@ def _item(e: TimelineEntry, m: Municipality) -> TimelineItem:
         shown,
         to_name=e.to_staff_name,
         internal=not e.visible_to_resident,
+        media_kind=e.media_kind,
+        media_name=e.media_name,
+        media_seconds=e.media_seconds,
     )
 
 

@@ -28,8 +28,15 @@ def upgrade() -> None:
     op.add_column("initiative_events", sa.Column("media_file_id", sa.String(255), nullable=True))
     op.add_column("initiative_events", sa.Column("media_name", sa.String(255), nullable=True))
 
+    # --- talk (issue 14): a voice note's length, for "🎤 voice note (0:12)" on the timeline ---
+    op.add_column("initiative_events", sa.Column("media_seconds", sa.Integer(), nullable=True))
+
 
 def downgrade() -> None:
+    # --- talk (issue 14) ---
+    with op.batch_alter_table("initiative_events") as batch:
+        batch.drop_column("media_seconds")
+
     with op.batch_alter_table("initiative_events") as batch:
         batch.drop_column("media_name")
         batch.drop_column("media_file_id")
