@@ -38,7 +38,7 @@ COORDINATOR_COMMANDS = [
 ]
 DUTCH_RESIDENT_COMMANDS = ["start", "nieuw", "mijn", "taal", "mijngegevens", "help", "stop", "vergeetmij"]
 ENGLISH_RESIDENT_COMMANDS = ["start", "new", "mine", "language", "mydata", "help", "stop", "forgetme"]
-RESIDENT_GREETING = "I help you share it."
+RESIDENT_GREETING = "Do you have an idea for your neighbourhood?"
 
 
 @pytest_asyncio.fixture
@@ -65,7 +65,7 @@ async def test_a_broker_and_a_coordinator_see_their_own_commands_at_start_and_he
     await add_staff(database_url, cora.id, "Cora Claassen", role="coordinator", wijken=[])
 
     async with running_bot(fake, database_url, clock=clock):
-        menu = await say(bea, "/start", "Hello Bea Bakker! You are an initiatiefmakelaar.")
+        menu = await say(bea, "/start", "Hello Bea Bakker! You are an initiative broker.")
         shown = text_of(menu)
         assert "/zaken – Your open initiatives, most urgent first" in shown
         assert "/dashboard – A link to the staff website" in shown
@@ -81,14 +81,14 @@ async def test_a_broker_and_a_coordinator_see_their_own_commands_at_start_and_he
         for command in ("/onverdeeld", "/vastgelopen", "/overzicht", "/makelaars", "/toewijzen", "/zaak"):
             assert f"{command} – " in shown
         assert menu.button_labels == [
-            "Without initiatiefmakelaar",
+            "Without initiative broker",
             "Stuck",
             "Overview",
-            "Initiatiefmakelaars",
+            "Initiative brokers",
             "Staff website",
         ]
         await press(cora, "Stuck", "No initiative is stalled.")
-        await press(cora, "Without initiatiefmakelaar", "Every open initiative has an initiatiefmakelaar.")
+        await press(cora, "Without initiative broker", "Every open initiative has an initiative broker.")
 
         # Added with `staff add` before they opened the bot: their /start set their chat's menu too.
         await fake.wait_for_call("setMyCommands", scoped_to(bea))
@@ -111,7 +111,7 @@ async def test_residents_see_the_residents_commands_in_dutch_or_english(
         assert RESIDENT_GREETING in text_of(greeting)
         assert "New initiative" in greeting.button_labels
         await say(jan, "/help", "/nieuw")
-        await say(bea, "/start", "You are an initiatiefmakelaar.")
+        await say(bea, "/start", "You are an initiative broker.")
         await fake.wait_for_call("setMyCommands", scoped_to(bea))
 
     assert names(fake.commands_seen(jan, "nl")) == DUTCH_RESIDENT_COMMANDS
@@ -207,7 +207,7 @@ async def test_a_staff_members_menu_follows_the_language_they_choose(
     await add_staff(database_url, bea.id, "Bea Bakker")
 
     async with running_bot(fake, database_url, clock=clock):
-        await say(bea, "/start", "You are an initiatiefmakelaar.")
+        await say(bea, "/start", "You are an initiative broker.")
         await fake.wait_for_call("setMyCommands", scoped_to(bea))
         assert ("zaken", "Your open initiatives, most urgent first") in fake.commands_seen(bea, "en")
         seen = len(fake.calls("setMyCommands"))

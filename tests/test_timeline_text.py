@@ -134,7 +134,7 @@ def test_an_entry_of_another_year_shows_its_year() -> None:
 def test_english_timelines_read_as_sentences_too() -> None:
     shown = text(broker.timeline_text(a_case(), ITEMS, for_resident=True, now=AT), "en")
     assert "Nov 12 2:05\u202fPM · You\nSubmitted" in shown
-    assert "The bot\nAn initiatiefmakelaar is assigned — Anna de Vries" in shown
+    assert "The bot\nAn initiative broker is assigned — Anna de Vries" in shown
     assert "You\nYour message: Prima, tot morgen!" in shown
 
 
@@ -208,7 +208,7 @@ async def test_the_broker_gets_the_photo_with_the_new_case_and_when_opening_it_n
     async with running_bot(fake, database_url, clock=clock):
         await meet(cora)
         reference = await submit(anna)  # no broker yet: it waits for Cora
-        alert = await cora.wait_for_message(containing("New initiative without an initiatiefmakelaar"))
+        alert = await cora.wait_for_message(containing("New initiative without an initiative broker"))
         # The photo as the intake stores it (the intake sends none in this story).
         photo = fake._new_photo(800, 600)[-1]["file_id"]
         async with database(database_url) as session:
@@ -220,7 +220,7 @@ async def test_the_broker_gets_the_photo_with_the_new_case_and_when_opening_it_n
         await meet(bea)
 
         await cora.press(alert, f"c:{reference}:as")
-        await cora.wait_for_message(containing(f"Who becomes the initiatiefmakelaar of {reference}?"))
+        await cora.wait_for_message(containing(f"Who becomes the initiative broker of {reference}?"))
         await press(cora, "Bea Bakker (0 open)", f"{reference} is assigned to Bea Bakker.")
         card = await bea.wait_for_message(containing("Cora Claassen assigned this initiative to you."))
         assert "Language of the initiator: English" in text_of(card)
