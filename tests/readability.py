@@ -43,7 +43,7 @@ RESIDENT_SOURCES: dict[str, object] = {
     "flows/resident_messages.py": ALL,  # messages to the broker: "✔ Sent to …", "for whom?"
     "bot/dispatcher.py": {"functions": {"_apologise"}},
     # The command menu every chat sees (descriptions of /start, /nieuw, ...); the staff get their own.
-    "bot/app.py": {"functions": {"COMMANDS"}},
+    "bot/command_menus.py": {"functions": {"RESIDENT_COMMANDS", "ENGLISH_COMMANDS"}},
     "flows/lifecycle.py": {
         "functions": {"_STATUS_LABELS"},  # status_label(): the words a resident sees
         "msgids": {
@@ -66,10 +66,15 @@ RESIDENT_SOURCES: dict[str, object] = {
             "you",
             "the bot",
             "the municipality",
-            "{status} (department: {department}) {note}",
-            "{status} {note}",
-            "Initiatiefmakelaar assigned. {note}",
-            "Handed over to another initiatiefmakelaar. {note}",
+            "{status} — {broker}",
+            "{status} (department: {department}): {note}",
+            "{status} (department: {department})",
+            "{status}: {note}",
+            "Initiatiefmakelaar assigned.",
+            "{broker} is your initiatiefmakelaar now.",
+            "Handed over to {broker}: {note}",
+            "Handed over to {broker}.",
+            "another initiatiefmakelaar",
             "Message to you: {note}",
             "Your message: {note}",
         }

@@ -65,7 +65,7 @@ def test_the_selection_holds_residents_texts_and_not_staff_texts() -> None:
         "Your initiative “{title}” has a new initiatiefmakelaar: {broker}.",  # bot/casework.py
         "Message to you: {note}",  # the resident's timeline (flows/broker.py)
         "Do you want us to delete your data? Send /vergeetmij.",  # flows/privacy.py
-        "Share a new idea",  # the command menu (bot/app.py)
+        "Share a new idea",  # the command menu (bot/command_menus.py)
     ):
         assert resident_text in msgids
     for staff_text in (
