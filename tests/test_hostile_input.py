@@ -207,7 +207,7 @@ def test_the_card_shows_the_residents_cleaned_text_verbatim(title: str, idea: st
     answer_until(chat, "idea")
     chat.text(idea)
     cleaned_idea = clean_text(idea, keep_newlines=True)
-    expected_idea = cleaned_idea if chat.step == "check" else IDEA_OK
+    expected_idea = cleaned_idea if chat.step != "idea" else IDEA_OK
     if chat.step == "idea":
         chat.text(expected_idea)
     if chat.step == "check":
