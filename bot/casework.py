@@ -158,6 +158,9 @@ class Casework:
             amount_cents=row.amount_cents,
             neighbours=row.neighbours,
             photo_file_id=row.photo_file_id,
+            amount_max_cents=row.amount_max_cents,
+            idea_voice_file_id=row.idea_voice_file_id,
+            own_voice_file_id=row.own_voice_file_id,
             contact_name=row.contact_name or "—",  # empty once the initiator asked to be forgotten
             contact_phone=row.contact_phone,
             contact_email=row.contact_email,

@@ -222,8 +222,18 @@ def case_card(
             ", ".join(f"{{n{i}}}" for i in range(len(needs))), {f"n{i}": n for i, n in enumerate(needs)}
         )
         lines.append(t("What do they need? {needs}", needs=joined))
-    if case.amount_cents:
+    if case.amount_cents and case.amount_max_cents and case.amount_max_cents != case.amount_cents:
+        lines.append(
+            t(
+                "Amount: {low} to {high}",
+                low=Money(case.amount_cents),
+                high=Money(case.amount_max_cents),
+            )
+        )
+    elif case.amount_cents:
         lines.append(t("Amount: about {amount}", amount=Money(case.amount_cents)))
+    if case.idea_voice_file_id or case.own_voice_file_id:
+        lines.append(t("🎤 The initiator sent a voice message: listen to it above the card."))
     if case.neighbours:
         lines.append(t("Neighbours taking part: {count}", count=case.neighbours))
     contact = [isolate(case.contact_name), *(c for c in (case.contact_phone, case.contact_email) if c)]
@@ -234,12 +244,32 @@ def case_card(
         lines.append(t("⚠ The initiator blocked the bot: messages do not arrive."))
     text = Msg("\n".join(f"{{l{i}}}" for i in range(len(lines))), {f"l{i}": x for i, x in enumerate(lines)})
     card = Reply(text, buttons=card_buttons(case, m))
-    if case.photo_file_id and with_photo:
-        return (
-            Reply(t("Photo of {reference}", reference=case.reference), photo_file_id=case.photo_file_id),
-            card,
+    if not with_photo:
+        return (card,)
+    shown: list[Reply] = []
+    if case.photo_file_id:
+        shown.append(
+            Reply(t("Photo of {reference}", reference=case.reference), photo_file_id=case.photo_file_id)
         )
-    return (card,)
+    # The initiator's own voice goes with the first card too: the idea, or what they do themselves.
+    if case.idea_voice_file_id:
+        shown.append(
+            Reply(
+                t("The idea of {reference}, as a voice message", reference=case.reference),
+                voice_file_id=case.idea_voice_file_id,
+            )
+        )
+    if case.own_voice_file_id:
+        shown.append(
+            Reply(
+                t(
+                    "What the initiator of {reference} does themselves, as a voice message",
+                    reference=case.reference,
+                ),
+                voice_file_id=case.own_voice_file_id,
+            )
+        )
+    return (*shown, card)
 
 
 def case_list(cases: Sequence[CaseView], ctx: StaffContext, *, title: Msg) -> Reply:

@@ -114,6 +114,10 @@ class CaseView:
     question: QuestionFacts | None = None
     # The language the initiator uses, named for staff (e.g. "Arabisch (العربية)"); None if unknown.
     resident_language: Msg | None = None
+    amount_max_cents: int | None = None  # the top of an amount range
+    # Voice notes the initiator sent as the idea, or as what they do themselves.
+    idea_voice_file_id: str | None = None
+    own_voice_file_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,9 @@ class InitiativeRow:
     amount_cents: int | None
     neighbours: int | None
     photo_file_id: str | None
+    amount_max_cents: int | None
+    idea_voice_file_id: str | None
+    own_voice_file_id: str | None
     contact_name: str
     contact_phone: str | None
     contact_email: str | None

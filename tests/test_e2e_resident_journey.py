@@ -15,8 +15,9 @@ import pytest_asyncio
 from sqlalchemy import text
 
 from storage.db import create_engine
-from tests.e2e import containing, running_bot
+from tests.e2e import containing, running_bot, say
 from tests.fake_bot_api import FakeBotApi, FakeUser, SentMessage
+from tests.test_e2e_cases import add_staff
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -198,3 +199,46 @@ async def test_a_resident_with_slips_still_submits_in_at_most_16_actions(
     assert (row["theme_code"], row["wijk_code"]) == ("spelen_sport", "WK030100")
     assert (row["amount_cents"], row["amount_max_cents"]) == (80_000, 100_000)
     assert row["neighbours"] == 3
+
+
+async def test_a_voice_message_as_the_idea_reaches_the_broker_with_the_new_case(
+    fake: FakeBotApi, database_url: str
+) -> None:
+    """For a resident who finds typing hard: the idea as a voice message, a typed title, and the broker
+    hears the voice message with the first card of the case."""
+    bea = fake.user(3101, "Bea", language_code="nl")
+    sem = fake.user(3102, "Sem", language_code="nl")
+    await add_staff(database_url, bea.id, "Bea Bakker")
+    async with running_bot(fake, database_url):
+        await say(bea, "/start", "Wat wil je doen?")
+        await say(sem, "/start", "Wat wil je doen?")
+        sent = await sem.send_voice(duration=42)
+        title = await sem.wait_for_message(containing("Wat is de titel"))
+        assert "Dank je voor je spraakbericht." in (title.text or "")
+        await say(sem, "Bankjes bij de school", "thema")
+        await sem.press_button("Groen")
+        await sem.wait_for_message(containing("In welke wijk"))
+        await sem.press_button("Waterkwartier")
+        await sem.wait_for_message(containing("Wat kun je zelf"))
+        await sem.press_button("Overslaan")
+        await sem.wait_for_message(containing("buren"))
+        await sem.press_button("Weet ik nog niet")
+        await sem.wait_for_message(containing("Wat heb je nodig?"))
+        await sem.press_button("▫️ Een plek")
+        await fake.wait_for_calls("editMessageReplyMarkup", 1)
+        await sem.press_button("Klaar ✔")
+        await sem.wait_for_message(containing("foto"))
+        await sem.press_button("Geen foto")
+        await sem.wait_for_message(containing("e-mailadres"))
+        await sem.press_button("Alleen via Telegram")
+        await sem.wait_for_message(containing("Welke naam"))
+        await sem.press_button("Ja, noem me Sem")  # the name on his Telegram profile
+        await sem.wait_for_message(containing("Spraakbericht: ja"))
+        await sem.press_button("✔ Ik ga akkoord, stuur mijn idee")
+        await sem.wait_for_message(containing("INI-"))
+        voice = await bea.wait_for_message(lambda m: m.voice is not None)
+        assert voice.voice is not None and voice.voice["file_id"] == sent["message"]["voice"]["file_id"]
+        card = await bea.wait_for_message(containing("Bankjes bij de school"))
+        assert "spraakbericht" in (card.text or "")
+    row = await initiative_row(database_url)
+    assert row["description"].startswith("🎤")
