@@ -57,7 +57,7 @@ class Translator:
         self.languages = languages if languages is not None else shipped_languages(locales_dir)
         loaded = dict.fromkeys((*shipped_languages(locales_dir), *self.languages, FALLBACK_LANGUAGE))
         self._translations = {lang: load_translations(lang, locales_dir) for lang in loaded}
-        fallback = self._translations[FALLBACK_LANGUAGE]
+        fallback = self._fallback = self._translations[FALLBACK_LANGUAGE]
         for lang, translations in self._translations.items():
             if lang not in (FALLBACK_LANGUAGE, SOURCE_LANGUAGE):
                 translations.add_fallback(fallback)
@@ -84,7 +84,7 @@ class Translator:
 
     def _render(self, msg: Msg, language: str) -> str:
         if msg.plural is not None and msg.n is not None:
-            tr = self._translations.get(language) or _NO_TRANSLATIONS
+            tr = self._translations.get(language) or self._fallback
             template = tr.ngettext(msg.msgid, msg.plural, msg.n)
         elif msg.msgid == "{text}":
             template = msg.msgid
@@ -107,7 +107,7 @@ class Translator:
         key = (language, msgid)
         template = self._templates.get(key)
         if template is None:
-            template = (self._translations.get(language) or _NO_TRANSLATIONS).gettext(msgid)
+            template = (self._translations.get(language) or self._fallback).gettext(msgid)
             if len(self._templates) < _TEMPLATES_KEPT:  # msgids are the catalog's, plus a few joins
                 self._templates[key] = template
         return template
@@ -163,7 +163,6 @@ class Translator:
         return str(value)
 
 
-_NO_TRANSLATIONS = NullTranslations()
 _TEMPLATES_KEPT = 8192
 _NUMBERS_KEPT = 4096
 

@@ -269,6 +269,7 @@ def test_a_missing_entry_falls_back_to_dutch_and_every_catalog_is_loaded(tmp_pat
     assert translator.render(Msg("New initiative"), "tr") == "Nieuw initiatief"  # empty in tr
     assert translator.render(Msg("New initiative"), "ar") == "Nieuw initiatief"  # no ar catalog
     assert translator.render(Msg("Help"), "pl") == "Pomoc"  # under locales/, though not offered here
+    assert translator.render(Msg("Help"), "xx") == "Hulp"  # a language the bot does not know
     assert translator.render(Msg("New initiative"), "en") == "New initiative"  # the msgid is English
     plural = Msg("{n} day", plural="{n} days", n=3)
     assert translator.render(plural, "tr") == "3 days"  # in no catalog at all: the msgid
