@@ -148,7 +148,10 @@ class Translator:
         if isinstance(value, Msg):
             return self.render(value, language)
         if isinstance(value, Localized):
-            return value.get(language)
+            # Data (a theme's label) may lack the reader's language: English is read more widely
+            # than Dutch by those who chose another language, and Dutch is always configured.
+            texts = dict(value.texts)
+            return texts.get(language) or texts.get("en") or texts.get("nl") or value.get(language)
         if isinstance(value, Money):
             return self._money(value.cents, language)
         if isinstance(value, bool):

@@ -51,6 +51,9 @@ WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 # The watchdog sweeps at least once a day, or its alerts would come a day late.
 MAX_WATCHDOG_INTERVAL_MINUTES = 24 * 60
 
+# The languages a theme may have a label in beside Dutch and English ("label_tr" …).
+THEME_LANGUAGES = ("tr", "ar", "pl", "uk")
+
 # Generous bounding box of the Netherlands (WGS84), to catch swapped or mistyped coordinates.
 NL_LAT_RANGE = (50.7, 53.6)
 NL_LON_RANGE = (3.3, 7.3)
@@ -292,6 +295,7 @@ _WIJK_CODE = re.compile(r"WK[0-9]{6}")
 _SHORT_CODE = re.compile(r"[a-z][a-z0-9_]{0,19}")
 _REFERENCE_PREFIX = re.compile(r"[A-Z]{2,8}")
 _PC4 = re.compile(r"[1-9][0-9]{3}")
+_PC4_RANGE = re.compile(r"([1-9][0-9]{3})(?:\s*-\s*([1-9][0-9]{3}))?")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 # Every table and the keys it knows, to suggest where a misplaced key belongs.
@@ -310,10 +314,10 @@ _TABLE_KEYS: dict[str, tuple[str, ...]] = {
         "stalls",
         "mail",
     ),
-    "municipality": ("code", "name", "reference_prefix"),
+    "municipality": ("code", "name", "reference_prefix", "postcode_areas"),
     "wijken": ("code", "name", "centre", "polygon"),
     "centre": ("lat", "lon"),
-    "themes": ("code", "label_nl", "label_en"),
+    "themes": ("code", "label_nl", "label_en", "keywords", *(f"label_{lang}" for lang in THEME_LANGUAGES)),
     "departments": ("code", "name", "norm_days", "contacts", "manager"),
     "contacts": ("name", "email"),
     "manager": ("name", "email"),
@@ -490,6 +494,7 @@ class _Checker:
                 "2 to 8 capital letters, like 'INI'",
             )
         wijken = self.wijken(root["wijken"], code)
+        areas = self.postcode_areas(head.get("postcode_areas", []))
         privacy = self.table(root["privacy"], ("privacy",), "privacy", required=("contact",))
         contact = self.string(privacy["contact"], ("privacy", "contact"), _EMAIL, "an e-mail address")
         retention = self.retention(privacy)
@@ -547,7 +552,8 @@ class _Checker:
             departments=self.departments(root["departments"])
             if "departments" in root
             else DEFAULT_DEPARTMENTS,
-            postcodes=self.postcodes(root.get("postcodes", {}), {w.code for w in wijken}),
+            postcodes=self.postcodes(root.get("postcodes", {}), {w.code for w in wijken}, areas),
+            postcode_areas=areas,
             norms=self.norms(root.get("norms", {})),
             no_sign_of_life_days=no_sign,
             stall_resident_notice=resident_notice,
@@ -646,14 +652,32 @@ class _Checker:
                 "a short code: lower-case letters, digits and _, at most 20, like 'groen'",
             )
             self.unique(code, seen, ("themes", i, "code"), "theme")
+            labels = {
+                lang: self.string(table[f"label_{lang}"], ("themes", i, f"label_{lang}"))
+                for lang in THEME_LANGUAGES
+                if f"label_{lang}" in table
+            }
             out.append(
                 Theme(
                     code,
                     self.string(table["label_nl"], ("themes", i, "label_nl")),
                     self.string(table["label_en"], ("themes", i, "label_en")),
+                    keywords=self.keywords(table.get("keywords", []), ("themes", i, "keywords")),
+                    labels=labels,
                 )
             )
         return tuple(out)
+
+    def keywords(self, value: Any, keypath: KeyPath) -> tuple[str, ...]:
+        """A theme's keywords: an array of non-empty strings, kept in lower case without repeats."""
+        if not isinstance(value, list):
+            self.fail(keypath, f'expected an array of words like ["tuin", "bomen"], got {_type_name(value)}')
+        words: list[str] = []
+        for k, item in enumerate(value):
+            word = self.string(item, (*keypath, k)).strip().lower()
+            if word not in words:
+                words.append(word)
+        return tuple(words)
 
     def departments(self, value: Any) -> tuple[Department, ...]:
         tables = self.tables(value, ("departments",), "departments", required=("code", "name"))
@@ -705,7 +729,27 @@ class _Checker:
             norms[status] = self.positive_int(days, keypath, "a norm (working days)")
         return norms
 
-    def postcodes(self, value: Any, wijk_codes: set[str]) -> dict[str, str]:
+    def postcode_areas(self, value: Any) -> tuple[tuple[int, int], ...]:
+        """[municipality] postcode_areas: PC4 ranges like "7400-7439" or single areas like "7411"."""
+        keypath: KeyPath = ("municipality", "postcode_areas")
+        if not isinstance(value, list):
+            self.fail(keypath, f'expected an array like ["7400-7439"], got {_type_name(value)}')
+        out = []
+        for k, item in enumerate(value):
+            text = self.string(item, (*keypath, k))
+            match = _PC4_RANGE.fullmatch(text.strip())
+            if match is None:
+                self.fail((*keypath, k), f'{text!r} is not a postcode area or range like "7400-7439"')
+            low = int(match.group(1))
+            high = int(match.group(2) or low)
+            if high < low:
+                self.fail((*keypath, k), f"{text!r} runs backwards: write the lower postcode first")
+            out.append((low, high))
+        return tuple(out)
+
+    def postcodes(
+        self, value: Any, wijk_codes: set[str], areas: tuple[tuple[int, int], ...] = ()
+    ) -> dict[str, str]:
         table = self.mapping(value, ("postcodes",))
         out = {}
         for area, code in table.items():
@@ -714,6 +758,8 @@ class _Checker:
                 self.fail(
                     keypath, f"'{area}' is not a postcode area: use its 4 digits (1000–9999), like 7231"
                 )
+            if areas and not any(low <= int(area) <= high for low, high in areas):
+                self.fail(keypath, f"{area} is outside [municipality] postcode_areas")
             code = self.string(code, keypath)
             if code not in wijk_codes:
                 self.fail(keypath, f"unknown wijk code '{code}'{_did_you_mean(code, wijk_codes)}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -130,6 +130,15 @@ def render_reply(
     parts = [tr.render(reply.text, language), *(tr.render(m, language) for m in reply.extra)]
     text = "\n\n".join(p for p in parts if p)
     markup: dict[str, Any] | None = None
+    keyboard_after: ApiCall | None = None
+    if reply.keyboard and reply.buttons:
+        # One message carries one kind of markup: the keyboard goes with a short second message.
+        hint = tr.render(reply.keyboard_hint, language) if reply.keyboard_hint is not None else "⌨️"
+        keyboard_after = ApiCall(
+            "sendMessage",
+            {"chat_id": chat_id, "text": hint, "reply_markup": _keyboard(reply, tr=tr, language=language)},
+        )
+        reply = replace(reply, keyboard=())
     if reply.keyboard:
         markup = {
             "keyboard": [[_key_button(b, tr=tr, language=language) for b in row] for row in reply.keyboard],
@@ -185,7 +194,14 @@ def render_reply(
             calls.append(ApiCall("editMessageText", {**payload, "message_id": message_id}))
         else:
             calls.append(ApiCall("sendMessage", payload))
+    if keyboard_after is not None:
+        calls.append(keyboard_after)
     return calls
+
+
+def _keyboard(reply: Reply, *, tr: Translator, language: str) -> dict[str, Any]:
+    rows = [[_key_button(b, tr=tr, language=language) for b in row] for row in reply.keyboard]
+    return {"keyboard": rows, "resize_keyboard": True, "one_time_keyboard": True}
 
 
 def _key_button(button: KeyButton, *, tr: Translator, language: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from flows.events import Button, Event, EventKind, Location, Notice, Reply
+from flows.events import Button, Event, EventKind, KeyButton, Location, Notice, Reply
 from flows.text import Msg, t
 from flows.validators import Invalid
 
@@ -21,6 +21,7 @@ Answers = Mapping[str, JSON]
 
 # Callback data is "<flow>:<step>:<value>"; values starting with "!" are navigation.
 BACK, SKIP, STOP, DONE = "!back", "!skip", "!stop", "!done"
+SUGGESTED, KEEP = "!ok", "!keep"  # take the suggested answer; keep the answer given before
 PAGE_PREFIX = "!p"
 CALLBACK_MAX_BYTES = 64
 
@@ -48,7 +49,16 @@ class Branch:
     label: str
 
 
-Next = str | Branch
+@dataclass(frozen=True)
+class Switch:
+    """Go to ``cases[answers[key]]``, else to ``default``: a choice that leads to one of several steps."""
+
+    key: str
+    cases: Mapping[str, str]
+    default: str
+
+
+Next = str | Branch | Switch
 # Targets that leave the flow; the caller decides what they mean.
 EXIT_PREFIX = "@"
 
@@ -61,6 +71,17 @@ class FlowContext:
     text_parsers: Mapping[str, Callable[[str], str | Invalid | None]] = field(default_factory=dict)
     location_parsers: Mapping[str, Callable[[Location], str | Invalid]] = field(default_factory=dict)
     prompt_params: Mapping[str, Any] = field(default_factory=dict)
+    # After a step is answered: more answers worked out from the answers (e.g. a title suggested by the
+    # idea), per step name.
+    derive: Mapping[str, Callable[[Answers], dict[str, JSON]]] = field(default_factory=dict)
+    # A typed word that means a button ("stoppen", "terug", "help"): "stop", "back", "help" or None.
+    intent: Callable[[str], str | None] | None = None
+
+
+Updater = Callable[[Any, Answers], dict[str, JSON]]
+# Takes an event a step reads besides text and buttons (a voice note, a contact card): the answers it
+# gives, an Invalid to say why not, or None when the step cannot use it.
+OtherInput = Callable[[Event, Answers], "dict[str, JSON] | Invalid | None"]
 
 
 @dataclass(frozen=True)
@@ -80,6 +101,24 @@ class Step:
     counted: bool = True  # part of "question n of m"
     follow_up: bool = False  # asked right after its parent, also when editing from the summary
     hint: Msg | None = None  # shown under the question (e.g. "or share your location")
+    # Not asked when this holds (the answer is known already); Back and editing still reach it.
+    skip_if: Callable[[Answers], bool] | None = None
+    # A TEXT step's suggested answer, offered as a button labelled ``suggest_label`` ({value}).
+    suggest: Callable[[Answers], str | None] | None = None
+    suggest_label: Msg | None = None
+    # Stores the answer with the answers so far in view (instead of ``store``).
+    update: Updater | None = None
+    other: OtherInput | None = None
+    # Telegram's keyboard under the text field (share my number / location), sent as a second message
+    # with ``keyboard_hint`` as its text, because a message carries either inline buttons or a keyboard.
+    keyboard: tuple[tuple[KeyButton, ...], ...] = ()
+    keyboard_hint: Msg | None = None
+    # The answer given before, as the resident reads it (shown after Back and when editing).
+    show: Callable[[Answers], Msg | None] | None = None
+    # A choice shows the answer given before with ✔ (not for choices that are actions, like "Send").
+    mark_answer: bool = True
+    # Reorders or relabels a choice's buttons for these answers (the likely theme first, a tick box).
+    adjust: Callable[[Sequence[Option], Answers], Sequence[Option]] | None = None
 
     @property
     def key(self) -> str:
@@ -111,6 +150,9 @@ class Flow:
         """Every (target, condition label) a step can lead to; used for diagrams and checks."""
         if isinstance(step.next, Branch):
             return [(step.next.then, step.next.label), (step.next.otherwise, f"not {step.next.label}")]
+        if isinstance(step.next, Switch):
+            cases = [(target, value) for value, target in step.next.cases.items()]
+            return [*cases, (step.next.default, "otherwise")]
         return [(step.next, "")]
 
 
@@ -179,24 +221,52 @@ def _prompt(step: Step, answers: Answers, ctx: FlowContext) -> Msg:
 
 
 def question(flow: Flow, state: FlowState, ctx: FlowContext, *, before: Sequence[Msg] = ()) -> Reply:
-    """The message that asks the current step's question, with its buttons."""
+    """The message that asks the current step's question, with its buttons (and Telegram's keyboard)."""
     step = flow.step(state.step)
-    parts: list[Msg] = list(before)
-    number, total = flow.number_of(step)
-    if number:
-        parts.append(t("Question {number} of {total}", number=number, total=total))
     text = _prompt(step, state.answers, ctx)
-    extra = [*parts[1:], text] if parts else []
+    parts: list[Msg] = [*before, text]
+    given = _given(step, state.answers)
+    if given is not None:
+        parts.append(Msg("{label} {value}", {"label": t("Your answer now:"), "value": given}))
     if step.hint is not None:
-        extra.append(step.hint)
-    head = parts[0] if parts else text
-    return Reply(text=head, buttons=_buttons(flow, step, state, ctx), extra=tuple(extra))
+        parts.append(step.hint)
+    return Reply(
+        text=parts[0],
+        buttons=_buttons(flow, step, state, ctx, kept=given is not None),
+        extra=tuple(parts[1:]),
+        keyboard=step.keyboard,
+        keyboard_hint=step.keyboard_hint,
+    )
 
 
-def _buttons(flow: Flow, step: Step, state: FlowState, ctx: FlowContext) -> tuple[tuple[Button, ...], ...]:
+def _given(step: Step, answers: Answers) -> Msg | None:
+    """The answer a step already has, shown when the resident comes back to it; None when unanswered."""
+    if step.kind in (Kind.CHOICE, Kind.MULTI):
+        return None  # the buttons show it
+    if step.show is not None:
+        return step.show(answers)
+    value = answers.get(step.key)
+    if value is None or value == "":
+        return None
+    return Msg("“{value}”", {"value": str(value)})
+
+
+def _buttons(
+    flow: Flow, step: Step, state: FlowState, ctx: FlowContext, *, kept: bool = False
+) -> tuple[tuple[Button, ...], ...]:
     rows: list[tuple[Button, ...]] = []
+    if kept:
+        rows.append((Button(t("✔ Keep this answer"), callback(flow, step, KEEP)),))
+    elif step.suggest is not None and step.suggest_label is not None:
+        suggestion = step.suggest(state.answers)
+        if suggestion:
+            label = Msg(step.suggest_label.msgid, {**step.suggest_label.params, "value": suggestion})
+            rows.append((Button(label, callback(flow, step, SUGGESTED)),))
     if step.kind in (Kind.CHOICE, Kind.MULTI):
         opts = list(options_for(step, ctx))
+        if step.adjust is not None:
+            opts = list(step.adjust(opts, state.answers))
+        current = state.answers.get(step.key) if step.kind is Kind.CHOICE else None
         page_count = 1
         if step.page_size and len(opts) > step.page_size:
             page_count = (len(opts) + step.page_size - 1) // step.page_size
@@ -208,6 +278,8 @@ def _buttons(flow: Flow, step: Step, state: FlowState, ctx: FlowContext) -> tupl
             if step.kind is Kind.MULTI:
                 mark = "✅" if opt.code in state.selected else "▫️"
                 label = Msg("{mark} {label}", {"mark": mark, "label": opt.label})
+            elif current is not None and opt.code == current and step.mark_answer:
+                label = Msg("✔ {label}", {"label": opt.label})
             row.append(Button(label, callback(flow, step, opt.code)))
             if len(row) == step.columns:
                 rows.append(tuple(row))
@@ -274,8 +346,14 @@ def advance(flow: Flow, state: FlowState, event: Event, ctx: FlowContext) -> Ste
         return _on_button(flow, step, state, event, ctx)
     if event.kind is EventKind.EDITED:
         return _reask(flow, state, ctx, t("You changed an earlier message. I did not use the change."))
-    if event.kind in (EventKind.UNSUPPORTED, EventKind.VOICE, EventKind.DOCUMENT, EventKind.CONTACT):
-        return _reask(flow, state, ctx, t("Sorry, I cannot use that here."))
+    if event.kind is EventKind.TEXT:
+        return _on_text(flow, step, state, event.text or "", ctx)
+    if step.other is not None and event.kind is not EventKind.UNSUPPORTED:
+        taken = step.other(event, state.answers)
+        if isinstance(taken, Invalid):
+            return _reask(flow, state, ctx, taken.reason)
+        if taken is not None:
+            return _accept(flow, step, state, None, ctx, updates=taken, ack=_ACKS.get(event.kind))
     if event.kind is EventKind.PHOTO:
         if step.kind is Kind.PHOTO and event.photo is not None:
             return _accept(flow, step, state, event.photo.file_id, ctx, ack=t("Thanks for the photo."))
@@ -285,12 +363,33 @@ def advance(flow: Flow, state: FlowState, event: Event, ctx: FlowContext) -> Ste
         if parser is None or event.location is None:
             return _reask(flow, state, ctx, t("Sorry, I cannot use a location here."))
         return _accept_option(flow, step, state, parser(event.location), ctx)
-    if event.kind is EventKind.TEXT:
-        return _on_text(flow, step, state, event.text or "", ctx)
-    return _reask(flow, state, ctx, t("Sorry, I did not understand that."))
+    if event.kind is EventKind.VOICE:
+        return _reask(
+            flow, state, ctx, t("Sorry, I cannot use a voice message here. Please type your answer.")
+        )
+    if event.kind is EventKind.CONTACT:
+        return _reask(flow, state, ctx, t("Sorry, I cannot use a contact card here."))
+    return _reask(flow, state, ctx, t("Sorry, I cannot use that here."))
+
+
+_ACKS: dict[EventKind, Msg] = {
+    EventKind.VOICE: t("Thanks for your voice message."),
+    EventKind.CONTACT: t("✔ Thank you, I have your number."),
+}
+
+
+def _intent(ctx: FlowContext, text: str) -> str | None:
+    return ctx.intent(text) if ctx.intent is not None else None
 
 
 def _on_text(flow: Flow, step: Step, state: FlowState, text: str, ctx: FlowContext) -> StepResult:
+    intent = _intent(ctx, text)
+    if intent == "stop":
+        return StepResult(state, exit="@stop", accepted=True)
+    if intent == "back":
+        return _back(flow, state, ctx)
+    if intent == "help":
+        return _reask(flow, state, ctx, step_help(step))
     if step.kind is Kind.TEXT and step.validate is not None:
         value = step.validate(text)
         if isinstance(value, Invalid):
@@ -311,8 +410,31 @@ def _on_text(flow: Flow, step: Step, state: FlowState, text: str, ctx: FlowConte
             parsed = parser(text)
             if parsed is not None:
                 return _accept_option(flow, step, state, parsed, ctx)
+        if step.validate is not None and step.kind is Kind.CHOICE:
+            # A choice that also takes typed text (a title instead of the suggested one).
+            typed_value = step.validate(text)
+            if isinstance(typed_value, Invalid):
+                return _reask(flow, state, ctx, typed_value.reason)
+            return _accept(flow, step, state, typed_value, ctx)
         return _reask(flow, state, ctx, t("Please choose one of the buttons."))
     return _reask(flow, state, ctx, t("Sorry, I did not understand that."))
+
+
+def step_help(step: Step) -> Msg:
+    """What to do at this question, for a resident who typed "help"."""
+    if step.kind is Kind.TEXT:
+        how = t("Type your answer in your own words.")
+    elif step.kind is Kind.PHOTO:
+        how = t("Send a photo with 📎, or tap a button.")
+    else:
+        how = t("Tap one of the buttons.")
+    return Msg(
+        "{how}\n{nav}",
+        {
+            "how": how,
+            "nav": t("“« Back” goes to the previous question. “Stop” saves your answers for later."),
+        },
+    )
 
 
 def _label_matches(label: Msg, typed: str) -> bool:
@@ -342,6 +464,16 @@ def _on_button(flow: Flow, step: Step, state: FlowState, event: Event, ctx: Flow
         return StepResult(state, exit="@stop", accepted=True)
     if value == BACK:
         return _back(flow, state, ctx)
+    if value == KEEP:
+        given = _given(step, state.answers)
+        return _accept(
+            flow, step, state, None, ctx, updates={}, chosen=given or t("Keep this answer"), edit=True
+        )
+    if value == SUGGESTED and step.suggest is not None and step.validate is not None:
+        suggestion = step.suggest(state.answers)
+        checked = step.validate(suggestion) if suggestion else None
+        if checked is not None and not isinstance(checked, Invalid):
+            return _accept(flow, step, state, checked, ctx, chosen=verbatim_msg(str(suggestion)), edit=True)
     if value == SKIP and step.optional:
         return _accept(flow, step, state, None, ctx, chosen=step.skip_label or t("Skip"), edit=True)
     if value.startswith(PAGE_PREFIX) and step.page_size:
@@ -405,37 +537,78 @@ def _accept(
     ack: Msg | None = None,
     chosen: Msg | None = None,
     edit: bool = False,
+    updates: dict[str, JSON] | None = None,
 ) -> StepResult:
+    """Store the answer (``updates`` instead, when given: {} keeps the answers as they are) and ask the
+    next question; leaving a step that showed Telegram's keyboard takes the keyboard away."""
     answers = dict(state.answers)
-    if step.store is not None:
+    if updates is not None:
+        answers.update(updates)
+    elif step.update is not None:
+        answers.update(step.update(value, answers))
+    elif step.store is not None:
         answers.update(step.store(value))
     else:
         answers[step.key] = value
-    target = resolve(step.next, answers)
+    derive = ctx.derive.get(step.name)
+    if derive is not None and updates != {}:
+        answers.update(derive(answers))
+    target = next_step(flow, step, answers)
     replies: list[Reply] = []
     if edit and chosen is not None:
         # Replace the buttons of the answered question by the answer, so old buttons can't be pressed.
-        replies.append(
-            Reply(text=_prompt(step, state.answers, ctx), extra=(Msg("✔ {c}", {"c": chosen}),), edit=True)
-        )
+        marked = chosen.msgid.startswith(("✔", "✏️"))  # the label carries its own mark
+        shown = chosen if marked else Msg("✔ {c}", {"c": chosen})
+        replies.append(Reply(text=_prompt(step, state.answers, ctx), extra=(shown,), edit=True))
     if state.editing and not (target.startswith(EXIT_PREFIX) or flow.step(target).follow_up):
         target = "@summary"
-    before = (ack,) if ack is not None else ()
+    before: tuple[Msg, ...] = (ack,) if ack is not None else ()
+    if step.keyboard:
+        # Telegram's keyboard stays until a message takes it away: this short one does.
+        said = ack or chosen or t("Thank you.")
+        replies.append(Reply(text=Msg("✔ {c}", {"c": said}) if ack is None else said, remove_keyboard=True))
+        before = ()
+    if target == step.name:
+        # A choice that changes the question itself (a tick box): the same message shows the change.
+        again = replace(state, answers=answers)
+        shown = question(flow, again, ctx)
+        return StepResult(
+            again, (replace(shown, edit=edit),), notice=Notice() if edit else None, accepted=True
+        )
     new = FlowState(
         step=state.step, answers=answers, history=(*state.history, step.name), editing=state.editing
     )
     if target.startswith(EXIT_PREFIX):
-        if ack is not None:
-            replies.append(Reply(text=ack))
+        if before:
+            replies.append(Reply(text=before[0]))
         return StepResult(new, tuple(replies), notice=Notice() if edit else None, exit=target, accepted=True)
     new = replace(new, step=target, selected=_selection(flow.step(target), new))
     replies.append(question(flow, new, ctx, before=before))
     return StepResult(new, tuple(replies), notice=Notice() if edit else None, accepted=True)
 
 
+def verbatim_msg(text: str) -> Msg:
+    return Msg("{text}", {"text": text})
+
+
+def next_step(flow: Flow, step: Step, answers: Answers) -> str:
+    """Where the flow goes after ``step``: past every step whose answer is known already (``skip_if``)."""
+    target = resolve(step.next, answers)
+    seen: set[str] = set()
+    while not target.startswith(EXIT_PREFIX) and target not in seen:
+        following = flow.step(target)
+        if following.skip_if is None or not following.skip_if(answers):
+            return target
+        seen.add(target)
+        target = resolve(following.next, answers)
+    return target
+
+
 def resolve(next_: Next, answers: Answers) -> str:
     if isinstance(next_, Branch):
         return next_.then if next_.when(answers) else next_.otherwise
+    if isinstance(next_, Switch):
+        return next_.cases.get(str(answers.get(next_.key)), next_.default)
     return next_
 
 

@@ -126,6 +126,8 @@ class Reply:
     # ``remove_keyboard`` to take an earlier one away.
     keyboard: tuple[tuple[KeyButton, ...], ...] = ()
     remove_keyboard: bool = False
+    # With both inline ``buttons`` and a ``keyboard``: the keyboard goes with a second message, this one.
+    keyboard_hint: Msg | None = None
 
 
 @dataclass(frozen=True)

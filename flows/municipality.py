@@ -11,6 +11,7 @@ from types import MappingProxyType
 
 from flows.lifecycle import Status
 from flows.privacy import Retention
+from flows.text import Msg, localized
 
 STATUS_CODES: tuple[str, ...] = tuple(status.value for status in Status)
 # Nobody is expected to act in these statuses, so they cannot have a norm.
@@ -61,17 +62,30 @@ class Wijk:
 
 @dataclass(frozen=True)
 class Theme:
-    """A subject an initiative can be about; ``code`` goes into callback data, so it stays short."""
+    """A subject an initiative can be about; ``code`` goes into callback data, so it stays short.
+
+    ``keywords`` (lower case) let the bot guess the theme from an idea's words; ``labels`` holds the
+    label in further languages (language code -> label) beside the Dutch and English ones."""
 
     code: str
     label_nl: str
     label_en: str
+    keywords: tuple[str, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "labels", MappingProxyType(dict(self.labels)))
 
     def label(self, language: str | None) -> str:
-        """The Dutch label for Dutch (and unknown) languages, else the English one."""
+        """The label in ``language`` when configured; Dutch for Dutch and no language, else English."""
         if language is None or language.lower().startswith("nl"):
             return self.label_nl
-        return self.label_en
+        return self.labels.get(language.lower(), self.label_en)
+
+    def localized(self) -> Msg:
+        """The label in every configured language, rendered in the reader's (else English, else Dutch)."""
+        others = {lang: text for lang, text in self.labels.items() if lang not in ("nl", "en")}
+        return localized(nl=self.label_nl, en=self.label_en, **others)
 
 
 @dataclass(frozen=True)
@@ -113,6 +127,9 @@ class Municipality:
     themes: tuple[Theme, ...]
     departments: tuple[Department, ...] = DEFAULT_DEPARTMENTS
     postcodes: Mapping[str, str] = field(default_factory=dict, hash=False)  # PC4 -> wijk code
+    # Every PC4 of the municipality as inclusive ranges, e.g. ((7400, 7439),): the [postcodes] table
+    # may be smaller, because it holds only areas that lie in one wijk.
+    postcode_areas: tuple[tuple[int, int], ...] = ()
     # status -> working days
     norms: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_NORMS), hash=False)
     no_sign_of_life_days: int = DEFAULT_NO_SIGN_OF_LIFE_DAYS
@@ -164,6 +181,14 @@ class Municipality:
     def department(self, code: str) -> Department | None:
         """The department with this code, or None."""
         return next((d for d in self.departments if d.code == code), None)
+
+    def owns_postcode(self, pc4: str) -> bool:
+        """Whether the postcode area ``pc4`` (or a full postcode) lies in this municipality: in the
+        [postcodes] table or in one of ``postcode_areas``."""
+        area = postcode_area(pc4)
+        if area is None:
+            return False
+        return area in self.postcodes or any(low <= int(area) <= high for low, high in self.postcode_areas)
 
     def norm(self, status: str) -> int | None:
         """The configured norm of ``status`` in working days, or None; for a case (a department's own norm

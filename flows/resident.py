@@ -32,7 +32,7 @@ from flows.commands import (
 )
 from flows.engine import FlowContext, FlowState
 from flows.events import Button, Event, EventKind, Notice, Reply
-from flows.intake import INTAKE, draft_from_answers
+from flows.intake import INTAKE, RENAMED_STEPS, draft_from_answers
 from flows.lifecycle import Actor, Refused, Role, Status, status_label
 from flows.pii import personal_data_in, personal_data_refusal
 from flows.privacy import FORGET_CANCEL, FORGET_PREFIX, forget_choice
@@ -40,6 +40,7 @@ from flows.text import Msg, t, tn, verbatim
 from flows.validators import clean_text
 
 HOME, INTAKE_MODE = "home", "intake"
+_STEP_NAMES = frozenset(step.name for step in INTAKE.steps)
 # After this long away, a returning resident is asked whether to go on with their draft.
 RESUME_AFTER = timedelta(hours=12)
 # The languages a resident can choose, each named in itself (on the /taal buttons and in the confirmation).
@@ -73,6 +74,9 @@ class Conversation:
     def from_row(cls, mode: str, data: dict[str, object] | None, updated_at: datetime | None) -> Conversation:
         raw = (data or {}).get("draft")
         draft = FlowState.from_json(raw) if isinstance(raw, dict) else None
+        if draft is not None and draft.step not in _STEP_NAMES:
+            # A draft saved by an older version, at a step that was merged into another.
+            draft = replace(draft, step=RENAMED_STEPS.get(draft.step, INTAKE.first.name), editing=False)
         pending = Pending.from_json((data or {}).get("pending"))
         mode = mode if mode in (HOME, INTAKE_MODE) else HOME
         return cls(mode=mode, draft=draft, updated_at=updated_at, pending=pending)
@@ -179,9 +183,63 @@ def handle(conv: Conversation, event: Event, ctx: Context, case: CaseView | None
 
 
 def start_with_idea(conv: Conversation, event: Event, ctx: Context) -> Outcome:
-    """Something typed (or a voice note) outside any question, that is not for a broker: the start of an
-    idea. (Being built: today it greets and shows the menu.)"""
-    return _home(conv, t("Hello! I help you share an idea for your neighbourhood. What do you want to do?"))
+    """Something typed (or a voice note, or a photo) outside any question, that is not for a broker: an
+    idea starts the intake with it as the answer to the first question; a greeting gets the menu."""
+    if conv.draft is not None:
+        return _offer_resume(conv, t("You have already started an idea."))
+    if event.kind is EventKind.TEXT and not looks_like_an_idea(event.text or ""):
+        return _home(
+            conv,
+            t("Hello! Do you have an idea for your neighbourhood? Type it here in a few sentences."),
+            t("Or choose below."),
+        )
+    if event.kind not in (EventKind.TEXT, EventKind.VOICE, EventKind.PHOTO):
+        return _home(
+            conv, t("Hello! I help you share an idea for your neighbourhood. What do you want to do?")
+        )
+    answers = _first_answers(event)
+    if event.kind is EventKind.PHOTO and event.photo is not None:
+        started = engine.start(
+            INTAKE, ctx.flow, {**answers, "photo": event.photo.file_id}, before=(t("Thanks for the photo!"),)
+        )
+        return Outcome(Conversation(INTAKE_MODE, started.state), started.replies)
+    state = engine.start(INTAKE, ctx.flow, answers).state
+    result = engine.advance(INTAKE, state, event, ctx.flow)
+    if not result.accepted:
+        # Not usable as an idea (too short, or with a phone number): the question says why.
+        return Outcome(Conversation(INTAKE_MODE, result.state), result.replies)
+    return Outcome(Conversation(INTAKE_MODE, result.state), result.replies)
+
+
+_GREETINGS = frozenset(
+    {
+        "hoi",
+        "hallo",
+        "hey",
+        "hi",
+        "hello",
+        "goedemorgen",
+        "goedemiddag",
+        "goedenavond",
+        "dag",
+        "start",
+        "menu",
+    }
+)
+
+
+def looks_like_an_idea(text: str) -> bool:
+    """Whether text typed into the menu reads as an idea (a few words), not a greeting or a slip."""
+    words = [w for w in text.replace("!", " ").replace("?", " ").split() if w]
+    if not words or " ".join(words).casefold() in _GREETINGS:
+        return False
+    return len(words) >= 4
+
+
+def _first_answers(event: Event) -> dict[str, engine.JSON]:
+    """What the intake knows before its first question: the name on the Telegram profile."""
+    name = (event.first_name or "").strip()
+    return {"profile_name": name} if name else {}
 
 
 def _command(conv: Conversation, event: Event, ctx: Context) -> Outcome:
@@ -197,14 +255,13 @@ def _command(conv: Conversation, event: Event, ctx: Context) -> Outcome:
         return _home(
             conv,
             t(
-                "Hello! I am the initiative bot of the municipality. "
-                "Do you have an idea for your neighbourhood? I help you share it. "
-                "Then an initiatiefmakelaar will help you with the next steps."
+                "Hello! Do you have an idea for your neighbourhood? Type it here, in your own words. "
+                "I help you share it with the municipality."
             ),
             t("What do you want to do?"),
         )
     if name in ("nieuw", "new"):
-        return _new(conv, ctx)
+        return _new(conv, ctx, event)
     if name in ("mijn", "mine"):
         return Outcome(conv, commands=(ShowMyInitiatives(),))
     if name in ("help", "hulp"):
@@ -286,13 +343,16 @@ def _menu_button(conv: Conversation, event: Event, ctx: Context) -> Outcome:
         return Outcome(conv, (done, *_current_question(conv, ctx)), Notice(), (SetLanguage(code),))
     action = data.removeprefix("menu:")
     if action == "new":
-        return _new(conv, ctx, notice=Notice())
+        return _new(conv, ctx, event, notice=Notice())
     if action == "continue" and conv.draft is not None:
         resumed = engine.resume(INTAKE, conv.draft, ctx.flow, before=(t("Let's continue where you were."),))
         return Outcome(replace(conv, mode=INTAKE_MODE), resumed.replies, Notice())
     if action == "restart":
         started = engine.start(
-            INTAKE, ctx.flow, before=(t("OK, we start again. I deleted your earlier answers."),)
+            INTAKE,
+            ctx.flow,
+            _first_answers(event),
+            before=(t("OK, we start again. I deleted your earlier answers."),),
         )
         return Outcome(Conversation(INTAKE_MODE, started.state), started.replies, Notice())
     if action == "discard":  # the retention sweep's reminder of an untouched draft
@@ -313,13 +373,14 @@ def _menu_button(conv: Conversation, event: Event, ctx: Context) -> Outcome:
     return Outcome(conv, notice=Notice(t("This button no longer works. See the newest message.")))
 
 
-def _new(conv: Conversation, ctx: Context, notice: Notice | None = None) -> Outcome:
+def _new(conv: Conversation, ctx: Context, event: Event, notice: Notice | None = None) -> Outcome:
     if conv.draft is not None:
         return replace(_offer_resume(conv, t("You have already started an idea.")), notice=notice)
     started = engine.start(
         INTAKE,
         ctx.flow,
-        before=(t("Great that you have an idea! I will ask a few questions. It takes about 5 minutes."),),
+        _first_answers(event),
+        before=(t("Great that you have an idea! I ask a few short questions. It takes about 3 minutes."),),
     )
     return Outcome(Conversation(INTAKE_MODE, started.state), started.replies, notice)
 
@@ -355,7 +416,7 @@ def _intake(conv: Conversation, state: FlowState, event: Event, ctx: Context) ->
         out = _pause(new)
         return replace(out, replies=(*replies, *out.replies), notice=result.notice or Notice())
     if result.exit == "@summary":
-        moved = engine.goto(INTAKE, result.state, "summary", ctx.flow, editing=False)
+        moved = engine.goto(INTAKE, result.state, "confirm", ctx.flow, editing=False)
         shown = _with_photo(moved.state, moved.replies)
         return Outcome(replace(new, draft=moved.state), (*replies, *shown), result.notice)
     if result.exit == "@edit":
@@ -364,13 +425,13 @@ def _intake(conv: Conversation, state: FlowState, event: Event, ctx: Context) ->
         return Outcome(replace(new, draft=moved.state), (*replies, *moved.replies), result.notice)
     if result.exit == "@discard":
         home = Conversation(HOME, None)
-        out = _home(home, t("You did not agree. I deleted your answers. You can start again at any time."))
+        out = _home(home, t("OK. I deleted your answers. You can start again at any time."))
         return replace(out, replies=(*replies, *out.replies), notice=result.notice)
     if result.exit == "@submit":
         # Consent was given in this sitting and confirmed by submitting, so it dates from now.
         draft = draft_from_answers(result.state.answers, consent_at=ctx.now)
         return Outcome(Conversation(HOME, None), replies, result.notice, (SubmitInitiative(draft),))
-    if result.state.step == "summary" and state.step != "summary":
+    if result.state.step == "confirm" and state.step != "confirm":
         replies = (*replies[:-1], *_with_photo(result.state, replies[-1:]))
     return Outcome(new, replies, result.notice)
 

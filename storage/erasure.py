@@ -87,6 +87,8 @@ async def _erase_cases(
                 initiatives.c.description,
                 initiatives.c.own_contribution,
                 initiatives.c.photo_file_id,
+                initiatives.c.idea_voice_file_id,
+                initiatives.c.own_voice_file_id,
                 initiatives.c.contact_name,
                 initiatives.c.contact_phone,
                 initiatives.c.contact_email,
@@ -148,7 +150,17 @@ async def _traces_of_case(conn: Any, row: Any, *, keep_idea: bool) -> tuple[Trac
         ).scalar()
     idea = () if keep_idea else (row.title, row.description, row.own_contribution)
     traces = Traces.of(
-        (row.contact_name, row.contact_phone, row.contact_email, row.photo_file_id, first_name, *idea, *words)
+        (
+            row.contact_name,
+            row.contact_phone,
+            row.contact_email,
+            row.photo_file_id,
+            row.idea_voice_file_id,
+            row.own_voice_file_id,
+            first_name,
+            *idea,
+            *words,
+        )
     )
     return traces, Traces.of((*name_parts(row.contact_name), *name_parts(first_name)))
 
@@ -161,6 +173,8 @@ async def _erase_case(
         "contact_phone": None,
         "contact_email": None,
         "photo_file_id": None,
+        "idea_voice_file_id": None,  # the resident's own voice
+        "own_voice_file_id": None,
         "resident_user_id": ERASED_ID,
         "resident_chat_id": ERASED_ID,
         "resident_erased_at": func.coalesce(initiatives.c.resident_erased_at, now),

@@ -59,6 +59,9 @@ class NewInitiative:
     language: str
     # The resident agreed that the description may be published without their name; None: not asked.
     publish_consent: bool | None = None
+    amount_max_cents: int | None = None  # the top of a range ("800 à 1000 euro")
+    idea_voice_file_id: str | None = None  # voice notes sent as the idea, or as what they do themselves
+    own_voice_file_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

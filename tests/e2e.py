@@ -109,63 +109,62 @@ async def press(user: FakeUser, label: str, expect: str) -> SentMessage:
     return await user.wait_for_message(containing(expect))
 
 
-def asks_to_publish(message: SentMessage) -> bool:
-    """Whether a message asks if the idea may be shown without the resident's name (any language)."""
-    return any(data.startswith("intake:publish:") for data in message.callback_data)
+async def intake_until_summary(user: FakeUser, *, contact: str | None = None) -> SentMessage:
+    """An English-speaking resident answers every question up to the summary, which asks for consent
+    (the title typed instead of the suggested one; ``contact`` typed, or Telegram only)."""
+    return await answer_intake(
+        user,
+        title="Bankjes in het park",
+        idea="Drie bankjes bij de speeltuin, zodat ouderen kunnen rusten.",
+        own="Wij verven de bankjes.",
+        name="Anna",
+        contact=contact,
+    )
 
 
-async def answer_publish(user: FakeUser, expect: str, *, yes: bool = True) -> SentMessage:
-    """Answer the open-data question by its button, whatever the language, and wait for ``expect``."""
-    question = await user.wait_for_message(asks_to_publish)
-    await user.press(question, "intake:publish:ja" if yes else "intake:publish:nee")
-    return await user.wait_for_message(containing(expect))
-
-
-async def intake_until_summary(user: FakeUser) -> None:
-    """An English-speaking resident answers every question up to the summary."""
+async def answer_intake(
+    user: FakeUser, *, title: str, idea: str, own: str, name: str, contact: str | None
+) -> SentMessage:
+    """The intake from the menu's "New initiative" up to the summary; returns the summary."""
     await say(user, "/start", "What do you want to do?")
-    await press(user, "New initiative", "What is the title")
-    await say(user, "Bankjes in het park", "What do you want?")
-    await say(user, "Drie bankjes bij de speeltuin, zodat ouderen kunnen rusten.", "Which theme")
+    await press(user, "New initiative", "What is your idea?")
+    check = await say(user, idea, "Is that right?")
+    if "✏️ Other title" in check.button_labels:
+        await press(user, "✏️ Other title", "What is the title")
+    await say(user, title, "Which theme")
     await press(user, "Greenery", "In which neighbourhood")
-    await press(user, "Waterkwartier", "What can you do yourself?")
-    await say(user, "Wij verven de bankjes.", "What do you need?")
+    await press(user, "Waterkwartier", "What can you do yourself")
+    await user.send_text(own)
+    asked = await user.wait_for_message(
+        lambda m: "How many neighbours" in (m.text or "") or "What do you need?" in (m.text or "")
+    )
+    if "How many neighbours" in (asked.text or ""):  # not read from the answer
+        await press(user, "I don't know yet", "What do you need?")
     await user.press_button("▫️ Money or a grant")
     await user.press_button("Done ✔")
     await user.wait_for_message(containing("how much money"))
-    await say(user, "1250", "How many neighbours")
-    await press(user, "I don't know yet", "photo")
-    await press(user, "No photo", "What name")
-    await say(user, "Anna", "phone number or e-mail")
-    await user.press_button("Telegram is fine")
-    await answer_publish(user, "Do you agree?")
-    await press(user, "I agree", "Please check your initiative")
+    await say(user, "1250", "photo")
+    await press(user, "No photo", "phone number or e-mail")
+    if contact is None:
+        await press(user, "Only via Telegram", "What name")
+    else:
+        await say(user, contact, "What name")
+    return await say(user, name, "Please check your initiative")
+
+
+async def submit(user: FakeUser) -> str:
+    """Agree and send, from the summary; returns the reference."""
+    done = await press(user, "✔ I agree, send my idea", "Your reference is")
+    found = re.search(r"INI-\d{4}-\d{4}", done.text or "")
+    assert found, done.text
+    return found.group()
 
 
 async def submit_as(user: FakeUser, *, title: str, idea: str, own: str, name: str, contact: str) -> str:
     """An English-speaking resident answers the intake with these texts (and a phone number or e-mail
     address) and submits; returns the reference."""
-    await say(user, "/start", "What do you want to do?")
-    await press(user, "New initiative", "What is the title")
-    await say(user, title, "What do you want?")
-    await say(user, idea, "Which theme")
-    await press(user, "Greenery", "In which neighbourhood")
-    await press(user, "Waterkwartier", "What can you do yourself?")
-    await say(user, own, "What do you need?")
-    await user.press_button("▫️ Money or a grant")
-    await user.press_button("Done ✔")
-    await user.wait_for_message(containing("how much money"))
-    await say(user, "1250", "How many neighbours")
-    await press(user, "I don't know yet", "photo")
-    await press(user, "No photo", "What name")
-    await say(user, name, "phone number or e-mail")
-    await user.send_text(contact)
-    await answer_publish(user, "Do you agree?")
-    await press(user, "I agree", "Please check your initiative")
-    done = await press(user, "Submit", "Your reference is")
-    found = re.search(r"INI-\d{4}-\d{4}", done.text or "")
-    assert found, done.text
-    return found.group()
+    await answer_intake(user, title=title, idea=idea, own=own, name=name, contact=contact)
+    return await submit(user)
 
 
 async def run_command(fake: FakeBotApi, database_url: str, *argv: str) -> str:

@@ -781,3 +781,109 @@ def test_department_contacts_and_the_sender_are_checked(tmp_path: Path) -> None:
         path.write_text(base.replace(wrong, problem, 1), encoding="utf-8")
         with pytest.raises(ConfigError):
             load_municipality(path)
+
+
+# --- themes: keywords and labels in more languages ------------------------------------------------------
+
+
+def test_theme_keywords_and_labels_in_more_languages_are_read(tmp_path: Path) -> None:
+    text = edit(
+        'label_en = "Greenery"\n',
+        'label_en = "Greenery"\nlabel_tr = "Yeşillik"\nlabel_uk = "Зелень"\n'
+        'keywords = ["Tuin", "moestuin", " bomen ", "tuin", "jeu de boules"]\n',
+    )
+    m = load_municipality(write(tmp_path, text))
+    groen, anders = m.themes
+    assert groen.keywords == ("tuin", "moestuin", "bomen", "jeu de boules")  # lower case, once each
+    assert dict(groen.labels) == {"tr": "Yeşillik", "uk": "Зелень"}
+    assert (anders.keywords, dict(anders.labels)) == ((), {})
+
+
+@pytest.mark.parametrize(
+    ("new", "field", "expected"),
+    [
+        (
+            'keywords = "tuin"  # <-',
+            "themes[0].keywords",
+            'expected an array of words like ["tuin", "bomen"]',
+        ),
+        ("keywords = [1, 2]  # <-", "themes[0].keywords[0]", "expected a string, got an integer"),
+        ('keywords = ["tuin", ""]  # <-', "themes[0].keywords[1]", "must not be empty"),
+        ('keywords = ["tuin", ["bomen"]]  # <-', "themes[0].keywords[1]", "expected a string, got an array"),
+        ("label_pl = 3  # <-", "themes[0].label_pl", "expected a string, got an integer"),
+        ('label_ar = ""  # <-', "themes[0].label_ar", "must not be empty"),
+        ('label_de = "Grün"  # <-', "themes[0].label_de", "unknown key 'label_de'"),
+    ],
+)
+def test_a_bad_theme_keyword_or_label_is_refused_on_its_line(
+    tmp_path: Path, new: str, field: str, expected: str
+) -> None:
+    text = edit('label_en = "Greenery"\n', f'label_en = "Greenery"\n{new}\n')
+    err = load_error(tmp_path, text)
+    assert (err.line, err.field) == (marked_line(text), field)
+    assert expected in err.message
+
+
+@pytest.mark.parametrize("name", ["zutphen", "deventer"])
+def test_bundled_themes_have_keywords_and_labels_in_every_language(name: str) -> None:
+    m = load_municipality(BUNDLED_CONFIG_DIR / f"{name}.toml")
+    for theme in m.themes:
+        assert set(theme.labels) == {"tr", "ar", "pl", "uk"}, theme.code
+        assert theme.keywords or theme.code == "anders"
+
+
+# --- postcode areas -------------------------------------------------------------------------------------
+
+
+def test_postcode_areas_are_read_and_tell_which_postcodes_belong_here(tmp_path: Path) -> None:
+    text = edit(
+        'name = "Zutphen"\n', 'name = "Zutphen"\npostcode_areas = ["7200-7209", "7231 - 7232", "7240"]\n'
+    )
+    m = load_municipality(write(tmp_path, text))
+    assert m.postcode_areas == ((7200, 7209), (7231, 7232), (7240, 7240))
+    assert m.owns_postcode("7206") and m.owns_postcode("7232") and m.owns_postcode("7240")
+    assert not m.owns_postcode("7211") and not m.owns_postcode("7241") and not m.owns_postcode("1234")
+
+
+def test_without_postcode_areas_only_the_postcode_table_belongs_here(tmp_path: Path) -> None:
+    m = load_municipality(write(tmp_path, BASE))
+    assert m.postcode_areas == ()
+    assert m.owns_postcode("7231") and m.owns_postcode("7231 AB")
+    assert not m.owns_postcode("7206") and not m.owns_postcode("") and not m.owns_postcode("abcd")
+
+
+@pytest.mark.parametrize(
+    ("new", "field", "expected"),
+    [
+        ('postcode_areas = "7200-7209"  # <-', "municipality.postcode_areas", "expected an array"),
+        ('postcode_areas = ["72OO-7209"]  # <-', "municipality.postcode_areas[0]", "not a postcode area"),
+        ('postcode_areas = ["7209-7200"]  # <-', "municipality.postcode_areas[0]", "runs backwards"),
+        ("postcode_areas = [7200]  # <-", "municipality.postcode_areas[0]", "expected a string"),
+    ],
+)
+def test_bad_postcode_areas_are_refused_on_their_line(
+    tmp_path: Path, new: str, field: str, expected: str
+) -> None:
+    text = edit('name = "Zutphen"\n', f'name = "Zutphen"\n{new}\n')
+    err = load_error(tmp_path, text)
+    assert (err.line, err.field) == (marked_line(text), field)
+    assert expected in err.message
+
+
+def test_a_postcode_in_the_table_must_lie_in_the_postcode_areas(tmp_path: Path) -> None:
+    text = edit('name = "Zutphen"\n', 'name = "Zutphen"\npostcode_areas = ["7200-7209"]\n')
+    text = edit('7231 = "WK030105"', '7231 = "WK030105"  # <-', text)
+    err = load_error(tmp_path, text)
+    assert (err.line, err.field) == (marked_line(text), "postcodes.7231")
+    assert "outside [municipality] postcode_areas" in err.message
+
+
+@pytest.mark.parametrize(
+    ("name", "inside", "outside"), [("zutphen", "7206", "7211"), ("deventer", "7425", "7441")]
+)
+def test_bundled_postcode_areas_cover_the_table_and_stop_at_the_border(
+    name: str, inside: str, outside: str
+) -> None:
+    m = load_municipality(BUNDLED_CONFIG_DIR / f"{name}.toml")
+    assert all(m.owns_postcode(area) for area in m.postcodes)
+    assert m.owns_postcode(inside) and not m.owns_postcode(outside)  # 7211 is Eefde, 7441 Nijverdal

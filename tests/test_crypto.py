@@ -29,7 +29,7 @@ from storage.conversations import load_conversation, save_conversation
 from storage.db import create_engine, session_factory
 from storage.tables import initiatives
 from tests.conftest import REAL_KEY_SETUP, TEST_CONTACT_KEY
-from tests.e2e import answer_publish, containing, migrate, press, running_bot, say
+from tests.e2e import containing, migrate, press, running_bot, say
 from tests.factories import new_initiative
 from tests.fake_bot_api import FakeBotApi, FakeUser
 from tests.web_support import web_world
@@ -64,21 +64,20 @@ def digits(value: str) -> str:
 async def intake_with_phone(user: FakeUser) -> None:
     """A resident answers every question, with a phone number as contact, up to the summary."""
     await say(user, "/start", "What do you want to do?")
-    await press(user, "New initiative", "What is the title")
-    await say(user, "Bankjes in het park", "What do you want?")
-    await say(user, "Drie bankjes bij de speeltuin, zodat ouderen kunnen rusten.", "Which theme")
+    await press(user, "New initiative", "What is your idea?")
+    await say(user, "Drie bankjes bij de speeltuin, zodat ouderen kunnen rusten.", "Is that right?")
+    await press(user, "✏️ Other title", "What is the title")
+    await say(user, "Bankjes in het park", "Which theme")
     await press(user, "Greenery", "In which neighbourhood")
     await press(user, "Waterkwartier", "What can you do yourself?")
-    await say(user, "Wij verven de bankjes.", "What do you need?")
+    await say(user, "Wij verven de bankjes.", "How many neighbours")
+    await press(user, "I don't know yet", "What do you need?")
     await user.press_button("▫️ A place")
     await user.press_button("Done ✔")
-    await user.wait_for_message(containing("How many neighbours"))
-    await press(user, "I don't know yet", "photo")
-    await press(user, "No photo", "What name")
-    await say(user, "Anna", "phone number or e-mail")
-    await user.send_text(PHONE)
-    await answer_publish(user, "Do you agree?")
-    await press(user, "I agree", "Please check your initiative")
+    await user.wait_for_message(containing("photo"))
+    await press(user, "No photo", "phone number or e-mail")
+    await say(user, PHONE, "What name")
+    await say(user, "Anna", "Please check your initiative")
 
 
 async def test_contact_details_are_stored_encrypted_and_shown_to_staff(
@@ -108,7 +107,7 @@ async def test_contact_details_are_stored_encrypted_and_shown_to_staff(
             await raw(database_url, "select cast(data as text) from conversations where chat_id = 1001")
         )[0]
         assert crypto.PREFIX in data and "12345678" not in data
-        done = await press(anna, "Submit", "Your reference is")
+        done = await press(anna, "✔ I agree, send my idea", "Your reference is")
         reference = re.search(r"INI-\d{4}-\d{4}", done.text or "")
         assert reference is not None
         await bea.wait_for_message(containing(reference.group()))

@@ -8,7 +8,6 @@ Staff are added straight into the database, as ``initiatiefbot staff add`` does.
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import AsyncIterator, Collection
 from datetime import UTC, date, datetime, timedelta
 
@@ -21,6 +20,7 @@ from storage import staff as staff_store
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
 from tests.e2e import containing, intake_until_summary, press, running_bot, say
+from tests.e2e import submit as agree_and_send
 from tests.fake_bot_api import FakeBotApi, FakeUser, SentMessage
 
 pytestmark = pytest.mark.timeout(60)
@@ -118,10 +118,7 @@ async def meet(user: FakeUser) -> None:
 async def submit(resident: FakeUser) -> str:
     """A resident answers the whole intake (Greenery, Waterkwartier) and submits; returns the reference."""
     await intake_until_summary(resident)
-    done = await press(resident, "Submit", "Your reference is")
-    found = re.search(r"INI-\d{4}-\d{4}", done.text or "")
-    assert found, done.text
-    return found.group()
+    return await agree_and_send(resident)
 
 
 def text_of(message: SentMessage) -> str:

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import pytest_asyncio
 
-from tests.e2e import answer_publish, containing, press, running_bot, say
+from tests.e2e import containing, press, running_bot, say
+from tests.e2e import submit as agree_and_send
 from tests.fake_bot_api import FakeBotApi, FakeUser
 from tests.test_e2e_cases import add_staff, meet, submit
 
@@ -25,22 +26,21 @@ async def fake() -> AsyncIterator[FakeBotApi]:
 
 async def submit_without_wijk(resident: FakeUser) -> None:
     await say(resident, "/start", "What do you want to do?")
-    await press(resident, "New initiative", "What is the title")
-    await say(resident, "Meer groen bij de school", "What do you want?")
-    await say(resident, "Bomen en struiken langs het schoolplein, voor schaduw.", "Which theme")
+    await press(resident, "New initiative", "What is your idea?")
+    await say(resident, "Bomen en struiken langs het schoolplein, voor schaduw.", "Is that right?")
+    await press(resident, "✏️ Other title", "What is the title")
+    await say(resident, "Meer groen bij de school", "Which theme")
     await press(resident, "Greenery", "In which neighbourhood")
     await press(resident, "I don't know", "What can you do yourself?")
-    await press(resident, "Skip", "What do you need?")
+    await press(resident, "Skip", "How many neighbours")
+    await press(resident, "I don't know yet", "What do you need?")
     await resident.press_button("▫️ A place")
     await resident.press_button("Done ✔")
-    await resident.wait_for_message(containing("How many neighbours"))
-    await press(resident, "I don't know yet", "photo")
-    await press(resident, "No photo", "What name")
-    await say(resident, "Sem", "phone number or e-mail")
-    await resident.press_button("Telegram is fine")
-    await answer_publish(resident, "Do you agree?")
-    await press(resident, "I agree", "Please check your initiative")
-    await press(resident, "Submit", "Your reference is")
+    await resident.wait_for_message(containing("photo"))
+    await press(resident, "No photo", "phone number or e-mail")
+    await press(resident, "Only via Telegram", "What name")
+    await say(resident, "Sem", "Please check your initiative")
+    await agree_and_send(resident)
 
 
 async def test_coordinator_sees_the_picture_stalled_and_unassigned_initiatives_and_reminds_a_broker(

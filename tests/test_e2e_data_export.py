@@ -90,8 +90,10 @@ async def test_a_resident_gets_all_their_own_data_and_nothing_of_anyone_else(
         await say(bob, "Dank je, Bea. Groet van Bob.", "Sent to your initiatiefmakelaar Bea Bakker.")
 
         # Anna starts a second idea, and asks in the middle of it.
-        await press(anna, "New initiative", "What is the title")
-        await say(anna, "Speeltuin opknappen", "What do you want?")
+        await press(anna, "New initiative", "What is your idea?")
+        await say(anna, "De speeltuin opknappen met nieuwe toestellen voor de kinderen.", "Is that right?")
+        await press(anna, "✏️ Other title", "What is the title")
+        await say(anna, "Speeltuin opknappen", "Which theme")
         await anna.send_text("/mijngegevens")
         summary, data, raw = await exported(fake, anna)
 

@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from storage import crypto
 from storage.db import create_engine
-from tests.e2e import asks_to_publish, containing, intake_until_summary, press, running_bot, say
+from tests.e2e import containing, intake_until_summary, press, running_bot, say
 from tests.fake_bot_api import FakeBotApi
 
 pytestmark = pytest.mark.timeout(60)
@@ -43,44 +43,44 @@ async def test_resident_submits_an_initiative_with_buttons_location_and_photo(
         start = await say(anna, "/start", "Wat wil je doen?")
         assert start.button_labels == ["Nieuw initiatief", "Mijn initiatieven", "Hulp"]
         await anna.press_button("Nieuw initiatief")
-        question = await anna.wait_for_message(containing("Vraag 1 van 12"))
+        question = await anna.wait_for_message(containing("Wat is je idee?"))
         assert "« Terug" not in question.button_labels and "Stoppen" in question.button_labels
-        await anna.send_text("Bankjes in het park")
-        await anna.wait_for_message(containing("Wat wil je?"))
-        await anna.send_text("Drie bankjes bij de speeltuin, zodat ouderen kunnen rusten.")
-        themes = await anna.wait_for_message(containing("thema"))
+        check = await say(anna, "Drie bankjes bij de speeltuin, zodat ouderen kunnen rusten.", "Klopt dat?")
+        assert "“Drie bankjes bij de speeltuin”" in (check.text or "")
+        # Typed at the suggestion, a title of her own replaces it.
+        themes = await say(anna, "Bankjes in het park", "thema")
         assert "Groen" in themes.button_labels and "Anders" in themes.button_labels
         await anna.press_button("Groen")
         answered = await fake.wait_for_edit(anna, themes.message_id)
         assert answered.buttons == [] and "✔ Groen" in (answered.text or "")
         await anna.wait_for_message(containing("wijk"))
-        await anna.send_location(52.133, 6.236)  # Warnsveld
-        await anna.wait_for_message(containing("Warnsveld"))
-        await say(anna, "Wij verven de bankjes en houden ze schoon.", "Wat heb je nodig?")
+        hint = await anna.wait_for_message(containing("Deel mijn locatie"))
+        assert hint.reply_markup is not None and hint.reply_markup["keyboard"][0][0]["request_location"]
+        await anna.tap_keyboard("📍 Deel mijn locatie", location=(52.133, 6.236))  # Warnsveld
+        await anna.wait_for_message(containing("✔ Warnsveld"))
+        assert anna.reply_keyboard is None
+        await say(anna, "Wij verven de bankjes en houden ze schoon.", "buren")
+        await say(anna, "ongeveer 12", "Wat heb je nodig?")
         await anna.press_button("▫️ Geld of subsidie")
         await fake.wait_for_calls("editMessageReplyMarkup", 1)
         await anna.press_button("▫️ Hulp van vrijwilligers")
         await fake.wait_for_calls("editMessageReplyMarkup", 2)
         await anna.press_button("Klaar ✔")
-        await say(anna, "€ 1.250", "buren")  # asked after choosing money
-        await anna.send_text("ongeveer 12")
-        await anna.wait_for_message(containing("foto"))
+        await say(anna, "€ 1.250", "foto")  # asked after choosing money
         await anna.send_photo()
-        await anna.wait_for_message(containing("naam"))
-        await say(anna, "Anna de Vries", "e-mail")
-        await anna.send_text("anna@example.nl")
-        publish = await anna.wait_for_message(asks_to_publish)
-        assert "Vraag 11 van 12" in (publish.text or "")
-        await anna.press(publish, "intake:publish:ja")
-        consent = await anna.wait_for_message(containing("privacy@zutphen.nl"))
-        assert len(consent.button_labels) >= 2
-        await anna.press(consent, consent.callback_data[0])
-        photo = await anna.wait_for_message(lambda m: m.photo is not None)
-        summary = await anna.wait_for_message(containing("Bankjes in het park"))
+        await anna.wait_for_message(containing("e-mailadres"))
+        await say(anna, "anna@example.nl", "naam")
+        await say(anna, "Anna de Vries", "Kijk je initiatief nog even na")
+        photo = next(m for m in anna.sent() if m.photo is not None)
+        summary = anna.last_message()
         shown = (summary.text or "").replace("\xa0", " ")
         assert "Wijk: Warnsveld" in shown and "€ 1.250" in shown, shown
+        assert "Laat mijn idee ook zien" in " ".join(summary.button_labels)
         assert photo.photo is not None
-        await anna.press_button("Indienen")
+        await anna.press_button("☐ Laat mijn idee ook zien op de open-datapagina (zonder naam)")
+        ticked = await fake.wait_for_edit(anna, summary.message_id)
+        assert "☑ Laat mijn idee ook zien op de open-datapagina (zonder naam)" in ticked.button_labels
+        await anna.press_button("✔ Ik ga akkoord, stuur mijn idee")
         done = await anna.wait_for_message(containing("INI-"))
         assert f"INI-{datetime.now(UTC).year}-0001" in (done.text or "")
         assert "ingediend" in (done.text or "")
@@ -123,12 +123,15 @@ async def test_back_change_and_stop_over_telegram(fake: FakeBotApi, database_url
     bob = fake.user(1002, "Bob", language_code="en")
     async with running_bot(fake, database_url):
         await say(bob, "/start", "What do you want to do?")
-        await press(bob, "New initiative", "What is the title")
-        await say(bob, "Speeltuin opknappen", "What do you want?")
-        await press(bob, "« Back", "What is the title")
-        await say(bob, "Speeltuin Noordveen opknappen", "What do you want?")
+        await press(bob, "New initiative", "What is your idea?")
+        await say(bob, "De speeltuin in Noordveen opknappen, met nieuwe schommels.", "Is that right?")
+        await press(bob, "✏️ Other title", "What is the title")
+        await say(bob, "Speeltuin opknappen", "Which theme")
+        back = await press(bob, "« Back", "What is the title")
+        assert "Your answer now: “Speeltuin opknappen”" in (back.text or "")
+        await say(bob, "Speeltuin Noordveen opknappen", "Which theme")
         await press(bob, "Stop", "I saved your answers")
-        await press(bob, "Continue “Speeltuin Noordveen opknappen”", "What do you want?")
+        await press(bob, "Continue “Speeltuin Noordveen opknappen”", "Which theme")
         await say(bob, "/stop", "I saved your answers")
     async with running_bot(fake, database_url):
         await say(bob, "/nieuw", "You have already started an idea")
@@ -142,14 +145,14 @@ async def test_change_from_the_summary(fake: FakeBotApi, database_url: str) -> N
         await press(cem, "Title", "What is the title")
         summary = await say(cem, "Bloembakken in de straat", "Please check your initiative")
         assert "Bloembakken in de straat" in (summary.text or "")
-        await press(cem, "Submit", "Your reference is")
+        await press(cem, "✔ I agree, send my idea", "Your reference is")
 
 
 async def test_an_update_delivered_twice_is_handled_once(fake: FakeBotApi, database_url: str) -> None:
     dirk = fake.user(1004, "Dirk", language_code="en")
     async with running_bot(fake, database_url):
         await intake_until_summary(dirk)
-        submit = await dirk.press_button("Submit")
+        submit = await dirk.press_button("✔ I agree, send my idea")
         await dirk.wait_for_message(containing("Your reference is"))
         await fake.redeliver(submit)
         await fake.wait_until_consumed()
@@ -179,30 +182,28 @@ async def test_garbage_at_a_question_gets_a_kind_reply_and_the_question_again(
     async with running_bot(fake, database_url):
         await say(eva, "/start", "What do you want to do?")
         sent = await eva.send_text("/nieuw")
-        await eva.wait_for_message(containing("What is the title"))
+        await eva.wait_for_message(containing("What is your idea?"))
         await eva.send_sticker()
-        await eva.wait_for_message(containing("cannot use that here"))
-        await eva.send_voice()
         await eva.wait_for_message(containing("cannot use that here"))
         await eva.send_document()
         await eva.wait_for_message(containing("cannot use that here"))
         await eva.send_photo()
         again = await eva.wait_for_message(containing("cannot use a photo here"))
-        assert "What is the title" in (again.text or "")
+        assert "What is your idea?" in (again.text or "")
         await eva.edit_text(sent["message"]["message_id"], "/start")
         await eva.wait_for_message(containing("did not use the change"))
         await eva.send_text("x" * 4096)
         await eva.wait_for_message(containing("too long"))
-        await say(eva, "Een boom planten", "What do you want?")
+        await say(eva, "Een boom planten bij de school, voor schaduw.", "Is that right?")
 
 
 async def test_a_stale_button_gets_a_short_refusal(fake: FakeBotApi, database_url: str) -> None:
     fay = fake.user(1006, "Fay", language_code="en")
     async with running_bot(fake, database_url):
         await say(fay, "/start", "What do you want to do?")
-        await press(fay, "New initiative", "What is the title")
-        await say(fay, "Bankjes in het park", "What do you want?")
-        await say(fay, "Drie bankjes bij de speeltuin, zodat ouderen kunnen rusten.", "Which theme")
+        await press(fay, "New initiative", "What is your idea?")
+        await say(fay, "Drie bankjes bij de speeltuin, zodat ouderen kunnen rusten.", "Is that right?")
+        await say(fay, "Bankjes in het park", "Which theme")
         themes = fay.last_message()
         await press(fay, "Greenery", "In which neighbourhood")
         query = await fay.press(themes, "intake:theme:groen", check_button=False)
@@ -270,11 +271,11 @@ async def test_coming_back_days_later_offers_to_continue(fake: FakeBotApi, datab
     mila = fake.user(1013, "Mila", language_code="en")
     async with running_bot(fake, database_url, clock=lambda: now[0]):
         await say(mila, "/start", "What do you want to do?")
-        await press(mila, "New initiative", "What is the title")
-        await say(mila, "Meer groen in de straat", "What do you want?")
+        await press(mila, "New initiative", "What is your idea?")
+        await say(mila, "Meer groen in de straat: bomen en geveltuinen.", "Is that right?")
         now[0] += timedelta(days=4)
         await say(mila, "hallo", "Do you want to continue?")
-        await press(mila, "Continue", "What do you want?")
+        await press(mila, "Continue", "Is that right?")
 
 
 async def test_a_sticker_at_every_question_gets_a_kind_reply_and_loses_nothing(
@@ -282,23 +283,24 @@ async def test_a_sticker_at_every_question_gets_a_kind_reply_and_loses_nothing(
 ) -> None:
     olga = fake.user(1014, "Olga", language_code="en")
     steps = [
-        ("What is the title", lambda: olga.send_text("Bankjes in het park")),
-        ("What do you want?", lambda: olga.send_text("Drie bankjes bij de speeltuin, zodat ouderen rusten.")),
+        (
+            "What is your idea?",
+            lambda: olga.send_text("Drie bankjes bij de speeltuin, zodat ouderen rusten."),
+        ),
+        ("Is that right?", lambda: olga.send_text("Bankjes in het park")),
         ("Which theme", lambda: olga.press_button("Greenery")),
         ("In which neighbourhood", lambda: olga.send_text("7231")),
-        ("What can you do yourself?", lambda: olga.press_button("Skip")),
+        ("What can you do yourself", lambda: olga.press_button("Skip")),
+        ("How many neighbours", lambda: olga.send_text("12")),
         ("What do you need?", lambda: olga.press_button("▫️ A place")),
         ("What do you need?", lambda: olga.press_button("Done ✔")),
-        ("How many neighbours", lambda: olga.send_text("12")),
         ("photo", lambda: olga.send_photo()),
-        ("What name", lambda: olga.send_text("Olga")),
         ("phone number or e-mail", lambda: olga.send_text("olga@example.nl")),
-        ("without your name", lambda: olga.press_button("No")),
-        ("Do you agree?", lambda: olga.press_button("I agree")),
-        ("Please check your initiative", lambda: olga.press_button("Submit")),
+        ("What name", lambda: olga.send_text("Olga")),
+        ("Please check your initiative", lambda: olga.press_button("✔ I agree, send my idea")),
     ]
     async with running_bot(fake, database_url):
-        await say(olga, "/nieuw", "What is the title")
+        await say(olga, "/nieuw", "What is your idea?")
         for question, answer in steps:
             await olga.send_sticker()
             again = await olga.wait_for_message(containing("cannot use that here"))
@@ -340,4 +342,4 @@ async def test_an_update_polled_while_the_database_is_down_is_handled_when_it_re
             sessions.configure(bind=working)
             await down.dispose()
         await anna.wait_for_message(containing("What do you want to do?"), timeout=10)
-        await press(anna, "New initiative", "What is the title")
+        await press(anna, "New initiative", "What is your idea?")

@@ -332,9 +332,9 @@ async def test_resident_resumes_after_the_bot_process_is_killed_mid_intake(
     nora = fake.user(2001, "Nora", language_code="en")
     async with stopped_at_the_end(await start_bot_process(fake, database_url, tmp_path / "bot.log")) as first:
         await say(nora, "/start", "What do you want to do?")
-        await press(nora, "New initiative", "What is the title")
-        await say(nora, TITLE, "What do you want?")
-        await say(nora, IDEA, "Which theme")
+        await press(nora, "New initiative", "What is your idea?")
+        await say(nora, IDEA, "Is that right?")
+        await say(nora, TITLE, "Which theme")
         await outbox_drained(database_url)  # idle: killed between two updates, not during a send
         await first.kill_hard()
 
@@ -344,7 +344,7 @@ async def test_resident_resumes_after_the_bot_process_is_killed_mid_intake(
         await start_bot_process(fake, database_url, tmp_path / "bot.log"), drained=database_url
     ):
         await nora.wait_for_message(containing("In which neighbourhood"), timeout=REPLY_TIMEOUT)
-        await press(nora, "Noordveen", "What can you do yourself?")
+        await press(nora, "Noordveen", "What can you do yourself")
         await press(nora, "Stop", "I saved your answers")
         menu = nora.last_message()
         assert f"Continue “{TITLE}”" in menu.button_labels
@@ -391,11 +391,11 @@ async def test_polling_bot_killed_during_a_send_delivers_every_queued_message_on
         await meet(bea)
         await intake_until_summary(nora)
         await say(piet, "/start", "What do you want to do?")
-        await press(piet, "New initiative", "What is the title")
-        await say(piet, "Een speeltuin in de wijk", "What do you want?")
+        await press(piet, "New initiative", "What is your idea?")
+        await say(piet, "Een speeltuin met een wip, zodat kinderen buiten spelen.", "Is that right?")
 
         fake.hang_next("sendMessage", chat=nora, matching=lambda params: hung_part in params["text"])
-        await nora.press_button("Submit")
+        await nora.press_button("✔ I agree, send my idea")
         (hung,) = await fake.wait_for_hang("sendMessage")
         await recorded(fake, database_url, bea, piet)
         await first.kill_hard()
@@ -413,7 +413,7 @@ async def test_polling_bot_killed_during_a_send_delivers_every_queued_message_on
         card = await bea.wait_for_message(containing(CARD), timeout=REPLY_TIMEOUT)
         assert TITLE in (card.text or "")
         # Both residents go on: Piet with his intake, Nora with her submitted initiative.
-        await say(piet, "Een speeltuin met een wip, zodat kinderen buiten spelen.", "Which theme")
+        await say(piet, "Een speeltuin in de wijk", "Which theme")
         await press(piet, "Greenery", "In which neighbourhood")
         await say(nora, "/mijn", "Your initiatives")
 
@@ -421,7 +421,7 @@ async def test_polling_bot_killed_during_a_send_delivers_every_queued_message_on
         fake, nora, "Please check your initiative", CONFIRMATION, ASSIGNED, "Your initiatives"
     )
     assert_chat_ends_with(fake, bea, "What do you want to do?", CARD)
-    assert_chat_ends_with(fake, piet, "What do you want?", "Which theme", "In which neighbourhood")
+    assert_chat_ends_with(fake, piet, "Is that right?", "Which theme", "In which neighbourhood")
     await assert_every_queued_message_sent_once_in_order(fake, database_url)
     assert await query(database_url, "SELECT resident_user_id, title FROM initiatives") == [(nora.id, TITLE)]
 
@@ -441,14 +441,14 @@ async def test_polling_bot_sends_what_a_killed_run_left_before_it_polls_again(
         await recorded(fake, database_url)
         await first.kill_hard()
     await fake.wait_until_none_hang()
-    assert not any("What is the title" in line for line in texts(fake, nora))
+    assert not any("What is your idea?" in line for line in texts(fake, nora))
 
     fake.clear_faults()
     async with stopped_at_the_end(await start_bot_process(fake, database_url, log), drained=database_url):
         # The process polls only after its start-up, and sends what was left during it.
-        assert any("What is the title" in line for line in texts(fake, nora)), fake.describe_chat(nora)
-        await say(nora, TITLE, "What do you want?")
-    assert_chat_ends_with(fake, nora, "What do you want to do?", "What is the title", "What do you want?")
+        assert any("What is your idea?" in line for line in texts(fake, nora)), fake.describe_chat(nora)
+        await say(nora, IDEA, "Is that right?")
+    assert_chat_ends_with(fake, nora, "What do you want to do?", "What is your idea?", "Is that right?")
     await assert_every_queued_message_sent_once_in_order(fake, database_url)
 
 
@@ -465,13 +465,13 @@ async def test_polling_bot_killed_while_stuck_on_a_send_loses_nothing_typed_mean
     ) as first:
         for person in (nora, piet):
             await say(person, "/start", "What do you want to do?")
-            await press(person, "New initiative", "What is the title")
-        await say(piet, "Een speeltuin in de wijk", "What do you want?")
+            await press(person, "New initiative", "What is your idea?")
+        await say(piet, "Een speeltuin met een wip, zodat kinderen buiten spelen.", "Is that right?")
 
         fake.hang_next("sendMessage", chat=nora)
-        await nora.send_text(TITLE)
+        await nora.send_text(IDEA)
         await fake.wait_for_hang("sendMessage")
-        await piet.send_text("Een speeltuin met een wip, zodat kinderen buiten spelen.")
+        await piet.send_text("Een speeltuin in de wijk")
         await fake.wait_until_consumed()  # the bot fetched Piet's answer, and told Telegram so
         # Handled and answered although Nora's reply still hangs: no update waits behind a send.
         await piet.wait_for_message(containing("Which theme"), timeout=REPLY_TIMEOUT)
@@ -483,8 +483,8 @@ async def test_polling_bot_killed_while_stuck_on_a_send_loses_nothing_typed_mean
     async with stopped_at_the_end(
         await start_bot_process(fake, database_url, log, lease=SHORT_LEASE), drained=database_url
     ):
-        await nora.wait_for_message(containing("What do you want?"), timeout=REPLY_TIMEOUT)
-        await say(nora, IDEA, "Which theme")
+        await nora.wait_for_message(containing("Is that right?"), timeout=REPLY_TIMEOUT)
+        await say(nora, TITLE, "Which theme")
         await press(piet, "Greenery", "In which neighbourhood")
     await assert_every_queued_message_sent_once_in_order(fake, database_url)
 
@@ -506,14 +506,14 @@ async def test_webhook_worker_killed_during_sends_delivers_every_queued_message_
     piet = fake.user(2402, "Piet", language_code="en")
     residents = (nora, piet)
     answers = {
-        nora: (TITLE, IDEA),
-        piet: ("Een speeltuin in de wijk", "Een speeltuin met een wip, zodat kinderen buiten spelen."),
+        nora: (IDEA, TITLE),
+        piet: ("Een speeltuin met een wip, zodat kinderen buiten spelen.", "Een speeltuin in de wijk"),
     }
     log = tmp_path / "worker.log"
     async with stopped_at_the_end(await start_webhook_process(fake, database_url, log)) as first:
         for person in residents:
             await say_hook(fake, person, "/start", "What do you want to do?")
-            await press_hook(fake, person, "New initiative", "What is the title")
+            await press_hook(fake, person, "New initiative", "What is your idea?")
             fake.hang_next("sendMessage", chat=person)
         for person in residents:
             await deliver(fake, await person.send_text(answers[person][0]))
@@ -526,19 +526,19 @@ async def test_webhook_worker_killed_during_sends_delivers_every_queued_message_
 
     assert all(call.status is None for call in hung)
     for person in residents:
-        assert not any("What do you want?" in line for line in texts(fake, person))
+        assert not any("Is that right?" in line for line in texts(fake, person))
 
     fake.clear_faults()
     async with stopped_at_the_end(await start_webhook_process(fake, database_url, log), drained=database_url):
         for person in residents:
-            await person.wait_for_message(containing("What do you want?"), timeout=REPLY_TIMEOUT)
+            await person.wait_for_message(containing("Is that right?"), timeout=REPLY_TIMEOUT)
             await person.wait_for_message(containing("Which theme"), timeout=REPLY_TIMEOUT)
         for person in residents:
             await press_hook(fake, person, "Greenery", "In which neighbourhood")
 
     for person in residents:
         assert_chat_ends_with(
-            fake, person, "What is the title", "What do you want?", "Which theme", "In which neighbourhood"
+            fake, person, "What is your idea?", "Is that right?", "Which theme", "In which neighbourhood"
         )
     await assert_every_queued_message_sent_once_in_order(fake, database_url)
 
@@ -559,22 +559,22 @@ async def test_webhook_worker_killed_before_a_reply_went_out_replies_once_and_sk
     log = tmp_path / "worker.log"
     async with stopped_at_the_end(await start_webhook_process(fake, database_url, log)) as first:
         await say_hook(fake, nora, "/start", "What do you want to do?")
-        await press_hook(fake, nora, "New initiative", "What is the title")
+        await press_hook(fake, nora, "New initiative", "What is your idea?")
         fake.hang_next("sendMessage", chat=nora)
-        title = await nora.send_text(TITLE)
+        title = await nora.send_text(IDEA)
         await deliver(fake, title)
         await fake.wait_for_hang("sendMessage")
         await recorded(fake, database_url)
         await first.kill_hard()
     await fake.wait_until_none_hang()
-    assert not any("What do you want?" in line for line in texts(fake, nora))
+    assert not any("Is that right?" in line for line in texts(fake, nora))
 
     fake.clear_faults()
     async with stopped_at_the_end(await start_webhook_process(fake, database_url, log), drained=database_url):
         # Telegram was not sure the dead worker took the update, and delivers it to the new one.
         await deliver(fake, await fake.redeliver(title))
-        await nora.wait_for_message(containing("What do you want?"), timeout=REPLY_TIMEOUT)
-        await say_hook(fake, nora, IDEA, "Which theme")
+        await nora.wait_for_message(containing("Is that right?"), timeout=REPLY_TIMEOUT)
+        await say_hook(fake, nora, TITLE, "Which theme")
         await press_hook(fake, nora, "Greenery", "In which neighbourhood")
         await press_hook(fake, nora, "Stop", "I saved your answers")
         assert f"Continue “{TITLE}”" in nora.last_message().button_labels
@@ -583,8 +583,8 @@ async def test_webhook_worker_killed_before_a_reply_went_out_replies_once_and_sk
         fake,
         nora,
         "What do you want to do?",
-        "What is the title",
-        "What do you want?",
+        "What is your idea?",
+        "Is that right?",
         "Which theme",
         "In which neighbourhood",
         "I saved your answers",

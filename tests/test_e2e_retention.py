@@ -48,8 +48,10 @@ async def privacy_sweep(fake: FakeBotApi, database_url: str, as_of: str, *extra:
 
 async def start_an_idea(user: FakeUser) -> None:
     await say(user, "/start", "What do you want to do?")
-    await press(user, "New initiative", "What is the title")
-    await say(user, "Bankjes in het park", "What do you want?")
+    await press(user, "New initiative", "What is your idea?")
+    await say(user, "Drie bankjes bij de speeltuin, zodat ouderen kunnen rusten.", "Is that right?")
+    await press(user, "✏️ Other title", "What is the title")
+    await say(user, "Bankjes in het park", "Which theme")
 
 
 async def conversations(database_url: str) -> int:
@@ -84,7 +86,7 @@ async def test_an_untouched_draft_is_reminded_once_and_the_resident_chooses(
 
         clock.now = datetime(2026, 6, 2, 9, 0, tzinfo=UTC)
         await anna.press(reminder, "menu:continue")
-        await anna.wait_for_message(containing("What do you want?"))  # her draft, where she was
+        await anna.wait_for_message(containing("Which theme"))  # her draft, where she was
 
         # Bert does nothing: 14 days after the reminder his answers and he himself are gone.
         printed = await privacy_sweep(fake, database_url, "2026-06-15T13:00")

@@ -32,7 +32,7 @@ from flows.resident import LANGUAGES
 from flows.text import t
 from flows.validators import clean_text
 from storage.db import session_factory
-from tests.e2e import answer_publish, containing, press, running_bot, say
+from tests.e2e import containing, press, running_bot, say
 from tests.fake_bot_api import FakeBotApi
 from tests.test_e2e_cases import add_staff
 from tests.test_intake_flow import TR, ZUTPHEN, Chat, answer_until
@@ -117,8 +117,11 @@ def act(chat: Chat, kind: str, value: object, seen: list[str]) -> None:
 
 def reach(chat: Chat, step: str) -> None:
     if step == "change":
-        answer_until(chat, "summary")
+        answer_until(chat, "confirm")
         chat.press("Change something")
+    elif step == "decline":
+        answer_until(chat, "confirm")
+        chat.press("I do not agree")
     else:
         answer_until(chat, step)
     assert chat.step == step
@@ -154,7 +157,14 @@ def case_from(chat: Chat) -> CaseView:
     stored = {
         f.name: getattr(draft, f.name)
         for f in fields(draft)
-        if f.name not in ("consent_at", "publish_consent")
+        if f.name
+        not in (
+            "consent_at",
+            "publish_consent",
+            "amount_max_cents",
+            "idea_voice_file_id",
+            "own_voice_file_id",
+        )
     }
     moment = datetime(2026, 11, 25, tzinfo=UTC)
     return CaseView(
@@ -184,26 +194,25 @@ IDEA_OK = "Drie bankjes bij de speeltuin, zodat ouderen rusten."
 @given(hostile_text, hostile_text, hostile_text)
 def test_the_card_shows_the_residents_cleaned_text_verbatim(title: str, idea: str, own: str) -> None:
     chat = Chat()
-    answer_until(chat, "title")
-    chat.text(title)
-    expected_title = clean_text(title, keep_newlines=False) if chat.step == "idea" else "Bankjes in het park"
-    if chat.step == "title":
-        chat.text("Bankjes in het park")
+    answer_until(chat, "idea")
     chat.text(idea)
     cleaned_idea = clean_text(idea, keep_newlines=True)
-    expected_idea = (
-        cleaned_idea if chat.step == "theme" else "Drie bankjes bij de speeltuin, zodat ouderen rusten."
-    )
+    expected_idea = cleaned_idea if chat.step == "check" else IDEA_OK
     if chat.step == "idea":
         chat.text(expected_idea)
+    if chat.step == "check":
+        chat.press("Other title")
+    chat.text(title)
+    expected_title = clean_text(title, keep_newlines=False) if chat.step == "theme" else "Bankjes in het park"
+    if chat.step == "title":
+        chat.text("Bankjes in het park")
     answer_until(chat, "own")
     chat.text(own)
-    expected_own = clean_text(own, keep_newlines=True) if chat.step == "needs" else None
+    expected_own = clean_text(own, keep_newlines=True) if chat.step in ("neighbours", "needs") else None
     if chat.step == "own":
         chat.press("Skip")
-    answer_until(chat, "consent")
+    answer_until(chat, "confirm")
     chat.press("I agree")
-    chat.press("Submit")
     case = case_from(chat)
     assert (case.title, case.description, case.own_contribution) == (
         expected_title,
@@ -243,25 +252,24 @@ async def test_a_broker_sees_markup_and_right_to_left_text_as_typed_without_over
     anna = fake.user(1001, "Anna", language_code="en")
     async with running_bot(fake, database_url, clock=lambda: NOW):
         await say(bea, "/start", "What do you want to do?")
-        await say(anna, "/nieuw", "What is the title")
+        await say(anna, "/nieuw", "What is your idea?")
         await anna.send_sticker()
         await anna.wait_for_message(containing("cannot use that here"))
-        await say(anna, TITLE, "What do you want?")
-        await say(anna, IDEA, "Which theme")
+        await say(anna, IDEA, "Is that right?")
+        await press(anna, "✏️ Other title", "What is the title")
+        await say(anna, TITLE, "Which theme")
         await press(anna, "Greenery", "In which neighbourhood")
-        await press(anna, "Waterkwartier", "What can you do yourself?")
-        await say(anna, OWN, "What do you need?")
-        await anna.send_voice()
+        await press(anna, "Waterkwartier", "What can you do yourself")
+        await say(anna, OWN, "How many neighbours")
+        await anna.send_document()
         await anna.wait_for_message(containing("cannot use that here"))
+        await say(anna, "12", "What do you need?")
         await anna.press_button("▫️ A place")
-        await press(anna, "Done ✔", "How many neighbours")
-        await say(anna, "12", "photo")
-        await press(anna, "No photo", "What name")
-        await say(anna, "Anna", "phone number or e-mail")
-        await anna.press_button("Telegram is fine")
-        await answer_publish(anna, "Do you agree?")
-        await press(anna, "I agree", "Please check your initiative")
-        await press(anna, "Submit", "Your reference is")
+        await press(anna, "Done ✔", "photo")
+        await press(anna, "No photo", "phone number or e-mail")
+        await press(anna, "Only via Telegram", "What name")
+        await say(anna, "Anna", "Please check your initiative")
+        await press(anna, "✔ I agree, send my idea", "Your reference is")
         card = await bea.wait_for_message(containing("What do they want?"))
     text = card.text or ""
     for raw, keep in ((TITLE, False), (IDEA, True), (OWN, True)):

@@ -13,8 +13,8 @@ from bot.i18n import Translator
 from bot.settings import load_municipality, resolve_config_path
 from flows import engine, resident
 from flows.commands import SetLanguage, ShowMyInitiatives, SubmitInitiative
-from flows.events import Event, EventKind, Location, Photo, Reply
-from flows.intake import INTAKE, intake_context
+from flows.events import Contact, Event, EventKind, Location, Media, Photo, Reply
+from flows.intake import INTAKE, InitiativeDraft, intake_context
 from flows.resident import Context, Conversation
 
 ZUTPHEN = load_municipality(resolve_config_path("zutphen"))
@@ -37,6 +37,7 @@ class Chat:
         self._message_ids = 0
 
     def _event(self, kind: EventKind, **kw: object) -> resident.Outcome:
+        kw.setdefault("first_name", None)
         event = Event(kind=kind, user_id=7, chat_id=7, language_code=self.language, **kw)  # type: ignore[arg-type]
         ctx = replace(self.ctx, now=self.now)
         out = resident.handle(self.conv, event, ctx)
@@ -88,8 +89,9 @@ class Chat:
 def answer_until(chat: Chat, step: str) -> None:
     """Give valid answers until the chat reaches ``step``."""
     answers = {
-        "title": lambda: chat.text("Bankjes in het park"),
         "idea": lambda: chat.text("Drie bankjes bij de speeltuin, zodat ouderen kunnen rusten."),
+        "check": lambda: chat.press("Other title"),
+        "title": lambda: chat.text("Bankjes in het park"),
         "theme": lambda: chat.press("Greenery"),
         "wijk": lambda: chat.press("Waterkwartier"),
         "own": lambda: chat.text("Wij verven de bankjes en houden ze schoon."),
@@ -97,10 +99,8 @@ def answer_until(chat: Chat, step: str) -> None:
         "amount": lambda: chat.text("€ 1.250"),
         "neighbours": lambda: chat.text("ongeveer 12"),
         "photo": lambda: chat.photo(),
-        "name": lambda: chat.text("Anna"),
         "contact": lambda: chat.text("06-12345678"),
-        "publish": lambda: chat.press("Yes"),
-        "consent": lambda: chat.press("I agree"),
+        "name": lambda: chat.text("Anna"),
     }
     if chat.step is None:
         chat.command("nieuw")
@@ -126,13 +126,13 @@ def test_dutch_is_the_default_language() -> None:
 
 def test_full_intake_submits_a_complete_draft() -> None:
     chat = Chat()
-    answer_until(chat, "summary")
+    answer_until(chat, "confirm")
     summary = chat.last()
     assert "Bankjes in het park" in summary
     assert "Waterkwartier" in summary
     assert "€1,250" in summary
     assert "+31612345678" in summary
-    chat.press("Submit")
+    chat.press("I agree, send my idea")
     (command,) = chat.commands
     assert isinstance(command, SubmitInitiative)
     draft = command.draft
@@ -145,10 +145,11 @@ def test_full_intake_submits_a_complete_draft() -> None:
     assert chat.conv.draft is None
 
 
-def test_questions_say_how_far_along_the_resident_is() -> None:
+def test_the_first_question_asks_for_the_idea_and_says_a_voice_message_is_fine() -> None:
     chat = Chat()
     chat.command("nieuw")
-    assert "Question 1 of 12" in chat.last()
+    assert chat.step == "idea"
+    assert "What is your idea?" in chat.last() and "voice message" in chat.last()
 
 
 def test_invalid_answer_is_explained_and_the_question_asked_again() -> None:
@@ -164,9 +165,14 @@ def test_back_returns_to_the_previous_question_with_the_answer_kept() -> None:
     chat = Chat()
     answer_until(chat, "theme")
     chat.press("Back")
-    assert chat.step == "idea"
+    assert chat.step == "title"
     assert chat.conv.draft is not None
     assert chat.conv.draft.answers["title"] == "Bankjes in het park"
+    # The earlier answer is shown, with a button to keep it instead of typing it again.
+    assert "Your answer now: “Bankjes in het park”" in chat.last()
+    chat.press("Keep this answer")
+    assert chat.step == "theme"
+    assert chat.conv.draft is not None and chat.conv.draft.answers["title"] == "Bankjes in het park"
 
 
 def test_stop_keeps_the_draft_and_the_menu_offers_to_continue() -> None:
@@ -204,27 +210,33 @@ def test_start_again_deletes_the_old_answers() -> None:
     answer_until(chat, "theme")
     chat.command("start")
     chat.press("Start again")
-    assert chat.step == "title"
+    assert chat.step == "idea"
     assert chat.conv.draft is not None and "title" not in chat.conv.draft.answers
 
 
-def test_declining_consent_deletes_the_draft() -> None:
+def test_declining_consent_asks_once_more_then_deletes_the_draft() -> None:
     chat = Chat()
-    answer_until(chat, "consent")
+    answer_until(chat, "confirm")
     chat.press("I do not agree")
+    assert chat.step == "decline" and "Are you sure?" in chat.last()
+    chat.press("No, back to my idea")
+    assert chat.step == "confirm" and "Please check your initiative" in chat.last()
+    chat.press("I do not agree")
+    chat.press("Yes, delete everything")
     assert chat.conv.draft is None
     assert "deleted your answers" in chat.last()
     assert not chat.commands
 
 
-def test_change_from_the_summary_returns_to_the_summary() -> None:
+def test_change_from_the_summary_shows_the_answer_and_returns_to_the_summary() -> None:
     chat = Chat()
-    answer_until(chat, "summary")
+    answer_until(chat, "confirm")
     chat.press("Change something")
     chat.press("Title")
     assert chat.step == "title"
+    assert "Your answer now: “Bankjes in het park”" in chat.last()
     chat.text("Bloembakken in de straat")
-    assert chat.step == "summary"
+    assert chat.step == "confirm"
     assert "Bloembakken in de straat" in chat.last()
 
 
@@ -233,94 +245,74 @@ def test_choosing_money_while_changing_needs_asks_the_amount_then_returns() -> N
     answer_until(chat, "needs")
     chat.press("Materials")
     chat.press("Done")
-    answer_until(chat, "summary")
+    answer_until(chat, "confirm")
     chat.press("Change something")
     chat.press("What you need")
     chat.press("Money")
     chat.press("Done")
     assert chat.step == "amount"
     chat.text("300")
-    assert chat.step == "summary"
+    assert chat.step == "confirm"
     assert "€300" in chat.last()
 
 
 def test_back_while_changing_returns_to_the_summary() -> None:
     chat = Chat()
-    answer_until(chat, "summary")
+    answer_until(chat, "confirm")
     chat.press("Change something")
     chat.press("Your name")
     chat.press("Back")
-    assert chat.step == "summary"
+    assert chat.step == "confirm"
 
 
 def _submitted_draft(chat: Chat) -> SubmitInitiative:
-    chat.press("Submit")
+    chat.press("I agree, send my idea")
     command = chat.commands[-1]
     assert isinstance(command, SubmitInitiative)
     return command
 
 
-def test_the_resident_is_asked_whether_the_idea_may_be_shown_without_their_name() -> None:
+def test_the_description_is_not_published_unless_the_resident_ticks_it() -> None:
     chat = Chat()
-    answer_until(chat, "publish")
-    shown = chat.last()
-    assert "Question 11 of 12" in shown
-    assert "May the municipality show your idea without your name?" in shown
-    assert "Never your name or contact details" in shown
-    assert [label for label, _ in chat.buttons()] == ["Yes", "No", "« Back", "Stop"]
+    answer_until(chat, "confirm")
+    assert "☐ Also show my idea on the open data page (without my name)" in [
+        label for label, _ in chat.buttons()
+    ]
+    assert _submitted_draft(chat).draft.publish_consent is False
 
 
-def test_yes_to_publishing_is_on_the_summary_and_in_the_draft() -> None:
+def test_ticking_publication_on_the_summary_changes_the_same_message_and_the_draft() -> None:
     chat = Chat()
-    answer_until(chat, "publish")
-    chat.press("Yes")
-    assert chat.step == "consent"
-    answer_until(chat, "summary")
-    assert "Show without your name: yes, with your description" in chat.last()
+    answer_until(chat, "confirm")
+    chat.press("Also show my idea")
+    assert chat.replies[-1].edit and chat.step == "confirm"
+    assert "☑ Also show my idea on the open data page (without my name)" in [
+        label for label, _ in chat.buttons()
+    ]
+    chat.press("Also show my idea")
+    assert "☐ Also show my idea" in " ".join(label for label, _ in chat.buttons())
+    chat.press("Also show my idea")
     assert _submitted_draft(chat).draft.publish_consent is True
 
 
-def test_no_to_publishing_keeps_the_description_private() -> None:
+def test_the_whole_privacy_text_is_one_tap_away_on_the_summary() -> None:
     chat = Chat()
-    answer_until(chat, "publish")
-    chat.press("No")
-    answer_until(chat, "summary")
-    assert "Show without your name: no, only the title, theme and neighbourhood" in chat.last()
-    assert _submitted_draft(chat).draft.publish_consent is False
+    answer_until(chat, "confirm")
+    assert "We delete them 24 months after your initiative has ended." in chat.last()
+    assert "privacy@zutphen.nl" not in chat.last()
+    chat.press("Read more about your data")
+    assert "privacy@zutphen.nl" in chat.last() and "Telegram, a company outside the EU" in chat.last()
+    assert "Read more about your data" not in [label for label, _ in chat.buttons()]
 
 
-def test_back_from_the_publish_question_goes_to_the_contact_question_and_back_again() -> None:
+def test_a_draft_saved_at_a_step_that_no_longer_exists_continues_at_the_summary() -> None:
     chat = Chat()
-    answer_until(chat, "publish")
-    chat.press("Back")
-    assert chat.step == "contact"
-    chat.press("Telegram is fine")
-    assert chat.step == "publish"
-    chat.press("Yes")
-    chat.press("Back")
-    assert chat.step == "publish"
-    assert chat.conv.draft is not None and chat.conv.draft.answers["publish"] == "ja"
-
-
-def test_publishing_can_be_changed_from_the_summary() -> None:
-    chat = Chat()
-    answer_until(chat, "summary")
-    chat.press("Change something")
-    chat.press("Show without your name")
-    assert chat.step == "publish"
-    chat.press("No")
-    assert chat.step == "summary"
-    assert "Show without your name: no" in chat.last()
-    assert _submitted_draft(chat).draft.publish_consent is False
-
-
-def test_a_draft_from_before_the_question_submits_without_an_answer() -> None:
-    chat = Chat()
-    answer_until(chat, "summary")
+    answer_until(chat, "confirm")
     assert chat.conv.draft is not None
-    answers = {k: v for k, v in chat.conv.draft.answers.items() if k != "publish"}
-    chat.conv = replace(chat.conv, draft=replace(chat.conv.draft, answers=answers))
-    assert _submitted_draft(chat).draft.publish_consent is None
+    old = {**chat.conv.draft.to_json(), "step": "consent"}
+    chat.conv = resident.Conversation.from_row("intake", {"draft": old}, T0)
+    assert chat.conv.draft is not None and chat.conv.draft.step == "confirm"
+    assert _submitted_draft(chat).draft.title == "Bankjes in het park"
 
 
 def test_wijk_from_a_postcode() -> None:
@@ -359,8 +351,8 @@ def test_i_dont_know_the_wijk_is_allowed() -> None:
     chat = Chat()
     answer_until(chat, "wijk")
     chat.press("I don't know")
-    answer_until(chat, "summary")
-    chat.press("Submit")
+    answer_until(chat, "confirm")
+    chat.press("I agree, send my idea")
     command = chat.commands[-1]
     assert isinstance(command, SubmitInitiative) and command.draft.wijk_code is None
 
@@ -381,6 +373,8 @@ def test_optional_steps_can_be_skipped() -> None:
     chat = Chat()
     answer_until(chat, "own")
     chat.press("Skip")
+    assert chat.step == "neighbours"
+    chat.press("I don't know yet")
     assert chat.step == "needs"
 
 
@@ -418,18 +412,20 @@ def test_wrong_kind_of_input_at_every_step_gets_a_kind_reply_and_the_question_ag
     chat = Chat()
     chat.command("nieuw")
     seen = set()
-    while chat.step not in ("summary", None):
+    order = [s.name for s in INTAKE.steps]
+    while chat.step not in ("confirm", None):
         step = chat.step
         seen.add(step)
-        for kind in (EventKind.UNSUPPORTED, EventKind.EDITED):
+        for kind in (EventKind.UNSUPPORTED, EventKind.EDITED, EventKind.DOCUMENT):
             chat.other(kind)
             assert chat.step == step
             assert "?" in chat.last() or "Done" in chat.last()
         if step != "photo":
             chat.photo()
             assert chat.step == step
-        answer_until(chat, INTAKE.steps[[s.name for s in INTAKE.steps].index(step) + 1].name)
-    assert {"title", "theme", "wijk", "needs", "photo", "consent"} <= seen
+        later = [name for name in order[order.index(step) + 1 :] if name != "amount"]
+        answer_until(chat, later[0] if later[0] != "neighbours" else "needs")
+    assert {"idea", "check", "title", "theme", "wijk", "needs", "photo", "contact", "name"} <= seen
 
 
 def test_group_chats_are_told_to_use_a_private_chat() -> None:
@@ -461,7 +457,7 @@ def test_help_in_the_middle_of_the_intake_repeats_the_question() -> None:
     chat = Chat()
     answer_until(chat, "idea")
     chat.command("help")
-    assert "What do you want?" in chat.last()
+    assert "What is your idea?" in chat.last()
     assert chat.step == "idea"
 
 
@@ -526,3 +522,117 @@ def test_no_sequence_of_input_crashes_the_flow_or_loses_the_draft(seq: list[tupl
         if had_draft and chat.conv.draft is None:
             pressed = chat.replies and chat.commands
             assert pressed or "deleted" in chat.last() or "start again" in chat.last().lower()
+
+
+# --- the resident's own words and Telegram's own buttons ----------------------------------------------
+
+
+def test_an_idea_typed_into_the_menu_starts_the_intake_with_it_and_a_greeting_does_not() -> None:
+    chat = Chat()
+    chat.command("start")
+    chat.text("hoi")
+    assert chat.step is None and "Type it here in a few sentences" in chat.last()
+    chat.text("Drie bankjes bij de speeltuin, zodat ouderen kunnen rusten.")
+    assert chat.step == "check"
+    assert chat.conv.draft is not None
+    assert (
+        chat.conv.draft.answers["description"]
+        == "Drie bankjes bij de speeltuin, zodat ouderen kunnen rusten."
+    )
+    assert "“Drie bankjes bij de speeltuin”" in chat.last()
+
+
+@pytest.mark.parametrize(
+    ("typed", "step", "said"),
+    [
+        ("stoppen", None, "saved your answers"),
+        ("Terug", "title", "What is the title"),
+        ("help?", "theme", "Tap"),
+    ],
+)
+def test_stop_back_and_help_typed_as_words_work_like_the_buttons(
+    typed: str, step: str | None, said: str
+) -> None:
+    chat = Chat()
+    answer_until(chat, "theme")
+    chat.text(typed)
+    assert chat.step == step and said in chat.last()
+    assert chat.conv.draft is not None and chat.conv.draft.answers.get("own_contribution") is None
+
+
+def test_stoppen_is_not_stored_as_the_answer_to_what_you_do_yourself() -> None:
+    chat = Chat()
+    answer_until(chat, "own")
+    chat.text("stoppen")
+    assert chat.conv.mode == resident.HOME
+    assert chat.conv.draft is not None and "own_contribution" not in chat.conv.draft.answers
+
+
+def test_a_voice_message_can_be_the_idea_and_the_title_is_then_asked() -> None:
+    chat = Chat()
+    chat.command("nieuw")
+    chat._event(EventKind.VOICE, media=Media("voice-1", "uv-1", duration=75, mime_type="audio/ogg"))
+    assert chat.step == "title" and "Thanks for your voice message." in chat.last()
+    answer_until(chat, "confirm")
+    assert "Voice message: yes" in chat.last()
+    draft = _submitted(chat)
+    assert draft.idea_voice_file_id == "voice-1" and draft.description.startswith("🎤")
+
+
+def test_the_own_contribution_with_a_count_answers_the_neighbours_question_too() -> None:
+    chat = Chat()
+    answer_until(chat, "own")
+    chat.text("We doen het samen met 6 buren uit de straat.")
+    assert chat.step == "needs"
+    assert chat.conv.draft is not None and chat.conv.draft.answers["neighbours"] == 6
+
+
+def test_the_own_contact_card_gives_number_and_name_and_skips_the_name_question() -> None:
+    chat = Chat()
+    answer_until(chat, "contact")
+    assert chat.replies[-1].keyboard[0][0].request == "contact"
+    chat._event(EventKind.CONTACT, contact=Contact("31612345678", "Fatima", "Amrani", user_id=7))
+    assert chat.step == "confirm"
+    assert any(reply.remove_keyboard for reply in chat.replies[-3:])
+    draft = _submitted(chat)
+    assert (draft.contact_phone, draft.contact_name) == ("+31612345678", "Fatima Amrani")
+
+
+def test_someone_elses_contact_card_gives_the_number_and_the_name_is_still_asked() -> None:
+    chat = Chat()
+    answer_until(chat, "contact")
+    chat._event(EventKind.CONTACT, contact=Contact("+31 6 87654321", "Kees"))
+    assert chat.step == "name"
+    assert "Yes, call me" not in " ".join(label for label, _ in chat.buttons())  # no Telegram name here
+
+
+def test_the_name_on_the_telegram_profile_is_offered() -> None:
+    chat = Chat()
+    chat._event(EventKind.COMMAND, command="nieuw", text="/nieuw", first_name="Fatima")
+    answer_until(chat, "name")
+    chat.press("Yes, call me Fatima")
+    assert _submitted(chat).contact_name == "Fatima"
+
+
+def test_an_amount_range_in_words_is_kept_as_a_range() -> None:
+    chat = Chat()
+    answer_until(chat, "amount")
+    chat.text("ongeveer 800 à 1000 euro")
+    answer_until(chat, "confirm")
+    assert "Amount: €800 to €1,000" in chat.last()
+    draft = _submitted(chat)
+    assert (draft.amount_cents, draft.amount_max_cents) == (80_000, 100_000)
+
+
+def test_a_postcode_with_a_letter_o_is_read_and_one_the_table_lacks_is_said_honestly() -> None:
+    chat = Chat()
+    answer_until(chat, "wijk")
+    chat.text("7299 AB")  # Zutphen's, but not in its postcode table
+    assert chat.step == "wijk" and "I don't know in which neighbourhood that postcode is" in chat.last()
+    chat.text("72O1 AB")
+    assert chat.step == "own"
+    assert chat.conv.draft is not None and chat.conv.draft.answers["wijk"] == "WK030100"
+
+
+def _submitted(chat: Chat) -> InitiativeDraft:
+    return _submitted_draft(chat).draft

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.i18n import Translator
 from bot.settings import BUNDLED_CONFIG_DIR, load_municipality
 from flows.municipality import (
     DEFAULT_NORMS,
@@ -22,6 +23,7 @@ from flows.municipality import (
     wijk_for_location,
     wijk_for_postcode,
 )
+from flows.text import localized
 
 AMSTERDAM = GeoPoint(52.3731, 4.8922)
 ZUTPHEN = load_municipality(BUNDLED_CONFIG_DIR / "zutphen.toml")
@@ -183,7 +185,8 @@ def test_deventer_villages_by_postcode() -> None:
 def test_lookups_by_code() -> None:
     assert ZUTPHEN.wijk("WK030102") is not None and ZUTPHEN.wijk("WK030102").name == "Noordveen"
     assert ZUTPHEN.wijk("WK015001") is None
-    assert ZUTPHEN.theme("groen") == Theme("groen", "Groen", "Greenery")
+    groen = ZUTPHEN.theme("groen")
+    assert groen is not None and (groen.label_nl, groen.label_en) == ("Groen", "Greenery")
     assert ZUTPHEN.theme("nope") is None
     assert (
         ZUTPHEN.department("vergunningen") is not None and ZUTPHEN.department("vergunningen").norm_days == 40
@@ -277,3 +280,64 @@ def test_any_text_as_postcode_never_raises(text: str) -> None:
     assert found is None or found in ZUTPHEN.wijken
     area = postcode_area(text)
     assert area is None or (len(area) == 4 and area.isascii() and area.isdigit() and area[0] != "0")
+
+
+# --- theme labels in more languages -------------------------------------------------------------------------
+
+
+def test_theme_label_in_a_configured_language_else_english() -> None:
+    theme = Theme("groen", "Groen", "Greenery", keywords=("tuin",), labels={"tr": "Yeşillik"})
+    assert theme.label("tr") == "Yeşillik"
+    assert theme.label("pl") == "Greenery"
+    assert theme.label("nl") == "Groen"
+
+
+@pytest.mark.parametrize(
+    ("language", "shown"),
+    [
+        ("nl", "Groen"),
+        ("en", "Greenery"),
+        ("tr", "Yeşillik"),
+        ("uk", "Зелень"),
+        ("pl", "Greenery"),
+        ("ar", "Greenery"),
+    ],
+)
+def test_a_localized_theme_label_falls_back_to_english(language: str, shown: str) -> None:
+    theme = Theme("groen", "Groen", "Greenery", labels={"tr": "Yeşillik", "uk": "Зелень"})
+    assert Translator(("nl", "en")).render(theme.localized(), language) == shown
+
+
+def test_a_localized_label_without_english_falls_back_to_dutch() -> None:
+    assert Translator(("nl",)).render(localized(nl="Groen", tr="Yeşillik"), "pl") == "Groen"
+
+
+def test_a_theme_with_labels_is_still_a_value() -> None:
+    a = Theme("groen", "Groen", "Greenery", labels={"tr": "Yeşillik"})
+    b = Theme("groen", "Groen", "Greenery", labels={"tr": "Yeşillik"})
+    assert a == b and hash(a) == hash(b)
+    assert a != Theme("groen", "Groen", "Greenery")
+
+
+def test_bundled_themes_render_in_every_resident_language() -> None:
+    tr = Translator(("nl", "en"))
+    zorg = ZUTPHEN.theme("zorg")
+    assert zorg is not None
+    assert {lang: tr.render(zorg.localized(), lang) for lang in ("nl", "en", "tr", "ar", "pl", "uk")} == {
+        "nl": "Zorg voor elkaar",
+        "en": "Caring for each other",
+        "tr": "Birbirimize destek",
+        "ar": "رعاية بعضنا بعضًا",
+        "pl": "Troska o siebie nawzajem",
+        "uk": "Турбота одне про одного",
+    }
+
+
+@pytest.mark.parametrize("m", [ZUTPHEN, DEVENTER], ids=["zutphen", "deventer"])
+def test_a_postcode_of_the_municipality_missing_from_the_table_is_still_its_own(m: Municipality) -> None:
+    unlisted = next(
+        str(pc) for low, high in m.postcode_areas for pc in range(low, high + 1) if str(pc) not in m.postcodes
+    )
+    assert m.owns_postcode(unlisted)
+    assert wijk_for_postcode(m, unlisted) is None  # the bot must say it does not know the wijk
+    assert not m.owns_postcode("1012")  # Amsterdam
