@@ -1,4 +1,7 @@
-"""Renders flows' messages in a person's language with babel: catalogs, plurals, dates and money."""
+"""Renders flows' messages in a person's language with babel: catalogs, plurals, dates and money.
+
+Every catalog under locales/ is read. A text missing from a language's catalog is shown in Dutch (the
+municipality's language, always complete), except in English, whose msgids are the English texts."""
 
 from __future__ import annotations
 
@@ -22,6 +25,14 @@ log = logging.getLogger(__name__)
 LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
 DOMAIN = "messages"
 TIMEZONE = ZoneInfo("Europe/Amsterdam")
+FALLBACK_LANGUAGE = "nl"
+# The msgids are English: an English text missing from its catalog is the msgid itself.
+SOURCE_LANGUAGE = "en"
+
+
+def shipped_languages(locales_dir: Path = LOCALES_DIR) -> tuple[str, ...]:
+    """The languages with a catalog under ``locales_dir``, sorted."""
+    return tuple(sorted(po.parent.parent.name for po in locales_dir.glob(f"*/LC_MESSAGES/{DOMAIN}.po")))
 
 
 def load_translations(language: str, locales_dir: Path = LOCALES_DIR) -> NullTranslations:
@@ -40,10 +51,17 @@ def load_translations(language: str, locales_dir: Path = LOCALES_DIR) -> NullTra
 class Translator:
     """Turns ``Msg`` values into text for one of the shipped languages."""
 
-    def __init__(self, languages: tuple[str, ...], locales_dir: Path = LOCALES_DIR) -> None:
-        self.languages = languages
-        self._translations = {lang: load_translations(lang, locales_dir) for lang in languages}
-        self._locales = {lang: Locale.parse(lang) for lang in languages}
+    def __init__(self, languages: tuple[str, ...] | None = None, locales_dir: Path = LOCALES_DIR) -> None:
+        """``languages`` are the ones offered (the bot's command menu is set in each); every catalog
+        under ``locales_dir`` is loaded as well, and a language without one is shown in Dutch."""
+        self.languages = languages if languages is not None else shipped_languages(locales_dir)
+        loaded = dict.fromkeys((*shipped_languages(locales_dir), *self.languages, FALLBACK_LANGUAGE))
+        self._translations = {lang: load_translations(lang, locales_dir) for lang in loaded}
+        fallback = self._fallback = self._translations[FALLBACK_LANGUAGE]
+        for lang, translations in self._translations.items():
+            if lang not in (FALLBACK_LANGUAGE, SOURCE_LANGUAGE):
+                translations.add_fallback(fallback)
+        self._locales = {lang: Locale.parse(lang) for lang in loaded}
         # (language, msgid) -> the catalog's text: a case card looks up some twenty of them.
         self._templates: dict[tuple[str, str], str] = {}
         self._plain: dict[tuple[str, str], str] = {}  # (language, msgid) -> a text without parameters
@@ -66,7 +84,7 @@ class Translator:
 
     def _render(self, msg: Msg, language: str) -> str:
         if msg.plural is not None and msg.n is not None:
-            tr = self._translations.get(language) or _NO_TRANSLATIONS
+            tr = self._translations.get(language) or self._fallback
             template = tr.ngettext(msg.msgid, msg.plural, msg.n)
         elif msg.msgid == "{text}":
             template = msg.msgid
@@ -89,7 +107,7 @@ class Translator:
         key = (language, msgid)
         template = self._templates.get(key)
         if template is None:
-            template = (self._translations.get(language) or _NO_TRANSLATIONS).gettext(msgid)
+            template = (self._translations.get(language) or self._fallback).gettext(msgid)
             if len(self._templates) < _TEMPLATES_KEPT:  # msgids are the catalog's, plus a few joins
                 self._templates[key] = template
         return template
@@ -155,7 +173,6 @@ class Translator:
         return str(value)
 
 
-_NO_TRANSLATIONS = NullTranslations()
 _TEMPLATES_KEPT = 8192
 _NUMBERS_KEPT = 4096
 

@@ -46,7 +46,15 @@ HOME, INTAKE_MODE = "home", "intake"
 _STEP_NAMES = frozenset(step.name for step in INTAKE.steps)
 # After this long away, a returning resident is asked whether to go on with their draft.
 RESUME_AFTER = timedelta(hours=12)
-LANGUAGES: dict[str, str] = {"nl": "Nederlands", "en": "English"}
+# The languages a resident can choose, each named in itself (on the /taal buttons and in the confirmation).
+LANGUAGES: dict[str, str] = {
+    "nl": "Nederlands",
+    "en": "English",
+    "tr": "Türkçe",
+    "ar": "العربية",
+    "pl": "Polski",
+    "uk": "Українська",
+}
 DEFAULT_LANGUAGE = "nl"
 
 
@@ -117,10 +125,11 @@ def looks_like_invite(payload: str) -> bool:
 
 
 def language_for(explicit: str | None, telegram_code: str | None) -> str:
-    """The resident's language: their own choice, else Telegram's, else Dutch."""
+    """The resident's language: their own choice, else Telegram's ("tr", "pt-br": the part before the
+    dash), else Dutch."""
     if explicit in LANGUAGES:
         return explicit
-    base = (telegram_code or "").split("-")[0].lower()
+    base = (telegram_code or "").replace("_", "-").split("-")[0].strip().lower()
     return base if base in LANGUAGES else DEFAULT_LANGUAGE
 
 
@@ -329,8 +338,11 @@ def _command(conv: Conversation, event: Event, ctx: Context) -> Outcome:
 
 
 def _language_question() -> Reply:
-    buttons = tuple((Button(verbatim(label), f"lang:{code}"),) for code, label in LANGUAGES.items())
-    return Reply(t("Which language do you want?"), buttons=buttons)
+    """Every language by its own name, two to a row: a resident who cannot read the current one still
+    finds theirs."""
+    buttons = [Button(verbatim(name), f"lang:{code}") for code, name in LANGUAGES.items()]
+    rows = tuple(tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2))
+    return Reply(t("Which language do you want?"), buttons=rows)
 
 
 def _current_question(conv: Conversation, ctx: Context) -> tuple[Reply, ...]:
@@ -381,11 +393,8 @@ def _menu_button(conv: Conversation, event: Event, ctx: Context) -> Outcome:
         code = data.removeprefix("lang:")
         if code not in LANGUAGES:
             return Outcome(conv, notice=Notice(t("Not possible.")))
-        done = Reply(
-            t("OK, I will use English from now on.")
-            if code == "en"
-            else t("OK, I will use Dutch from now on.")
-        )
+        # Rendered in the chosen language: the dispatcher switches before it writes the replies.
+        done = Reply(t("OK. From now on I write in {language}.", language=LANGUAGES[code]))
         return Outcome(conv, (done, *_current_question(conv, ctx)), Notice(), (SetLanguage(code),))
     action = data.removeprefix("menu:")
     if action == "new":

@@ -1,4 +1,5 @@
-"""The shipped catalogs match the source, and every text is complete, informal Dutch and renders."""
+"""The shipped catalogs match the source, and every text is complete, renders, keeps its placeholders
+and has the plural forms of its language; Dutch is informal."""
 
 from __future__ import annotations
 
@@ -13,14 +14,18 @@ from pathlib import Path
 
 import pytest
 from babel.messages.catalog import Catalog, Message
-from babel.messages.pofile import read_po
+from babel.messages.plurals import get_plural
+from babel.messages.pofile import read_po, write_po
 
-from bot.i18n import DOMAIN, LOCALES_DIR, Translator, load_translations
+from bot.i18n import DOMAIN, LOCALES_DIR, Translator, load_translations, shipped_languages
+from flows.resident import LANGUAGES as OFFERED
 from flows.text import Msg
 
 ROOT = LOCALES_DIR.parent
 TEMPLATE = LOCALES_DIR / f"{DOMAIN}.pot"
-LANGUAGES = ("nl", "en")
+LANGUAGES = tuple(OFFERED)  # every language a resident can choose with /taal
+# Counts that reach every plural form of the shipped languages (Arabic has six, Polish and Ukrainian three).
+PLURAL_COUNTS = (0, 1, 2, 3, 5, 11, 12, 21, 22, 25, 100, 101, 102, 111)
 # Keep in step with the extract command in locales/README.md.
 EXTRACT_OPTIONS = (
     "-F", "babel.cfg",
@@ -65,9 +70,17 @@ def _template() -> Catalog:
     return _read(TEMPLATE)
 
 
+def _po(language: str) -> Path:
+    return LOCALES_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+
+
 @cache
 def _catalog(language: str) -> Catalog:
-    return _read(LOCALES_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po", locale=language)
+    path = _po(language)
+    if not path.exists():
+        # Reported once, by test_the_catalogs_are_exactly_the_offered_languages.
+        pytest.skip(f"no catalog for {language} yet: {path.relative_to(ROOT)}")
+    return _read(path, locale=language)
 
 
 def _entries(catalog: Catalog) -> Iterator[Message]:
@@ -108,6 +121,23 @@ def test_template_is_up_to_date_with_the_source(tmp_path: Path) -> None:
     _fail_if_any("locales/messages.pot is out of date (run the extract command)", problems)
 
 
+def test_the_catalogs_are_exactly_the_offered_languages() -> None:
+    shipped = set(shipped_languages())
+    problems = [f"offered with /taal but no catalog: {lang}" for lang in LANGUAGES if lang not in shipped]
+    problems += [f"a catalog nobody can choose: {lang}" for lang in sorted(shipped - set(LANGUAGES))]
+    _fail_if_any("locales/ differs from flows.resident.LANGUAGES", problems)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_plural_forms_header_is_babels_rule(language: str) -> None:
+    catalog = _catalog(language)
+    wanted_count, wanted_expr = get_plural(language)
+    assert (catalog.num_plurals, catalog.plural_expr) == (wanted_count, wanted_expr), (
+        f"{language}: Plural-Forms is {catalog.plural_forms!r}, babel says "
+        f"nplurals={wanted_count}; plural={wanted_expr};"
+    )
+
+
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_catalog_has_exactly_the_messages_of_the_template(language: str) -> None:
     wanted = {_key(m) for m in _entries(_template())}
@@ -126,13 +156,14 @@ def test_catalog_has_no_obsolete_entries(language: str) -> None:
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_every_entry_is_translated_and_not_fuzzy(language: str) -> None:
     catalog = _catalog(language)
+    plurals = get_plural(language)[0]  # babel's rule, not what the header claims
     problems = ["the catalog header is marked fuzzy"] if catalog.fuzzy else []
     for message in _entries(catalog):
         forms = _forms(message)
         if message.fuzzy:
             problems.append(f"fuzzy: {_show(_key(message))}")
-        if message.pluralizable and len(forms) != catalog.num_plurals:
-            problems.append(f"{len(forms)} of {catalog.num_plurals} plural forms: {_show(_key(message))}")
+        if message.pluralizable and len(forms) != plurals:
+            problems.append(f"{len(forms)} of {plurals} plural forms: {_show(_key(message))}")
         empty = [i for i, form in enumerate(forms) if not form]
         if empty:
             where = f" (msgstr{empty})" if message.pluralizable else ""
@@ -177,6 +208,7 @@ def test_dutch_says_je_not_u() -> None:
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_every_message_renders(language: str, caplog: pytest.LogCaptureFixture) -> None:
+    _catalog(language)  # skips a language whose catalog is not there yet
     translator = Translator(LANGUAGES)
     problems = []
     for message in _entries(_template()):
@@ -189,7 +221,7 @@ def test_every_message_renders(language: str, caplog: pytest.LogCaptureFixture) 
         params: dict[str, str | int] = {name: f"<{name}>" for name in names}
         msgs = [Msg(key[0], dict(params))]
         if key[1] is not None:
-            msgs = [Msg(key[0], dict(params), plural=key[1], n=n) for n in (1, 2, 5)]
+            msgs = [Msg(key[0], dict(params), plural=key[1], n=n) for n in PLURAL_COUNTS]
         for msg in msgs:
             caplog.clear()
             with caplog.at_level(logging.ERROR, logger="bot.i18n"):
@@ -206,3 +238,39 @@ def test_every_message_renders(language: str, caplog: pytest.LogCaptureFixture) 
 
 def test_dutch_catalog_is_used_for_the_main_menu() -> None:
     assert load_translations("nl").gettext("New initiative") == "Nieuw initiatief"
+
+
+@pytest.mark.parametrize("language", [lang for lang in LANGUAGES if lang not in ("nl", "en")])
+def test_the_menu_is_translated(language: str) -> None:
+    """A new language is really in use: its catalog is loaded and says something else than the Dutch."""
+    _catalog(language)
+    translator = Translator(LANGUAGES)
+    text = translator.render(Msg("New initiative"), language)
+    assert text not in ("New initiative", "Nieuw initiatief")
+
+
+def _write_po(locales: Path, language: str, entries: dict[str, str]) -> None:
+    catalog = Catalog(locale=language, domain=DOMAIN)
+    for msgid, msgstr in entries.items():
+        catalog.add(msgid, msgstr)
+    path = locales / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+    path.parent.mkdir(parents=True)
+    with path.open("wb") as fh:
+        write_po(fh, catalog)
+
+
+def test_a_missing_entry_falls_back_to_dutch_and_every_catalog_is_loaded(tmp_path: Path) -> None:
+    _write_po(tmp_path, "nl", {"Help": "Hulp", "New initiative": "Nieuw initiatief"})
+    _write_po(tmp_path, "en", {"Help": "Help"})
+    _write_po(tmp_path, "tr", {"Help": "Yardım", "New initiative": ""})
+    _write_po(tmp_path, "pl", {"Help": "Pomoc"})
+    translator = Translator(("nl", "en", "tr", "ar"), locales_dir=tmp_path)
+    assert translator.render(Msg("Help"), "tr") == "Yardım"
+    assert translator.render(Msg("New initiative"), "tr") == "Nieuw initiatief"  # empty in tr
+    assert translator.render(Msg("New initiative"), "ar") == "Nieuw initiatief"  # no ar catalog
+    assert translator.render(Msg("Help"), "pl") == "Pomoc"  # under locales/, though not offered here
+    assert translator.render(Msg("Help"), "xx") == "Hulp"  # a language the bot does not know
+    assert translator.render(Msg("New initiative"), "en") == "New initiative"  # the msgid is English
+    plural = Msg("{n} day", plural="{n} days", n=3)
+    assert translator.render(plural, "tr") == "3 days"  # in no catalog at all: the msgid
+    assert shipped_languages(tmp_path) == ("en", "nl", "pl", "tr")
