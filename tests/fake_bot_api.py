@@ -2563,8 +2563,10 @@ class FakeBotApi:
                 content["caption_entities"] = entities
         return self._message_json(self._store_bot_message(chat, content, markup, reply_to))
 
-    async def _send_document(self, args: _Args) -> JSONDict:
-        raw = args.raw("document").strip()
+    def _file_param(self, args: _Args, kind: str) -> tuple[_File | None, _Upload | None]:
+        """The file a send method names: one Telegram knows by its id (of the right kind), or an upload
+        (multipart, by ``attach://`` or under the field's own name), checked as Telegram does."""
+        raw = args.raw(kind).strip()
         upload = None
         known: _File | None = None
         if raw.startswith("attach://"):
@@ -2575,23 +2577,36 @@ class FakeBotApi:
                 if raw.startswith(("http://", "https://")):
                     raise _bad_request("failed to get HTTP URL content")
                 raise _bad_request("wrong file identifier/HTTP URL specified")
-            if known.kind != "document":
+            if known.kind != kind:
                 raise _bad_request("type of file mismatch")
         else:
-            upload = args.files.get("document")
+            upload = args.files.get(kind)
         if known is None and upload is None:
-            raise _bad_request("there is no document in the request")
+            raise _bad_request(f"there is no {kind} in the request")
+        if upload is not None:
+            if len(upload.data) > MAX_UPLOAD_SIZE:
+                raise BotApiError(413, "Request Entity Too Large")
+            if not upload.data:
+                raise _bad_request("file must be non-empty")
+        return known, upload
+
+    def _media_message(self, args: _Args, content: JSONDict) -> JSONDict:
+        """Store a media message with its caption, markup and reply target, all checked."""
         caption, entities = self._caption_param(args)
         markup = parse_reply_markup(args.raw("reply_markup"))
         chat = self._chat_to_write(args)
         reply_to = self._reply_target(chat, args)
         if utf16_length(caption) > MAX_CAPTION_LENGTH:
             raise _bad_request("message caption is too long")
+        if caption:
+            content["caption"] = caption
+            if entities:
+                content["caption_entities"] = entities
+        return self._message_json(self._store_bot_message(chat, content, markup, reply_to))
+
+    async def _send_document(self, args: _Args) -> JSONDict:
+        known, upload = self._file_param(args, "document")
         if upload is not None:
-            if len(upload.data) > MAX_UPLOAD_SIZE:
-                raise BotApiError(413, "Request Entity Too Large")
-            if not upload.data:
-                raise _bad_request("file must be non-empty")
             file_name = upload.filename or "document"
             extension = "." + file_name.rsplit(".", 1)[-1].lower() if "." in file_name else ""
             known = self._new_file("document", upload.data, extension)
@@ -2599,51 +2614,17 @@ class FakeBotApi:
             self._documents[known.file_id] = {"file_name": file_name, "mime_type": mime_type}
         assert known is not None
         content: JSONDict = {"document": {**self._documents.get(known.file_id, {}), **known.json()}}
-        if caption:
-            content["caption"] = caption
-            if entities:
-                content["caption_entities"] = entities
-        return self._message_json(self._store_bot_message(chat, content, markup, reply_to))
+        return self._media_message(args, content)
 
     async def _send_voice(self, args: _Args) -> JSONDict:
         """sendVoice: a voice note by the file id of one sent to the bot, or an upload (OGG/Opus)."""
-        raw = args.raw("voice").strip()
-        upload = None
-        known: _File | None = None
-        if raw.startswith("attach://"):
-            upload = args.files.get(raw.removeprefix("attach://"))
-        elif raw:
-            known = self._files.get(raw)
-            if known is None:
-                if raw.startswith(("http://", "https://")):
-                    raise _bad_request("failed to get HTTP URL content")
-                raise _bad_request("wrong file identifier/HTTP URL specified")
-            if known.kind != "voice":
-                raise _bad_request("type of file mismatch")
-        else:
-            upload = args.files.get("voice")
-        if known is None and upload is None:
-            raise _bad_request("there is no voice in the request")
-        caption, entities = self._caption_param(args)
-        markup = parse_reply_markup(args.raw("reply_markup"))
-        chat = self._chat_to_write(args)
-        reply_to = self._reply_target(chat, args)
-        if utf16_length(caption) > MAX_CAPTION_LENGTH:
-            raise _bad_request("message caption is too long")
+        known, upload = self._file_param(args, "voice")
         if upload is not None:
-            if len(upload.data) > MAX_UPLOAD_SIZE:
-                raise BotApiError(413, "Request Entity Too Large")
-            if not upload.data:
-                raise _bad_request("file must be non-empty")
             known = self._new_file("voice", upload.data, ".oga")
             self._voices[known.file_id] = {"duration": args.int_("duration"), "mime_type": "audio/ogg"}
         assert known is not None
         content: JSONDict = {"voice": {**self._voices.get(known.file_id, {}), **known.json()}}
-        if caption:
-            content["caption"] = caption
-            if entities:
-                content["caption_entities"] = entities
-        return self._message_json(self._store_bot_message(chat, content, markup, reply_to))
+        return self._media_message(args, content)
 
     async def _send_location(self, args: _Args) -> JSONDict:
         latitude, longitude = args.float_("latitude"), args.float_("longitude")
