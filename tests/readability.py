@@ -130,6 +130,7 @@ SAMPLES: dict[str, str | int] = {
     "plain": "1250",
     "formatted": "€ 1.250",
     "amount": "€ 1.250",
+    "language": "Türkçe",
     "low": "€ 800",
     "high": "€ 1.000",
     "skip": "Overslaan",
