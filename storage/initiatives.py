@@ -84,9 +84,6 @@ class InitiativeRow:
     amount_cents: int | None
     neighbours: int | None
     photo_file_id: str | None
-    amount_max_cents: int | None
-    idea_voice_file_id: str | None
-    own_voice_file_id: str | None
     contact_name: str
     contact_phone: str | None
     contact_email: str | None
@@ -252,9 +249,10 @@ async def create_initiative(
     values = {
         field.name: getattr(new, field.name) for field in dataclasses.fields(new) if field.name != "prefix"
     }
-    if new.publish_consent is None:
-        # Not asked: the column's NULL; left out so that code at older schema revisions can still insert.
-        del values["publish_consent"]
+    for later in ("publish_consent", "amount_max_cents", "idea_voice_file_id", "own_voice_file_id"):
+        if values[later] is None:
+            # The column's NULL: left out, so that code at older schema revisions can still insert.
+            del values[later]
     values.update(
         reference=reference,
         year=year,
@@ -360,6 +358,9 @@ class CaseRow(InitiativeRow):
     assigned_at: datetime | None
     last_broker_action_at: datetime | None
     department: str | None
+    amount_max_cents: int | None  # the top of an amount range (revision 0014)
+    idea_voice_file_id: str | None  # the initiator's voice messages, as the idea or what they do
+    own_voice_file_id: str | None
 
 
 @dataclass(frozen=True, slots=True)

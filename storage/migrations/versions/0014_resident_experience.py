@@ -33,15 +33,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # --- talk (issue 14) ---
-    with op.batch_alter_table("initiative_events") as batch:
-        batch.drop_column("media_seconds")
-
-    with op.batch_alter_table("initiative_events") as batch:
-        batch.drop_column("media_name")
-        batch.drop_column("media_file_id")
-        batch.drop_column("media_kind")
-    with op.batch_alter_table("initiatives") as batch:
-        batch.drop_column("own_voice_file_id")
-        batch.drop_column("idea_voice_file_id")
-        batch.drop_column("amount_max_cents")
+    # Plain DROP COLUMN (SQLite 3.35+), no batch: a table copy of initiatives would cascade to the
+    # timeline, and one of initiative_events would renumber nothing but cost a copy of every entry.
+    op.drop_column("initiative_events", "media_seconds")
+    op.drop_column("initiative_events", "media_name")
+    op.drop_column("initiative_events", "media_file_id")
+    op.drop_column("initiative_events", "media_kind")
+    op.drop_column("initiatives", "own_voice_file_id")
+    op.drop_column("initiatives", "idea_voice_file_id")
+    op.drop_column("initiatives", "amount_max_cents")
