@@ -35,8 +35,8 @@ from tests.test_e2e_restart import (
 pytestmark = pytest.mark.timeout(60)
 
 # Three answers that differ, so a message sent twice shows.
-GREETING = "I am the initiative bot"  # to /start
-AGAIN = "Hello! I help you share an idea"  # the menu's answer to a text it does not expect
+GREETING = "Type it here, in your own words"  # to /start
+AGAIN = "Type it here in a few sentences"  # the menu's answer to a greeting
 HELP = "show this help"  # to /help
 MINE = "You have not submitted an initiative yet"  # to /mijn
 # Time a bot that closes its client too early gets to show it; a bot that keeps it open waits this long.

@@ -351,7 +351,7 @@ def test_a_bsn_in_the_idea_gets_the_bsn_message() -> None:
 
 def test_changing_the_idea_from_the_summary_to_one_with_a_number_keeps_the_old_idea() -> None:
     chat = Chat()
-    answer_until(chat, "summary")
+    answer_until(chat, "confirm")
     chat.press("Change something")
     chat.press("Your idea")
     chat.text(f"Drie bankjes bij de speeltuin, bel {NUMBER} voor meer informatie.")
@@ -362,23 +362,24 @@ def test_changing_the_idea_from_the_summary_to_one_with_a_number_keeps_the_old_i
         == "Drie bankjes bij de speeltuin, zodat ouderen kunnen rusten."
     )
     chat.text("Vier bankjes bij de speeltuin, zodat ouderen kunnen rusten.")
-    assert chat.step == "summary"
+    assert chat.step == "confirm"
 
 
 def test_name_and_contact_questions_are_not_guarded() -> None:
     chat = Chat()
     answer_until(chat, "contact")
     chat.text(NUMBER)  # the contact question is where a phone number belongs
-    assert chat.step == "publish"
+    assert chat.step == "name"
     assert chat.conv.draft is not None and chat.conv.draft.answers["contact_phone"] == "+31612345678"
 
 
 def test_amounts_and_neighbours_are_not_refused() -> None:
     chat = Chat()
+    answer_until(chat, "neighbours")
+    chat.text("ongeveer 120")
+    assert chat.step == "needs"
     answer_until(chat, "amount")
     chat.text("€ 12.500")
-    assert chat.step == "neighbours"
-    chat.text("ongeveer 120")
     assert chat.step == "photo"
 
 
