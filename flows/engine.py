@@ -98,7 +98,6 @@ class Step:
     page_size: int = 0
     columns: int = 1
     store: Callable[[Any], dict[str, JSON]] | None = None
-    counted: bool = True  # part of "question n of m"
     follow_up: bool = False  # asked right after its parent, also when editing from the summary
     hint: Msg | None = None  # shown under the question (e.g. "or share your location")
     # Not asked when this holds (the answer is known already); Back and editing still reach it.
@@ -139,12 +138,6 @@ class Flow:
     @property
     def first(self) -> Step:
         return self.steps[0]
-
-    def number_of(self, step: Step) -> tuple[int, int]:
-        counted = [s.name for s in self.steps if s.counted]
-        if step.name not in counted:
-            return (0, len(counted))
-        return (counted.index(step.name) + 1, len(counted))
 
     def targets(self, step: Step) -> list[tuple[str, str]]:
         """Every (target, condition label) a step can lead to; used for diagrams and checks."""

@@ -316,7 +316,6 @@ STEPS = (
         update=_check,
         skip_if=lambda a: not a.get("title_suggestion"),
         mark_answer=False,
-        counted=False,
     ),
     Step(
         "title",
@@ -390,7 +389,6 @@ STEPS = (
         show=_show_amount,
         optional=True,
         skip_label=t("I don't know yet"),
-        counted=False,
         follow_up=True,
     ),
     Step(
@@ -449,7 +447,6 @@ STEPS = (
         update=_confirm,
         adjust=_confirm_options,
         mark_answer=False,
-        counted=False,
     ),
     Step(
         "decline",
@@ -461,7 +458,6 @@ STEPS = (
             Option(DISCARD, t("Yes, delete everything")),
         ),
         mark_answer=False,
-        counted=False,
     ),
     Step(
         "change",
@@ -470,7 +466,6 @@ STEPS = (
         next="@edit",
         options=tuple(Option(name, label) for name, label in EDITABLE),
         columns=2,
-        counted=False,
     ),
 )
 

@@ -259,10 +259,9 @@ def start_with_idea(conv: Conversation, event: Event, ctx: Context) -> Outcome:
         )
         return Outcome(Conversation(INTAKE_MODE, started.state), started.replies)
     state = engine.start(INTAKE, ctx.flow, answers).state
+    # Accepted, the suggestion comes next; not usable as an idea (too short, with a phone number), the
+    # first question says why, and the intake has begun either way.
     result = engine.advance(INTAKE, state, event, ctx.flow)
-    if not result.accepted:
-        # Not usable as an idea (too short, or with a phone number): the question says why.
-        return Outcome(Conversation(INTAKE_MODE, result.state), result.replies)
     return Outcome(Conversation(INTAKE_MODE, result.state), result.replies)
 
 
