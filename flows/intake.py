@@ -87,10 +87,11 @@ VOICE_MARK = "🎤"
 
 
 def _voice_text(seconds: int | None) -> str:
-    """What stands for a voice note where text is expected (the broker gets the voice note itself)."""
+    """What stands for a voice note where text is expected, in no language ("🎤 0:42"): the summary
+    shows it to the resident in theirs, the card to staff, and the broker gets the voice note itself."""
     if seconds is None:
-        return f"{VOICE_MARK} (spraakbericht)"
-    return f"{VOICE_MARK} (spraakbericht van {seconds // 60}:{seconds % 60:02d})"
+        return VOICE_MARK
+    return f"{VOICE_MARK} {seconds // 60}:{seconds % 60:02d}"
 
 
 def _voice(text_key: str, voice_key: str) -> OtherInput:
