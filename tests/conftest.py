@@ -154,3 +154,26 @@ async def browser(tmp_path: Path) -> AsyncIterator[Browser]:
         yield chromium
     finally:
         await chromium.close()
+
+
+# The modules whose tests take longest (processes, browsers, the two-worker crowd), first in line: with
+# several test processes the long ones then run beside the short ones instead of after them.
+SLOW_FIRST = (
+    "test_webhook_workers.py",
+    "test_e2e_restart.py",
+    "test_graceful_stop.py",
+    "test_e2e_retention.py",
+    "test_web_browser.py",
+    "test_web_department_browser.py",
+    "test_e2e_watchdog.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put the slow modules' tests first, in the order above; the rest keep their order."""
+
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return SLOW_FIRST.index(name) if name in SLOW_FIRST else len(SLOW_FIRST)
+
+    items.sort(key=rank)  # stable: within a module, and for all other tests, nothing moves
