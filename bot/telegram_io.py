@@ -140,11 +140,7 @@ def render_reply(
         )
         reply = replace(reply, keyboard=())
     if reply.keyboard:
-        markup = {
-            "keyboard": [[_key_button(b, tr=tr, language=language) for b in row] for row in reply.keyboard],
-            "resize_keyboard": True,
-            "one_time_keyboard": True,
-        }
+        markup = _keyboard(reply, tr=tr, language=language)
     elif reply.remove_keyboard:
         markup = {"remove_keyboard": True}
     elif reply.buttons:
