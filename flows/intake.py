@@ -65,8 +65,7 @@ NEEDS = (
 CHECK_OK, CHECK_TITLE, CHECK_THEME, CHECK_TYPED = "ok", "titel", "thema", "getypt"
 SUBMIT, CHANGE, PUBLISH, PRIVACY, DECLINE = "indienen", "aanpassen", "tonen", "privacy", "nee"
 DISCARD, KEEP_DRAFT = "wissen", "terug"
-# Kept for drafts saved before the consent moved into the last step.
-CONSENT_YES, CONSENT_NO = "ja", "nee"
+# The open-data tick box's answer (as drafts from before it stored "publish" too).
 PUBLISH_YES, PUBLISH_NO = "ja", "nee"
 
 # The steps a resident can change from the summary, in the order they were asked.
