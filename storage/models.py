@@ -454,6 +454,8 @@ class OutboxMessage(Base):
     __tablename__ = "outbox"
     __table_args__ = (
         Index("ix_outbox_status_not_before", "status", "not_before", "id"),
+        # A resident's swipe-reply: which message of their chat they answered (``storage.resident_messages``).
+        Index("ix_outbox_chat_message", "chat_id", "telegram_message_id"),
         # Each chat's queue: which messages wait for it, oldest first (see storage.outbox.backlogged).
         Index(
             "ix_outbox_pending_chat",

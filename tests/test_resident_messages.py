@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flows.resident_messages import (
     Ask,
@@ -18,6 +19,8 @@ from flows.resident_messages import (
     route,
 )
 from flows.text import Msg
+from storage import resident_messages as resident_messages_store
+from storage.explain import explain
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -104,3 +107,14 @@ def test_what_the_timeline_says_came_with_a_message(
     label = attachment_label(kind, name, seconds)
     assert isinstance(label, Msg) and (label.msgid, dict(label.params)) == (msgid, params)
     assert attachment_label(None) is None
+
+
+async def test_the_message_a_swipe_reply_answers_is_found_on_its_index(engine: AsyncEngine) -> None:
+    """A swipe-reply looks its message up in the outbox, which keeps every row: never a scan of it."""
+    async with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            # A tiny table is read whole; switching that off shows the index can serve the query.
+            await conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        plan = await explain(conn, resident_messages_store._SENT_PAYLOAD, {"chat_id": 7, "message_id": 42})
+    assert "ix_outbox_chat_message" in plan, plan
+    assert "Seq Scan" not in plan and "SCAN outbox\n" not in plan + "\n", plan

@@ -30,9 +30,12 @@ def upgrade() -> None:
 
     # --- talk (issue 14): a voice note's length, for "🎤 voice note (0:12)" on the timeline ---
     op.add_column("initiative_events", sa.Column("media_seconds", sa.Integer(), nullable=True))
+    # A swipe-reply finds the bot's message it answers without reading the whole outbox.
+    op.create_index("ix_outbox_chat_message", "outbox", ["chat_id", "telegram_message_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_outbox_chat_message", table_name="outbox")
     # Plain DROP COLUMN (SQLite 3.35+), no batch: a table copy of initiatives would cascade to the
     # timeline, and one of initiative_events would renumber nothing but cost a copy of every entry.
     op.drop_column("initiative_events", "media_seconds")
