@@ -62,7 +62,7 @@ from flows.resident_messages import attachment_label
 from flows.splitting import MESSAGE_LIMIT, utf16_len
 from flows.staff_menu import MENU_COMMANDS, MENU_PREFIX, menu_command, staff_menu
 from flows.stalls import AMSTERDAM, StallFacts, Standing, Track, status_standing, working_days_between
-from flows.text import Moment, Money, Msg, capital, localized, t, tn, verbatim
+from flows.text import Moment, Money, Msg, capital, t, tn, verbatim
 from flows.validators import clean_text
 
 TEXT_MAX = 2000
@@ -137,7 +137,7 @@ def _wijk_name(m: Municipality, code: str | None) -> Msg:
 
 def _theme(m: Municipality, code: str) -> Msg:
     theme = m.theme(code)
-    return localized(nl=theme.label_nl, en=theme.label_en) if theme else verbatim(code)
+    return theme.localized() if theme else verbatim(code)
 
 
 def department_name(m: Municipality, code: str | None) -> str:

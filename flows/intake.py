@@ -21,9 +21,9 @@ from flows.engine import (
     check,
 )
 from flows.events import Event, EventKind, KeyButton, Location
-from flows.municipality import Municipality, Theme, wijk_for_location, wijk_for_postcode
+from flows.municipality import Municipality, wijk_for_location, wijk_for_postcode
 from flows.pii import personal_data_in, personal_data_refusal, without_personal_data
-from flows.text import Money, Msg, localized, t, tn, verbatim
+from flows.text import Money, Msg, t, tn, verbatim
 from flows.understanding import (
     Amount,
     guess_themes,
@@ -478,7 +478,7 @@ RENAMED_STEPS = {"summary": "confirm", "consent": "confirm", "publish": "confirm
 
 def intake_context(municipality: Municipality) -> FlowContext:
     """Options and parsers of the intake that come from the municipality's configuration."""
-    themes = tuple(Option(th.code, _theme_label(th)) for th in municipality.themes)
+    themes = tuple(Option(th.code, th.localized()) for th in municipality.themes)
     wijken = tuple(Option(w.code, verbatim(w.name)) for w in municipality.wijken)
 
     def wijk_typed(text: str) -> str | Invalid | None:
@@ -487,7 +487,7 @@ def intake_context(municipality: Municipality) -> FlowContext:
             wijk = wijk_for_postcode(municipality, postcode)
             if wijk is not None:
                 return wijk.code
-            if _owns_postcode(municipality, postcode):
+            if municipality.owns_postcode(postcode):
                 return Invalid(t("I don't know in which neighbourhood that postcode is. Please tap it."))
             return Invalid(
                 t(
@@ -540,20 +540,6 @@ def intake_context(municipality: Municipality) -> FlowContext:
             "privacy_contact": municipality.privacy_contact,
         },
     )
-
-
-def _theme_label(theme: Theme) -> Msg:
-    localized_label = getattr(theme, "localized", None)
-    if callable(localized_label):
-        return localized_label()
-    return localized(nl=theme.label_nl, en=theme.label_en)
-
-
-def _owns_postcode(municipality: Municipality, postcode: str) -> bool:
-    owns = getattr(municipality, "owns_postcode", None)
-    if callable(owns):
-        return bool(owns(postcode[:4]))
-    return any(area[:2] == postcode[:2] for area in municipality.postcodes)
 
 
 def _label(ctx: FlowContext, step: str, code: Any) -> Msg:
