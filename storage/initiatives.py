@@ -35,6 +35,11 @@ AT_MUNICIPALITY_STATUS = "bij_gemeente"
 REFERENCE_TIMEZONE = ZoneInfo("Europe/Amsterdam")
 
 
+# Columns of initiatives that later revisions added: publish_consent (0010); the amount range and the
+# voice messages (0014). Left out of an insert while empty, so code at older revisions can still insert.
+LATER_COLUMNS = ("publish_consent", "amount_max_cents", "idea_voice_file_id", "own_voice_file_id")
+
+
 @dataclass(frozen=True, slots=True)
 class NewInitiative:
     """What a resident submits; the reference, status and timestamps are added on creation."""
@@ -249,7 +254,7 @@ async def create_initiative(
     values = {
         field.name: getattr(new, field.name) for field in dataclasses.fields(new) if field.name != "prefix"
     }
-    for later in ("publish_consent", "amount_max_cents", "idea_voice_file_id", "own_voice_file_id"):
+    for later in LATER_COLUMNS:
         if values[later] is None:
             # The column's NULL: left out, so that code at older schema revisions can still insert.
             del values[later]

@@ -10,10 +10,6 @@ from storage.initiatives import NewInitiative
 
 CONSENT_AT = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
-# Columns of initiatives that later revisions added, left out when a test writes as older code did:
-# publish_consent (0010); the amount range and the voice messages (0014).
-LATER_COLUMNS = ("publish_consent", "amount_max_cents", "idea_voice_file_id", "own_voice_file_id")
-
 _INITIATIVE = NewInitiative(
     municipality_code="0363",
     prefix="INI",

@@ -22,7 +22,7 @@ from storage import staff as staff_store
 from storage import tables
 from storage.db import create_engine, session_factory
 from storage.migrate import alembic_config, current_revision, upgrade
-from tests.factories import LATER_COLUMNS, new_initiative
+from tests.factories import new_initiative
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 OPEN = frozenset({"ingediend", "toegewezen", "in_gesprek", "plan_in_uitwerking", "bij_gemeente"})
@@ -794,7 +794,7 @@ async def create_initiative_at_0001(
     fields = {
         name: getattr(new, name)
         for name in new.__dataclass_fields__
-        if name not in ("prefix", *LATER_COLUMNS)
+        if name not in ("prefix", *initiatives_store.LATER_COLUMNS)
     }
     row = initiatives_store.InitiativeRow(
         id=0,

@@ -36,7 +36,6 @@ from storage.db import create_engine, session_factory
 from storage.explain import explain_due_cases
 from storage.migrate import upgrade
 from storage.models import OutboxMessage, StallAlert
-from tests.factories import LATER_COLUMNS
 
 ZUTPHEN = load_municipality(BUNDLED_CONFIG_DIR / "zutphen.toml")
 # Without the silence clock getting in the way: tests of the status ladder use this one.
@@ -670,7 +669,7 @@ async def test_the_migration_asks_for_a_first_look_at_every_open_initiative(data
         values = {
             field: getattr(new_initiative(WATERKWARTIER), field)
             for field in initiatives_store.NewInitiative.__dataclass_fields__
-            if field not in ("prefix", *LATER_COLUMNS)
+            if field not in ("prefix", *initiatives_store.LATER_COLUMNS)
         }
         async with session_factory(engine)() as session, session.begin():
             for seq, status in enumerate(("in_gesprek", "gestopt"), start=1):
