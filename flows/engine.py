@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from flows.events import Button, Event, EventKind, KeyButton, Location, Notice, Reply
-from flows.text import Msg, t
+from flows.text import Msg, t, verbatim
 from flows.validators import Invalid
 
 JSON = Any  # str | int | float | bool | None | list[JSON] | dict[str, JSON]
@@ -466,7 +466,7 @@ def _on_button(flow: Flow, step: Step, state: FlowState, event: Event, ctx: Flow
         suggestion = step.suggest(state.answers)
         checked = step.validate(suggestion) if suggestion else None
         if checked is not None and not isinstance(checked, Invalid):
-            return _accept(flow, step, state, checked, ctx, chosen=verbatim_msg(str(suggestion)), edit=True)
+            return _accept(flow, step, state, checked, ctx, chosen=verbatim(str(suggestion)), edit=True)
     if value == SKIP and step.optional:
         return _accept(flow, step, state, None, ctx, chosen=step.skip_label or t("Skip"), edit=True)
     if value.startswith(PAGE_PREFIX) and step.page_size:
@@ -550,16 +550,14 @@ def _accept(
     replies: list[Reply] = []
     if edit and chosen is not None:
         # Replace the buttons of the answered question by the answer, so old buttons can't be pressed.
-        marked = chosen.msgid.startswith(("✔", "✏️"))  # the label carries its own mark
-        shown = chosen if marked else Msg("✔ {c}", {"c": chosen})
-        replies.append(Reply(text=_prompt(step, state.answers, ctx), extra=(shown,), edit=True))
+        replies.append(Reply(text=_prompt(step, state.answers, ctx), extra=(_ticked(chosen),), edit=True))
     if state.editing and not (target.startswith(EXIT_PREFIX) or flow.step(target).follow_up):
         target = "@summary"
     before: tuple[Msg, ...] = (ack,) if ack is not None else ()
     if step.keyboard:
         # Telegram's keyboard stays until a message takes it away: this short one does.
-        said = ack or chosen or t("Thank you.")
-        replies.append(Reply(text=Msg("✔ {c}", {"c": said}) if ack is None else said, remove_keyboard=True))
+        said = ack if ack is not None else _ticked(chosen or t("Thank you."))
+        replies.append(Reply(text=said, remove_keyboard=True))
         before = ()
     if target == step.name:
         # A choice that changes the question itself (a tick box): the same message shows the change.
@@ -580,8 +578,9 @@ def _accept(
     return StepResult(new, tuple(replies), notice=Notice() if edit else None, accepted=True)
 
 
-def verbatim_msg(text: str) -> Msg:
-    return Msg("{text}", {"text": text})
+def _ticked(answer: Msg) -> Msg:
+    """The answer as it stands under its question: with ✔, unless its label carries its own mark."""
+    return answer if answer.msgid.startswith(("✔", "✏️")) else Msg("✔ {c}", {"c": answer})
 
 
 def next_step(flow: Flow, step: Step, answers: Answers) -> str:

@@ -100,8 +100,8 @@ def _voice(text_key: str, voice_key: str) -> OtherInput:
         if event.kind is not EventKind.VOICE or event.media is None:
             return None
         caption = (event.text or "").strip()
-        if caption and personal_data_in(caption):
-            return Invalid(personal_data_refusal(personal_data_in(caption), during_intake=True))
+        if caption and (found := personal_data_in(caption)):
+            return Invalid(personal_data_refusal(found, during_intake=True))
         text = _voice_text(event.media.duration) + (f" {caption}" if caption else "")
         return {text_key: text, voice_key: event.media.file_id}
 
@@ -122,8 +122,10 @@ def _contact_card(event: Event, answers: Answers) -> dict[str, JSON] | Invalid |
     found: dict[str, JSON] = {"contact_phone": phone, "contact_email": None}
     own = event.contact.user_id is not None and event.contact.user_id == event.user_id
     name = " ".join(p for p in (event.contact.first_name, event.contact.last_name) if p).strip()
-    if own and name and not answers.get("name") and not isinstance(validate_name(name), Invalid):
-        found["name"] = validate_name(name)
+    if own and name and not answers.get("name"):
+        checked = validate_name(name)
+        if not isinstance(checked, Invalid):
+            found["name"] = checked
     return found
 
 

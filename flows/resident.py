@@ -44,6 +44,8 @@ from flows.validators import clean_text
 
 HOME, INTAKE_MODE = "home", "intake"
 _STEP_NAMES = frozenset(step.name for step in INTAKE.steps)
+# What can begin an idea outside any question: words, a voice message, a photo.
+IDEA_KINDS = frozenset({EventKind.TEXT, EventKind.VOICE, EventKind.PHOTO})
 # After this long away, a returning resident is asked whether to go on with their draft.
 RESUME_AFTER = timedelta(hours=12)
 # The languages a resident can choose, each named in itself (on the /taal buttons and in the confirmation).
@@ -226,8 +228,7 @@ def may_start_an_idea(conv: Conversation, event: Event) -> bool:
     """Whether this event, outside any question, would start an idea (the dispatcher then checks that
     the sender is not staff)."""
     in_intake = conv.mode == INTAKE_MODE and conv.draft is not None
-    kinds = (EventKind.TEXT, EventKind.VOICE, EventKind.PHOTO)
-    return event.kind in kinds and conv.pending is None and not in_intake and event.private_chat
+    return event.kind in IDEA_KINDS and conv.pending is None and not in_intake and event.private_chat
 
 
 def start_with_idea(conv: Conversation, event: Event, ctx: Context) -> Outcome:
@@ -248,7 +249,7 @@ def start_with_idea(conv: Conversation, event: Event, ctx: Context) -> Outcome:
             t("Hello! Do you have an idea for your neighbourhood? Type it here in a few sentences."),
             t("What do you want to do?"),
         )
-    if event.kind not in (EventKind.TEXT, EventKind.VOICE, EventKind.PHOTO):
+    if event.kind not in IDEA_KINDS:
         return _home(
             conv, t("Hello! I help you share an idea for your neighbourhood. What do you want to do?")
         )
