@@ -25,7 +25,7 @@ from flows.events import Button, Reply
 from flows.intake import MONEY
 from flows.splitting import MESSAGE_LIMIT, utf16_len
 from flows.text import t, verbatim
-from tests.e2e import containing, press, running_bot, say
+from tests.e2e import answer_intake, containing, press, running_bot, say, submit
 from tests.fake_bot_api import FakeBotApi, FakeUser, SentMessage
 from tests.test_e2e_cases import add_staff, meet
 from tests.test_intake_flow import TR, ZUTPHEN
@@ -266,33 +266,16 @@ def text_of(message: SentMessage) -> str:
 
 async def long_intake(anna: FakeUser) -> str:
     """Anna shares an idea of 2,000 characters and an own contribution of 2,000; returns the reference."""
-    await say(anna, "/start", "What do you want to do?")
-    await press(anna, "New initiative", "What is your idea?")
-    await say(anna, IDEA, "Is that right?")
-    await press(anna, "✏️ Other title", "What is the title")
-    await say(anna, "Bankjes in het park", "Which theme")
-    await press(anna, "Greenery", "In which neighbourhood")
-    await press(anna, "Waterkwartier", "What can you do yourself")
-    await anna.send_text(OWN)
-    asked = await anna.wait_for_message()
-    if "How many neighbours" in (asked.text or ""):
-        await press(anna, "I don't know yet", "What do you need?")
-    await anna.press_button("▫️ Money or a grant")
-    await press(anna, "Done ✔", "how much money")
-    await say(anna, "1250", "photo")
-    await press(anna, "No photo", "phone number or e-mail")
-    await say(anna, "0612345678", "What name")
     # The summary is longer than a message: two, the buttons under the second, nothing left out.
-    first = await say(anna, "Anna", "Please check your initiative")
+    first = await answer_intake(
+        anna, title="Bankjes in het park", idea=IDEA, own=OWN, name="Anna", contact="0612345678"
+    )
     second = await anna.wait_for_message()
     assert first.button_labels == [] and "✔ I agree, send my idea" in second.button_labels
     summary = text_of(first) + "\n" + text_of(second)
     assert IDEA in summary and OWN in summary
     assert "Amount: about €1,250" in summary and "Contact: +31612345678" in summary
-    done = await press(anna, "✔ I agree, send my idea", "Your reference is")
-    found = re.search(r"INI-\d{4}-\d{4}", done.text or "")
-    assert found, done.text
-    return found.group()
+    return await submit(anna)
 
 
 async def page_through_chat(user: FakeUser, open_label: str) -> list[SentMessage]:
