@@ -60,7 +60,7 @@ async def due_cases(
 
     ``after`` is the (next_alert_at, id) of the last case of the previous batch, to page on.
     """
-    rows = await DUE_CASES.fetch(session, now=now, limit=limit, after=after, lock=lock)
+    rows = await DUE_CASES.rows(session, cutoff=now, limit=limit, after=after, lock=lock)
     return [_due_case_row(row) for row in rows]
 
 

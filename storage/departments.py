@@ -337,7 +337,7 @@ async def due_questions(
 ) -> list[QuestionRow]:
     """Up to ``limit`` questions with ``next_alert_at <= now``, earliest first; row-locked with SKIP
     LOCKED so several watchdogs take different ones. ``after`` pages on from the last batch."""
-    rows = await DUE_QUESTIONS.fetch(session, now=now, limit=limit, after=after, lock=lock)
+    rows = await DUE_QUESTIONS.rows(session, cutoff=now, limit=limit, after=after, lock=lock)
     return [QuestionRow(*row) for row in rows]
 
 

@@ -110,19 +110,6 @@ class DueQueue(DueRange):
     def __init__(self, table: Table, columns: Sequence[Any]) -> None:
         super().__init__(table, table.c.next_alert_at, table.c.id, columns, inclusive=True, cutoff_name="now")
 
-    async def fetch(  # type: ignore[override]
-        self,
-        session: AsyncSession,
-        *,
-        now: Any,
-        limit: int,
-        after: tuple[Any, int] | None = None,
-        lock: bool = True,
-    ) -> list[Row[Any]]:
-        """Up to ``limit`` rows due at ``now``; ``after`` is the (next_alert_at, id) of the previous
-        batch's last row."""
-        return await self.rows(session, cutoff=now, limit=limit, after=after, lock=lock)
-
 
 def insert(dialect: str, table: Table) -> Any:
     """An INSERT that supports ON CONFLICT for the given dialect."""
