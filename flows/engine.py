@@ -97,7 +97,6 @@ class Step:
     skip_label: Msg | None = None
     page_size: int = 0
     columns: int = 1
-    store: Callable[[Any], dict[str, JSON]] | None = None
     follow_up: bool = False  # asked right after its parent, also when editing from the summary
     hint: Msg | None = None  # shown under the question (e.g. "or share your location")
     # Not asked when this holds (the answer is known already); Back and editing still reach it.
@@ -105,7 +104,8 @@ class Step:
     # A TEXT step's suggested answer, offered as a button labelled ``suggest_label`` ({value}).
     suggest: Callable[[Answers], str | None] | None = None
     suggest_label: Msg | None = None
-    # Stores the answer with the answers so far in view (instead of ``store``).
+    # Stores the answer (under other keys, or several), with the answers so far in view; without it the
+    # answer goes under ``key``.
     update: Updater | None = None
     other: OtherInput | None = None
     # Telegram's keyboard under the text field (share my number / location), sent as a second message
@@ -539,8 +539,6 @@ def _accept(
         answers.update(updates)
     elif step.update is not None:
         answers.update(step.update(value, answers))
-    elif step.store is not None:
-        answers.update(step.store(value))
     else:
         answers[step.key] = value
     derive = ctx.derive.get(step.name)

@@ -129,7 +129,7 @@ def _contact_card(event: Event, answers: Answers) -> dict[str, JSON] | Invalid |
     return found
 
 
-def _store_contact(value: ContactDetail | None) -> dict[str, Any]:
+def _store_contact(value: ContactDetail | None, answers: Answers) -> dict[str, JSON]:
     return {
         "contact_phone": value.value if value is not None and value.kind == "phone" else None,
         "contact_email": value.value if value is not None and value.kind == "email" else None,
@@ -412,7 +412,7 @@ STEPS = (
         ),
         next="name",
         validate=validate_contact,
-        store=_store_contact,
+        update=_store_contact,
         other=_contact_card,
         show=_show_contact,
         optional=True,
